@@ -1,0 +1,19 @@
+import type { Knex } from 'knex';
+import * as portals from './20261122000001_portals.js';
+import * as settings from './20261122000002_settings.js';
+import * as senders from './20261122000003_senders.js';
+import * as messages from './20261122000004_messages.js';
+
+// Listed statically so the same migrations run under tsx, vitest and the knex CLI without a loader.
+const all: Record<string, Knex.Migration> = {
+  '20261122000001_portals': portals,
+  '20261122000002_settings': settings,
+  '20261122000003_senders': senders,
+  '20261122000004_messages': messages,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(all).sort(),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => all[name]!,
+};

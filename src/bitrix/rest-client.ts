@@ -1,0 +1,162 @@
+import qs from 'qs';
+import type { Dispatcher } from 'undici';
+import type { Clock } from '../platform/clock.js';
+import type { Log } from '../platform/logger.js';
+import { httpRequest, networkErrorCode } from '../platform/http.js';
+import type { PortalRepo } from '../portals/portal-repo.js';
+import { B24Error, TOKEN_EXPIRED, errorFromBody } from './errors.js';
+import type { Limiter } from './limiter.js';
+import type { TokenRefresher } from './token-refresher.js';
+
+export interface RestCallOutcome {
+  method: string;
+  outcome: 'ok' | 'error' | 'retry' | 'refresh';
+}
+
+export interface BatchCommand {
+  method: string;
+  params?: Record<string, unknown>;
+}
+
+export type BatchResult =
+  | { ok: true; result: unknown }
+  | { ok: false; error: string; description: string };
+
+const BATCH_MAX = 50; // reference §6: ERROR_BATCH_LENGTH_EXCEEDED beyond 50 commands
+const MAX_REDIRECTS = 3;
+
+/**
+ * Calls a portal's REST API with its stored token: pacing through the per-portal limiter,
+ * refreshing an expired token once, backing off on rate limits and 5xx, following a moved portal.
+ */
+export function createRestClient(deps: {
+  portals: PortalRepo;
+  refresher: TokenRefresher;
+  limiter: Limiter;
+  dispatcher: Dispatcher;
+  timeoutMs: number;
+  clock: Clock;
+  log: Log;
+  retries?: number;
+  backoffMs?: (attempt: number) => number;
+  sleep?: (ms: number) => Promise<void>;
+  onCall?: (o: RestCallOutcome) => void;
+}) {
+  const retries = deps.retries ?? 4;
+  const backoffMs = deps.backoffMs ?? ((n: number) => Math.min(1000 * 2 ** n, 16_000));
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const http = { dispatcher: deps.dispatcher, timeoutMs: deps.timeoutMs };
+  const note = (method: string, outcome: RestCallOutcome['outcome']) => deps.onCall?.({ method, outcome });
+
+  async function call<T = unknown>(portalId: number, method: string, params: Record<string, unknown> = {}): Promise<T> {
+    let refreshed = false;
+    for (let attempt = 0; ; attempt++) {
+      const portal = await deps.portals.findById(portalId);
+      if (!portal) throw new B24Error('PORTAL_UNKNOWN', `no portal ${portalId}`, 'permanent');
+      if (portal.status !== 'active') {
+        throw new B24Error('PORTAL_INACTIVE', portal.inactiveReason ?? `portal is ${portal.status}`, 'terminal');
+      }
+      const tokens = await deps.portals.tokens(portalId);
+      if (!tokens) throw new B24Error('NO_TOKENS', 'the portal has no stored tokens; reinstall the app', 'terminal');
+
+      await deps.limiter.acquire(portalId);
+      let res;
+      try {
+        res = await post(portalId, portal.restEndpoint, method, { ...params, auth: tokens.accessToken });
+      } catch (err) {
+        const e = err instanceof B24Error ? err : new B24Error('NETWORK', `portal unreachable (${networkErrorCode(err) ?? 'error'})`, 'retryable');
+        if (e.kind === 'retryable' && attempt < retries) {
+          note(method, 'retry');
+          await sleep(backoffMs(attempt));
+          continue;
+        }
+        note(method, 'error');
+        throw e;
+      }
+
+      const body = res.json as { result?: unknown; error?: string } | undefined;
+      if (res.status === 200 && body && 'result' in body && !body.error) {
+        note(method, 'ok');
+        const now = deps.clock();
+        if (!portal.lastRestCallAt || now - portal.lastRestCallAt > 60_000) await deps.portals.touchRestCall(portalId, now);
+        return body.result as T;
+      }
+
+      const err = errorFromBody(body, res.status);
+      if (TOKEN_EXPIRED.has(err.code) && !refreshed) {
+        note(method, 'refresh');
+        refreshed = true;
+        attempt--; // a token refresh is not a retry
+        await deps.refresher.refresh(portalId, tokens.accessToken);
+        continue;
+      }
+      if (err.code === 'NO_AUTH_FOUND' && refreshed) {
+        // A fresh token that the portal still refuses: the app is gone from that portal (reference §5).
+        await deps.portals.markInactive(portalId, `${err.code}: ${err.description}`, deps.clock());
+        note(method, 'error');
+        throw new B24Error(err.code, err.description, 'terminal', err.httpStatus);
+      }
+      if (err.kind === 'terminal') {
+        await deps.portals.markInactive(portalId, `${err.code}: ${err.description}`, deps.clock());
+        deps.log.warn({ portalId, method, error: err.code }, 'b24.portal.inactive');
+      }
+      if (err.kind === 'retryable' && attempt < retries) {
+        note(method, 'retry');
+        deps.log.info({ portalId, method, error: err.code, attempt }, 'b24.rest.retry');
+        await sleep(backoffMs(attempt));
+        continue;
+      }
+      note(method, 'error');
+      throw err;
+    }
+  }
+
+  /** POST with a JSON body; a 302 (renamed portal) is POSTed again to its Location, never turned into a GET. */
+  async function post(portalId: number, endpoint: string, method: string, body: Record<string, unknown>) {
+    let url = `${endpoint}${method}`;
+    for (let hop = 0; ; hop++) {
+      const res = await httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }, http);
+      const location = res.headers.location;
+      if (![301, 302, 307, 308].includes(res.status) || typeof location !== 'string' || hop >= MAX_REDIRECTS) return res;
+      url = new URL(location, url).toString();
+      const moved = endpointOf(url);
+      if (moved) {
+        await deps.portals.moveEndpoint(portalId, moved.endpoint, moved.domain, deps.clock());
+        deps.log.info({ portalId, domain: moved.domain }, 'b24.portal.moved');
+      }
+    }
+  }
+
+  /** Up to 50 commands per `batch` call; one result (or error) per command, in order. */
+  async function batch(portalId: number, commands: BatchCommand[]): Promise<BatchResult[]> {
+    const out: BatchResult[] = [];
+    for (let i = 0; i < commands.length; i += BATCH_MAX) {
+      const chunk = commands.slice(i, i + BATCH_MAX);
+      const cmd = Object.fromEntries(chunk.map((c, j) => [`c${j}`, `${c.method}?${qs.stringify(c.params ?? {})}`]));
+      const res = await call<{ result?: unknown; result_error?: unknown }>(portalId, 'batch', { halt: 0, cmd });
+      // PHP encodes an empty map as [], so either shape may come back.
+      const results = (res?.result ?? {}) as Record<string, unknown>;
+      const errors = (res?.result_error ?? {}) as Record<string, { error?: string; error_description?: string }>;
+      chunk.forEach((_, j) => {
+        const key = `c${j}`;
+        const e = errors[key];
+        if (e) out.push({ ok: false, error: e.error ?? 'UNKNOWN', description: e.error_description ?? '' });
+        else if (key in results) out.push({ ok: true, result: results[key] });
+        else out.push({ ok: false, error: 'NO_RESULT', description: 'batch answered nothing for this command' });
+      });
+    }
+    return out;
+  }
+
+  return { call, batch };
+}
+
+/** "https://new.bitrix24.ru/rest/method" → endpoint "https://new.bitrix24.ru/rest/" and its domain. */
+function endpointOf(url: string): { endpoint: string; domain: string } | undefined {
+  const u = new URL(url);
+  const i = u.pathname.indexOf('/rest/');
+  if (i < 0) return undefined;
+  return { endpoint: `${u.origin}${u.pathname.slice(0, i + 6)}`, domain: u.host };
+}
+
+export type RestClient = ReturnType<typeof createRestClient>;

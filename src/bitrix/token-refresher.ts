@@ -1,0 +1,78 @@
+import type { Clock } from '../platform/clock.js';
+import type { Log } from '../platform/logger.js';
+import type { PortalRepo } from '../portals/portal-repo.js';
+import { B24Error } from './errors.js';
+import type { OAuthClient } from './oauth.js';
+
+export type RefreshOutcome = 'refreshed' | 'already_rotated' | 'failed' | 'terminal';
+
+/**
+ * One refresh per portal at a time. Refresh tokens rotate on every use and the old one dies at
+ * once, so concurrent refreshes would break the chain: within a process callers share one
+ * in-flight promise; across processes a lease row in `portals` serialises them, and a process that
+ * finds the pair already rotated simply uses the new one.
+ */
+export function createTokenRefresher(deps: {
+  portals: PortalRepo;
+  oauth: OAuthClient;
+  clock: Clock;
+  log: Log;
+  onOutcome?: (outcome: RefreshOutcome) => void;
+  leaseMs?: number;
+  waitStepMs?: number;
+}) {
+  const inflight = new Map<number, Promise<void>>();
+  const leaseMs = deps.leaseMs ?? 30_000;
+  const waitStepMs = deps.waitStepMs ?? 100;
+  const count = (o: RefreshOutcome) => deps.onOutcome?.(o);
+
+  /** Makes sure the stored access token is no longer `staleAccessToken` (or `force`s a rotation). */
+  function refresh(portalId: number, staleAccessToken?: string): Promise<void> {
+    const running = inflight.get(portalId);
+    if (running) return running;
+    const p = doRefresh(portalId, staleAccessToken).finally(() => inflight.delete(portalId));
+    inflight.set(portalId, p);
+    return p;
+  }
+
+  async function doRefresh(portalId: number, stale: string | undefined): Promise<void> {
+    const deadline = deps.clock() + leaseMs;
+    for (;;) {
+      const current = await deps.portals.tokens(portalId);
+      if (!current) throw new B24Error('NO_TOKENS', 'the portal has no stored tokens; reinstall the app', 'terminal');
+      if (stale !== undefined && current.accessToken !== stale) {
+        count('already_rotated');
+        return;
+      }
+      if (await deps.portals.takeRefreshLease(portalId, deps.clock(), leaseMs)) {
+        return rotate(portalId, current.refreshToken);
+      }
+      if (deps.clock() > deadline) throw new B24Error('REFRESH_BUSY', 'another process is refreshing the tokens', 'retryable');
+      await new Promise((r) => setTimeout(r, waitStepMs));
+    }
+  }
+
+  async function rotate(portalId: number, refreshToken: string): Promise<void> {
+    try {
+      const t = await deps.oauth.refresh(refreshToken);
+      await deps.portals.saveTokens(portalId, t, deps.clock(), t.clientEndpoint);
+      deps.log.info({ portalId }, 'b24.token.refreshed');
+      count('refreshed');
+    } catch (err) {
+      await deps.portals.releaseRefreshLease(portalId);
+      if (err instanceof B24Error && err.kind === 'terminal') {
+        await deps.portals.markInactive(portalId, `${err.code}: ${err.description}`, deps.clock());
+        deps.log.warn({ portalId, error: err.code }, 'b24.portal.inactive');
+        count('terminal');
+      } else {
+        deps.log.warn({ portalId, error: err instanceof B24Error ? err.code : String(err) }, 'b24.token.refresh_failed');
+        count('failed');
+      }
+      throw err;
+    }
+  }
+
+  return { refresh };
+}
+
+export type TokenRefresher = ReturnType<typeof createTokenRefresher>;

@@ -1,0 +1,84 @@
+import type { Clock } from '../platform/clock.js';
+import type { Log } from '../platform/logger.js';
+import { maskPhone } from '../platform/logger.js';
+import { AppError } from '../platform/errors.js';
+import type { Portal, PortalRepo } from '../portals/portal-repo.js';
+import type { MessageRepo } from './message-repo.js';
+import { normalizePhone } from './phone.js';
+
+export interface IncomingSms {
+  messageId: string;
+  messageTo: string;
+  messageBody: string;
+  code: string;
+  moduleId?: string;
+  origin?: Record<string, unknown>;
+}
+
+const unauthorized = (why: string) => new AppError('unauthorized', 401, why);
+
+/** Takes an SMS from Bitrix24: authenticates the caller, normalises the number, queues it durably. */
+export function createIntakeService(deps: {
+  portals: PortalRepo;
+  messages: MessageRepo;
+  clock: Clock;
+  log: Log;
+  onQueued?: () => void;
+}) {
+  /**
+   * auth[application_token] is the documented proof (reference §2); author-less messages carry no
+   * auth block, so the per-portal key in the handler URL authenticates those. An auth block is
+   * always checked, even when the key is right.
+   */
+  async function authenticate(auth: { memberId?: string; applicationToken?: string }, handlerKey?: string): Promise<Portal> {
+    let portal: Portal | undefined;
+    if (auth.memberId !== undefined || auth.applicationToken !== undefined) {
+      if (!auth.memberId || !auth.applicationToken) throw unauthorized('incomplete auth block');
+      portal = await deps.portals.findByMemberId(auth.memberId);
+      if (!portal || !(await deps.portals.matchesApplicationToken(portal.id, auth.applicationToken))) {
+        throw unauthorized('unknown portal or wrong application_token');
+      }
+      if (handlerKey !== undefined && (await deps.portals.findByHandlerKey(handlerKey))?.id !== portal.id) {
+        throw unauthorized('the handler key does not belong to this portal');
+      }
+    } else if (handlerKey) {
+      portal = await deps.portals.findByHandlerKey(handlerKey);
+      if (!portal) throw unauthorized('unknown handler key');
+    } else {
+      throw unauthorized('no auth block and no handler key');
+    }
+    if (portal.status === 'uninstalled') throw unauthorized('the app is uninstalled from this portal');
+    return portal;
+  }
+
+  async function accept(portal: Portal, sms: IncomingSms): Promise<{ id?: number; duplicate: boolean; state: 'queued' | 'failed' }> {
+    const phone = normalizePhone(sms.messageTo, portal.defaultCountry);
+    const state = phone.ok ? 'queued' : 'failed';
+    const id = await deps.messages.enqueue({
+      portalId: portal.id,
+      b24MessageId: sms.messageId,
+      code: sms.code,
+      moduleId: sms.moduleId,
+      origin: sms.origin,
+      messageTo: sms.messageTo,
+      phone: phone.ok ? phone.e164 : null,
+      body: sms.messageBody,
+      state,
+      failureReason: phone.ok ? undefined : phone.reason,
+      now: deps.clock(),
+    });
+    const log = deps.log.child({ portalId: portal.id, b24MessageId: sms.messageId });
+    if (id === undefined) {
+      log.info('message.duplicate');
+      return { duplicate: true, state };
+    }
+    if (phone.ok) log.info({ messageId: id, to: maskPhone(phone.e164) }, 'message.queued');
+    else log.warn({ messageId: id, to: maskPhone(sms.messageTo), reason: 'invalid_number' }, 'message.rejected');
+    if (phone.ok) deps.onQueued?.();
+    return { id, duplicate: false, state };
+  }
+
+  return { authenticate, accept };
+}
+
+export type IntakeService = ReturnType<typeof createIntakeService>;

@@ -1,0 +1,77 @@
+import type { Db } from '../platform/db.js';
+
+export type MessageState = 'queued' | 'sending' | 'sent' | 'delivered' | 'undelivered' | 'failed';
+
+export interface NewMessage {
+  portalId: number;
+  b24MessageId: string;
+  code: string;
+  moduleId?: string;
+  origin?: Record<string, unknown>;
+  messageTo: string;
+  phone: string | null;
+  body: string;
+  state: 'queued' | 'failed';
+  failureReason?: string;
+  now: number;
+}
+
+export interface MessageRow {
+  id: number;
+  portal_id: number;
+  b24_message_id: string;
+  code: string;
+  module_id: string | null;
+  message_to: string;
+  phone: string | null;
+  body: string | null;
+  state: MessageState;
+  failure_reason: string | null;
+  attempts: number;
+  next_attempt_at: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export function createMessageRepo(db: Db) {
+  /**
+   * Stores a message once per (portal, Bitrix24 message id): Bitrix24's queue may deliver the same
+   * message twice. Returns the new row's id, or undefined when it was a duplicate.
+   */
+  async function enqueue(m: NewMessage): Promise<number | undefined> {
+    const rows = await db('messages')
+      .insert({
+        portal_id: m.portalId,
+        b24_message_id: m.b24MessageId,
+        code: m.code,
+        module_id: m.moduleId ?? null,
+        origin: m.origin ? JSON.stringify(m.origin) : null,
+        message_to: m.messageTo,
+        phone: m.phone,
+        body: m.body,
+        state: m.state,
+        failure_reason: m.failureReason ?? null,
+        next_attempt_at: m.now,
+        created_at: m.now,
+        updated_at: m.now,
+      })
+      .onConflict(['portal_id', 'b24_message_id'])
+      .ignore()
+      .returning('id');
+    const first = rows[0] as { id: number } | number | undefined;
+    return typeof first === 'object' ? Number(first.id) : first;
+  }
+
+  async function byB24Id(portalId: number, b24MessageId: string): Promise<MessageRow | undefined> {
+    return db<MessageRow>('messages').where({ portal_id: portalId, b24_message_id: b24MessageId }).first();
+  }
+
+  async function countByPortal(portalId: number): Promise<number> {
+    const r = await db('messages').where({ portal_id: portalId }).count<{ n: number | string }[]>({ n: '*' });
+    return Number(r[0]?.n ?? 0);
+  }
+
+  return { enqueue, byB24Id, countByPortal };
+}
+
+export type MessageRepo = ReturnType<typeof createMessageRepo>;

@@ -1,0 +1,16 @@
+import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
+
+export type PhoneResult = { ok: true; e164: string } | { ok: false; reason: string };
+
+/**
+ * Normalises a number as typed in CRM ("+7 (999) 123-45-67", "89991234567", "9991234567")
+ * to E.164, using the portal's default country for numbers without a country code.
+ */
+export function normalizePhone(raw: string, defaultCountry: string): PhoneResult {
+  const parsed = parsePhoneNumberFromString(raw, { defaultCountry: defaultCountry as CountryCode, extract: false });
+  if (!parsed) return { ok: false, reason: `invalid phone number: "${raw.length > 20 ? raw.slice(0, 20) + '…' : raw}" is not a phone number` };
+  if (!parsed.isValid()) {
+    return { ok: false, reason: `invalid phone number: not a valid number for ${parsed.country ?? defaultCountry}` };
+  }
+  return { ok: true, e164: parsed.number };
+}

@@ -1,0 +1,8 @@
+import { loadConfig } from './platform/config.js';
+import { createDb, migrate } from './platform/db.js';
+
+const config = loadConfig(process.env);
+const db = createDb(config.DATABASE_URL);
+await migrate(db);
+await db.destroy();
+console.log('migrations applied');

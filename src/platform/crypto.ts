@@ -1,0 +1,56 @@
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Secrets at rest: AES-256-GCM, "v1.<iv>.<tag>.<ciphertext>" in base64url.
+ * Encryption and form signing use separate keys derived from SECRET_KEY with HKDF.
+ */
+export function createCrypto(secretKey: string) {
+  const derive = (info: string) => Buffer.from(hkdfSync('sha256', secretKey, 'b24-sms-provider', info, 32));
+  const encKey = derive('encrypt-v1');
+  const signKey = derive('sign-v1');
+
+  function encrypt(plain: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', encKey, iv);
+    const data = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
+    return ['v1', iv, cipher.getAuthTag(), data].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
+  }
+
+  function decrypt(sealed: string): string {
+    const [version, iv, tag, data] = sealed.split('.');
+    if (version !== 'v1' || !iv || !tag || data === undefined) throw new Error('not a sealed value');
+    const decipher = createDecipheriv('aes-256-gcm', encKey, Buffer.from(iv, 'base64url'));
+    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+    return Buffer.concat([decipher.update(Buffer.from(data, 'base64url')), decipher.final()]).toString('utf8');
+  }
+
+  const mac = (payload: string) => createHmac('sha256', signKey).update(payload).digest('base64url');
+
+  /** A tamper-proof, expiring token for hidden form fields (no cookies in third-party frames). */
+  function sign(value: object, expiresAt: number): string {
+    const payload = Buffer.from(JSON.stringify({ v: value, exp: expiresAt })).toString('base64url');
+    return `${payload}.${mac(payload)}`;
+  }
+
+  /** Returns the signed value, or 'invalid' / 'expired'. */
+  function verify<T>(token: string, now: number): { ok: true; value: T } | { ok: false; reason: 'invalid' | 'expired' } {
+    const [payload, sig] = token.split('.');
+    if (!payload || !sig || !safeEqual(sig, mac(payload))) return { ok: false, reason: 'invalid' };
+    const { v, exp } = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { v: T; exp: number };
+    return exp < now ? { ok: false, reason: 'expired' } : { ok: true, value: v };
+  }
+
+  return { encrypt, decrypt, sign, verify };
+}
+
+export type Crypto = ReturnType<typeof createCrypto>;
+
+/** Constant-time string comparison (lengths are hashed away first). */
+export function safeEqual(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb) && a.length === b.length;
+}
+
+export const sha256hex = (s: string) => createHash('sha256').update(s).digest('hex');
+export const randomToken = (bytes = 24) => randomBytes(bytes).toString('base64url');

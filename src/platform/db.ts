@@ -1,0 +1,49 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import knex, { type Knex } from 'knex';
+import pg from 'pg';
+import { migrationSource } from '../../migrations/index.js';
+
+export type Db = Knex;
+
+// Timestamps are stored as bigint epoch milliseconds on both databases; pg hands int8 back
+// as a string unless told otherwise. Epoch ms fit comfortably in a double.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+export function knexConfig(databaseUrl: string): Knex.Config {
+  const migrations = { migrationSource, tableName: 'knex_migrations' };
+  if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    return { client: 'pg', connection: databaseUrl, pool: { min: 0, max: 10 }, migrations };
+  }
+  return {
+    client: 'better-sqlite3',
+    connection: { filename: databaseUrl },
+    useNullAsDefault: true,
+    pool: {
+      min: 1,
+      max: 1,
+      afterCreate(conn: { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+        // WAL lets readers run beside the writer; busy_timeout waits instead of failing with SQLITE_BUSY.
+        conn.pragma('journal_mode = WAL');
+        conn.pragma('busy_timeout = 5000');
+        conn.pragma('foreign_keys = ON');
+        conn.pragma('synchronous = NORMAL');
+        done(null, conn);
+      },
+    },
+    migrations,
+  };
+}
+
+export function createDb(databaseUrl: string): Db {
+  if (!/^postgres(ql)?:\/\//.test(databaseUrl) && databaseUrl !== ':memory:') {
+    mkdirSync(dirname(databaseUrl), { recursive: true });
+  }
+  return knex(knexConfig(databaseUrl));
+}
+
+export async function migrate(db: Db): Promise<void> {
+  await db.migrate.latest();
+}
+
+export const isPostgres = (db: Db) => db.client.config.client === 'pg';

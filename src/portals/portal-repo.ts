@@ -1,0 +1,208 @@
+import type { Db } from '../platform/db.js';
+import type { Crypto } from '../platform/crypto.js';
+import { randomToken, safeEqual, sha256hex } from '../platform/crypto.js';
+
+export type PortalStatus = 'active' | 'uninstalled' | 'inactive';
+
+export interface Portal {
+  id: number;
+  memberId: string;
+  domain: string;
+  restEndpoint: string;
+  status: PortalStatus;
+  inactiveReason: string | null;
+  defaultCountry: string;
+  lastRestCallAt: number | null;
+  installedAt: number;
+}
+
+export interface TokenPair {
+  accessToken: string;
+  refreshToken: string;
+  expiresAt: number;
+}
+
+interface PortalRow {
+  id: number;
+  member_id: string;
+  domain: string;
+  rest_endpoint: string;
+  status: PortalStatus;
+  inactive_reason: string | null;
+  access_token_enc: string | null;
+  refresh_token_enc: string | null;
+  access_expires_at: number | null;
+  application_token_enc: string | null;
+  handler_key_hash: string;
+  handler_key_enc: string;
+  refresh_lock_until: number | null;
+  updated_at: number;
+  default_country: string;
+  last_rest_call_at: number | null;
+  installed_at: number;
+}
+
+const toPortal = (r: PortalRow): Portal => ({
+  id: r.id,
+  memberId: r.member_id,
+  domain: r.domain,
+  restEndpoint: r.rest_endpoint,
+  status: r.status,
+  inactiveReason: r.inactive_reason,
+  defaultCountry: r.default_country,
+  lastRestCallAt: r.last_rest_call_at,
+  installedAt: r.installed_at,
+});
+
+export function createPortalRepo(db: Db, crypto: Crypto) {
+  const table = () => db<PortalRow>('portals');
+  const seal = (v: string | null | undefined) => (v ? crypto.encrypt(v) : null);
+
+  async function findByMemberId(memberId: string): Promise<Portal | undefined> {
+    const row = await table().where({ member_id: memberId }).first();
+    return row && toPortal(row);
+  }
+
+  async function findById(id: number): Promise<Portal | undefined> {
+    const row = await table().where({ id }).first();
+    return row && toPortal(row);
+  }
+
+  /** The handler URL carries a per-portal key; only its hash is searchable. */
+  async function findByHandlerKey(key: string): Promise<Portal | undefined> {
+    const row = await table().where({ handler_key_hash: sha256hex(key) }).first();
+    return row && toPortal(row);
+  }
+
+  /** Creates or refreshes the portal after a verified install or install event; it becomes active again. */
+  async function upsertInstalled(p: {
+    memberId: string;
+    domain: string;
+    restEndpoint: string;
+    tokens: TokenPair;
+    applicationToken?: string;
+    now: number;
+  }): Promise<Portal> {
+    const fields = {
+      domain: p.domain,
+      rest_endpoint: p.restEndpoint,
+      status: 'active' as const,
+      inactive_reason: null,
+      access_token_enc: seal(p.tokens.accessToken),
+      refresh_token_enc: seal(p.tokens.refreshToken),
+      access_expires_at: p.tokens.expiresAt,
+      refresh_lock_until: null,
+      updated_at: p.now,
+      uninstalled_at: null,
+      ...(p.applicationToken ? { application_token_enc: seal(p.applicationToken) } : {}),
+    };
+    const key = randomToken(24);
+    await db('portals')
+      .insert({
+        member_id: p.memberId,
+        handler_key_hash: sha256hex(key),
+        handler_key_enc: crypto.encrypt(key),
+        installed_at: p.now,
+        last_rest_call_at: p.now,
+        ...fields,
+      })
+      .onConflict('member_id')
+      .merge(fields);
+    return (await findByMemberId(p.memberId))!;
+  }
+
+  async function handlerKey(id: number): Promise<string> {
+    const row = await table().where({ id }).first('handler_key_enc');
+    return crypto.decrypt(row!.handler_key_enc);
+  }
+
+  async function tokens(id: number): Promise<TokenPair | undefined> {
+    const row = await table().where({ id }).first('access_token_enc', 'refresh_token_enc', 'access_expires_at');
+    if (!row?.access_token_enc || !row.refresh_token_enc) return undefined;
+    return {
+      accessToken: crypto.decrypt(row.access_token_enc),
+      refreshToken: crypto.decrypt(row.refresh_token_enc),
+      expiresAt: row.access_expires_at ?? 0,
+    };
+  }
+
+  async function saveTokens(id: number, t: TokenPair, now: number, restEndpoint?: string): Promise<void> {
+    await table()
+      .where({ id })
+      .update({
+        access_token_enc: crypto.encrypt(t.accessToken),
+        refresh_token_enc: crypto.encrypt(t.refreshToken),
+        access_expires_at: t.expiresAt,
+        refresh_lock_until: null,
+        updated_at: now,
+        ...(restEndpoint ? { rest_endpoint: restEndpoint } : {}),
+      } as Partial<PortalRow>);
+  }
+
+  async function matchesApplicationToken(id: number, candidate: string): Promise<boolean> {
+    const row = await table().where({ id }).first('application_token_enc');
+    if (!row?.application_token_enc) return false;
+    return safeEqual(crypto.decrypt(row.application_token_enc), candidate);
+  }
+
+  /**
+   * A lease on refreshing this portal's tokens, shared by every process: refresh tokens rotate
+   * on use, so two concurrent refreshes would break the chain.
+   */
+  async function takeRefreshLease(id: number, now: number, ttlMs: number): Promise<boolean> {
+    const n = await db('portals')
+      .where({ id })
+      .andWhere((q) => q.whereNull('refresh_lock_until').orWhere('refresh_lock_until', '<', now))
+      .update({ refresh_lock_until: now + ttlMs });
+    return n === 1;
+  }
+
+  async function releaseRefreshLease(id: number): Promise<void> {
+    await db('portals').where({ id }).update({ refresh_lock_until: null });
+  }
+
+  async function markInactive(id: number, reason: string, now: number): Promise<void> {
+    await db('portals').where({ id }).update({ status: 'inactive', inactive_reason: reason.slice(0, 255), updated_at: now });
+  }
+
+  async function touchRestCall(id: number, now: number): Promise<void> {
+    await db('portals').where({ id }).update({ last_rest_call_at: now });
+  }
+
+  async function moveEndpoint(id: number, restEndpoint: string, domain: string, now: number): Promise<void> {
+    await db('portals').where({ id }).update({ rest_endpoint: restEndpoint, domain, updated_at: now });
+  }
+
+  /** Uninstall: stop accepting messages; with clean, forget every secret and message text too. */
+  async function markUninstalled(id: number, clean: boolean, now: number): Promise<void> {
+    await db.transaction(async (trx) => {
+      await trx('portals')
+        .where({ id })
+        .update({
+          status: 'uninstalled',
+          uninstalled_at: now,
+          updated_at: now,
+          ...(clean ? { access_token_enc: null, refresh_token_enc: null, application_token_enc: null } : {}),
+        });
+      if (clean) {
+        await trx('settings').where({ portal_id: id }).delete();
+        await trx('senders').where({ portal_id: id }).delete();
+        await trx('messages').where({ portal_id: id }).update({ body: null, phone: null, message_to: '', updated_at: now });
+      }
+    });
+  }
+
+  /** Active portals whose last REST call is older than `before` (their refresh token needs exercise). */
+  async function idleSince(before: number): Promise<Portal[]> {
+    const rows = await table().where({ status: 'active' }).andWhere('last_rest_call_at', '<', before);
+    return rows.map(toPortal);
+  }
+
+  return {
+    findByMemberId, findById, findByHandlerKey, upsertInstalled, handlerKey, tokens, saveTokens,
+    matchesApplicationToken, takeRefreshLease, releaseRefreshLease, markInactive, touchRestCall,
+    moveEndpoint, markUninstalled, idleSince,
+  };
+}
+
+export type PortalRepo = ReturnType<typeof createPortalRepo>;

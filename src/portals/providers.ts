@@ -1,0 +1,95 @@
+import { createHash } from 'node:crypto';
+import type { Clock } from '../platform/clock.js';
+import type { Log } from '../platform/logger.js';
+import { B24Error } from '../bitrix/errors.js';
+import type { RestClient } from '../bitrix/rest-client.js';
+import type { PortalRepo } from './portal-repo.js';
+import type { SettingsRepo } from './settings-repo.js';
+
+const CODE_PREFIX = 'smsgw';
+// Shown as "[app name] NAME" in Bitrix24 when the sender has no name of its own (gateway default sender).
+const DEFAULT_NAME = { ru: 'SMS-шлюз', en: 'SMS gateway' };
+export const LIFECYCLE_EVENTS = ['ONAPPUNINSTALL', 'ONAPPUPDATE'] as const;
+
+/**
+ * The provider CODE is fixed per app and sender name (reference §3: a-z A-Z 0-9 . - _, unique per app),
+ * so registering the same sender again always names the same provider.
+ */
+export function senderCode(name: string): string {
+  const slug = name.trim().toLowerCase().replace(/[^a-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '');
+  if (!name.trim()) return `${CODE_PREFIX}_default`;
+  if (slug && /^[\x20-\x7e]+$/.test(name.trim())) return `${CODE_PREFIX}_${slug}`.slice(0, 128);
+  return `${CODE_PREFIX}_${createHash('sha256').update(name.trim()).digest('hex').slice(0, 12)}`;
+}
+
+/** Registers a portal's senders as Bitrix24 providers and binds the lifecycle events, idempotently. */
+export function createProviderRegistry(deps: {
+  rest: RestClient;
+  portals: PortalRepo;
+  settings: SettingsRepo;
+  publicUrl: string;
+  clock: Clock;
+  log: Log;
+}) {
+  const handlerUrl = async (portalId: number) =>
+    `${deps.publicUrl}/handler?key=${encodeURIComponent(await deps.portals.handlerKey(portalId))}`;
+  const eventsUrl = `${deps.publicUrl}/events`;
+
+  /** sender.add; on ERROR_SENDER_ALREADY_INSTALLED bring the existing one up to date instead. */
+  async function registerOne(portalId: number, s: { code: string; name: string }, handler: string) {
+    const fields = { CODE: s.code, HANDLER: handler, NAME: s.name || DEFAULT_NAME };
+    try {
+      await deps.rest.call(portalId, 'messageservice.sender.add', { ...fields, TYPE: 'SMS' });
+    } catch (err) {
+      if (!(err instanceof B24Error) || err.code !== 'ERROR_SENDER_ALREADY_INSTALLED') throw err;
+      try {
+        await deps.rest.call(portalId, 'messageservice.sender.update', fields);
+      } catch (e) {
+        // Older and self-hosted portals lack sender.update (reference §3): delete and add again.
+        if (!(e instanceof B24Error) || e.code !== 'ERROR_METHOD_NOT_FOUND') throw e;
+        await deps.rest.call(portalId, 'messageservice.sender.delete', { CODE: s.code });
+        await deps.rest.call(portalId, 'messageservice.sender.add', { ...fields, TYPE: 'SMS' });
+      }
+    }
+    await deps.settings.markRegistered(portalId, s.code, deps.clock());
+    deps.log.info({ portalId, code: s.code }, 'provider.registered');
+  }
+
+  async function registerAll(portalId: number): Promise<string[]> {
+    const handler = await handlerUrl(portalId);
+    const senders = await deps.settings.senders(portalId);
+    for (const s of senders) await registerOne(portalId, s, handler);
+    return senders.map((s) => s.code);
+  }
+
+  async function unregister(portalId: number, code: string) {
+    try {
+      await deps.rest.call(portalId, 'messageservice.sender.delete', { CODE: code });
+    } catch (err) {
+      if (!(err instanceof B24Error) || err.code !== 'ERROR_SENDER_NOT_FOUND') throw err;
+    }
+    await deps.settings.removeSender(portalId, code);
+    deps.log.info({ portalId, code }, 'provider.unregistered');
+  }
+
+  /**
+   * A repeated event.bind answers ERROR_CORE "Handler already binded". ERROR_CORE is generic, so
+   * instead of reading its text we confirm with event.get that the binding is really there.
+   */
+  async function bindEvents(portalId: number) {
+    for (const event of LIFECYCLE_EVENTS) {
+      try {
+        await deps.rest.call(portalId, 'event.bind', { event, handler: eventsUrl });
+      } catch (err) {
+        if (!(err instanceof B24Error) || err.code !== 'ERROR_CORE') throw err;
+        const bound = await deps.rest.call<Array<{ event: string; handler: string }>>(portalId, 'event.get');
+        const found = bound.some((b) => b.event.toUpperCase() === event && b.handler === eventsUrl);
+        if (!found) throw err;
+      }
+    }
+  }
+
+  return { registerOne, registerAll, unregister, bindEvents, handlerUrl };
+}
+
+export type ProviderRegistry = ReturnType<typeof createProviderRegistry>;

@@ -1,0 +1,52 @@
+import type { Db } from '../platform/db.js';
+import type { Crypto } from '../platform/crypto.js';
+
+export interface GatewaySettings {
+  provider: string;
+  credentials: Record<string, string>;
+  updatedAt: number;
+}
+
+export interface Sender {
+  code: string;
+  name: string;
+  registeredAt: number | null;
+}
+
+/** The gateway account and the sender names (one Bitrix24 provider each) of a portal. */
+export function createSettingsRepo(db: Db, crypto: Crypto) {
+  async function get(portalId: number): Promise<GatewaySettings | undefined> {
+    const row = await db('settings').where({ portal_id: portalId }).first();
+    if (!row) return undefined;
+    return { provider: row.provider, credentials: JSON.parse(crypto.decrypt(row.credentials_enc)), updatedAt: row.updated_at };
+  }
+
+  async function save(portalId: number, s: { provider: string; credentials: Record<string, string> }, now: number) {
+    const fields = { provider: s.provider, credentials_enc: crypto.encrypt(JSON.stringify(s.credentials)), updated_at: now };
+    await db('settings').insert({ portal_id: portalId, ...fields }).onConflict('portal_id').merge(fields);
+  }
+
+  async function senders(portalId: number): Promise<Sender[]> {
+    const rows = await db('senders').where({ portal_id: portalId }).orderBy('id');
+    return rows.map((r) => ({ code: r.code, name: r.name, registeredAt: r.registered_at }));
+  }
+
+  async function addSender(portalId: number, s: { code: string; name: string }, now: number) {
+    await db('senders')
+      .insert({ portal_id: portalId, code: s.code, name: s.name, created_at: now })
+      .onConflict(['portal_id', 'code'])
+      .merge({ name: s.name });
+  }
+
+  async function removeSender(portalId: number, code: string) {
+    await db('senders').where({ portal_id: portalId, code }).delete();
+  }
+
+  async function markRegistered(portalId: number, code: string, now: number) {
+    await db('senders').where({ portal_id: portalId, code }).update({ registered_at: now });
+  }
+
+  return { get, save, senders, addSender, removeSender, markRegistered };
+}
+
+export type SettingsRepo = ReturnType<typeof createSettingsRepo>;

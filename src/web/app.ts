@@ -1,0 +1,32 @@
+import express from 'express';
+import type { Deps } from '../deps.js';
+import { errorHandler } from './error-handler.js';
+import { installRoutes } from '../portals/install.routes.js';
+import { eventsRoutes } from '../portals/events.routes.js';
+import { intakeRoutes } from '../messages/intake.routes.js';
+
+/** Builds the Express app from its dependencies; never listens. */
+export function createApp(deps: Deps) {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+
+  app.get('/healthz', async (_req, res) => {
+    try {
+      await deps.db.raw('select 1');
+      res.json({ status: 'ok' });
+    } catch {
+      res.status(503).json({ status: 'unavailable', message: 'the database does not answer' });
+    }
+  });
+
+  app.use(intakeRoutes(deps));
+  app.use(installRoutes(deps));
+  app.use(eventsRoutes(deps));
+
+  app.use((req, res) => {
+    res.status(404).json({ error: 'not_found', message: `no route for ${req.method} ${req.path}` });
+  });
+  app.use(errorHandler(deps.log));
+  return app;
+}

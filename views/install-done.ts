@@ -1,0 +1,17 @@
+import { html } from '../src/web/html.js';
+import { t, type Lang } from './i18n.js';
+import { layout } from './layout.js';
+
+// BX24.installFinish() tells Bitrix24 the install page is done; until then the app is "not installed".
+export function installDone(p: { lang: Lang; senders: string[] }) {
+  const tx = t(p.lang);
+  return layout({
+    lang: p.lang,
+    title: tx.doneTitle,
+    head: html`<script src="//api.bitrix24.com/api/v1/"></script>`,
+    body: html`<h1>${tx.doneTitle}</h1>
+<div class="ok" role="status">${tx.doneText}</div>
+<ul>${p.senders.map((s) => html`<li>${s}</li>`)}</ul>
+<script>window.BX24 && BX24.init(function () { BX24.installFinish(); });</script>`,
+  });
+}
