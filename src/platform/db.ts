@@ -10,10 +10,11 @@ export type Db = Knex;
 // as a string unless told otherwise. Epoch ms fit comfortably in a double.
 pg.types.setTypeParser(20, (v) => Number(v));
 
-export function knexConfig(databaseUrl: string): Knex.Config {
+/** `schema` (PostgreSQL only) isolates a database in one schema: tests use one per test file. */
+export function knexConfig(databaseUrl: string, opts: { schema?: string } = {}): Knex.Config {
   const migrations = { migrationSource, tableName: 'knex_migrations' };
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    return { client: 'pg', connection: databaseUrl, pool: { min: 0, max: 10 }, migrations };
+    return { client: 'pg', connection: databaseUrl, searchPath: opts.schema ? [opts.schema] : undefined, pool: { min: 0, max: 10 }, migrations };
   }
   return {
     client: 'better-sqlite3',
@@ -35,11 +36,11 @@ export function knexConfig(databaseUrl: string): Knex.Config {
   };
 }
 
-export function createDb(databaseUrl: string): Db {
+export function createDb(databaseUrl: string, opts: { schema?: string } = {}): Db {
   if (!/^postgres(ql)?:\/\//.test(databaseUrl) && databaseUrl !== ':memory:') {
     mkdirSync(dirname(databaseUrl), { recursive: true });
   }
-  return knex(knexConfig(databaseUrl));
+  return knex(knexConfig(databaseUrl, opts));
 }
 
 export async function migrate(db: Db): Promise<void> {

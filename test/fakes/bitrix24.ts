@@ -1,0 +1,198 @@
+import { randomBytes } from 'node:crypto';
+import type http from 'node:http';
+import { listen, readBody, send, type Json } from './http-util.js';
+import { callMethod } from './bitrix24-methods.js';
+
+/**
+ * A fake Bitrix24 built from ../shared/reference/bitrix24.md: one OAuth server (oauth.bitrix.info)
+ * and any number of portals, each with its own REST endpoint on 127.0.0.1.
+ */
+export interface FakeUser {
+  id: number;
+  admin: boolean;
+}
+
+export interface TokenInfo {
+  portal: FakePortal;
+  user: FakeUser;
+  expired: boolean;
+  clientId: string;
+}
+
+export interface FakePortal {
+  memberId: string;
+  domain: string;
+  endpoint: string;
+  installed: boolean;
+  applicationToken: string;
+  users: FakeUser[];
+  senders: Map<string, { CODE: string; TYPE: string; HANDLER: string; NAME: unknown }>;
+  events: Array<{ event: string; handler: string }>;
+  statusUpdates: Array<{ CODE: string; MESSAGE_ID: string; STATUS: string }>;
+  calls: Array<{ method: string; params: Json; userId: number; batched: boolean }>;
+  /** Requests answered by the bucket (QUERY_LIMIT_EXCEEDED) and the fullest it ever got. */
+  limitHits: number;
+  maxLevel: number;
+  bucket: { level: number; at: number };
+  supportsSenderUpdate: boolean;
+  redirectTo?: string;
+  failNext: Array<{ status: number; body: Json }>;
+  close: () => Promise<void>;
+}
+
+export interface FakeOptions {
+  clientId?: string;
+  clientSecret?: string;
+  burst?: number;
+  perSecond?: number;
+  /** Delays each refresh answer, to widen race windows in concurrency tests. */
+  refreshDelayMs?: number;
+}
+
+const token = () => randomBytes(16).toString('hex');
+
+export async function startFakeBitrix24(opts: FakeOptions = {}) {
+  const clientId = opts.clientId ?? 'app.test.client';
+  const clientSecret = opts.clientSecret ?? 'test-client-secret';
+  const burst = opts.burst ?? 50;
+  const perSecond = opts.perSecond ?? 2;
+  const access = new Map<string, TokenInfo>();
+  const refresh = new Map<string, { portal: FakePortal; user: FakeUser }>();
+  const portals: FakePortal[] = [];
+  let refreshCount = 0;
+
+  function issue(portal: FakePortal, user: FakeUser, issuedTo = clientId) {
+    const a = token();
+    const r = token();
+    access.set(a, { portal, user, expired: false, clientId: issuedTo });
+    refresh.set(r, { portal, user });
+    return { accessToken: a, refreshToken: r };
+  }
+
+  function appInfoResult(t: TokenInfo) {
+    return {
+      result: {
+        ID: 7, CODE: 'test.app', VERSION: 1, STATUS: 'L', INSTALLED: t.portal.installed,
+        client_id: t.clientId,
+        install: { installed: t.portal.installed, version: 1, status: 'L', domain: t.portal.domain, member_id: t.portal.memberId },
+      },
+      time: { start: Date.now() / 1000 },
+    };
+  }
+
+  function tokenError(t: TokenInfo | undefined): { status: number; body: Json } | undefined {
+    if (!t) return { status: 401, body: { error: 'invalid_token', error_description: 'The access token provided is invalid.' } };
+    if (t.expired) return { status: 401, body: { error: 'expired_token', error_description: 'The access token provided has expired.' } };
+    return undefined;
+  }
+
+  const oauth = await listen(async (req, res) => {
+    const url = new URL(req.url!, 'http://x');
+    const { fields } = await readBody(req);
+    const p = { ...Object.fromEntries(url.searchParams), ...fields } as Json;
+    if (url.pathname === '/rest/app.info' || url.pathname === '/rest/app.info.json') {
+      const t = access.get(String(p.auth ?? ''));
+      const e = tokenError(t);
+      return e ? send(res, e.status, e.body) : send(res, 200, appInfoResult(t!));
+    }
+    if (url.pathname === '/oauth/token/' || url.pathname === '/oauth/token') {
+      if (p.grant_type !== 'refresh_token') return send(res, 400, { error: 'unsupported_grant_type', error_description: 'Unsupported grant type' });
+      if (p.client_id !== clientId || p.client_secret !== clientSecret) return send(res, 401, { error: 'invalid_client', error_description: 'Invalid client' });
+      const old = refresh.get(String(p.refresh_token ?? ''));
+      if (!old) return send(res, 400, { error: 'invalid_grant', error_description: 'Invalid grant' });
+      if (opts.refreshDelayMs) await new Promise((r) => setTimeout(r, opts.refreshDelayMs));
+      // Rotation: the old refresh token and every access token of that user die now.
+      if (!refresh.delete(String(p.refresh_token))) return send(res, 400, { error: 'invalid_grant', error_description: 'Invalid grant' });
+      for (const [k, v] of access) if (v.portal === old.portal && v.user === old.user) access.delete(k);
+      refreshCount++;
+      const pair = issue(old.portal, old.user);
+      return send(res, 200, {
+        access_token: pair.accessToken, refresh_token: pair.refreshToken, expires_in: 3600,
+        expires: Math.floor(Date.now() / 1000) + 3600, scope: 'app', domain: 'oauth.bitrix.info',
+        server_endpoint: `http://127.0.0.1:${oauth.port}/rest/`, client_endpoint: old.portal.endpoint,
+        member_id: old.portal.memberId, user_id: old.user.id, status: 'L',
+      });
+    }
+    send(res, 404, { error: 'NOT_FOUND', error_description: 'Not found' });
+  });
+
+  async function portalRequest(portal: FakePortal, req: http.IncomingMessage, res: http.ServerResponse) {
+    const url = new URL(req.url!, 'http://x');
+    const method = url.pathname.replace(/^\/rest\//, '').replace(/\.json$/, '').toLowerCase();
+    const { fields } = await readBody(req);
+    if (portal.redirectTo) return send(res, 302, { error: 'moved' }, { location: `${portal.redirectTo}/rest/${method}` });
+    const fault = portal.failNext.shift();
+    if (fault) return send(res, fault.status, fault.body);
+    // Leaky bucket per portal (reference §6): one batch counts as one request.
+    const now = performance.now();
+    portal.bucket.level = Math.max(0, portal.bucket.level - ((now - portal.bucket.at) / 1000) * perSecond);
+    portal.bucket.at = now;
+    if (portal.bucket.level + 1 > burst + 1e-9) {
+      portal.limitHits++;
+      return send(res, 503, { error: 'QUERY_LIMIT_EXCEEDED', error_description: 'Too many requests' });
+    }
+    portal.bucket.level += 1;
+    portal.maxLevel = Math.max(portal.maxLevel, portal.bucket.level);
+
+    const auth = String(url.searchParams.get('auth') ?? fields.auth ?? req.headers.authorization?.replace(/^Bearer /, '') ?? '');
+    if (!auth) return send(res, 401, { error: 'NO_AUTH_FOUND', error_description: 'Wrong authorization data' });
+    const t = access.get(auth);
+    const e = tokenError(t) ?? (t!.portal !== portal ? tokenError(undefined) : undefined);
+    if (e) return send(res, e.status, e.body);
+    const params = { ...fields };
+    delete params.auth;
+    const out = callMethod(api, portal, t!.user, method, params, false);
+    send(res, out.status, out.body);
+  }
+
+  async function addPortal(p: { memberId?: string; adminUsers?: number; supportsSenderUpdate?: boolean } = {}): Promise<FakePortal> {
+    const portal = {
+      memberId: p.memberId ?? token(),
+      installed: false,
+      applicationToken: token(),
+      users: [{ id: 1, admin: true }, { id: 2, admin: false }],
+      senders: new Map(),
+      events: [],
+      statusUpdates: [],
+      calls: [],
+      limitHits: 0,
+      maxLevel: 0,
+      bucket: { level: 0, at: performance.now() },
+      supportsSenderUpdate: p.supportsSenderUpdate ?? true,
+      failNext: [],
+    } as unknown as FakePortal;
+    const srv = await listen((req, res) => {
+      portalRequest(portal, req, res).catch((err) => send(res, 500, { error: 'INTERNAL_SERVER_ERROR', error_description: String(err) }));
+    });
+    portal.domain = `127.0.0.1:${srv.port}`;
+    portal.endpoint = `http://${portal.domain}/rest/`;
+    portal.close = srv.close;
+    portals.push(portal);
+    return portal;
+  }
+
+  const api = {
+    clientId,
+    clientSecret,
+    oauthUrl: `http://127.0.0.1:${oauth.port}`,
+    addPortal,
+    /** Tokens for a user of a portal, as Bitrix24 would put them in an install frame or event. */
+    issueTokens: (portal: FakePortal, userId = 1, issuedTo = clientId) => issue(portal, portal.users.find((u) => u.id === userId)!, issuedTo),
+    /** Every access token of the portal now answers expired_token. */
+    expireAccessTokens(portal: FakePortal) {
+      for (const t of access.values()) if (t.portal === portal) t.expired = true;
+    },
+    revokeRefreshTokens(portal: FakePortal) {
+      for (const [k, v] of refresh) if (v.portal === portal) refresh.delete(k);
+    },
+    get refreshCount() {
+      return refreshCount;
+    },
+    async close() {
+      await Promise.all([oauth.close(), ...portals.map((p) => p.close())]);
+    },
+  };
+  return api;
+}
+
+export type FakeBitrix24 = Awaited<ReturnType<typeof startFakeBitrix24>>;

@@ -1,0 +1,172 @@
+import { readFileSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import request from 'supertest';
+import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
+import { createTestContext, type TestContext } from './helpers/app.js';
+import { installPortal } from './helpers/install.js';
+import type { Portal } from '../src/portals/portal-repo.js';
+
+let fake: FakeBitrix24;
+let fp: FakePortal;
+let ctx: TestContext;
+let portal: Portal;
+let handlerPath: string;
+
+/** The body Bitrix24 posts for an SMS from a CRM card (reference §2), PHP bracket keys. */
+function crmSms(over: Record<string, string | undefined> = {}) {
+  const body: Record<string, string | undefined> = {
+    module_id: 'crm',
+    'bindings[0][OWNER_TYPE_ID]': '3',
+    'bindings[0][OWNER_ID]': '5783',
+    'properties[phone_number]': '+7 (999) 123-45-67',
+    'properties[message_text]': 'Hello',
+    type: 'SMS',
+    code: 'smsgw_myshop',
+    message_id: 'e35864edce3eaad987d32f8955c1177b',
+    message_to: '+7 (999) 123-45-67',
+    message_body: 'Hello',
+    ts: '1513177809',
+    'auth[access_token]': 'short-lived',
+    'auth[domain]': fp.domain,
+    'auth[member_id]': fp.memberId,
+    'auth[user_id]': '1',
+    'auth[application_token]': fp.applicationToken,
+    ...over,
+  };
+  return new URLSearchParams(Object.entries(body).filter((e): e is [string, string] => e[1] !== undefined)).toString();
+}
+
+const post = (body: string, path = '/handler') => request(ctx.app).post(path).type('form').send(body);
+const rows = () => ctx.db('messages').select();
+
+beforeEach(async () => {
+  fake = await startFakeBitrix24();
+  fp = await fake.addPortal();
+  ctx = await createTestContext({ fake });
+  portal = await installPortal(ctx, fake, fp);
+  handlerPath = new URL(fp.senders.get('smsgw_myshop')!.HANDLER).pathname + new URL(fp.senders.get('smsgw_myshop')!.HANDLER).search;
+});
+afterEach(async () => {
+  await ctx.close();
+  await fake.close();
+});
+
+describe('POST /handler', () => {
+  it('stores one queued message with the number in E.164 and answers 200', async () => {
+    const res = await post(crmSms(), handlerPath);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'queued' });
+    const all = await rows();
+    expect(all).toHaveLength(1);
+    expect(all[0]).toMatchObject({
+      portal_id: portal.id, b24_message_id: 'e35864edce3eaad987d32f8955c1177b', code: 'smsgw_myshop',
+      module_id: 'crm', message_to: '+7 (999) 123-45-67', phone: '+79991234567', body: 'Hello', state: 'queued',
+    });
+    expect(JSON.parse(all[0].origin)).toEqual({ bindings: [{ OWNER_TYPE_ID: '3', OWNER_ID: '5783' }] });
+  });
+
+  it('creates nothing when the same message_id arrives twice', async () => {
+    expect((await post(crmSms(), handlerPath)).status).toBe(200);
+    const again = await post(crmSms(), handlerPath);
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual({ status: 'duplicate' });
+    expect(await rows()).toHaveLength(1);
+  });
+
+  it('refuses a wrong application_token with 401, even when the handler key is right', async () => {
+    for (const path of ['/handler', handlerPath]) {
+      const res = await post(crmSms({ 'auth[application_token]': 'f'.repeat(32) }), path);
+      expect(res.status).toBe(401);
+      expect(res.body.error).toBe('unauthorized');
+    }
+    expect(await rows()).toHaveLength(0);
+  });
+
+  it('refuses an unknown portal, a missing auth and a wrong handler key', async () => {
+    expect((await post(crmSms({ 'auth[member_id]': 'not-a-portal' }))).status).toBe(401);
+    const noAuth = crmSms({ 'auth[member_id]': undefined, 'auth[application_token]': undefined, 'auth[access_token]': undefined, 'auth[domain]': undefined, 'auth[user_id]': undefined });
+    expect((await post(noAuth, '/handler')).status).toBe(401);
+    expect((await post(noAuth, '/handler?key=wrong')).status).toBe(401);
+    expect(await rows()).toHaveLength(0);
+  });
+
+  it('accepts an author-less message by the per-portal key in the handler URL', async () => {
+    const noAuth = crmSms({ 'auth[member_id]': undefined, 'auth[application_token]': undefined, 'auth[access_token]': undefined, 'auth[domain]': undefined, 'auth[user_id]': undefined });
+    const res = await post(noAuth, handlerPath);
+    expect(res.status).toBe(200);
+    expect(await rows()).toHaveLength(1);
+  });
+
+  it.each(['message_id', 'message_to', 'message_body'])('answers 400 naming %s when it is missing or empty', async (field) => {
+    const missing = await post(crmSms({ [field]: undefined }), handlerPath);
+    expect(missing.status).toBe(400);
+    expect(missing.body).toMatchObject({ error: 'invalid_request', field, message: `${field} is required` });
+    const empty = await post(crmSms({ [field]: '  ' }), handlerPath);
+    expect(empty.status).toBe(400);
+    expect(empty.body.field).toBe(field);
+    expect(await rows()).toHaveLength(0);
+  });
+
+  it('accepts a business-process payload (module_id=bizproc, document_id[…])', async () => {
+    const res = await post(crmSms({
+      module_id: 'bizproc', 'bindings[0][OWNER_TYPE_ID]': undefined, 'bindings[0][OWNER_ID]': undefined,
+      workflow_id: '59ce38567ff2a5.26351167', 'document_id[0]': 'crm', 'document_id[1]': 'CCrmDocumentLead', 'document_id[2]': 'LEAD_98',
+      'document_type[0]': 'crm', 'document_type[1]': 'CCrmDocumentLead', 'document_type[2]': 'LEAD',
+      message_id: 'a'.repeat(32), message_to: '89991234567',
+    }), handlerPath);
+    expect(res.status).toBe(200);
+    const [m] = await rows();
+    expect(m).toMatchObject({ module_id: 'bizproc', phone: '+79991234567', state: 'queued' });
+    expect(JSON.parse(m.origin)).toMatchObject({ workflow_id: '59ce38567ff2a5.26351167', document_id: ['crm', 'CCrmDocumentLead', 'LEAD_98'] });
+  });
+
+  it('accepts a body copied byte for byte from the reference example', async () => {
+    // The example's portal: install it under the example's member_id and application_token.
+    const example = readFileSync(new URL('./fixtures/handler-crm.txt', import.meta.url), 'utf8').trim().split('\n');
+    const field = (k: string) => example.find((l) => l.startsWith(`${k}=`))!.slice(k.length + 1);
+    const ref = await fake.addPortal({ memberId: field('auth[member_id]') });
+    ref.applicationToken = field('auth[application_token]');
+    await installPortal(ctx, fake, ref);
+    // PHP's http_build_query encoding, as Bitrix24 sends it.
+    const body = example.map((l) => { const i = l.indexOf('='); return `${encodeURIComponent(l.slice(0, i))}=${encodeURIComponent(l.slice(i + 1))}`; }).join('&');
+    const res = await post(body);
+    expect(res.status).toBe(200);
+    const m = await ctx.deps.messages.byB24Id((await ctx.deps.portals.findByMemberId(ref.memberId!))!.id, 'e35864edce3eaad987d32f8955c1177b');
+    expect(m).toMatchObject({ phone: '+79172012345', body: 'тест', code: 'fastsms', state: 'queued' });
+  });
+
+  it('keeps a number that cannot be parsed, marked failed with the reason', async () => {
+    const res = await post(crmSms({ message_to: '12' }), handlerPath);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'failed' });
+    const [m] = await rows();
+    expect(m.state).toBe('failed');
+    expect(m.phone).toBeNull();
+    expect(m.failure_reason).toMatch(/^invalid phone number/);
+  });
+
+  it('answers 415 to a body that is not a form and 413 to one over 1 MB', async () => {
+    const json = await request(ctx.app).post(handlerPath).set('content-type', 'application/json').send('{"message_id":"x"}');
+    expect(json.status).toBe(415);
+    expect(json.body.error).toBe('unsupported_media_type');
+    const big = await post(crmSms({ message_body: 'x'.repeat(1_100_000) }), handlerPath);
+    expect(big.status).toBe(413);
+    expect(big.body.error).toBe('payload_too_large');
+    expect(await rows()).toHaveLength(0);
+  });
+
+  it('refuses messages for a portal that uninstalled the app', async () => {
+    await ctx.deps.portals.markUninstalled(portal.id, false, Date.now());
+    expect((await post(crmSms(), handlerPath)).status).toBe(401);
+    expect(await rows()).toHaveLength(0);
+  });
+
+  it('keeps two portals apart: each portal\'s token only opens its own handler', async () => {
+    const other = await fake.addPortal();
+    await installPortal(ctx, fake, other);
+    const otherKeyPath = new URL(other.senders.get('smsgw_myshop')!.HANDLER).search;
+    expect((await post(crmSms(), `/handler${otherKeyPath}`)).status).toBe(401);
+    expect((await post(crmSms({ 'auth[member_id]': other.memberId, 'auth[application_token]': other.applicationToken }), `/handler${otherKeyPath}`)).status).toBe(200);
+    expect(await rows()).toHaveLength(1);
+  });
+});

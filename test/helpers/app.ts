@@ -1,0 +1,38 @@
+import { loadConfig } from '../../src/platform/config.js';
+import { createLogger } from '../../src/platform/logger.js';
+import type { Clock } from '../../src/platform/clock.js';
+import { buildDeps } from '../../src/deps.js';
+import { createApp } from '../../src/web/app.js';
+import type { FakeBitrix24 } from '../fakes/bitrix24.js';
+import { createTestDb } from './db.js';
+
+export const TEST_SECRET_KEY = 'test-secret-key-0123456789abcdefghijklmnop';
+export const PUBLIC_URL = 'https://sms.example.test';
+
+/** The whole app on a real, migrated database, talking to a fake Bitrix24 over HTTP. */
+export async function createTestContext(opts: { fake?: FakeBitrix24; env?: Record<string, string>; clock?: Clock } = {}) {
+  const testDb = await createTestDb();
+  const config = loadConfig({
+    PUBLIC_URL,
+    DATABASE_URL: testDb.url,
+    B24_CLIENT_ID: opts.fake?.clientId ?? 'app.test.client',
+    B24_CLIENT_SECRET: opts.fake?.clientSecret ?? 'test-client-secret',
+    B24_OAUTH_URL: opts.fake?.oauthUrl ?? 'http://127.0.0.1:9',
+    B24_TIMEOUT_MS: '3000',
+    LOG_LEVEL: 'silent',
+    ...opts.env,
+  });
+  const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
+  const deps = buildDeps({ config, db: testDb.db, log, secretKey: TEST_SECRET_KEY, clock: opts.clock, restRetryBackoffMs: () => 50 });
+  const app = createApp(deps);
+  return {
+    deps,
+    app,
+    db: testDb.db,
+    close: async () => {
+      await testDb.drop();
+    },
+  };
+}
+
+export type TestContext = Awaited<ReturnType<typeof createTestContext>>;
