@@ -3,18 +3,24 @@
  * Implemented as GCRA: each portal keeps a "theoretical arrival time"; a call may go when the
  * bucket has room, otherwise it waits exactly as long as the bucket needs to drain one slot.
  * Reservations are taken synchronously, so concurrent callers queue in order.
- * One slot of headroom absorbs network jitter between our clock and the portal's.
+ *
+ * Headroom: Bitrix24 measures arrivals, not our sends, and an arrival delayed by d ms has drained
+ * d·rate less, so network and event-loop jitter can push the portal's bucket above ours. We keep
+ * `jitterMs` worth of slots free (at least one): at 2 requests/s and 300 ms that is 1 of 50.
  */
 export function createLimiter(opts: {
   burst: number;
   perSecond: number;
+  jitterMs?: number;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }) {
   const now = opts.now ?? (() => performance.now());
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const interval = 1000 / opts.perSecond;
-  const tolerance = (Math.max(1, opts.burst - 1) - 1) * interval;
+  const headroom = Math.max(1, Math.ceil((opts.perSecond * (opts.jitterMs ?? 300)) / 1000));
+  const capacity = Math.max(1, opts.burst - headroom);
+  const tolerance = (capacity - 1) * interval;
   const tat = new Map<string | number, number>();
 
   /** Waits until one call to `key` fits in the bucket, and takes its slot. */
@@ -23,7 +29,8 @@ export function createLimiter(opts: {
     const arrival = Math.max(tat.get(key) ?? t, t);
     const allowedAt = arrival - tolerance;
     tat.set(key, arrival + interval);
-    if (allowedAt > t) await sleep(allowedAt - t);
+    // Timers count from libuv's cached loop time and can fire early; sleeping "enough" is checked again.
+    for (let wait = allowedAt - t; wait > 0; wait = allowedAt - now()) await sleep(Math.ceil(wait));
   }
 
   /** Forget idle portals so the map does not grow without bound. */
@@ -32,7 +39,7 @@ export function createLimiter(opts: {
     for (const [k, v] of tat) if (v < t) tat.delete(k);
   }
 
-  return { acquire, prune };
+  return { acquire, prune, capacity };
 }
 
 export type Limiter = ReturnType<typeof createLimiter>;

@@ -35,7 +35,6 @@ export interface FakePortal {
   maxLevel: number;
   bucket: { level: number; at: number };
   supportsSenderUpdate: boolean;
-  redirectTo?: string;
   failNext: Array<{ status: number; body: Json }>;
   close: () => Promise<void>;
 }
@@ -120,7 +119,8 @@ export async function startFakeBitrix24(opts: FakeOptions = {}) {
     const url = new URL(req.url!, 'http://x');
     const method = url.pathname.replace(/^\/rest\//, '').replace(/\.json$/, '').toLowerCase();
     const { fields } = await readBody(req);
-    if (portal.redirectTo) return send(res, 302, { error: 'moved' }, { location: `${portal.redirectTo}/rest/${method}` });
+    // A renamed portal: its old address answers 302 to the new one (reference §6).
+    if (req.headers.host !== portal.domain) return send(res, 302, { error: 'moved' }, { location: `${portal.endpoint}${method}` });
     const fault = portal.failNext.shift();
     if (fault) return send(res, fault.status, fault.body);
     // Leaky bucket per portal (reference §6): one batch counts as one request.
@@ -161,14 +161,23 @@ export async function startFakeBitrix24(opts: FakeOptions = {}) {
       supportsSenderUpdate: p.supportsSenderUpdate ?? true,
       failNext: [],
     } as unknown as FakePortal;
+    portal.close = async () => {};
+    await serve(portal);
+    portals.push(portal);
+    return portal;
+  }
+
+  /** Starts a listener for the portal and makes it the portal's address; older addresses redirect to it. */
+  async function serve(portal: FakePortal) {
     const srv = await listen((req, res) => {
       portalRequest(portal, req, res).catch((err) => send(res, 500, { error: 'INTERNAL_SERVER_ERROR', error_description: String(err) }));
     });
     portal.domain = `127.0.0.1:${srv.port}`;
     portal.endpoint = `http://${portal.domain}/rest/`;
-    portal.close = srv.close;
-    portals.push(portal);
-    return portal;
+    const previous = portal.close;
+    portal.close = async () => {
+      await Promise.all([previous(), srv.close()]);
+    };
   }
 
   const api = {
@@ -176,6 +185,8 @@ export async function startFakeBitrix24(opts: FakeOptions = {}) {
     clientSecret,
     oauthUrl: `http://127.0.0.1:${oauth.port}`,
     addPortal,
+    /** The portal moves to a new domain (a rename); the old one answers 302. */
+    movePortal: serve,
     /** Tokens for a user of a portal, as Bitrix24 would put them in an install frame or event. */
     issueTokens: (portal: FakePortal, userId = 1, issuedTo = clientId) => issue(portal, portal.users.find((u) => u.id === userId)!, issuedTo),
     /** Every access token of the portal now answers expired_token. */

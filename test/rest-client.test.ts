@@ -1,0 +1,140 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
+import { createTestContext, type TestContext } from './helpers/app.js';
+import { installPortal } from './helpers/install.js';
+import { B24Error } from '../src/bitrix/errors.js';
+import type { Portal } from '../src/portals/portal-repo.js';
+
+let fake: FakeBitrix24;
+let ctx: TestContext;
+
+async function setup(fakeOpts: Parameters<typeof startFakeBitrix24>[0] = {}, env: Record<string, string> = {}) {
+  fake = await startFakeBitrix24(fakeOpts);
+  const fp = await fake.addPortal();
+  ctx = await createTestContext({ fake, env });
+  const portal = await installPortal(ctx, fake, fp);
+  fp.calls.length = 0;
+  return { fp, portal };
+}
+
+afterEach(async () => {
+  await ctx?.close();
+  await fake?.close();
+});
+
+const status = (p: Portal, id: string, s = 'delivered') => ({ method: 'messageservice.message.status.update', params: { CODE: 'smsgw_myshop', MESSAGE_ID: id, STATUS: s } });
+
+describe('Bitrix24 REST client', () => {
+  it('refreshes an expired token exactly once for 20 concurrent calls, and all of them succeed', async () => {
+    const { fp, portal } = await setup({ refreshDelayMs: 150 });
+    fake.expireAccessTokens(fp);
+    const before = fake.refreshCount;
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => ctx.deps.rest.call(portal.id, 'messageservice.message.status.update', status(portal, `m${i}`).params)),
+    );
+    expect(results).toEqual(Array(20).fill(true));
+    expect(fake.refreshCount - before).toBe(1);
+    expect(fp.statusUpdates).toHaveLength(20);
+    // The rotated pair is stored: the next call needs no refresh.
+    await ctx.deps.rest.call(portal.id, 'user.admin');
+    expect(fake.refreshCount - before).toBe(1);
+  });
+
+  it('marks the portal inactive on invalid_grant, without a retry loop', async () => {
+    const { fp, portal } = await setup();
+    fake.expireAccessTokens(fp);
+    fake.revokeRefreshTokens(fp);
+    const err = await ctx.deps.rest.call(portal.id, 'user.admin').catch((e) => e);
+    expect(err).toBeInstanceOf(B24Error);
+    expect(err.code).toBe('invalid_grant');
+    const after = await ctx.deps.portals.findById(portal.id);
+    expect(after).toMatchObject({ status: 'inactive', inactiveReason: expect.stringContaining('invalid_grant') });
+    expect(fp.calls).toHaveLength(0); // the expired call never reached a method (401 before dispatch)
+    // Further calls are refused locally instead of hammering Bitrix24.
+    await expect(ctx.deps.rest.call(portal.id, 'user.admin')).rejects.toMatchObject({ code: 'PORTAL_INACTIVE' });
+  });
+
+  it('marks the portal inactive on PAYMENT_REQUIRED', async () => {
+    const { fp, portal } = await setup();
+    fp.failNext.push({ status: 402, body: { error: 'PAYMENT_REQUIRED', error_description: 'Payment required' } });
+    await expect(ctx.deps.rest.call(portal.id, 'user.admin')).rejects.toMatchObject({ code: 'PAYMENT_REQUIRED', kind: 'terminal' });
+    expect((await ctx.deps.portals.findById(portal.id))?.inactiveReason).toMatch(/^PAYMENT_REQUIRED/);
+  });
+
+  it('backs off and retries on QUERY_LIMIT_EXCEEDED, OPERATION_TIME_LIMIT and 5xx', async () => {
+    const { fp, portal } = await setup();
+    fp.failNext.push(
+      { status: 503, body: { error: 'QUERY_LIMIT_EXCEEDED', error_description: 'Too many requests' } },
+      { status: 429, body: { error: 'OPERATION_TIME_LIMIT', error_description: 'Method is blocked due to operation time limit.' } },
+      { status: 500, body: { error: 'INTERNAL_SERVER_ERROR', error_description: 'Internal server error' } },
+    );
+    expect(await ctx.deps.rest.call(portal.id, 'user.admin')).toBe(true);
+    expect(fp.failNext).toHaveLength(0);
+  });
+
+  it('gives up after its retries with a retryable error', async () => {
+    const { fp, portal } = await setup();
+    for (let i = 0; i < 10; i++) fp.failNext.push({ status: 503, body: { error: 'QUERY_LIMIT_EXCEEDED', error_description: 'Too many requests' } });
+    await expect(ctx.deps.rest.call(portal.id, 'user.admin')).rejects.toMatchObject({ code: 'QUERY_LIMIT_EXCEEDED', kind: 'retryable' });
+    expect(fp.failNext).toHaveLength(5); // 1 try + 4 retries
+  });
+
+  it('keeps 200 calls to one portal inside the bucket: zero QUERY_LIMIT_EXCEEDED at the fake', async () => {
+    const { fp, portal } = await setup({ burst: 20, perSecond: 50 }, { B24_RATE_BURST: '20', B24_RATE_PER_SECOND: '50' });
+    fp.bucket.level = 0;
+    fp.maxLevel = 0;
+    await Promise.all(Array.from({ length: 200 }, () => ctx.deps.rest.call(portal.id, 'user.admin')));
+    expect(fp.calls.filter((c) => c.method === 'user.admin')).toHaveLength(200);
+    expect(fp.limitHits).toBe(0);
+    expect(fp.maxLevel).toBeLessThanOrEqual(20);
+  });
+
+  it('batches up to 50 commands a call, with a result or an error per command', async () => {
+    const { fp, portal } = await setup();
+    const commands = Array.from({ length: 120 }, (_, i) => status(portal, `m${i}`, i === 7 ? 'Delivered' : 'delivered'));
+    const results = await ctx.deps.rest.batch(portal.id, commands);
+    expect(fp.calls.filter((c) => c.method === 'batch')).toHaveLength(3);
+    expect(results).toHaveLength(120);
+    expect(results[7]).toEqual({ ok: false, error: 'ERROR_MESSAGE_STATUS_INCORRECT', description: 'Incorrect message status' });
+    expect(results.filter((r) => r.ok)).toHaveLength(119);
+    expect(fp.statusUpdates.map((s) => s.MESSAGE_ID)).toContain('m119');
+  });
+
+  it('follows a 302 from a renamed portal with a POST and stores the new endpoint', async () => {
+    const { fp, portal } = await setup();
+    await fake.movePortal(fp);
+    expect(await ctx.deps.rest.call(portal.id, 'messageservice.message.status.update', status(portal, 'moved1').params)).toBe(true);
+    expect(fp.statusUpdates.map((s) => s.MESSAGE_ID)).toEqual(['moved1']);
+    const moved = await ctx.deps.portals.findById(portal.id);
+    expect(moved).toMatchObject({ restEndpoint: fp.endpoint, domain: fp.domain });
+  });
+
+  it('answers a permanent error without retrying', async () => {
+    const { fp, portal } = await setup();
+    await expect(ctx.deps.rest.call(portal.id, 'no.such.method')).rejects.toMatchObject({ code: 'ERROR_METHOD_NOT_FOUND', kind: 'permanent' });
+    expect(fp.calls.filter((c) => c.method === 'no.such.method')).toHaveLength(1);
+  });
+});
+
+describe('token keeper', () => {
+  it('refreshes the pair of a portal idle for 20 days and leaves busy portals alone', async () => {
+    let now = Date.now();
+    fake = await startFakeBitrix24();
+    const idle = await fake.addPortal();
+    const busy = await fake.addPortal();
+    ctx = await createTestContext({ fake, clock: () => now });
+    const idlePortal = await installPortal(ctx, fake, idle);
+    now += 15 * 86_400_000;
+    const busyPortal = await installPortal(ctx, fake, busy);
+    now += 6 * 86_400_000; // idle: 21 days without a call; busy: 6 days
+    const before = fake.refreshCount;
+    const oldTokens = await ctx.deps.portals.tokens(idlePortal.id);
+    expect(await ctx.deps.tokenKeeper.runOnce()).toEqual({ refreshed: 1, failed: 0 });
+    expect(fake.refreshCount - before).toBe(1);
+    expect((await ctx.deps.portals.tokens(idlePortal.id))?.refreshToken).not.toBe(oldTokens?.refreshToken);
+    expect((await ctx.deps.portals.tokens(busyPortal.id))).toBeDefined();
+    // The new pair works, and the portal is not idle any more.
+    expect(await ctx.deps.rest.call(idlePortal.id, 'user.admin')).toBe(true);
+    expect(await ctx.deps.tokenKeeper.runOnce()).toEqual({ refreshed: 0, failed: 0 });
+  });
+});
