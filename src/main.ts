@@ -9,7 +9,7 @@ import { createApp } from './web/app.js';
 async function main() {
   let config;
   try {
-    config = loadConfig(process.env);
+    config = loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);

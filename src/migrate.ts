@@ -1,7 +1,7 @@
 import { loadConfig } from './platform/config.js';
 import { createDb, migrate } from './platform/db.js';
 
-const config = loadConfig(process.env);
+const config = loadConfig();
 const db = createDb(config.DATABASE_URL);
 await migrate(db);
 await db.destroy();

@@ -4,6 +4,9 @@ import { createTestContext, type TestContext } from './helpers/app.js';
 import { installPortal } from './helpers/install.js';
 import { B24Error } from '../src/bitrix/errors.js';
 import type { Portal } from '../src/portals/portal-repo.js';
+import { buildDeps } from '../src/deps.js';
+import { createLogger } from '../src/platform/logger.js';
+import { TEST_SECRET_KEY } from './helpers/app.js';
 
 let fake: FakeBitrix24;
 let ctx: TestContext;
@@ -40,11 +43,22 @@ describe('Bitrix24 REST client', () => {
     expect(fake.refreshCount - before).toBe(1);
   });
 
+  it('refreshes once even when two processes sharing the database hit the expired token together', async () => {
+    const { fp, portal } = await setup({ refreshDelayMs: 150 });
+    // A second process (e.g. `npm run worker` beside the web server): same database, its own memory.
+    const other = buildDeps({ config: ctx.deps.config, db: ctx.db, log: createLogger('silent'), secretKey: TEST_SECRET_KEY });
+    fake.expireAccessTokens(fp);
+    const before = fake.refreshCount;
+    const calls = [ctx.deps, other].flatMap((d) => Array.from({ length: 10 }, () => d.rest.call(portal.id, 'user.admin')));
+    expect(await Promise.all(calls)).toEqual(Array(20).fill(true));
+    expect(fake.refreshCount - before).toBe(1);
+  });
+
   it('marks the portal inactive on invalid_grant, without a retry loop', async () => {
     const { fp, portal } = await setup();
     fake.expireAccessTokens(fp);
     fake.revokeRefreshTokens(fp);
-    const err = await ctx.deps.rest.call(portal.id, 'user.admin').catch((e) => e);
+    const err: B24Error = await ctx.deps.rest.call(portal.id, 'user.admin').catch((e: B24Error) => e) as B24Error;
     expect(err).toBeInstanceOf(B24Error);
     expect(err.code).toBe('invalid_grant');
     const after = await ctx.deps.portals.findById(portal.id);

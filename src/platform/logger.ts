@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type Log = Logger;
 
@@ -9,8 +9,9 @@ const REDACT = [
   'req.headers.authorization', 'req.headers.cookie',
 ];
 
-export function createLogger(level: string): Log {
-  return pino({ level, redact: { paths: REDACT, censor: '[redacted]' }, base: undefined });
+export function createLogger(level: string, destination?: DestinationStream): Log {
+  const options = { level, redact: { paths: REDACT, censor: '[redacted]' }, base: undefined };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** Phone numbers appear in logs only as their last four digits. */

@@ -1,5 +1,5 @@
 import { loadConfig } from '../../src/platform/config.js';
-import { createLogger } from '../../src/platform/logger.js';
+import { createLogger, type Log } from '../../src/platform/logger.js';
 import type { Clock } from '../../src/platform/clock.js';
 import { buildDeps } from '../../src/deps.js';
 import { createApp } from '../../src/web/app.js';
@@ -10,7 +10,7 @@ export const TEST_SECRET_KEY = 'test-secret-key-0123456789abcdefghijklmnop';
 export const PUBLIC_URL = 'https://sms.example.test';
 
 /** The whole app on a real, migrated database, talking to a fake Bitrix24 over HTTP. */
-export async function createTestContext(opts: { fake?: FakeBitrix24; env?: Record<string, string>; clock?: Clock } = {}) {
+export async function createTestContext(opts: { fake?: FakeBitrix24; env?: Record<string, string>; clock?: Clock; log?: Log } = {}) {
   const testDb = await createTestDb();
   const config = loadConfig({
     PUBLIC_URL,
@@ -22,7 +22,7 @@ export async function createTestContext(opts: { fake?: FakeBitrix24; env?: Recor
     LOG_LEVEL: 'silent',
     ...opts.env,
   });
-  const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
+  const log = opts.log ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const deps = buildDeps({ config, db: testDb.db, log, secretKey: TEST_SECRET_KEY, clock: opts.clock, restRetryBackoffMs: () => 50 });
   const app = createApp(deps);
   return {

@@ -1,0 +1,144 @@
+import { randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import request from 'supertest';
+import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
+import { createTestContext, PUBLIC_URL, type TestContext } from './helpers/app.js';
+import { installPortal } from './helpers/install.js';
+import type { Portal } from '../src/portals/portal-repo.js';
+
+let fake: FakeBitrix24;
+let fp: FakePortal;
+let ctx: TestContext;
+let portal: Portal;
+
+beforeEach(async () => {
+  fake = await startFakeBitrix24();
+  fp = await fake.addPortal();
+  ctx = await createTestContext({ fake });
+  portal = await installPortal(ctx, fake, fp);
+});
+afterEach(async () => {
+  await ctx.close();
+  await fake.close();
+});
+
+/** An event as Bitrix24 posts it: form-urlencoded, event / data[...] / auth[...]. */
+function postEvent(event: string, p: { portal?: FakePortal; data?: Record<string, string>; auth?: Record<string, string | undefined> }) {
+  const target = p.portal ?? fp;
+  const body: Record<string, string> = { event, event_handler_id: '17', ts: String(Math.floor(Date.now() / 1000)) };
+  for (const [k, v] of Object.entries(p.data ?? {})) body[`data[${k}]`] = v;
+  const auth = { domain: target.domain, member_id: target.memberId, application_token: target.applicationToken, ...p.auth };
+  for (const [k, v] of Object.entries(auth)) if (v !== undefined) body[`auth[${k}]`] = v;
+  return request(ctx.app).post('/events').type('form').send(body);
+}
+
+function tokenAuth(tokens: { accessToken: string; refreshToken: string }, target = fp) {
+  return {
+    access_token: tokens.accessToken, refresh_token: tokens.refreshToken, expires_in: '3600', scope: 'messageservice',
+    client_endpoint: target.endpoint, server_endpoint: `${fake.oauthUrl}/rest/`, status: 'L', user_id: '1',
+  };
+}
+
+const sms = (applicationToken: string, id: string) =>
+  request(ctx.app).post('/handler').type('form').send({
+    message_id: id, message_to: '+79991234567', message_body: 'hi', code: 'smsgw_myshop',
+    'auth[member_id]': fp.memberId, 'auth[application_token]': applicationToken,
+  });
+
+describe('POST /events', () => {
+  it('ONAPPUPDATE replaces the application_token and tokens, and registers the providers again', async () => {
+    const oldAppToken = fp.applicationToken;
+    // What Bitrix24 does on an app update: providers deleted, a new application_token.
+    fp.senders.clear();
+    fp.applicationToken = randomBytes(16).toString('hex');
+    const tokens = fake.issueTokens(fp);
+    const res = await postEvent('ONAPPUPDATE', { data: { VERSION: '2', PREVIOUS_VERSION: '1' }, auth: tokenAuth(tokens) });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'ok', registered: ['smsgw_myshop'] });
+    expect(fp.senders.get('smsgw_myshop')?.HANDLER).toMatch(`${PUBLIC_URL}/handler?key=`);
+    expect((await ctx.deps.portals.tokens(portal.id))?.accessToken).toBe(tokens.accessToken);
+    expect((await sms(fp.applicationToken, 'a1')).status).toBe(200);
+    expect((await sms(oldAppToken, 'a2')).status).toBe(401);
+  });
+
+  it('ONAPPUPDATE that arrives after its access token expired is proven by a refresh', async () => {
+    const tokens = fake.issueTokens(fp);
+    fake.expireAccessTokens(fp);
+    fp.applicationToken = randomBytes(16).toString('hex');
+    const before = fake.refreshCount;
+    const res = await postEvent('ONAPPUPDATE', { data: { VERSION: '2' }, auth: tokenAuth(tokens) });
+    expect(res.status).toBe(200);
+    expect(fake.refreshCount - before).toBe(1);
+    // The event's pair died with the refresh; the rotated pair is what is stored and works.
+    const stored = await ctx.deps.portals.tokens(portal.id);
+    expect(stored?.refreshToken).not.toBe(tokens.refreshToken);
+    expect(await ctx.deps.rest.call(portal.id, 'user.admin')).toBe(true);
+    expect((await sms(fp.applicationToken, 'b1')).status).toBe(200);
+  });
+
+  it('refuses a forged ONAPPUPDATE (tokens of another portal) and changes nothing', async () => {
+    const other = await fake.addPortal();
+    const before = await ctx.db('portals').where({ id: portal.id }).first();
+    const res = await postEvent('ONAPPUPDATE', { auth: { ...tokenAuth(fake.issueTokens(other)), application_token: 'attacker-token' } });
+    expect(res.status).toBe(401);
+    expect(await ctx.db('portals').where({ id: portal.id }).first()).toEqual(before);
+    expect((await sms('attacker-token', 'c1')).status).toBe(401);
+    expect((await sms(fp.applicationToken, 'c2')).status).toBe(200);
+  });
+
+  it('refuses an ONAPPUPDATE with made-up tokens', async () => {
+    const res = await postEvent('ONAPPUPDATE', { auth: tokenAuth({ accessToken: 'nope', refreshToken: 'nope' }) });
+    expect(res.status).toBe(401);
+  });
+
+  it('ONAPPINSTALL stores a portal that the install page has not seen yet', async () => {
+    const fresh = await fake.addPortal();
+    const res = await postEvent('ONAPPINSTALL', { portal: fresh, data: { VERSION: '1', LANGUAGE_ID: 'ru' }, auth: tokenAuth(fake.issueTokens(fresh), fresh) });
+    expect(res.status).toBe(200);
+    const stored = await ctx.deps.portals.findByMemberId(fresh.memberId);
+    expect(stored).toMatchObject({ status: 'active', domain: fresh.domain, restEndpoint: fresh.endpoint });
+    expect(await ctx.deps.portals.matchesApplicationToken(stored!.id, fresh.applicationToken)).toBe(true);
+  });
+
+  it('ONAPPUNINSTALL with CLEAN=1 removes settings, secrets and message texts, and stops intake', async () => {
+    expect((await sms(fp.applicationToken, 'd1')).status).toBe(200);
+    const res = await postEvent('ONAPPUNINSTALL', { data: { CLEAN: '1', LANGUAGE_ID: 'ru' } });
+    expect(res.status).toBe(200);
+    const row = await ctx.db('portals').where({ id: portal.id }).first();
+    expect(row).toMatchObject({ status: 'uninstalled', access_token_enc: null, refresh_token_enc: null, application_token_enc: null });
+    expect(await ctx.db('settings').where({ portal_id: portal.id })).toHaveLength(0);
+    const [m] = await ctx.db('messages').where({ portal_id: portal.id });
+    expect(m).toMatchObject({ body: null, phone: null, message_to: '' });
+    expect((await sms(fp.applicationToken, 'd2')).status).toBe(401);
+  });
+
+  it('ONAPPUNINSTALL without CLEAN keeps the settings but stops intake', async () => {
+    const res = await postEvent('ONAPPUNINSTALL', { data: { CLEAN: '0' } });
+    expect(res.status).toBe(200);
+    expect((await ctx.deps.portals.findById(portal.id))?.status).toBe('uninstalled');
+    expect(await ctx.db('settings').where({ portal_id: portal.id })).toHaveLength(1);
+    expect((await sms(fp.applicationToken, 'e1')).status).toBe(401);
+  });
+
+  it('refuses a forged ONAPPUNINSTALL (wrong application_token) and changes nothing', async () => {
+    const before = await ctx.db('portals').where({ id: portal.id }).first();
+    const res = await postEvent('ONAPPUNINSTALL', { data: { CLEAN: '1' }, auth: { application_token: 'f'.repeat(32) } });
+    expect(res.status).toBe(401);
+    expect(await ctx.db('portals').where({ id: portal.id }).first()).toEqual(before);
+    expect(await ctx.db('settings').where({ portal_id: portal.id })).toHaveLength(1);
+    expect((await sms(fp.applicationToken, 'f1')).status).toBe(200);
+  });
+
+  it('a reinstall after uninstall makes the portal active again', async () => {
+    await postEvent('ONAPPUNINSTALL', { data: { CLEAN: '1' } });
+    await installPortal(ctx, fake, fp);
+    expect((await ctx.deps.portals.findById(portal.id))?.status).toBe('active');
+    expect((await sms(fp.applicationToken, 'g1')).status).toBe(200);
+  });
+
+  it('answers 400 to an event it does not handle', async () => {
+    const res = await postEvent('ONCRMLEADADD', {});
+    expect(res.status).toBe(400);
+    expect(res.body.message).toContain('ONCRMLEADADD');
+  });
+});
