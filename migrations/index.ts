@@ -3,6 +3,8 @@ import * as portals from './20261122000001_portals.js';
 import * as settings from './20261122000002_settings.js';
 import * as senders from './20261122000003_senders.js';
 import * as messages from './20261122000004_messages.js';
+import * as messageDelivery from './20261122000005_message_delivery.js';
+import * as statusReports from './20261122000006_status_reports.js';
 
 // Listed statically so the same migrations run under tsx, vitest and the knex CLI without a loader.
 const all: Record<string, Knex.Migration> = {
@@ -10,6 +12,8 @@ const all: Record<string, Knex.Migration> = {
   '20261122000002_settings': settings,
   '20261122000003_senders': senders,
   '20261122000004_messages': messages,
+  '20261122000005_message_delivery': messageDelivery,
+  '20261122000006_status_reports': statusReports,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

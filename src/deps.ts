@@ -18,6 +18,15 @@ import { createEventsService } from './portals/events.service.js';
 import { createTokenKeeper } from './portals/token-keeper.js';
 import { createMessageRepo } from './messages/message-repo.js';
 import { createIntakeService } from './messages/intake.service.js';
+import { createQueueRepo } from './messages/queue-repo.js';
+import { createGatewayFactory } from './gateways/index.js';
+import { createAccounts } from './delivery/accounts.js';
+import { createSendWorker } from './delivery/send-worker.js';
+import { createReportRepo } from './delivery/report-repo.js';
+import { createStatusReporter } from './delivery/status-reporter.js';
+import { createStatusesJob } from './delivery/statuses-job.js';
+import { dlrUrlFor } from './delivery/dlr.routes.js';
+import { createAppMetrics } from './web/app-metrics.js';
 
 export interface DepsOptions {
   config: Config;
@@ -27,6 +36,7 @@ export interface DepsOptions {
   clock?: Clock;
   dispatcher?: Dispatcher;
   restRetryBackoffMs?: (attempt: number) => number;
+  random?: () => number;
 }
 
 /** Wires every component from config, database and logger. Nothing here starts a loop. */
@@ -46,18 +56,52 @@ export function buildDeps(o: DepsOptions) {
     timeoutMs: config.B24_TIMEOUT_MS,
     clock,
   });
+  const queue = createQueueRepo(db);
+  const reports = createReportRepo(db);
+  const metrics = createAppMetrics(db, reports);
   const limiter = createLimiter({ burst: config.B24_RATE_BURST, perSecond: config.B24_RATE_PER_SECOND });
-  const refresher = createTokenRefresher({ portals, oauth, clock, log });
+  const refresher = createTokenRefresher({ portals, oauth, clock, log, onOutcome: (outcome) => metrics.tokenRefreshes.inc({ outcome }) });
   const rest = createRestClient({
     portals, refresher, limiter, dispatcher, clock, log, timeoutMs: config.B24_TIMEOUT_MS, backoffMs: o.restRetryBackoffMs,
+    onCall: ({ method, outcome }) => metrics.restCalls.inc({ method, outcome }),
+  });
+  const gateways = createGatewayFactory({ smsruUrl: config.SMSRU_API_URL, dispatcher, timeoutMs: config.GATEWAY_TIMEOUT_MS });
+  const accounts = createAccounts({ settings, gateways });
+  const reporter = createStatusReporter({
+    reports, rest, clock, log, random: o.random,
+    options: {
+      claimLimit: 500, leaseMs: 5 * 60_000, maxAgeMs: config.REPORT_MAX_AGE, retryBaseMs: config.RETRY_BASE, retryCapMs: config.RETRY_CAP,
+      idlePollMs: 5_000, lingerMs: config.REPORT_LINGER,
+    },
+    onReport: (outcome, n) => metrics.reports.inc({ outcome }, n),
+  });
+  const worker = createSendWorker({
+    queue, portals, accounts, clock, log, random: o.random,
+    dlrUrl: dlrUrlFor(config.PUBLIC_URL, crypto),
+    options: {
+      concurrency: config.WORKER_CONCURRENCY, perAccount: config.GATEWAY_CONCURRENCY, leaseMs: config.WORKER_LEASE,
+      maxAgeMs: config.SEND_MAX_AGE, retryBaseMs: config.RETRY_BASE, retryCapMs: config.RETRY_CAP, idlePollMs: 1_000,
+    },
+    onSettled: () => reporter.kick(),
+    onSend: (gateway, outcome, seconds) => {
+      metrics.gatewayLatency.observe(seconds, { gateway });
+      metrics.gatewaySends.inc({ gateway, outcome });
+    },
+  });
+  const statusesJob = createStatusesJob({
+    queue, accounts, clock, log, onSettled: () => reporter.kick(),
+    options: { maxAgeMs: config.STATUS_MAX_AGE, unknownOutcomeMs: config.UNKNOWN_OUTCOME_WINDOW, perPortalLimit: 5_000 },
   });
   const providers = createProviderRegistry({ rest, portals, settings, publicUrl: config.PUBLIC_URL, clock, log });
-  const install = createInstallService({ oauth, portals, settings, providers, clock, log });
+  const install = createInstallService({ oauth, portals, settings, providers, accounts, gateways, crypto, publicUrl: config.PUBLIC_URL, clock, log });
   const events = createEventsService({ oauth, portals, providers, clock, log });
-  const intake = createIntakeService({ portals, messages, clock, log });
+  const intake = createIntakeService({ portals, messages, clock, log, onQueued: () => worker.kick(), onRejected: () => reporter.kick() });
   const tokenKeeper = createTokenKeeper({ portals, refresher, clock, log });
 
-  return { config, db, log, clock, dispatcher, crypto, portals, settings, messages, oauth, limiter, refresher, rest, providers, install, events, intake, tokenKeeper };
+  return {
+    config, db, log, clock, dispatcher, crypto, portals, settings, messages, queue, reports, metrics, oauth, limiter, refresher, rest,
+    providers, install, events, intake, tokenKeeper, gateways, accounts, worker, reporter, statusesJob,
+  };
 }
 
 export type Deps = ReturnType<typeof buildDeps>;

@@ -3,7 +3,7 @@ import { t, type Lang } from './i18n.js';
 import { layout } from './layout.js';
 
 // BX24.installFinish() tells Bitrix24 the install page is done; until then the app is "not installed".
-export function installDone(p: { lang: Lang; senders: string[] }) {
+export function installDone(p: { lang: Lang; senders: string[]; balance?: number }) {
   const tx = t(p.lang);
   return layout({
     lang: p.lang,
@@ -12,6 +12,7 @@ export function installDone(p: { lang: Lang; senders: string[] }) {
     body: html`<h1>${tx.doneTitle}</h1>
 <div class="ok" role="status">${tx.doneText}</div>
 <ul>${p.senders.map((s) => html`<li>${s}</li>`)}</ul>
+${p.balance !== undefined ? html`<p>${tx.balance}: <b>${p.balance.toFixed(2)}</b></p>` : ''}
 <script>window.BX24 && BX24.init(function () { BX24.installFinish(); });</script>`,
   });
 }

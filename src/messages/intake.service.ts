@@ -24,6 +24,7 @@ export function createIntakeService(deps: {
   clock: Clock;
   log: Log;
   onQueued?: () => void;
+  onRejected?: () => void;
 }) {
   /**
    * auth[application_token] is the documented proof (reference §2); author-less messages carry no
@@ -75,6 +76,7 @@ export function createIntakeService(deps: {
     if (phone.ok) log.info({ messageId: id, to: maskPhone(phone.e164) }, 'message.queued');
     else log.warn({ messageId: id, to: maskPhone(sms.messageTo), reason: 'invalid_number' }, 'message.rejected');
     if (phone.ok) deps.onQueued?.();
+    else deps.onRejected?.(); // its `failed` report is waiting in the outbox
     return { id, duplicate: false, state };
   }
 

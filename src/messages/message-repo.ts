@@ -1,6 +1,7 @@
+import type { Knex } from 'knex';
 import type { Db } from '../platform/db.js';
 
-export type MessageState = 'queued' | 'sending' | 'sent' | 'delivered' | 'undelivered' | 'failed';
+import type { MessageState } from './states.js';
 
 export interface NewMessage {
   portalId: number;
@@ -39,7 +40,13 @@ export function createMessageRepo(db: Db) {
    * message twice. Returns the new row's id, or undefined when it was a duplicate.
    */
   async function enqueue(m: NewMessage): Promise<number | undefined> {
-    const rows = await db('messages')
+    // A number rejected at intake is final at once: its `failed` report goes into the outbox in the same transaction.
+    if (m.state === 'failed') return db.transaction((trx) => insert(trx, m, true));
+    return insert(db, m, false);
+  }
+
+  async function insert(q: Db | Knex.Transaction, m: NewMessage, report: boolean): Promise<number | undefined> {
+    const rows = await q('messages')
       .insert({
         portal_id: m.portalId,
         b24_message_id: m.b24MessageId,
@@ -59,7 +66,14 @@ export function createMessageRepo(db: Db) {
       .ignore()
       .returning('id');
     const first = rows[0] as { id: number } | number | undefined;
-    return typeof first === 'object' ? Number(first.id) : first;
+    const id = typeof first === 'object' ? Number(first.id) : first;
+    if (id !== undefined && report) {
+      await q('status_reports').insert({
+        portal_id: m.portalId, message_id: id, code: m.code, b24_message_id: m.b24MessageId, status: 'failed',
+        next_attempt_at: m.now, created_at: m.now, updated_at: m.now,
+      });
+    }
+    return id;
   }
 
   async function byB24Id(portalId: number, b24MessageId: string): Promise<MessageRow | undefined> {

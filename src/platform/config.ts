@@ -1,9 +1,23 @@
+import cron from 'node-cron';
 import { z } from 'zod';
 
 const url = z
   .string()
   .url()
   .transform((s) => s.replace(/\/+$/, ''));
+
+/** "90s", "5m", "24h", "3d" or plain milliseconds. */
+const duration = z.string().transform((s, ctx) => {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(s.trim());
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration such as 90s, 5m, 24h, 3d or milliseconds' });
+    return z.NEVER;
+  }
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms'];
+  return Math.round(Number(m[1]) * unit);
+});
+
+const bool = z.enum(['1', '0', 'true', 'false', 'yes', 'no']).transform((v) => ['1', 'true', 'yes'].includes(v));
 
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -21,6 +35,21 @@ const schema = z.object({
   B24_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
   // Daily by default: refresh the token pair of portals idle for 20 days (refresh tokens die unused after 28).
   TOKEN_KEEPER_CRON: z.string().default('17 3 * * *'),
+  // Delivery pipeline.
+  SMSRU_API_URL: url.default('https://sms.ru'),
+  GATEWAY_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
+  WORKER_ENABLED: bool.default(true),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(32),
+  GATEWAY_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(8),
+  WORKER_LEASE: duration.default(120_000),
+  SEND_MAX_AGE: duration.default(24 * 3_600_000),
+  RETRY_BASE: duration.default(2_000),
+  RETRY_CAP: duration.default(5 * 60_000),
+  STATUS_POLL_CRON: z.string().default('* * * * *'),
+  STATUS_MAX_AGE: duration.default(72 * 3_600_000),
+  UNKNOWN_OUTCOME_WINDOW: duration.default(15 * 60_000),
+  REPORT_LINGER: duration.default(500),
+  REPORT_MAX_AGE: duration.default(14 * 86_400_000),
 });
 
 export type Config = z.infer<typeof schema> & {
@@ -38,6 +67,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const cfg = parsed.data;
+  if (!cron.validate(cfg.STATUS_POLL_CRON)) throw new ConfigError(`Invalid configuration:\n  STATUS_POLL_CRON: not a cron expression`);
+  if (!cron.validate(cfg.TOKEN_KEEPER_CRON)) throw new ConfigError(`Invalid configuration:\n  TOKEN_KEEPER_CRON: not a cron expression`);
   return {
     ...cfg,
     databaseClient: /^postgres(ql)?:\/\//.test(cfg.DATABASE_URL) ? 'pg' : 'better-sqlite3',

@@ -40,7 +40,10 @@ export function createCrypto(secretKey: string) {
     return exp < now ? { ok: false, reason: 'expired' } : { ok: true, value: v };
   }
 
-  return { encrypt, decrypt, sign, verify };
+  /** A stable secret derived for a purpose (e.g. the per-portal key in delivery-report URLs). */
+  const derivedToken = (purpose: string) => createHmac('sha256', signKey).update(purpose).digest('hex').slice(0, 32);
+
+  return { encrypt, decrypt, sign, verify, derivedToken };
 }
 
 export type Crypto = ReturnType<typeof createCrypto>;

@@ -10,12 +10,12 @@ import { pickLang, t, type Lang } from '../../views/i18n.js';
 import { errorPage } from '../../views/error-page.js';
 import { installForm } from '../../views/install-form.js';
 import { installDone } from '../../views/install-done.js';
-import type { InstallService } from './install.service.js';
+import { GatewayCheckFailed, type InstallService } from './install.service.js';
 import type { PortalRepo } from './portal-repo.js';
 import type { SettingsRepo } from './settings-repo.js';
+import { PROVIDERS } from '../gateways/index.js';
 
 const STATE_TTL_MS = 60 * 60 * 1000;
-export const PROVIDERS = ['smsru'] as const;
 
 const frameQuery = z.object({
   DOMAIN: z.string().regex(/^[a-z0-9.-]+(:\d+)?$/i),
@@ -31,20 +31,54 @@ const frameBody = z.object({
 });
 
 // Sender names are what operators approve: up to 11 Latin letters/digits, or a number of up to 15 digits.
-const submission = (lang: Lang, keyRequired: boolean) =>
-  z.object({
-    provider: z.enum(PROVIDERS, { message: lang === 'ru' ? 'Выберите шлюз из списка' : 'Choose a gateway from the list' }),
-    api_key: keyRequired
-      ? z.string().trim().min(1, lang === 'ru' ? 'Введите API-ключ' : 'Enter the API key').max(200)
-      : z.string().trim().max(200).optional(),
-    sender: z
-      .string()
-      .trim()
-      .default('')
-      .refine((s) => s === '' || /^[A-Za-z0-9 ._&-]{1,11}$/.test(s) || /^\+?\d{1,15}$/.test(s), {
-        message: lang === 'ru' ? 'До 11 латинских букв, цифр, пробелов и . _ & - или номер до 15 цифр' : 'Up to 11 Latin letters, digits, spaces and . _ & -, or a number of up to 15 digits',
-      }),
-  });
+const senderField = (lang: Lang) =>
+  z
+    .string()
+    .trim()
+    .default('')
+    .refine((s) => s === '' || /^[A-Za-z0-9 ._&-]{1,11}$/.test(s) || /^\+?\d{1,15}$/.test(s), {
+      message: lang === 'ru' ? 'До 11 латинских букв, цифр, пробелов и . _ & - или номер до 15 цифр' : 'Up to 11 Latin letters, digits, spaces and . _ & -, or a number of up to 15 digits',
+    });
+
+/** Validates a submission; secrets may be left empty when the same provider already has them saved. */
+function parseSubmission(raw: Record<string, unknown>, lang: Lang, saved: { provider: string; credentials: Record<string, string> } | undefined) {
+  const ru = lang === 'ru';
+  // A field left out of the post reads as an empty one, so every message names what is missing.
+  const body = { sender: '', api_key: '', kannel_url: '', kannel_username: '', kannel_password: '', ...raw };
+  const keep = (provider: string) => saved?.provider === provider;
+  const secret = (required: boolean, message: string) =>
+    required ? z.string().trim().min(1, message).max(200) : z.string().trim().max(200).optional();
+  const provider = z.enum(PROVIDERS, { message: ru ? 'Выберите шлюз из списка' : 'Choose a gateway from the list' }).safeParse(body.provider);
+  if (!provider.success) {
+    const sender = senderField(lang).safeParse(body.sender);
+    const errors: Record<string, string> = { provider: provider.error.issues[0]!.message };
+    if (!sender.success) errors.sender = sender.error.issues[0]!.message;
+    return { ok: false as const, errors };
+  }
+  const schema =
+    provider.data === 'smsru'
+      ? z.object({ sender: senderField(lang), api_key: secret(!keep('smsru'), ru ? 'Введите API-ключ' : 'Enter the API key') })
+      : z.object({
+          sender: senderField(lang),
+          kannel_url: z.string().trim().url(ru ? 'Введите адрес smsbox, например http://kannel:13013' : 'Enter the smsbox address, e.g. http://kannel:13013').refine((u) => /^https?:\/\//.test(u), ru ? 'Только http или https' : 'http or https only'),
+          kannel_username: z.string().trim().min(1, ru ? 'Введите имя пользователя sendsms' : 'Enter the sendsms username').max(100),
+          kannel_password: secret(!keep('kannel'), ru ? 'Введите пароль sendsms' : 'Enter the sendsms password'),
+        });
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) {
+    const errors: Record<string, string> = {};
+    for (const i of parsed.error.issues) errors[String(i.path[0])] ??= i.message;
+    return { ok: false as const, errors };
+  }
+  const d = parsed.data as Record<string, string | undefined>;
+  let credentials: Record<string, string> | undefined;
+  if (provider.data === 'smsru') credentials = d.api_key ? { api_key: d.api_key } : undefined;
+  else {
+    const password = d.kannel_password || (keep('kannel') ? saved!.credentials.password : undefined) || '';
+    credentials = { url: d.kannel_url!, username: d.kannel_username!, password };
+  }
+  return { ok: true as const, provider: provider.data, sender: d.sender ?? '', credentials };
+}
 
 interface InstallState {
   pid: number;
@@ -71,8 +105,13 @@ export function installRoutes(deps: {
       action: '/install/save',
       state: deps.crypto.sign(st, deps.clock() + STATE_TTL_MS),
       providers: [...PROVIDERS],
-      apiKeySet: Boolean(saved),
-      values: extra.values ?? { provider: saved?.provider, sender: senders[0]?.name },
+      secretsSet: saved ? saved.provider : undefined,
+      values: extra.values ?? {
+        provider: saved?.provider,
+        sender: senders[0]?.name,
+        kannel_url: saved?.provider === 'kannel' ? saved.credentials.url : undefined,
+        kannel_username: saved?.provider === 'kannel' ? saved.credentials.username : undefined,
+      },
       errors: extra.errors,
       alert: extra.alert,
     }));
@@ -118,26 +157,21 @@ export function installRoutes(deps: {
       return page(res, 401, errorPage({ lang: st.lang, message: t(st.lang).stateInvalid }));
     }
     const saved = await deps.settings.get(portal.id);
-    const parsed = submission(st.lang, !saved).safeParse(req.body);
-    if (!parsed.success) {
-      const errors: Record<string, string> = {};
-      for (const i of parsed.error.issues) errors[String(i.path[0])] ??= i.message;
-      const values = { provider: String(req.body.provider ?? ''), sender: String(req.body.sender ?? '') };
-      return renderForm(res, 422, st, { values, errors });
-    }
-    const input = parsed.data;
+    const input = parseSubmission(req.body ?? {}, st.lang, saved);
+    const values = Object.fromEntries(['provider', 'sender', 'kannel_url', 'kannel_username'].map((k) => [k, String(req.body?.[k] ?? '')]));
+    if (!input.ok) return renderForm(res, 422, st, { values, errors: input.errors });
     try {
-      const { codes } = await deps.install.configure(portal.id, {
-        provider: input.provider,
-        credentials: input.api_key ? { api_key: input.api_key } : undefined,
-        sender: input.sender,
-      });
-      page(res, 200, installDone({ lang: st.lang, senders: codes.length ? [input.sender || t(st.lang).defaultSenderName] : [] }));
+      const { codes, balance } = await deps.install.configure(portal.id, { provider: input.provider, credentials: input.credentials, sender: input.sender });
+      page(res, 200, installDone({ lang: st.lang, senders: codes.length ? [input.sender || t(st.lang).defaultSenderName] : [], balance }));
     } catch (err) {
+      if (err instanceof GatewayCheckFailed) {
+        const field = input.provider === 'smsru' ? 'api_key' : 'kannel_password';
+        return renderForm(res, 422, st, { values, errors: { [field]: err.check.reason } });
+      }
       if (!(err instanceof B24Error)) throw err;
       deps.log.warn({ portalId: portal.id, error: err.code }, 'portal.install.register_failed');
       const alert = `${t(st.lang).registerFailed}: ${explain(err, st.lang)}`;
-      await renderForm(res, err.code === 'ACCESS_DENIED' ? 403 : 502, st, { values: { provider: input.provider, sender: input.sender }, alert });
+      await renderForm(res, err.code === 'ACCESS_DENIED' ? 403 : 502, st, { values, alert });
     }
   });
 

@@ -1,6 +1,11 @@
 import type { Clock } from '../platform/clock.js';
+import type { Crypto } from '../platform/crypto.js';
 import type { Log } from '../platform/logger.js';
 import type { OAuthClient } from '../bitrix/oauth.js';
+import type { GatewayFactory } from '../gateways/index.js';
+import type { CredentialCheck } from '../gateways/gateway.js';
+import type { Accounts } from '../delivery/accounts.js';
+import { dlrToken } from '../delivery/dlr.routes.js';
 import type { PortalRepo, Portal } from './portal-repo.js';
 import type { SettingsRepo } from './settings-repo.js';
 import { senderCode, type ProviderRegistry } from './providers.js';
@@ -16,12 +21,22 @@ export interface FrameAuth {
   https: boolean;
 }
 
-/** The install story: verify the frame's token, store the portal, then save settings and register providers. */
+export class GatewayCheckFailed extends Error {
+  constructor(readonly check: Extract<CredentialCheck, { ok: false }>) {
+    super(check.reason);
+  }
+}
+
+/** The install story: verify the frame's token, store the portal, then check, save and register. */
 export function createInstallService(deps: {
   oauth: OAuthClient;
   portals: PortalRepo;
   settings: SettingsRepo;
   providers: ProviderRegistry;
+  accounts: Accounts;
+  gateways: GatewayFactory;
+  crypto: Crypto;
+  publicUrl: string;
   clock: Clock;
   log: Log;
 }) {
@@ -43,18 +58,25 @@ export function createInstallService(deps: {
   }
 
   /**
-   * Saves the gateway account and the sender, then registers the provider and binds lifecycle events.
-   * Settings are stored first so that a Bitrix24 failure can simply be retried by submitting again.
+   * Checks the credentials with the gateway (throws GatewayCheckFailed), saves them, registers the
+   * provider and binds lifecycle events. Settings are stored before Bitrix24 is called, so a Bitrix24
+   * failure can simply be retried by submitting again. `credentials` undefined keeps the saved ones.
    */
   async function configure(
     portalId: number,
     input: { provider: string; credentials?: Record<string, string>; sender: string },
-  ): Promise<{ codes: string[] }> {
+  ): Promise<{ codes: string[]; balance?: number }> {
     const now = deps.clock();
-    if (input.credentials) await deps.settings.save(portalId, { provider: input.provider, credentials: input.credentials }, now);
-    else {
-      const existing = await deps.settings.get(portalId);
-      if (existing) await deps.settings.save(portalId, { provider: input.provider, credentials: existing.credentials }, now);
+    const credentials = input.credentials ?? (await deps.settings.get(portalId))?.credentials ?? {};
+    const gateway = deps.gateways(input.provider, credentials);
+    const check = await gateway.checkCredentials();
+    if (!check.ok) throw new GatewayCheckFailed(check);
+    await deps.settings.save(portalId, { provider: input.provider, credentials }, now);
+    deps.accounts.forget(portalId);
+    if (gateway.ensureCallback) {
+      const url = `${deps.publicUrl}/dlr/${gateway.name}/${portalId}/${dlrToken(deps.crypto, portalId)}`;
+      // Best effort: without it, statuses still arrive by polling.
+      await gateway.ensureCallback(url).catch((err) => deps.log.warn({ portalId, error: err.code ?? String(err) }, 'gateway.callback.failed'));
     }
     const code = senderCode(input.sender);
     // The install form manages a single sender; one that was replaced is removed from Bitrix24 too.
@@ -64,8 +86,8 @@ export function createInstallService(deps: {
     await deps.settings.addSender(portalId, { code, name: input.sender }, now);
     const codes = await deps.providers.registerAll(portalId);
     await deps.providers.bindEvents(portalId);
-    deps.log.info({ portalId, codes }, 'portal.install.configured');
-    return { codes };
+    deps.log.info({ portalId, codes, provider: input.provider }, 'portal.install.configured');
+    return { codes, balance: check.balance };
   }
 
   return { acceptInstallFrame, configure };

@@ -4,6 +4,7 @@ import { errorHandler } from './error-handler.js';
 import { installRoutes } from '../portals/install.routes.js';
 import { eventsRoutes } from '../portals/events.routes.js';
 import { intakeRoutes } from '../messages/intake.routes.js';
+import { dlrRoutes } from '../delivery/dlr.routes.js';
 
 /** Builds the Express app from its dependencies; never listens. */
 export function createApp(deps: Deps) {
@@ -20,7 +21,17 @@ export function createApp(deps: Deps) {
     }
   });
 
+  app.get('/metrics', async (_req, res) => {
+    res.type('text/plain; version=0.0.4').send(await deps.metrics.render());
+  });
+
+  app.use('/handler', (_req, res, next) => {
+    const started = performance.now();
+    res.on('finish', () => deps.metrics.handlerLatency.observe((performance.now() - started) / 1000, { status: String(res.statusCode) }));
+    next();
+  });
   app.use(intakeRoutes(deps));
+  app.use(dlrRoutes({ ...deps, onSettled: () => deps.reporter.kick() }));
   app.use(installRoutes(deps));
   app.use(eventsRoutes(deps));
 

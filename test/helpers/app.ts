@@ -5,13 +5,19 @@ import { buildDeps } from '../../src/deps.js';
 import { createApp } from '../../src/web/app.js';
 import type { FakeBitrix24 } from '../fakes/bitrix24.js';
 import { createTestDb } from './db.js';
+import { startFakeSmsRu, type FakeSmsRu } from '../fakes/smsru.js';
 
 export const TEST_SECRET_KEY = 'test-secret-key-0123456789abcdefghijklmnop';
 export const PUBLIC_URL = 'https://sms.example.test';
 
 /** The whole app on a real, migrated database, talking to a fake Bitrix24 over HTTP. */
-export async function createTestContext(opts: { fake?: FakeBitrix24; env?: Record<string, string>; clock?: Clock; log?: Log } = {}) {
+export async function createTestContext(
+  opts: { fake?: FakeBitrix24; smsru?: FakeSmsRu; env?: Record<string, string>; clock?: Clock; log?: Log; random?: () => number } = {},
+) {
   const testDb = await createTestDb();
+  // Without a fake SMS.ru of the test's own, one that takes any key (but "bad…") answers the install checks.
+  const ownSmsRu = opts.smsru ? undefined : await startFakeSmsRu({ acceptAnyKey: true });
+  const smsru = opts.smsru ?? ownSmsRu!;
   const config = loadConfig({
     PUBLIC_URL,
     DATABASE_URL: testDb.url,
@@ -19,18 +25,23 @@ export async function createTestContext(opts: { fake?: FakeBitrix24; env?: Recor
     B24_CLIENT_SECRET: opts.fake?.clientSecret ?? 'test-client-secret',
     B24_OAUTH_URL: opts.fake?.oauthUrl ?? 'http://127.0.0.1:9',
     B24_TIMEOUT_MS: '3000',
+    SMSRU_API_URL: smsru.url,
+    GATEWAY_TIMEOUT_MS: '2000',
     LOG_LEVEL: 'silent',
     ...opts.env,
   });
   const log = opts.log ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
-  const deps = buildDeps({ config, db: testDb.db, log, secretKey: TEST_SECRET_KEY, clock: opts.clock, restRetryBackoffMs: () => 50 });
+  const deps = buildDeps({ config, db: testDb.db, log, secretKey: TEST_SECRET_KEY, clock: opts.clock, random: opts.random, restRetryBackoffMs: () => 50 });
   const app = createApp(deps);
   return {
     deps,
     app,
     db: testDb.db,
+    smsru,
     close: async () => {
+      await Promise.all([deps.worker.stop(), deps.reporter.stop()]);
       await testDb.drop();
+      await ownSmsRu?.close();
     },
   };
 }

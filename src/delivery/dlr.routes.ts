@@ -1,0 +1,68 @@
+import express, { Router, type Request } from 'express';
+import { createHash } from 'node:crypto';
+import type { Clock } from '../platform/clock.js';
+import type { Crypto } from '../platform/crypto.js';
+import { safeEqual } from '../platform/crypto.js';
+import type { Log } from '../platform/logger.js';
+import { AppError } from '../platform/errors.js';
+import { kannelDlr } from '../gateways/kannel.codes.js';
+import { smsruStatus } from '../gateways/smsru.codes.js';
+import type { QueueRepo } from '../messages/queue-repo.js';
+import type { SettingsRepo } from '../portals/settings-repo.js';
+import { applyGatewayStatus } from './statuses-job.js';
+
+/** The per-portal secret in delivery-report URLs: derived from SECRET_KEY, nothing stored. */
+export const dlrToken = (crypto: Crypto, portalId: number) => crypto.derivedToken(`dlr:${portalId}`);
+
+export function dlrUrlFor(publicUrl: string, crypto: Crypto) {
+  // Kannel expands %d (report type) and %A (SMSC reply) when it calls back (gateways.md §2).
+  return (portalId: number, messageId: number) => `${publicUrl}/dlr/kannel/${portalId}/${dlrToken(crypto, portalId)}/${messageId}?type=%d&reply=%A`;
+}
+
+const forged = () => new AppError('unauthorized', 401, 'unknown or forged delivery report');
+
+/** Delivery reports from gateways: authenticated by the per-portal secret in the URL, applied at once. */
+export function dlrRoutes(deps: { queue: QueueRepo; settings: SettingsRepo; crypto: Crypto; clock: Clock; log: Log; onSettled?: () => void }) {
+  const router = Router();
+
+  function portalFrom(req: Request): number {
+    const portalId = Number(req.params.portalId);
+    if (!Number.isInteger(portalId) || !safeEqual(String(req.params.token), dlrToken(deps.crypto, portalId))) throw forged();
+    return portalId;
+  }
+
+  router.all('/dlr/kannel/:portalId/:token/:messageId', async (req, res) => {
+    const portalId = portalFrom(req);
+    const m = await deps.queue.byId(Number(req.params.messageId));
+    if (!m || Number(m.portal_id) !== portalId) throw new AppError('not_found', 404, 'no such message');
+    const status = kannelDlr(Number(req.query.type), typeof req.query.reply === 'string' ? req.query.reply : undefined);
+    if (!status) throw new AppError('invalid_request', 400, `unknown DLR type ${String(req.query.type)}`);
+    const changed = await applyGatewayStatus(deps.queue, m.id, status, deps.clock());
+    if (changed && status.state !== 'sent') deps.onSettled?.();
+    deps.log.info({ messageId: m.id, type: status.code, changed }, 'dlr.kannel');
+    res.type('text').send('ok');
+  });
+
+  // SMS.ru posts data[0..n] records and hash = sha256(api_id + data[0] + data[1] + …) (gateways.md §1).
+  router.post('/dlr/smsru/:portalId/:token', express.urlencoded({ extended: true, limit: '1mb' }), async (req, res) => {
+    const portalId = portalFrom(req);
+    const s = await deps.settings.get(portalId);
+    if (!s || s.provider !== 'smsru') throw forged();
+    const data: string[] = Array.isArray(req.body?.data) ? req.body.data.map(String) : Object.values((req.body?.data ?? {}) as Record<string, string>).map(String);
+    const expected = createHash('sha256').update((s.credentials.api_key ?? '') + data.join('')).digest('hex');
+    if (!safeEqual(String(req.body?.hash ?? '').toLowerCase(), expected)) throw forged();
+    let settled = false;
+    for (const record of data) {
+      const [kind, id, code] = record.split('\n');
+      if (kind !== 'sms_status' || !id) continue; // heartbeats ("test") and call checks are ignored
+      const status = smsruStatus(Number(code));
+      const m = status && (await deps.queue.byGatewayId(portalId, id));
+      if (!m || !status) continue;
+      if ((await applyGatewayStatus(deps.queue, m.id, status, deps.clock())) && status.state !== 'sent') settled = true;
+    }
+    if (settled) deps.onSettled?.();
+    res.type('text').send('100'); // anything else makes SMS.ru retry the whole callback later
+  });
+
+  return router;
+}

@@ -1,0 +1,87 @@
+import type { Clock } from '../platform/clock.js';
+import type { Log } from '../platform/logger.js';
+import { B24Error } from '../bitrix/errors.js';
+import type { RestClient } from '../bitrix/rest-client.js';
+import { backoffMs } from './backoff.js';
+import { createLoop } from './loop.js';
+import type { PendingReport, ReportRepo } from './report-repo.js';
+
+const BATCH = 50; // commands per batch call (reference §6)
+// Per-command errors worth another try; anything else (ERROR_MESSAGE_NOT_FOUND after Bitrix24's ~14-day purge,
+// ERROR_MESSAGE_STATUS_INCORRECT…) will never succeed and is recorded and dropped.
+const TRANSIENT = new Set(['QUERY_LIMIT_EXCEEDED', 'OPERATION_TIME_LIMIT', 'INTERNAL_SERVER_ERROR', 'NO_RESULT']);
+
+/** Reports final statuses to Bitrix24 with messageservice.message.status.update, 50 per batch call per portal. */
+export function createStatusReporter(deps: {
+  reports: ReportRepo;
+  rest: RestClient;
+  clock: Clock;
+  log: Log;
+  options: { claimLimit: number; leaseMs: number; maxAgeMs: number; retryBaseMs: number; retryCapMs: number; idlePollMs: number; lingerMs: number };
+  random?: () => number;
+  onReport?: (outcome: 'sent' | 'dropped' | 'retry', n: number) => void;
+}) {
+  const o = deps.options;
+  const random = deps.random ?? Math.random;
+  const count = (outcome: 'sent' | 'dropped' | 'retry', n: number) => n && deps.onReport?.(outcome, n);
+
+  async function retryOrDrop(rs: PendingReport[], error: string) {
+    const now = deps.clock();
+    const tooOld = rs.filter((r) => now - r.created_at >= o.maxAgeMs);
+    for (const r of tooOld) await deps.reports.drop(r.id, `gave up: ${error}`, now);
+    const again = rs.filter((r) => now - r.created_at < o.maxAgeMs);
+    const attempts = Math.max(1, ...again.map((r) => r.attempts));
+    await deps.reports.retry(again.map((r) => r.id), now + backoffMs(attempts, random(), { baseMs: o.retryBaseMs, capMs: o.retryCapMs }), error, now);
+    count('dropped', tooOld.length);
+    count('retry', again.length);
+  }
+
+  async function reportChunk(portalId: number, chunk: PendingReport[]) {
+    let results;
+    try {
+      results = await deps.rest.batch(portalId, chunk.map((r) => ({
+        method: 'messageservice.message.status.update',
+        params: { CODE: r.code, MESSAGE_ID: r.b24_message_id, STATUS: r.status },
+      })));
+    } catch (err) {
+      const code = err instanceof B24Error ? err.code : String(err);
+      deps.log.warn({ portalId, error: code, n: chunk.length }, 'status.report.deferred');
+      return retryOrDrop(chunk, code);
+    }
+    const now = deps.clock();
+    const sent: number[] = [];
+    const transient: PendingReport[] = [];
+    for (const [i, r] of results.entries()) {
+      const report = chunk[i]!;
+      if (r.ok) sent.push(report.id);
+      else if (TRANSIENT.has(r.error)) transient.push(report);
+      else {
+        await deps.reports.drop(report.id, `${r.error}: ${r.description}`, now);
+        deps.log.warn({ portalId, b24MessageId: report.b24_message_id, error: r.error }, 'status.report.dropped');
+        count('dropped', 1);
+      }
+    }
+    await deps.reports.markSent(sent, now);
+    count('sent', sent.length);
+    if (transient.length) await retryOrDrop(transient, 'transient error');
+    if (sent.length) deps.log.info({ portalId, n: sent.length }, 'status.reported');
+  }
+
+  /** One pass over the due reports; portals in parallel (each has its own rate limit), chunks in order. */
+  async function runOnce(): Promise<number> {
+    const claimed = await deps.reports.claimDue(deps.clock(), o.claimLimit, o.leaseMs);
+    const byPortal = new Map<number, PendingReport[]>();
+    for (const r of claimed) byPortal.set(r.portal_id, [...(byPortal.get(r.portal_id) ?? []), r]);
+    await Promise.all(
+      [...byPortal].map(async ([portalId, rs]) => {
+        for (let i = 0; i < rs.length; i += BATCH) await reportChunk(portalId, rs.slice(i, i + BATCH));
+      }),
+    );
+    return claimed.length;
+  }
+
+  const loop = createLoop({ name: 'reporter', step: runOnce, idleMs: o.idlePollMs, lingerMs: o.lingerMs, log: deps.log });
+  return { runOnce, start: loop.start, stop: loop.stop, kick: loop.kick };
+}
+
+export type StatusReporter = ReturnType<typeof createStatusReporter>;

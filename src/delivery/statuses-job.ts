@@ -1,0 +1,80 @@
+import type { Clock } from '../platform/clock.js';
+import type { Log } from '../platform/logger.js';
+import { UNKNOWN_OUTCOME, type GatewayStatus } from '../gateways/gateway.js';
+import type { QueueRepo } from '../messages/queue-repo.js';
+import type { Accounts } from './accounts.js';
+
+/**
+ * Applies a status from the gateway (poll or callback). Forward-only: a late `sent` after `delivered`
+ * is neither stored nor reported. Returns whether the message changed.
+ */
+export async function applyGatewayStatus(queue: QueueRepo, id: number, s: GatewayStatus, now: number): Promise<boolean> {
+  const failure = s.state === 'undelivered' || s.state === 'failed' ? { failure_reason: s.text || `gateway status ${s.code}` } : {};
+  return queue.advance(id, s.state, now, { gateway_status: s.code.slice(0, 32), gateway_status_text: s.text.slice(0, 500), ...failure });
+}
+
+/**
+ * The cron statuses job: polls `sent` messages at gateways with a status API (in batches as large as the
+ * gateway allows), expires messages with no final status after STATUS_MAX_AGE, and fails unknown outcomes
+ * that no delivery report settled.
+ */
+export function createStatusesJob(deps: {
+  queue: QueueRepo;
+  accounts: Accounts;
+  clock: Clock;
+  log: Log;
+  options: { maxAgeMs: number; unknownOutcomeMs: number; perPortalLimit: number };
+  onSettled?: () => void;
+}) {
+  const o = deps.options;
+
+  async function poll(): Promise<number> {
+    const since = deps.clock() - o.maxAgeMs;
+    let changed = 0;
+    for (const portalId of await deps.queue.portalsWithSent(since)) {
+      const account = await deps.accounts.forPortal(portalId);
+      const gw = account?.gateway;
+      if (!gw?.fetchStatuses) continue;
+      const rows = await deps.queue.sentSince(portalId, since, o.perPortalLimit);
+      const size = gw.statusBatchSize ?? 100;
+      for (let i = 0; i < rows.length; i += size) {
+        const chunk = rows.slice(i, i + size);
+        let statuses;
+        try {
+          statuses = await gw.fetchStatuses(chunk.map((r) => r.gateway_message_id));
+        } catch (err) {
+          deps.log.warn({ portalId, gateway: gw.name, error: (err as { code?: string }).code ?? String(err) }, 'gateway.status.failed');
+          break; // try this portal again on the next run
+        }
+        for (const r of chunk) {
+          const s = statuses.get(r.gateway_message_id);
+          if (s && s.state !== 'sent' && (await applyGatewayStatus(deps.queue, r.id, s, deps.clock()))) changed++;
+        }
+      }
+    }
+    return changed;
+  }
+
+  async function expire(): Promise<number> {
+    const now = deps.clock();
+    const { expired, unknown } = await deps.queue.stale({ sentBefore: now - o.maxAgeMs, unknownBefore: now - o.unknownOutcomeMs, limit: 1000 });
+    let changed = 0;
+    for (const id of expired) if (await deps.queue.advance(id, 'undelivered', now, { failure_reason: 'expired' })) changed++;
+    for (const id of unknown) {
+      if (await deps.queue.advance(id, 'failed', now, { failure_reason: `${UNKNOWN_OUTCOME}: no delivery report from the gateway` })) changed++;
+    }
+    if (changed) deps.log.info({ expired: expired.length, unknown: unknown.length }, 'statuses.expired');
+    return changed;
+  }
+
+  async function runOnce(): Promise<{ polled: number; expired: number }> {
+    const polled = await poll();
+    const expired = await expire();
+    if (polled + expired) deps.onSettled?.();
+    return { polled, expired };
+  }
+
+  return { runOnce };
+}
+
+export type StatusesJob = ReturnType<typeof createStatusesJob>;

@@ -1,0 +1,21 @@
+import type { Dispatcher } from 'undici';
+import type { Gateway } from './gateway.js';
+import { createKannelGateway } from './kannel.js';
+import { createSmsRuGateway } from './smsru.js';
+
+export const PROVIDERS = ['smsru', 'kannel'] as const;
+export type Provider = (typeof PROVIDERS)[number];
+
+/** Builds the adapter for a portal's gateway account from its stored settings. */
+export function createGatewayFactory(opts: { smsruUrl: string; dispatcher: Dispatcher; timeoutMs: number }) {
+  return function forAccount(provider: string, credentials: Record<string, string>): Gateway {
+    const common = { dispatcher: opts.dispatcher, timeoutMs: opts.timeoutMs };
+    if (provider === 'smsru') return createSmsRuGateway({ ...common, baseUrl: opts.smsruUrl, apiKey: credentials.api_key ?? '' });
+    if (provider === 'kannel') {
+      return createKannelGateway({ ...common, url: credentials.url ?? '', username: credentials.username ?? '', password: credentials.password ?? '' });
+    }
+    throw new Error(`unknown provider ${provider}`);
+  };
+}
+
+export type GatewayFactory = ReturnType<typeof createGatewayFactory>;

@@ -1,0 +1,98 @@
+import { z } from 'zod';
+import type { Dispatcher } from 'undici';
+import { httpRequest } from '../platform/http.js';
+import { transportOutcome, type CredentialCheck, type Gateway, type GatewayStatus, type OutgoingSms, type SendOutcome } from './gateway.js';
+import { smsruSendKind, smsruStatus } from './smsru.codes.js';
+
+const entry = z.object({
+  status: z.string(),
+  status_code: z.coerce.number(),
+  status_text: z.string().optional(),
+  sms_id: z.string().optional(),
+});
+const reply = z.looseObject({
+  status: z.string(),
+  status_code: z.coerce.number(),
+  status_text: z.string().optional(),
+  sms: z.record(z.string(), entry).optional(),
+  balance: z.coerce.number().optional(),
+});
+
+/** SMS.ru (gateways.md §1). JSON everywhere (json=1); POST form bodies, as the official client does. */
+export function createSmsRuGateway(opts: { baseUrl: string; apiKey: string; dispatcher: Dispatcher; timeoutMs: number }): Gateway {
+  const http = { dispatcher: opts.dispatcher, timeoutMs: opts.timeoutMs };
+
+  type Reply = { httpError: number } | { data: z.infer<typeof reply> };
+  async function call(path: string, params: Record<string, string>): Promise<Reply> {
+    const body = new URLSearchParams({ api_id: opts.apiKey, json: '1', ...params }).toString();
+    const res = await httpRequest(`${opts.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body }, http);
+    if (res.status >= 500 || res.status === 429) return { httpError: res.status };
+    const parsed = reply.safeParse(res.json);
+    return parsed.success ? { data: parsed.data } : { httpError: res.status };
+  }
+
+  async function send(sms: OutgoingSms): Promise<SendOutcome> {
+    const to = sms.to.replace(/^\+/, '');
+    let r;
+    try {
+      r = await call('/sms/send', { to, msg: sms.text, ...(sms.sender ? { from: sms.sender } : {}) });
+    } catch (err) {
+      return transportOutcome(err);
+    }
+    if ('httpError' in r) {
+      // A reply we cannot read after the request was taken: SMS.ru may have queued it.
+      return r.httpError >= 500 || r.httpError === 429
+        ? { kind: 'retryable', code: `HTTP_${r.httpError}`, text: `SMS.ru answered HTTP ${r.httpError}` }
+        : { kind: 'unknown', code: `HTTP_${r.httpError}`, text: `outcome unknown: unreadable SMS.ru reply (HTTP ${r.httpError})` };
+    }
+    const d = r.data;
+    // Top-level OK only means the request was accepted; each number has its own result.
+    const result = d.status === 'OK' ? (d.sms?.[to] ?? Object.values(d.sms ?? {})[0]) : d;
+    if (!result) return { kind: 'unknown', code: 'NO_RESULT', text: 'outcome unknown: SMS.ru returned no result for the number' };
+    const kind = result.status === 'OK' ? smsruSendKind(result.status_code) : smsruSendKind(result.status_code === 100 ? 500 : result.status_code);
+    const code = String(result.status_code);
+    const text = result.status_text ?? '';
+    if (kind === 'accepted') {
+      const id = (result as { sms_id?: unknown }).sms_id;
+      if (typeof id !== 'string' || !id) return { kind: 'unknown', code, text: 'outcome unknown: accepted without sms_id' };
+      return { kind, gatewayMessageId: id, code, text };
+    }
+    return { kind, code, text: text || `SMS.ru code ${code}` };
+  }
+
+  async function checkCredentials(): Promise<CredentialCheck> {
+    try {
+      const r = await call('/my/balance', {});
+      if ('httpError' in r) return { ok: false, reason: `SMS.ru is not available (HTTP ${r.httpError})`, retryable: true };
+      if (r.data.status !== 'OK') return { ok: false, reason: `${r.data.status_text ?? 'SMS.ru refused the key'} (${r.data.status_code})` };
+      return { ok: true, balance: r.data.balance };
+    } catch (err) {
+      return { ok: false, reason: `SMS.ru could not be reached (${(err as { code?: string }).code ?? 'error'})`, retryable: true };
+    }
+  }
+
+  async function fetchStatuses(ids: string[]): Promise<Map<string, GatewayStatus>> {
+    const out = new Map<string, GatewayStatus>();
+    const r = await call('/sms/status', { sms_id: ids.join(',') });
+    if ('httpError' in r) throw Object.assign(new Error(`SMS.ru status HTTP ${r.httpError}`), { code: `HTTP_${r.httpError}` });
+    if (r.data.status !== 'OK') throw Object.assign(new Error(r.data.status_text ?? 'SMS.ru status error'), { code: String(r.data.status_code) });
+    for (const [id, e] of Object.entries(r.data.sms ?? {})) {
+      const s = smsruStatus(e.status_code, e.status_text);
+      if (s) out.set(id, s);
+    }
+    return out;
+  }
+
+  /** SMS.ru posts reports to URLs registered on the account (callback/add); add ours once. */
+  async function ensureCallback(url: string): Promise<void> {
+    const listed = await call('/callback/get', {});
+    const urls = 'data' in listed ? ((listed.data as { callback?: unknown }).callback ?? []) : [];
+    if (Array.isArray(urls) && urls.includes(url)) return;
+    const added = await call('/callback/add', { url });
+    if ('httpError' in added || added.data.status !== 'OK') {
+      throw Object.assign(new Error('SMS.ru refused the callback URL'), { code: 'httpError' in added ? `HTTP_${added.httpError}` : String(added.data.status_code) });
+    }
+  }
+
+  return { name: 'smsru', send, ensureCallback, checkCredentials, fetchStatuses, statusBatchSize: 100, resolvesUnknownOutcome: false };
+}

@@ -1,0 +1,110 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const KANNEL_BIN = { bearerbox: '/usr/sbin/bearerbox', smsbox: '/usr/sbin/smsbox', fakesmsc: '/usr/lib/kannel/test/fakesmsc' };
+export const kannelInstalled = () => Object.values(KANNEL_BIN).every((p) => existsSync(p));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * A real Kannel on loopback (gateways.md §2): bearerbox, fakesmsc as the SMS centre, smsbox with sendsms,
+ * all on free ports, started in that order and stopped by the test.
+ */
+export async function startKannel(opts: { username?: string; password?: string } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'kannel-'));
+  const [admin, smsboxPort, fakePort, sendsms] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const username = opts.username ?? 'tester';
+  const password = opts.password ?? 'foobar';
+  const conf = join(dir, 'kannel.conf');
+  writeFileSync(conf, `
+group = core
+admin-port = ${admin}
+admin-interface = 127.0.0.1
+admin-password = adminpw
+status-password = adminpw
+admin-allow-ip = "127.0.0.1"
+smsbox-port = ${smsboxPort}
+smsbox-interface = 127.0.0.1
+box-allow-ip = "127.0.0.1"
+log-file = "${dir}/bearerbox.log"
+log-level = 2
+dlr-storage = internal
+
+group = smsc
+smsc = fake
+smsc-id = FAKE
+port = ${fakePort}
+our-host = 127.0.0.1
+connect-allow-ip = 127.0.0.1
+
+group = smsbox
+bearerbox-host = 127.0.0.1
+bearerbox-port = ${smsboxPort}
+sendsms-port = ${sendsms}
+sendsms-interface = 127.0.0.1
+log-file = "${dir}/smsbox.log"
+log-level = 2
+http-request-retry = 3
+http-queue-delay = 1
+
+group = sendsms-user
+username = ${username}
+password = ${password}
+user-allow-ip = "127.0.0.1"
+max-messages = 10
+concatenation = true
+`);
+  const procs: ChildProcess[] = [];
+  const start = (cmd: string, args: string[], name: string) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir });
+    p.stderr?.on('data', () => {}); // drain
+    p.on('error', (err) => console.error(`${name} failed to start`, err));
+    procs.push(p);
+    return p;
+  };
+  const status = () => fetch(`http://127.0.0.1:${admin}/status.txt?password=adminpw`).then((r) => r.text());
+  start(KANNEL_BIN.bearerbox, [conf], 'bearerbox');
+  await waitFor(async () => (await status()).length > 0, 'bearerbox');
+  start(KANNEL_BIN.fakesmsc, ['-H', '127.0.0.1', '-r', String(fakePort), '-i', '1', '-m', '0', '100 200 text hello'], 'fakesmsc');
+  await waitFor(async () => /FAKE.*online/.test(await status()), 'fakesmsc to connect');
+  start(KANNEL_BIN.smsbox, [conf], 'smsbox');
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${sendsms}/cgi-bin/sendsms`)).status > 0, 'smsbox');
+
+  return {
+    url: `http://127.0.0.1:${sendsms}`,
+    username,
+    password,
+    status,
+    log: (box: 'bearerbox' | 'smsbox') => readFileSync(join(dir, `${box}.log`), 'utf8'),
+    async stop() {
+      for (const p of procs.reverse()) {
+        if (p.exitCode === null) {
+          p.kill('SIGTERM');
+          await new Promise((r) => { const t = setTimeout(() => { p.kill('SIGKILL'); r(null); }, 3000); p.once('exit', () => { clearTimeout(t); r(null); }); });
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
