@@ -44,7 +44,7 @@ const senderField = (lang: Lang) =>
 function parseSubmission(raw: Record<string, unknown>, lang: Lang, saved: { provider: string; credentials: Record<string, string> } | undefined) {
   const ru = lang === 'ru';
   // A field left out of the post reads as an empty one, so every message names what is missing.
-  const body = { sender: '', api_key: '', kannel_url: '', kannel_username: '', kannel_password: '', ...raw };
+  const body: Record<string, unknown> = { sender: '', api_key: '', kannel_url: '', kannel_username: '', kannel_password: '', ...raw };
   const keep = (provider: string) => saved?.provider === provider;
   const secret = (required: boolean, message: string) =>
     required ? z.string().trim().min(1, message).max(200) : z.string().trim().max(200).optional();

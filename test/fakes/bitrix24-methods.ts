@@ -61,8 +61,9 @@ export function callMethod(api: unknown, portal: FakePortal, user: FakeUser, met
       return ok([...portal.senders.keys()]);
     case 'messageservice.message.status.update': {
       if (!STATUSES.includes(p.STATUS)) return fail(400, 'ERROR_MESSAGE_STATUS_INCORRECT', 'Incorrect message status');
-      if (!p.MESSAGE_ID) return fail(400, 'ERROR_MESSAGE_NOT_FOUND', 'Message not found');
+      if (!p.MESSAGE_ID || portal.purged.has(p.MESSAGE_ID)) return fail(400, 'ERROR_MESSAGE_NOT_FOUND', 'Message not found');
       portal.statusUpdates.push({ CODE: p.CODE, MESSAGE_ID: p.MESSAGE_ID, STATUS: p.STATUS });
+      portal.shown.set(p.MESSAGE_ID, p.STATUS); // Bitrix24 takes statuses in any order: the last one wins
       return ok(true);
     }
     case 'event.bind': {

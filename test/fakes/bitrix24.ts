@@ -36,6 +36,10 @@ export interface FakePortal {
   bucket: { level: number; at: number };
   supportsSenderUpdate: boolean;
   failNext: Array<{ status: number; body: Json }>;
+  /** Message ids Bitrix24 has purged (status.update answers ERROR_MESSAGE_NOT_FOUND). */
+  purged: Set<string>;
+  /** What the user sees in the CRM card: the last status reported for each dispatched message. */
+  shown: Map<string, string>;
   close: () => Promise<void>;
 }
 
@@ -160,6 +164,8 @@ export async function startFakeBitrix24(opts: FakeOptions = {}) {
       bucket: { level: 0, at: performance.now() },
       supportsSenderUpdate: p.supportsSenderUpdate ?? true,
       failNext: [],
+      purged: new Set(),
+      shown: new Map(),
     } as unknown as FakePortal;
     portal.close = async () => {};
     await serve(portal);
@@ -195,6 +201,30 @@ export async function startFakeBitrix24(opts: FakeOptions = {}) {
     },
     revokeRefreshTokens(portal: FakePortal) {
       for (const [k, v] of refresh) if (v.portal === portal) refresh.delete(k);
+    },
+    /**
+     * What Bitrix24's queue does when a user sends an SMS through our provider: POST the message to the
+     * provider's HANDLER (reference §2). Returns the HTTP status our handler answered.
+     */
+    async dispatchSms(portal: FakePortal, m: { code: string; to: string; text: string; id?: string; withAuth?: boolean }) {
+      const sender = portal.senders.get(m.code);
+      if (!sender) throw new Error(`no provider ${m.code} registered`);
+      const id = m.id ?? randomBytes(16).toString('hex');
+      portal.shown.set(id, 'sent'); // Bitrix24 marks it sent on its side at once
+      const body = new URLSearchParams({
+        module_id: 'crm', 'bindings[0][OWNER_TYPE_ID]': '3', 'bindings[0][OWNER_ID]': '42',
+        'properties[phone_number]': m.to, 'properties[message_text]': m.text, type: 'SMS', code: m.code,
+        message_id: id, message_to: m.to, message_body: m.text, ts: String(Math.floor(Date.now() / 1000)),
+      });
+      if (m.withAuth !== false) {
+        const t = issue(portal, portal.users[0]!);
+        for (const [k, v] of Object.entries({ access_token: t.accessToken, expires_in: '3600', scope: 'messageservice', domain: portal.domain,
+          server_endpoint: `http://127.0.0.1:${oauth.port}/rest/`, status: 'L', client_endpoint: portal.endpoint, member_id: portal.memberId,
+          user_id: '1', application_token: portal.applicationToken })) body.set(`auth[${k}]`, v);
+      }
+      const res = await fetch(sender.HANDLER, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString() });
+      await res.text();
+      return { status: res.status, id };
     },
     get refreshCount() {
       return refreshCount;

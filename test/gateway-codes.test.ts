@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { SMSRU_SEND_CODES, SMSRU_STATUS, smsruSendKind, smsruStatus } from '../src/gateways/smsru.codes.js';
+import { KANNEL_DLR, kannelDlr, kannelSendKind } from '../src/gateways/kannel.codes.js';
+import { transportOutcome } from '../src/gateways/gateway.js';
+import { backoffMs } from '../src/delivery/backoff.js';
+import { segmentsOf } from '../src/gateways/segments.js';
+import { predecessors } from '../src/messages/states.js';
+
+// Expected readings copied from gateways.md §1, one row each.
+const smsruSend: Array<[number, string]> = [
+  [100, 'accepted'], [200, 'permanent'], [201, 'permanent'], [202, 'permanent'], [203, 'permanent'], [204, 'permanent'],
+  [205, 'permanent'], [206, 'permanent'], [207, 'permanent'], [208, 'permanent'], [209, 'permanent'], [210, 'permanent'],
+  [211, 'permanent'], [212, 'permanent'], [213, 'permanent'], [214, 'permanent'], [215, 'permanent'], [216, 'permanent'],
+  [217, 'permanent'], [220, 'retryable'], [221, 'permanent'], [230, 'permanent'], [231, 'permanent'], [232, 'permanent'],
+  [233, 'permanent'], [300, 'permanent'], [301, 'permanent'], [302, 'permanent'], [500, 'retryable'], [501, 'permanent'],
+  [502, 'permanent'], [503, 'permanent'], [504, 'permanent'], [505, 'permanent'], [506, 'permanent'], [507, 'permanent'],
+  [508, 'permanent'], [550, 'permanent'],
+];
+const smsruStatuses: Array<[number, string]> = [
+  [-1, 'failed'], [100, 'sent'], [101, 'sent'], [102, 'sent'], [103, 'delivered'], [104, 'undelivered'], [105, 'undelivered'],
+  [106, 'undelivered'], [107, 'undelivered'], [108, 'undelivered'], [110, 'delivered'], [150, 'failed'],
+];
+
+describe('SMS.ru mapping tables', () => {
+  it('cover every documented code', () => {
+    expect(Object.keys(SMSRU_SEND_CODES).map(Number).sort()).toEqual(smsruSend.map(([c]) => c).sort());
+    expect(Object.keys(SMSRU_STATUS).map(Number).sort()).toEqual(smsruStatuses.map(([c]) => c).sort());
+  });
+  it.each(smsruSend)('send code %i → %s', (code, kind) => expect(smsruSendKind(code)).toBe(kind));
+  it.each(smsruStatuses)('status %i → %s', (code, state) => expect(smsruStatus(code, 't')).toEqual({ state, code: String(code), text: 't' }));
+  it('treats an undocumented code as permanent and an unknown status as nothing', () => {
+    expect(smsruSendKind(999)).toBe('permanent');
+    expect(smsruStatus(999)).toBeUndefined();
+  });
+});
+
+describe('Kannel mapping tables', () => {
+  it.each([[1, 'delivered'], [2, 'undelivered'], [4, 'sent'], [8, 'sent'], [16, 'failed']] as const)('DLR type %i → %s', (type, state) => {
+    expect(kannelDlr(type)?.state).toBe(state);
+    expect(KANNEL_DLR[type]?.state).toBe(state);
+  });
+  it('keeps the SMSC reply in the status text, and ignores unknown types', () => {
+    expect(kannelDlr(2, 'id:1 stat:UNDELIV err:001')?.text).toBe('not delivered to phone: id:1 stat:UNDELIV err:001');
+    expect(kannelDlr(3)).toBeUndefined();
+  });
+  it.each([[202, 'accepted'], [200, 'accepted'], [503, 'retryable'], [500, 'retryable'], [403, 'permanent'], [400, 'permanent']] as const)(
+    'sendsms HTTP %i → %s', (status, kind) => expect(kannelSendKind(status)).toBe(kind));
+});
+
+describe('transport failures', () => {
+  it.each(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND'])('%s never reached the gateway: retryable', (code) => {
+    expect(transportOutcome(Object.assign(new Error(), { code })).kind).toBe('retryable');
+  });
+  it.each(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_SOCKET', 'ECONNRESET'])('%s may have reached it: unknown', (code) => {
+    expect(transportOutcome(Object.assign(new Error(), { code })).kind).toBe('unknown');
+  });
+});
+
+describe('backoff', () => {
+  it('starts at about 2 s and doubles', () => {
+    expect([1, 2, 3, 4].map((n) => backoffMs(n, 0.5))).toEqual([2000, 4000, 8000, 16000]);
+  });
+  it('is capped at 5 minutes, jitter included', () => {
+    expect(backoffMs(20, 0.5)).toBe(300_000);
+    expect(backoffMs(20, 1)).toBe(300_000);
+    expect(backoffMs(9, 1)).toBe(300_000);
+  });
+  it('spreads retries by ±25%', () => {
+    expect(backoffMs(1, 0)).toBe(1500);
+    expect(backoffMs(1, 1)).toBe(2500);
+    expect(backoffMs(3, 0, { baseMs: 100, capMs: 1000 })).toBe(300);
+  });
+});
+
+describe('segments', () => {
+  it.each([
+    ['a'.repeat(160), 1, 'GSM-7'], ['a'.repeat(161), 2, 'GSM-7'], ['a'.repeat(306), 2, 'GSM-7'], ['a'.repeat(307), 3, 'GSM-7'],
+    ['ж'.repeat(70), 1, 'UCS-2'], ['ж'.repeat(71), 2, 'UCS-2'], ['ж'.repeat(134), 2, 'UCS-2'], ['ж'.repeat(135), 3, 'UCS-2'],
+    ['€'.repeat(80), 1, 'GSM-7'], ['€'.repeat(81), 2, 'GSM-7'], ['hi 😀', 1, 'UCS-2'],
+  ] as const)('%#: %i parts of %s', (text, segments, encoding) => {
+    expect(segmentsOf(text)).toEqual({ segments, encoding });
+  });
+});
+
+describe('state machine', () => {
+  it('moves only forwards and never out of a final state', () => {
+    expect(predecessors('sent')).toEqual(['queued', 'sending']);
+    expect(predecessors('delivered')).toEqual(['queued', 'sending', 'sent']);
+    expect(predecessors('queued')).toEqual([]);
+  });
+});
