@@ -2,10 +2,9 @@ import type { Log } from '../platform/logger.js';
 
 /**
  * Runs `step` again and again while it finds work; when idle, sleeps until kicked or `idleMs` passes.
- * `lingerMs` after a kick lets work accumulate first (the reporter fills batches of 50 that way).
  * A kick that arrives while a step runs is remembered, never lost.
  */
-export function createLoop(opts: { name: string; step: () => Promise<number>; idleMs: number; lingerMs?: number; log: Log }) {
+export function createLoop(opts: { name: string; step: () => Promise<number>; idleMs: number; log: Log }) {
   let running = false;
   let kicked = false;
   let wake: (() => void) | undefined;
@@ -39,7 +38,6 @@ export function createLoop(opts: { name: string; step: () => Promise<number>; id
         }
         if (n > 0 || !running) continue;
         if (!kicked) await sleep(opts.idleMs);
-        if (running && kicked && opts.lingerMs) await new Promise((r) => setTimeout(r, opts.lingerMs));
       }
     })();
   }

@@ -15,21 +15,32 @@ export interface PendingReport {
 export function createReportRepo(db: Db) {
   const pg = isPostgres(db);
 
-  /** Claims due reports under a lease, so that two processes never report the same row at once. */
-  async function claimDue(now: number, limit: number, leaseMs: number): Promise<PendingReport[]> {
-    const due = db('status_reports')
-      .select('id')
+  /** Due, unleased reports (id, portal, age) for the reporter to choose from. */
+  async function due(now: number, limit: number): Promise<Array<{ id: number; portal_id: number; created_at: number }>> {
+    const rows = await db('status_reports')
+      .select('id', 'portal_id', 'created_at')
       .where('state', 'pending')
       .andWhere('next_attempt_at', '<=', now)
       .andWhere((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
       .orderBy('id')
       .limit(limit);
-    if (pg) due.forUpdate().skipLocked();
+    return rows.map((r) => ({ id: Number(r.id), portal_id: Number(r.portal_id), created_at: Number(r.created_at) }));
+  }
+
+  /** Claims the chosen reports under a lease, so that two processes never report the same row at once. */
+  async function claim(ids: number[], now: number, leaseMs: number): Promise<PendingReport[]> {
+    if (!ids.length) return [];
+    const free = db('status_reports')
+      .select('id')
+      .whereIn('id', ids)
+      .andWhere('state', 'pending')
+      .andWhere((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now));
+    if (pg) free.forUpdate().skipLocked();
     const rows = await db('status_reports')
-      .whereIn('id', due)
+      .whereIn('id', free)
       .update({ lease_until: now + leaseMs, attempts: db.raw('attempts + 1'), updated_at: now })
       .returning(['id', 'portal_id', 'code', 'b24_message_id', 'status', 'attempts', 'created_at']);
-    return (rows as PendingReport[]).map((r) => ({ ...r, id: Number(r.id) }));
+    return (rows as PendingReport[]).map((r) => ({ ...r, id: Number(r.id), portal_id: Number(r.portal_id) })).sort((a, b) => a.id - b.id);
   }
 
   async function markSent(ids: number[], now: number) {
@@ -51,7 +62,7 @@ export function createReportRepo(db: Db) {
     return Number(r[0]?.n ?? 0);
   }
 
-  return { claimDue, markSent, drop, retry, backlog };
+  return { due, claim, markSent, drop, retry, backlog };
 }
 
 export type ReportRepo = ReturnType<typeof createReportRepo>;

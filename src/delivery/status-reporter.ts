@@ -67,9 +67,29 @@ export function createStatusReporter(deps: {
     if (sent.length) deps.log.info({ portalId, n: sent.length }, 'status.reported');
   }
 
+  /**
+   * Fill or flush: per portal, full batches of 50 go at once; a smaller remainder waits until its oldest
+   * report is `lingerMs` old, so statuses that trickle in (one DLR at a time) still share batch calls.
+   */
+  function choose(due: Array<{ id: number; portal_id: number; created_at: number }>, now: number): number[] {
+    const byPortal = new Map<number, typeof due>();
+    for (const r of due) byPortal.set(r.portal_id, [...(byPortal.get(r.portal_id) ?? []), r]);
+    const chosen: number[] = [];
+    for (const rs of byPortal.values()) {
+      const full = rs.length - (rs.length % BATCH);
+      const rest = rs.slice(full);
+      const take = rest.length && now - Math.min(...rest.map((r) => r.created_at)) >= o.lingerMs ? rs : rs.slice(0, full);
+      chosen.push(...take.map((r) => r.id));
+    }
+    return chosen;
+  }
+
   /** One pass over the due reports; portals in parallel (each has its own rate limit), chunks in order. */
-  async function runOnce(): Promise<number> {
-    const claimed = await deps.reports.claimDue(deps.clock(), o.claimLimit, o.leaseMs);
+  async function runOnce(opts: { flush?: boolean } = {}): Promise<number> {
+    const now = deps.clock();
+    const due = await deps.reports.due(now, o.claimLimit);
+    const ids = opts.flush ? due.map((r) => r.id) : choose(due, now);
+    const claimed = await deps.reports.claim(ids, now, o.leaseMs);
     const byPortal = new Map<number, PendingReport[]>();
     for (const r of claimed) byPortal.set(r.portal_id, [...(byPortal.get(r.portal_id) ?? []), r]);
     await Promise.all(
@@ -80,7 +100,8 @@ export function createStatusReporter(deps: {
     return claimed.length;
   }
 
-  const loop = createLoop({ name: 'reporter', step: runOnce, idleMs: o.idlePollMs, lingerMs: o.lingerMs, log: deps.log });
+  // Polls at the linger interval so a held remainder goes out on time; a kick brings full batches at once.
+  const loop = createLoop({ name: 'reporter', step: () => runOnce(), idleMs: Math.min(o.idlePollMs, Math.max(100, o.lingerMs)), log: deps.log });
   return { runOnce, start: loop.start, stop: loop.stop, kick: loop.kick };
 }
 

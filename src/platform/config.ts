@@ -24,6 +24,7 @@ const schema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   PUBLIC_URL: url.default('http://localhost:3000'),
   DATABASE_URL: z.string().min(1).default('data/app.sqlite'),
+  DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'must be a plain schema name').optional(), // PostgreSQL search_path
   B24_CLIENT_ID: z.string().default(''),
   B24_CLIENT_SECRET: z.string().default(''),
   B24_OAUTH_URL: url.default('https://oauth.bitrix.info'),

@@ -27,6 +27,7 @@ export async function createTestContext(
     B24_TIMEOUT_MS: '3000',
     SMSRU_API_URL: smsru.url,
     GATEWAY_TIMEOUT_MS: '2000',
+    REPORT_LINGER: '0', // reports go at once unless a test is about batching
     LOG_LEVEL: 'silent',
     ...opts.env,
   });

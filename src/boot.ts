@@ -1,0 +1,47 @@
+import { ConfigError, loadConfig, type Config } from './platform/config.js';
+import { createLogger, type Log } from './platform/logger.js';
+import { resolveSecretKey } from './platform/secret-key.js';
+import { createDb, migrate } from './platform/db.js';
+import { buildDeps } from './deps.js';
+
+/** Shared start-up of the entry points: config (or exit with the reason), logger, secret key, migrated database. */
+export async function boot(): Promise<{ config: Config; log: Log; deps: ReturnType<typeof buildDeps> }> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const log = createLogger(config.LOG_LEVEL);
+  if (!config.B24_CLIENT_ID || !config.B24_CLIENT_SECRET) {
+    log.warn('config.b24_client.missing: B24_CLIENT_ID / B24_CLIENT_SECRET are not set; installs will be refused');
+  }
+  const secretKey = resolveSecretKey(config.SECRET_KEY, 'data/secret.key', log);
+  const db = createDb(config.DATABASE_URL, { schema: config.DATABASE_SCHEMA });
+  await migrate(db);
+  return { config, log, deps: buildDeps({ config, db, log, secretKey }) };
+}
+
+/** SIGTERM / SIGINT: stop taking work, finish what is in hand, close the database. */
+export function onShutdown(log: Log, stop: () => Promise<void>) {
+  let stopping = false;
+  const handler = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'process.stopping');
+    setTimeout(() => process.exit(1), 15_000).unref();
+    stop().then(
+      () => {
+        log.info('process.stopped');
+        process.exit(0);
+      },
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => handler('SIGTERM'));
+  process.on('SIGINT', () => handler('SIGINT'));
+}

@@ -1,0 +1,21 @@
+import cron from 'node-cron';
+import type { Deps } from './deps.js';
+
+/** Starts the background work of a process: send worker, status reporter, statuses job and token keeper. */
+export function startBackground(deps: Deps) {
+  const { log, config } = deps;
+  deps.worker.start();
+  deps.reporter.start();
+  const guard = (name: string, job: () => Promise<unknown>) => () => {
+    job().catch((err) => log.error({ err: String(err) }, `${name}.failed`));
+  };
+  const tasks = [
+    cron.schedule(config.STATUS_POLL_CRON, guard('statuses_job', deps.statusesJob.runOnce), { noOverlap: true }),
+    cron.schedule(config.TOKEN_KEEPER_CRON, guard('token_keeper', deps.tokenKeeper.runOnce), { noOverlap: true }),
+  ];
+  log.info({ statusPollCron: config.STATUS_POLL_CRON }, 'background.started');
+  return async () => {
+    for (const t of tasks) t.stop();
+    await Promise.all([deps.worker.stop(), deps.reporter.stop()]);
+  };
+}

@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
+import { installPortal } from './helpers/install.js';
+import { kannelInstalled, startKannel } from './helpers/kannel.js';
+import { createListeningContext, eventually } from './helpers/server.js';
+
+// .ci/run installs Debian's kannel and kannel-extras; without them this suite cannot run at all.
+if (!kannelInstalled()) throw new Error('Kannel is not installed: apt-get install -y kannel kannel-extras (see .ci/run)');
+
+let fake: FakeBitrix24;
+let fp: FakePortal;
+let kannel: Awaited<ReturnType<typeof startKannel>>;
+let ctx: Awaited<ReturnType<typeof createListeningContext>>;
+
+beforeAll(async () => {
+  kannel = await startKannel();
+  fake = await startFakeBitrix24(); // Bitrix24's real limits: burst 50, 2 requests/s
+  fp = await fake.addPortal();
+  ctx = await createListeningContext({ fake, env: { REPORT_LINGER: '500ms' } });
+  await installPortal(ctx, fake, fp, { provider: 'kannel', kannel_url: kannel.url, kannel_username: kannel.username, kannel_password: kannel.password, sender: 'MyShop' });
+  ctx.deps.worker.start();
+  ctx.deps.reporter.start();
+}, 60_000);
+afterAll(async () => {
+  await ctx?.close();
+  await fake?.close();
+  await kannel?.stop();
+});
+
+describe('end to end through a real Kannel', () => {
+  it('200 SMS from Bitrix24 are sent, their DLRs come back, and Bitrix24 shows all 200 delivered in at most 10 batch calls', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 200; i += 20) {
+      const batch = await Promise.all(
+        Array.from({ length: 20 }, (_, j) => fake.dispatchSms(fp, { code: 'smsgw_myshop', to: `+7 (999) ${String(1000000 + i + j).slice(1, 4)}-${String(i + j).padStart(4, '0')}`, text: (i + j) % 2 ? 'Hello from the CRM' : 'Привет из CRM' })),
+      );
+      for (const r of batch) {
+        expect(r.status).toBe(200);
+        ids.push(r.id);
+      }
+    }
+    await eventually(() => ids.every((id) => fp.shown.get(id) === 'delivered'), 'all 200 delivered in Bitrix24');
+
+    expect(fp.calls.filter((c) => c.method === 'batch').length).toBeLessThanOrEqual(10);
+    expect(fp.limitHits).toBe(0);
+    const rows = await ctx.db('messages').select('state', 'gateway', 'segments', 'encoding', 'sender');
+    expect(rows).toHaveLength(200);
+    expect(rows.every((r) => r.state === 'delivered' && r.gateway === 'kannel' && r.segments === 1 && r.sender === 'MyShop')).toBe(true);
+    expect(rows.filter((r) => r.encoding === 'UCS-2')).toHaveLength(100);
+    // Every SMS left Kannel exactly once.
+    expect(Number((await kannel.status()).match(/SMS: received \d+ \(\d+ queued\), sent (\d+)/)?.[1])).toBe(200);
+  }, 120_000);
+
+  it('the install form refuses Kannel credentials that Kannel refuses', async () => {
+    const { openInstallPage, formState, submitInstallForm } = await import('./helpers/install.js');
+    const other = await fake.addPortal();
+    const page = await openInstallPage(ctx, fake, other);
+    const res = await submitInstallForm(ctx, formState(page.text), { provider: 'kannel', kannel_url: kannel.url, kannel_username: 'nobody', kannel_password: 'wrong', sender: '' });
+    expect(res.status).toBe(422);
+    expect(res.text).toContain('Kannel refused the username or password');
+  });
+});

@@ -1,0 +1,177 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import request from 'supertest';
+import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
+import { startFakeSmsRu, type FakeSmsRu } from './fakes/smsru.js';
+import { createTestContext, PUBLIC_URL, type TestContext } from './helpers/app.js';
+import { installPortal, openInstallPage, formState, submitInstallForm } from './helpers/install.js';
+import { messageRow, postSms } from './helpers/sms.js';
+import { dlrToken } from '../src/delivery/dlr.routes.js';
+import type { Portal } from '../src/portals/portal-repo.js';
+
+let fake: FakeBitrix24;
+let smsru: FakeSmsRu;
+let fp: FakePortal;
+let ctx: TestContext;
+let portal: Portal;
+let now: number;
+
+beforeEach(async () => {
+  now = Date.UTC(2026, 10, 22, 12);
+  fake = await startFakeBitrix24();
+  smsru = await startFakeSmsRu({ keys: { 'good-key': 77.25 } });
+  fp = await fake.addPortal();
+  ctx = await createTestContext({ fake, smsru, clock: () => now, random: () => 0.5 });
+  portal = await installPortal(ctx, fake, fp, { provider: 'smsru', api_key: 'good-key', sender: 'MyShop' });
+});
+afterEach(async () => {
+  await ctx.close();
+  await smsru.close();
+  await fake.close();
+});
+
+async function deliverAll(n: number) {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) ids.push(await postSms(ctx, fp, { to: `+7999${String(i).padStart(7, '0')}` }));
+  while ((await ctx.deps.worker.runOnce()) > 0);
+  smsru.settle();
+  await ctx.deps.statusesJob.runOnce();
+  return ids;
+}
+const batchCalls = () => fp.calls.filter((c) => c.method === 'batch').length;
+
+describe('status reports to Bitrix24', () => {
+  it('groups reports into batch calls of up to 50', async () => {
+    const ids = await deliverAll(120);
+    fp.calls.length = 0;
+    await ctx.deps.reporter.runOnce();
+    expect(batchCalls()).toBe(3);
+    expect(ids.every((id) => fp.shown.get(id) === 'delivered')).toBe(true);
+    expect(fp.statusUpdates.every((u) => u.CODE === 'smsgw_myshop')).toBe(true);
+    expect(await ctx.deps.reports.backlog()).toBe(0);
+  });
+
+  it('fills batches of 50 at once and holds a smaller remainder for REPORT_LINGER', async () => {
+    const lingering = await createTestContext({ fake, smsru, clock: () => now, random: () => 0.5, env: { REPORT_LINGER: '1s' } });
+    try {
+      const other = await fake.addPortal();
+      await installPortal(lingering, fake, other, { provider: 'smsru', api_key: 'good-key', sender: 'Other' });
+      for (let i = 0; i < 60; i++) await postSms(lingering, other, { to: `+7999${String(i).padStart(7, '0')}` });
+      while ((await lingering.deps.worker.runOnce()) > 0);
+      smsru.settle();
+      await lingering.deps.statusesJob.runOnce();
+      expect(await lingering.deps.reporter.runOnce()).toBe(50);
+      now += 999;
+      expect(await lingering.deps.reporter.runOnce()).toBe(0);
+      now += 1;
+      expect(await lingering.deps.reporter.runOnce()).toBe(10);
+      expect(other.calls.filter((c) => c.method === 'batch')).toHaveLength(2);
+    } finally {
+      await lingering.close();
+    }
+  });
+
+  it('keeps reports while Bitrix24 answers 503, and delivers them afterwards', async () => {
+    const ids = await deliverAll(3);
+    for (let i = 0; i < 5; i++) fp.failNext.push({ status: 503, body: { error: 'INTERNAL_SERVER_ERROR', error_description: 'down' } });
+    await ctx.deps.reporter.runOnce();
+    expect(fp.statusUpdates).toHaveLength(0);
+    expect(await ctx.deps.reports.backlog()).toBe(3);
+    expect(await ctx.deps.reporter.runOnce()).toBe(0); // not due yet
+    now += 2500;
+    await ctx.deps.reporter.runOnce();
+    expect(ids.map((id) => fp.shown.get(id))).toEqual(['delivered', 'delivered', 'delivered']);
+    expect(await ctx.deps.reports.backlog()).toBe(0);
+  });
+
+  it('records and drops ERROR_MESSAGE_NOT_FOUND (purged by Bitrix24) instead of retrying it', async () => {
+    const [gone, kept] = await deliverAll(2);
+    fp.purged.add(gone!);
+    await ctx.deps.reporter.runOnce();
+    const rows = await ctx.db('status_reports').orderBy('id');
+    expect(rows.map((r) => [r.b24_message_id, r.state])).toEqual([[gone, 'dropped'], [kept, 'sent']]);
+    expect(rows[0].last_error).toMatch(/^ERROR_MESSAGE_NOT_FOUND/);
+    now += 3_600_000;
+    fp.calls.length = 0;
+    await ctx.deps.reporter.runOnce();
+    expect(batchCalls()).toBe(0);
+  });
+
+  it('shows sent, retried and dropped reports and the backlog in /metrics', async () => {
+    const [gone] = await deliverAll(2);
+    fp.purged.add(gone!);
+    await ctx.deps.reporter.runOnce();
+    const text = (await request(ctx.app).get('/metrics')).text;
+    expect(text).toContain('sms_status_reports_total{outcome="sent"} 1');
+    expect(text).toContain('sms_status_reports_total{outcome="dropped"} 1');
+    expect(text).toContain('sms_status_reports_pending 0');
+    expect(text).toMatch(/sms_messages\{state="delivered",gateway="smsru"\} 2/);
+    expect(text).toMatch(/b24_rest_calls_total\{method="batch",outcome="ok"\} 1/);
+    expect(text).toMatch(/sms_gateway_send_duration_seconds_count\{gateway="smsru"\} 2/);
+    expect(text).toMatch(/sms_handler_duration_seconds_count\{status="200"\} 2/);
+  });
+});
+
+describe('delivery callbacks', () => {
+  it('SMS.ru: the install registers our callback; a signed callback settles statuses at once and gets "100"', async () => {
+    const url = `${PUBLIC_URL}/dlr/smsru/${portal.id}/${dlrToken(ctx.deps.crypto, portal.id)}`;
+    expect(smsru.callbacks.get('good-key')).toEqual([url]);
+    smsru.undeliverable.add('79990000001');
+    const [a, b] = [await postSms(ctx, fp, { to: '+79990000000' }), await postSms(ctx, fp, { to: '+79990000001' })];
+    await ctx.deps.worker.runOnce();
+    const settled = smsru.settle();
+    const data = settled.map((m, i) => [`data[${i + 1}]`, `sms_status\n${m.id}\n${m.status}\n1790000000`]);
+    const { createHash } = await import('node:crypto');
+    const all = [`test\n1790000000`, ...data.map(([, v]) => v!)];
+    const hash = createHash('sha256').update('good-key' + all.join('')).digest('hex');
+    const body = Object.fromEntries([['data[0]', all[0]!], ...data, ['hash', hash]]);
+    const path = new URL(url).pathname;
+    const res = await request(ctx.app).post(path).type('form').send(body);
+    expect(res.status).toBe(200);
+    expect(res.text).toBe('100');
+    expect((await messageRow(ctx, a)).state).toBe('delivered');
+    expect((await messageRow(ctx, b)).state).toBe('undelivered');
+    // Records repeat: the same callback again changes nothing.
+    expect((await request(ctx.app).post(path).type('form').send(body)).text).toBe('100');
+  });
+
+  it('SMS.ru: a forged hash or a wrong portal secret gets 401 and changes nothing', async () => {
+    const id = await postSms(ctx, fp);
+    await ctx.deps.worker.runOnce();
+    const m = smsru.settle()[0]!;
+    const body = { 'data[0]': `sms_status\n${m.id}\n103\n1790000000`, hash: 'f'.repeat(64) };
+    expect((await request(ctx.app).post(`/dlr/smsru/${portal.id}/${dlrToken(ctx.deps.crypto, portal.id)}`).type('form').send(body)).status).toBe(401);
+    expect((await request(ctx.app).post(`/dlr/smsru/${portal.id}/wrongsecret`).type('form').send(body)).status).toBe(401);
+    expect((await messageRow(ctx, id)).state).toBe('sent');
+  });
+
+  it('Kannel: a report for an unknown message is 404, a forged secret or another portal\'s is 401', async () => {
+    const id = await postSms(ctx, fp);
+    const row = await messageRow(ctx, id);
+    const token = dlrToken(ctx.deps.crypto, portal.id);
+    expect((await request(ctx.app).get(`/dlr/kannel/${portal.id}/${token}/999999?type=1`)).status).toBe(404);
+    expect((await request(ctx.app).get(`/dlr/kannel/${portal.id}/nottheone/${row.id}?type=1`)).status).toBe(401);
+    expect((await request(ctx.app).get(`/dlr/kannel/${portal.id + 1}/${token}/${row.id}?type=1`)).status).toBe(401);
+    expect((await request(ctx.app).get(`/dlr/kannel/${portal.id}/${token}/${row.id}?type=77`)).status).toBe(400);
+    expect((await messageRow(ctx, id)).state).toBe('queued');
+  });
+});
+
+describe('install form and the gateway', () => {
+  it('re-renders the form with SMS.ru\'s reason when the key is wrong, and saves nothing', async () => {
+    const other = await fake.addPortal();
+    const page = await openInstallPage(ctx, fake, other);
+    const res = await submitInstallForm(ctx, formState(page.text), { provider: 'smsru', api_key: 'wrong-key', sender: 'Shop' });
+    expect(res.status).toBe(422);
+    expect(res.text).toMatch(/id="api_key-error">Неправильный api_id \(200\)/);
+    expect(other.senders.size).toBe(0);
+    const p = await ctx.deps.portals.findByMemberId(other.memberId);
+    expect(await ctx.deps.settings.get(p!.id)).toBeUndefined();
+  });
+
+  it('shows the balance after a successful install', async () => {
+    const page = await openInstallPage(ctx, fake, fp);
+    const res = await submitInstallForm(ctx, formState(page.text), { provider: 'smsru', api_key: 'good-key', sender: 'MyShop' });
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('Gateway balance: <b>77.25</b>');
+  });
+});
