@@ -39,6 +39,8 @@ export async function createTestContext(
     app,
     db: testDb.db,
     smsru,
+    config,
+    dbSchema: testDb.schema,
     close: async () => {
       await Promise.all([deps.worker.stop(), deps.reporter.stop()]);
       await testDb.drop();
