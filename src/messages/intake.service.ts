@@ -32,24 +32,13 @@ export function createIntakeService(deps: {
    * always checked, even when the key is right.
    */
   async function authenticate(auth: { memberId?: string; applicationToken?: string }, handlerKey?: string): Promise<Portal> {
-    let portal: Portal | undefined;
-    if (auth.memberId !== undefined || auth.applicationToken !== undefined) {
-      if (!auth.memberId || !auth.applicationToken) throw unauthorized('incomplete auth block');
-      portal = await deps.portals.findByMemberId(auth.memberId);
-      if (!portal || !(await deps.portals.matchesApplicationToken(portal.id, auth.applicationToken))) {
-        throw unauthorized('unknown portal or wrong application_token');
-      }
-      if (handlerKey !== undefined && (await deps.portals.findByHandlerKey(handlerKey))?.id !== portal.id) {
-        throw unauthorized('the handler key does not belong to this portal');
-      }
-    } else if (handlerKey) {
-      portal = await deps.portals.findByHandlerKey(handlerKey);
-      if (!portal) throw unauthorized('unknown handler key');
-    } else {
-      throw unauthorized('no auth block and no handler key');
-    }
-    if (portal.status === 'uninstalled') throw unauthorized('the app is uninstalled from this portal');
-    return portal;
+    const hasAuthBlock = auth.memberId !== undefined || auth.applicationToken !== undefined;
+    if (hasAuthBlock && !auth.memberId) throw unauthorized('incomplete auth block');
+    if (!hasAuthBlock && !handlerKey) throw unauthorized('no auth block and no handler key');
+    const found = await deps.portals.authenticate({ memberId: hasAuthBlock ? auth.memberId : undefined, applicationToken: auth.applicationToken, handlerKey });
+    if (!found.ok) throw unauthorized(found.why);
+    if (found.portal.status === 'uninstalled') throw unauthorized('the app is uninstalled from this portal');
+    return found.portal;
   }
 
   async function accept(portal: Portal, sms: IncomingSms): Promise<{ id?: number; duplicate: boolean; state: 'queued' | 'failed' }> {

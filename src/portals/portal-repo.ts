@@ -139,6 +139,24 @@ export function createPortalRepo(db: Db, crypto: Crypto) {
       } as Partial<PortalRow>);
   }
 
+  /**
+   * The handler's authentication in one read: the portal named by member_id (or, for author-less messages,
+   * by the handler key), with its application_token checked in constant time and the key's owner compared.
+   */
+  async function authenticate(p: { memberId?: string; applicationToken?: string; handlerKey?: string }): Promise<
+    { ok: true; portal: Portal } | { ok: false; why: string }
+  > {
+    const keyHash = p.handlerKey !== undefined ? sha256hex(p.handlerKey) : undefined;
+    const row = p.memberId !== undefined ? await table().where({ member_id: p.memberId }).first() : keyHash ? await table().where({ handler_key_hash: keyHash }).first() : undefined;
+    if (!row) return { ok: false, why: p.memberId !== undefined ? 'unknown portal or wrong application_token' : 'unknown handler key' };
+    if (p.memberId !== undefined) {
+      const stored = row.application_token_enc ? crypto.decrypt(row.application_token_enc) : undefined;
+      if (!stored || !p.applicationToken || !safeEqual(stored, p.applicationToken)) return { ok: false, why: 'unknown portal or wrong application_token' };
+      if (keyHash !== undefined && !safeEqual(keyHash, row.handler_key_hash)) return { ok: false, why: 'the handler key does not belong to this portal' };
+    }
+    return { ok: true, portal: toPortal(row) };
+  }
+
   async function matchesApplicationToken(id: number, candidate: string): Promise<boolean> {
     const row = await table().where({ id }).first('application_token_enc');
     if (!row?.application_token_enc) return false;
@@ -199,7 +217,7 @@ export function createPortalRepo(db: Db, crypto: Crypto) {
   }
 
   return {
-    findByMemberId, findById, findByHandlerKey, upsertInstalled, handlerKey, tokens, saveTokens,
+    findByMemberId, findById, findByHandlerKey, authenticate, upsertInstalled, handlerKey, tokens, saveTokens,
     matchesApplicationToken, takeRefreshLease, releaseRefreshLease, markInactive, touchRestCall,
     moveEndpoint, markUninstalled, idleSince,
   };
