@@ -3,11 +3,11 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
 import { TEST_SECRET_KEY } from './helpers/app.js';
 import { installPortal } from './helpers/install.js';
-import { kannelInstalled, startKannel } from './helpers/kannel.js';
+import { requireKannel, startKannel } from './helpers/kannel.js';
 import { startSwallowingProxy } from './helpers/proxy.js';
 import { createListeningContext, eventually } from './helpers/server.js';
 
-if (!kannelInstalled()) throw new Error('Kannel is not installed: apt-get install -y kannel kannel-extras (see .ci/run)');
+requireKannel();
 
 let fake: FakeBitrix24;
 let fp: FakePortal;

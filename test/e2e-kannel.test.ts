@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
 import { installPortal } from './helpers/install.js';
-import { kannelInstalled, startKannel } from './helpers/kannel.js';
+import { requireKannel, startKannel } from './helpers/kannel.js';
 import { createListeningContext, eventually } from './helpers/server.js';
 
-// .ci/run installs Debian's kannel and kannel-extras; without them this suite cannot run at all.
-if (!kannelInstalled()) throw new Error('Kannel is not installed: apt-get install -y kannel kannel-extras (see .ci/run)');
+requireKannel();
 
 let fake: FakeBitrix24;
 let fp: FakePortal;

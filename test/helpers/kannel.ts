@@ -7,6 +7,11 @@ import { join } from 'node:path';
 export const KANNEL_BIN = { bearerbox: '/usr/sbin/bearerbox', smsbox: '/usr/sbin/smsbox', fakesmsc: '/usr/lib/kannel/test/fakesmsc' };
 export const kannelInstalled = () => Object.values(KANNEL_BIN).every((p) => existsSync(p));
 
+/** Suites that drive Kannel cannot run without it; .ci/run installs it. */
+export function requireKannel() {
+  if (!kannelInstalled()) throw new Error('Kannel is not installed: apt-get install -y kannel kannel-extras (see .ci/run)');
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
