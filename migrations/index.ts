@@ -5,6 +5,7 @@ import * as senders from './20261122000003_senders.js';
 import * as messages from './20261122000004_messages.js';
 import * as messageDelivery from './20261122000005_message_delivery.js';
 import * as statusReports from './20261122000006_status_reports.js';
+import * as testSmsAndDisable from './20261122000007_test_sms_and_disable.js';
 
 // Listed statically so the same migrations run under tsx, vitest and the knex CLI without a loader.
 const all: Record<string, Knex.Migration> = {
@@ -14,6 +15,7 @@ const all: Record<string, Knex.Migration> = {
   '20261122000004_messages': messages,
   '20261122000005_message_delivery': messageDelivery,
   '20261122000006_status_reports': statusReports,
+  '20261122000007_test_sms_and_disable': testSmsAndDisable,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

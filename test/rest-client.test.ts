@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
+import { startFakeBitrix24, type FakeBitrix24 } from './fakes/bitrix24.js';
 import { createTestContext, type TestContext } from './helpers/app.js';
 import { installPortal } from './helpers/install.js';
 import { B24Error } from '../src/bitrix/errors.js';

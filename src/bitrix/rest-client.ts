@@ -48,15 +48,19 @@ export function createRestClient(deps: {
   const http = { dispatcher: deps.dispatcher, timeoutMs: deps.timeoutMs };
   const note = (method: string, outcome: RestCallOutcome['outcome']) => deps.onCall?.({ method, outcome });
 
-  async function call<T = unknown>(portalId: number, method: string, params: Record<string, unknown> = {}): Promise<T> {
-    let refreshed = false;
+  /**
+   * `as` calls with another user's access token (e.g. the viewer of a frame page, to ask user.admin about
+   * them): no refresh then, since we hold no refresh token of theirs.
+   */
+  async function call<T = unknown>(portalId: number, method: string, params: Record<string, unknown> = {}, opts: { as?: string } = {}): Promise<T> {
+    let refreshed = opts.as !== undefined;
     for (let attempt = 0; ; attempt++) {
       const portal = await deps.portals.findById(portalId);
       if (!portal) throw new B24Error('PORTAL_UNKNOWN', `no portal ${portalId}`, 'permanent');
       if (portal.status !== 'active') {
         throw new B24Error('PORTAL_INACTIVE', portal.inactiveReason ?? `portal is ${portal.status}`, 'terminal');
       }
-      const tokens = await deps.portals.tokens(portalId);
+      const tokens = opts.as !== undefined ? { accessToken: opts.as } : await deps.portals.tokens(portalId);
       if (!tokens) throw new B24Error('NO_TOKENS', 'the portal has no stored tokens; reinstall the app', 'terminal');
 
       await deps.limiter.acquire(portalId);
@@ -90,13 +94,13 @@ export function createRestClient(deps: {
         await deps.refresher.refresh(portalId, tokens.accessToken);
         continue;
       }
-      if (err.code === 'NO_AUTH_FOUND' && refreshed) {
+      if (err.code === 'NO_AUTH_FOUND' && refreshed && opts.as === undefined) {
         // A fresh token that the portal still refuses: the app is gone from that portal (reference §5).
         await deps.portals.markInactive(portalId, `${err.code}: ${err.description}`, deps.clock());
         note(method, 'error');
         throw new B24Error(err.code, err.description, 'terminal', err.httpStatus);
       }
-      if (err.kind === 'terminal') {
+      if (err.kind === 'terminal' && opts.as === undefined) {
         await deps.portals.markInactive(portalId, `${err.code}: ${err.description}`, deps.clock());
         deps.log.warn({ portalId, method, error: err.code }, 'b24.portal.inactive');
       }

@@ -47,6 +47,7 @@ export function createSendWorker(deps: {
     const log = deps.log.child({ messageId: m.id, portalId: m.portal_id });
     const portal = await deps.portals.findById(m.portal_id);
     if (!portal || portal.status === 'uninstalled') return void (await fail(m, 'the app was uninstalled from the portal', m.lease_token));
+    if (portal.disabledAt) return void (await fail(m, 'the service operator has disabled this portal', m.lease_token));
     const account = await deps.accounts.forPortal(m.portal_id);
     if (!account) return void (await fail(m, 'no SMS gateway is configured for this portal', m.lease_token));
 

@@ -38,6 +38,7 @@ export function createIntakeService(deps: {
     const found = await deps.portals.authenticate({ memberId: hasAuthBlock ? auth.memberId : undefined, applicationToken: auth.applicationToken, handlerKey });
     if (!found.ok) throw unauthorized(found.why);
     if (found.portal.status === 'uninstalled') throw unauthorized('the app is uninstalled from this portal');
+    if (found.portal.disabledAt) throw new AppError('portal_disabled', 403, 'the service operator has disabled this portal');
     return found.portal;
   }
 

@@ -14,6 +14,7 @@ export interface NewMessage {
   body: string;
   state: 'queued' | 'failed';
   failureReason?: string;
+  isTest?: boolean;
   now: number;
 }
 
@@ -58,6 +59,8 @@ export function createMessageRepo(db: Db) {
         body: m.body,
         state: m.state,
         failure_reason: m.failureReason ?? null,
+        is_test: m.isTest ?? false,
+        final_at: m.state === 'failed' ? m.now : null,
         next_attempt_at: m.now,
         created_at: m.now,
         updated_at: m.now,
@@ -67,7 +70,7 @@ export function createMessageRepo(db: Db) {
       .returning('id');
     const first = rows[0] as { id: number } | number | undefined;
     const id = typeof first === 'object' ? Number(first.id) : first;
-    if (id !== undefined && report) {
+    if (id !== undefined && report && !m.isTest) {
       await q('status_reports').insert({
         portal_id: m.portalId, message_id: id, code: m.code, b24_message_id: m.b24MessageId, status: 'failed',
         next_attempt_at: m.now, created_at: m.now, updated_at: m.now,

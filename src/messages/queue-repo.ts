@@ -55,7 +55,8 @@ export function createQueueRepo(db: Db) {
   }
 
   async function insertReport(trx: Knex.Transaction, id: number, status: string, now: number) {
-    const m = await trx('messages').where({ id }).first('portal_id', 'code', 'b24_message_id');
+    const m = await trx('messages').where({ id }).first('portal_id', 'code', 'b24_message_id', 'is_test');
+    if (m.is_test) return; // a test SMS from the settings page: Bitrix24 knows nothing of it
     await trx('status_reports')
       .insert({ portal_id: m.portal_id, message_id: id, code: m.code, b24_message_id: m.b24_message_id, status, next_attempt_at: now, created_at: now, updated_at: now })
       .onConflict(['message_id', 'status'])

@@ -29,6 +29,7 @@ const schema = z.object({
   B24_CLIENT_SECRET: z.string().default(''),
   B24_OAUTH_URL: url.default('https://oauth.bitrix.info'),
   SECRET_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+  ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(), // unset: the operator console is off
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Bitrix24's own leaky bucket is burst 50, 2 requests/s per portal (reference §6).
   B24_RATE_BURST: z.coerce.number().int().min(1).default(50),

@@ -58,39 +58,46 @@ export function createInstallService(deps: {
   }
 
   /**
-   * Checks the credentials with the gateway (throws GatewayCheckFailed), saves them, registers the
-   * provider and binds lifecycle events. Settings are stored before Bitrix24 is called, so a Bitrix24
-   * failure can simply be retried by submitting again. `credentials` undefined keeps the saved ones.
+   * Checks the credentials with the gateway (throws GatewayCheckFailed) and saves them; SMS.ru also gets our
+   * callback URL. `credentials` undefined keeps the saved ones.
    */
-  async function configure(
-    portalId: number,
-    input: { provider: string; credentials?: Record<string, string>; sender: string },
-  ): Promise<{ codes: string[]; balance?: number }> {
-    const now = deps.clock();
-    const credentials = input.credentials ?? (await deps.settings.get(portalId))?.credentials ?? {};
-    const gateway = deps.gateways(input.provider, credentials);
+  async function saveGateway(portalId: number, provider: string, credentials?: Record<string, string>): Promise<{ balance?: number }> {
+    const creds = credentials ?? (await deps.settings.get(portalId))?.credentials ?? {};
+    const gateway = deps.gateways(provider, creds);
     const check = await gateway.checkCredentials();
     if (!check.ok) throw new GatewayCheckFailed(check);
-    await deps.settings.save(portalId, { provider: input.provider, credentials }, now);
+    await deps.settings.save(portalId, { provider, credentials: creds }, deps.clock());
     deps.accounts.forget(portalId);
     if (gateway.ensureCallback) {
       const url = `${deps.publicUrl}/dlr/${gateway.name}/${portalId}/${dlrToken(deps.crypto, portalId)}`;
       // Best effort: without it, statuses still arrive by polling.
       await gateway.ensureCallback(url).catch((err) => deps.log.warn({ portalId, error: err.code ?? String(err) }, 'gateway.callback.failed'));
     }
+    return { balance: check.balance };
+  }
+
+  /**
+   * The install form: gateway first, then the single sender it manages (a replaced one is removed from
+   * Bitrix24 too), the provider registration and the lifecycle events. Settings are stored before Bitrix24
+   * is called, so a Bitrix24 failure can simply be retried by submitting again.
+   */
+  async function configure(
+    portalId: number,
+    input: { provider: string; credentials?: Record<string, string>; sender: string },
+  ): Promise<{ codes: string[]; balance?: number }> {
+    const { balance } = await saveGateway(portalId, input.provider, input.credentials);
     const code = senderCode(input.sender);
-    // The install form manages a single sender; one that was replaced is removed from Bitrix24 too.
     for (const old of await deps.settings.senders(portalId)) {
       if (old.code !== code) await deps.providers.unregister(portalId, old.code);
     }
-    await deps.settings.addSender(portalId, { code, name: input.sender }, now);
+    await deps.settings.addSender(portalId, { code, name: input.sender }, deps.clock());
     const codes = await deps.providers.registerAll(portalId);
     await deps.providers.bindEvents(portalId);
     deps.log.info({ portalId, codes, provider: input.provider }, 'portal.install.configured');
-    return { codes, balance: check.balance };
+    return { codes, balance };
   }
 
-  return { acceptInstallFrame, configure };
+  return { acceptInstallFrame, saveGateway, configure };
 }
 
 export type InstallService = ReturnType<typeof createInstallService>;

@@ -14,6 +14,7 @@ export interface Portal {
   defaultCountry: string;
   lastRestCallAt: number | null;
   installedAt: number;
+  disabledAt: number | null;
 }
 
 export interface TokenPair {
@@ -40,6 +41,7 @@ interface PortalRow {
   default_country: string;
   last_rest_call_at: number | null;
   installed_at: number;
+  disabled_at: number | null;
 }
 
 const toPortal = (r: PortalRow): Portal => ({
@@ -52,6 +54,7 @@ const toPortal = (r: PortalRow): Portal => ({
   defaultCountry: r.default_country,
   lastRestCallAt: r.last_rest_call_at,
   installedAt: r.installed_at,
+  disabledAt: r.disabled_at ?? null,
 });
 
 export function createPortalRepo(db: Db, crypto: Crypto) {
@@ -210,6 +213,18 @@ export function createPortalRepo(db: Db, crypto: Crypto) {
     });
   }
 
+  async function setDisabled(id: number, disabled: boolean, now: number): Promise<void> {
+    await db('portals').where({ id }).update({ disabled_at: disabled ? now : null, updated_at: now });
+  }
+
+  async function setDefaultCountry(id: number, country: string, now: number): Promise<void> {
+    await db('portals').where({ id }).update({ default_country: country, updated_at: now });
+  }
+
+  async function all(): Promise<Portal[]> {
+    return (await table().orderBy('id')).map(toPortal);
+  }
+
   /** Active portals whose last REST call is older than `before` (their refresh token needs exercise). */
   async function idleSince(before: number): Promise<Portal[]> {
     const rows = await table().where({ status: 'active' }).andWhere('last_rest_call_at', '<', before);
@@ -219,7 +234,7 @@ export function createPortalRepo(db: Db, crypto: Crypto) {
   return {
     findByMemberId, findById, findByHandlerKey, authenticate, upsertInstalled, handlerKey, tokens, saveTokens,
     matchesApplicationToken, takeRefreshLease, releaseRefreshLease, markInactive, touchRestCall,
-    moveEndpoint, markUninstalled, idleSince,
+    moveEndpoint, markUninstalled, idleSince, setDisabled, setDefaultCountry, all,
   };
 }
 

@@ -2,6 +2,8 @@ import express from 'express';
 import type { Deps } from '../deps.js';
 import { errorHandler } from './error-handler.js';
 import { installRoutes } from '../portals/install.routes.js';
+import { settingsRoutes } from '../portals/settings.routes.js';
+import { consoleRoutes } from '../console/console.routes.js';
 import { eventsRoutes } from '../portals/events.routes.js';
 import { intakeRoutes } from '../messages/intake.routes.js';
 import { dlrRoutes } from '../delivery/dlr.routes.js';
@@ -33,6 +35,8 @@ export function createApp(deps: Deps) {
   app.use(intakeRoutes(deps));
   app.use(dlrRoutes({ ...deps, onSettled: () => deps.reporter.kick() }));
   app.use(installRoutes(deps));
+  app.use(settingsRoutes(deps));
+  app.use(consoleRoutes(deps));
   app.use(eventsRoutes(deps));
 
   app.use((req, res) => {

@@ -7,12 +7,12 @@ export function openInstallPage(
   ctx: TestContext,
   fake: FakeBitrix24,
   portal: FakePortal,
-  o: { userId?: number; lang?: string; tokens?: { accessToken: string; refreshToken: string }; memberId?: string; domain?: string } = {},
+  o: { userId?: number; lang?: string; tokens?: { accessToken: string; refreshToken: string }; memberId?: string; domain?: string; path?: string } = {},
 ) {
   const t = o.tokens ?? fake.issueTokens(portal, o.userId ?? 1);
   const query = new URLSearchParams({ DOMAIN: o.domain ?? portal.domain, PROTOCOL: '0', LANG: o.lang ?? 'en', APP_SID: 'a1b2c3' });
   return request(ctx.app)
-    .post(`/install?${query}`)
+    .post(`${o.path ?? '/install'}?${query}`)
     .type('form')
     .send({
       AUTH_ID: t.accessToken,
@@ -26,6 +26,10 @@ export function openInstallPage(
       PLACEMENT_OPTIONS: '{}',
     });
 }
+
+/** Opens the app's own page (`POST /`) as Bitrix24 does, for an installed app. */
+export const openAppPage = (ctx: TestContext, fake: FakeBitrix24, portal: FakePortal, o: Parameters<typeof openInstallPage>[3] = {}) =>
+  openInstallPage(ctx, fake, portal, { ...o, path: '/' });
 
 export const formState = (html: string) => /name="state" value="([^"]+)"/.exec(html)?.[1] ?? '';
 

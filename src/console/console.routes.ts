@@ -1,0 +1,136 @@
+import express, { Router, type Request, type RequestHandler, type Response } from 'express';
+import { randomBytes } from 'node:crypto';
+import type { Deps } from '../deps.js';
+import { safeEqual } from '../platform/crypto.js';
+import { AppError } from '../platform/errors.js';
+import { consolePage, loginPage } from '../../views/console.js';
+import { createStatsRepo } from './stats-repo.js';
+
+const COOKIE = 'b24sms_admin';
+const SESSION_MS = 12 * 60 * 60 * 1000;
+const THROTTLE = { failures: 5, windowMs: 15 * 60 * 1000 };
+
+function cookie(req: Request, name: string): string | undefined {
+  for (const part of String(req.headers.cookie ?? '').split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return decodeURIComponent(v.join('='));
+  }
+  return undefined;
+}
+
+/**
+ * The operator console at /admin: off (404) without ADMIN_PASSWORD. A signed, HttpOnly, SameSite=Strict
+ * session cookie (Secure when PUBLIC_URL is https); every form carries a CSRF token derived from the session;
+ * failed logins are throttled per address. It can never be framed.
+ */
+export function consoleRoutes(deps: Deps) {
+  const router = Router();
+  const stats = createStatsRepo(deps.db);
+  const password = deps.config.ADMIN_PASSWORD;
+  const secure = deps.config.PUBLIC_URL.startsWith('https:');
+  const failures = new Map<string, number[]>();
+  const csrfFor = (sid: string) => deps.crypto.derivedToken(`csrf:${sid}`);
+  const form = express.urlencoded({ extended: false, limit: '16kb' });
+
+  const guard: RequestHandler = (_req, res, next) => {
+    if (!password) return void res.status(404).json({ error: 'not_found', message: 'the operator console is off (no ADMIN_PASSWORD)' });
+    res.setHeader('X-Frame-Options', 'DENY');
+    res.setHeader('Content-Security-Policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'");
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  };
+
+  function sessionOf(req: Request): string | undefined {
+    const v = deps.crypto.verify<{ sid: string }>(cookie(req, COOKIE) ?? '', deps.clock());
+    return v.ok ? v.value.sid : undefined;
+  }
+
+  /** Actions need a session and the session's CSRF token. */
+  const action: RequestHandler = (req, _res, next) => {
+    const sid = sessionOf(req);
+    if (!sid) throw new AppError('unauthorized', 401, 'sign in to the operator console first');
+    if (!safeEqual(String(req.body?.csrf ?? ''), csrfFor(sid))) throw new AppError('forbidden', 403, 'the form is stale or forged (CSRF token mismatch)');
+    next();
+  };
+
+  const back = (res: Response, flash: string) => res.redirect(303, `/admin?flash=${encodeURIComponent(flash)}`);
+  const portalParam = async (req: Request) => {
+    const p = await deps.portals.findById(Number(req.params.id));
+    if (!p) throw new AppError('not_found', 404, 'no such portal');
+    return p;
+  };
+
+  router.use('/admin', guard);
+
+  router.get('/admin', async (req, res) => {
+    const sid = sessionOf(req);
+    if (!sid) return res.type('html').send(loginPage({}).toString());
+    const now = deps.clock();
+    const [portals, figures, health, hourly] = await Promise.all([deps.portals.all(), stats.portalFigures(now), stats.queueHealth(now), stats.hourly(now)]);
+    const providers = new Map((await deps.db('settings').select('portal_id', 'provider')).map((r) => [Number(r.portal_id), String(r.provider)]));
+    res.type('html').send(consolePage({
+      csrf: csrfFor(sid),
+      flash: typeof req.query.flash === 'string' ? req.query.flash.slice(0, 200) : undefined,
+      portals: portals.map((p) => ({ ...p, provider: providers.get(p.id) ?? null, ...(figures.get(p.id) ?? { today: 0, deliveryRate: null, lastError: null }) })),
+      health,
+      hourly,
+    }).toString());
+  });
+
+  router.post('/admin/login', form, (req, res) => {
+    const ip = req.socket.remoteAddress ?? 'unknown';
+    const now = deps.clock();
+    const recent = (failures.get(ip) ?? []).filter((t) => now - t < THROTTLE.windowMs);
+    if (recent.length >= THROTTLE.failures) {
+      res.setHeader('Retry-After', String(Math.ceil((recent[0]! + THROTTLE.windowMs - now) / 1000)));
+      return res.status(429).type('html').send(loginPage({ error: 'Too many failed attempts. Try again later.' }).toString());
+    }
+    if (!safeEqual(String(req.body?.password ?? ''), password!)) {
+      failures.set(ip, [...recent, now]);
+      deps.log.warn({ ip }, 'console.login.failed');
+      return res.status(401).type('html').send(loginPage({ error: 'Wrong password.' }).toString());
+    }
+    failures.delete(ip);
+    const token = deps.crypto.sign({ sid: randomBytes(16).toString('hex') }, now + SESSION_MS);
+    res.cookie(COOKIE, token, { httpOnly: true, sameSite: 'strict', secure, path: '/admin', maxAge: SESSION_MS });
+    deps.log.info({ ip }, 'console.login');
+    res.redirect(303, '/admin');
+  });
+
+  router.post('/admin/logout', form, action, (_req, res) => {
+    res.clearCookie(COOKIE, { path: '/admin' });
+    res.redirect(303, '/admin');
+  });
+
+  router.post('/admin/portals/:id/reregister', form, action, async (req, res) => {
+    const p = await portalParam(req);
+    try {
+      const codes = await deps.providers.registerAll(p.id);
+      await deps.providers.bindEvents(p.id);
+      back(res, `${p.domain}: registered ${codes.join(', ') || 'no senders'}`);
+    } catch (err) {
+      back(res, `${p.domain}: registration failed (${(err as { code?: string }).code ?? 'error'})`);
+    }
+  });
+
+  router.post('/admin/portals/:id/retry-reports', form, action, async (req, res) => {
+    const p = await portalParam(req);
+    const n = await deps.db('status_reports')
+      .where({ portal_id: p.id })
+      .whereIn('state', ['dropped', 'pending'])
+      .update({ state: 'pending', next_attempt_at: deps.clock(), lease_until: null, attempts: 0, updated_at: deps.clock() });
+    deps.reporter.kick();
+    back(res, `${p.domain}: ${n} status reports queued again`);
+  });
+
+  for (const [verb, disabled] of [['disable', true], ['enable', false]] as const) {
+    router.post(`/admin/portals/:id/${verb}`, form, action, async (req, res) => {
+      const p = await portalParam(req);
+      await deps.portals.setDisabled(p.id, disabled, deps.clock());
+      deps.log.info({ portalId: p.id }, `console.portal.${verb}d`);
+      back(res, `${p.domain}: ${verb}d`);
+    });
+  }
+
+  return router;
+}

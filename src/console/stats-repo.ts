@@ -1,0 +1,94 @@
+import type { Db } from '../platform/db.js';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const num = (v: unknown) => Number(v ?? 0);
+type Final = 'delivered' | 'undelivered' | 'failed';
+
+/** What the operator console shows: per-portal figures, queue health, messages per hour. */
+export function createStatsRepo(db: Db) {
+  async function portalFigures(now: number) {
+    const dayStart = now - (now % DAY);
+    const today: Array<{ portal_id: number; n: number | string }> = await db('messages')
+      .where('created_at', '>=', dayStart)
+      .groupBy('portal_id')
+      .select('portal_id')
+      .count({ n: '*' });
+    const finals: Array<{ portal_id: number; state: string; n: number | string }> = await db('messages')
+      .where('created_at', '>=', now - 7 * DAY)
+      .whereIn('state', ['delivered', 'undelivered', 'failed'])
+      .groupBy('portal_id', 'state')
+      .select('portal_id', 'state')
+      .count({ n: '*' });
+    const lastErrors: Array<{ portal_id: number; failure_reason: string }> = await db('messages')
+      .whereIn('id', db('messages').max('id').whereNotNull('failure_reason').groupBy('portal_id'))
+      .select('portal_id', 'failure_reason');
+
+    const out = new Map<number, { today: number; deliveryRate: number | null; lastError: string | null }>();
+    const get = (id: number) => out.get(id) ?? out.set(id, { today: 0, deliveryRate: null, lastError: null }).get(id)!;
+    for (const r of today) get(num(r.portal_id)).today = num(r.n);
+    const rates = new Map<number, { delivered: number; total: number }>();
+    for (const r of finals) {
+      const b = rates.get(num(r.portal_id)) ?? { delivered: 0, total: 0 };
+      b.total += num(r.n);
+      if (r.state === 'delivered') b.delivered += num(r.n);
+      rates.set(num(r.portal_id), b);
+    }
+    for (const [id, b] of rates) get(id).deliveryRate = b.total ? b.delivered / b.total : null;
+    for (const r of lastErrors) get(num(r.portal_id)).lastError = r.failure_reason;
+    return out;
+  }
+
+  async function queueHealth(now: number) {
+    const byState: Array<{ state: string; n: number | string }> = await db('messages')
+      .whereIn('state', ['queued', 'sending', 'sent'])
+      .groupBy('state')
+      .select('state')
+      .count({ n: '*' });
+    const count = (s: string) => num(byState.find((r) => r.state === s)?.n);
+    const oldest = await db('messages').where('state', 'queued').min({ t: 'created_at' }).first();
+    const retrying = await db('messages').where('state', 'queued').andWhere('attempts', '>', 0).count({ n: '*' }).first();
+    const failures = (await db('messages')
+      .where('state', 'failed')
+      .andWhere('updated_at', '>=', now - DAY)
+      .groupBy('failure_reason')
+      .select({ reason: 'failure_reason' })
+      .count({ n: '*' })
+      .orderBy('n', 'desc')
+      .limit(10)) as unknown as Array<{ reason: string | null; n: number | string }>;
+    const reports: Array<{ state: string; n: number | string }> = await db('status_reports').groupBy('state').select('state').count({ n: '*' });
+    return {
+      queued: count('queued'),
+      sending: count('sending'),
+      sent: count('sent'),
+      oldestQueuedAgeMs: oldest?.t ? now - num(oldest.t) : null,
+      retrying: num(retrying?.n),
+      failures: failures.map((f) => ({ reason: f.reason ?? '(none)', n: num(f.n) })),
+      reportsPending: num(reports.find((r) => r.state === 'pending')?.n),
+      reportsDropped: num(reports.find((r) => r.state === 'dropped')?.n),
+    };
+  }
+
+  /** Messages per hour by final status over the last `hours` hours, oldest first. */
+  async function hourly(now: number, hours = 168) {
+    const start = Math.floor(now / HOUR) * HOUR - (hours - 1) * HOUR;
+    // Integer division buckets the hours in SQL on both databases (bigint / bigint truncates).
+    const rows = (await db('messages')
+      .whereIn('state', ['delivered', 'undelivered', 'failed'])
+      .andWhere('final_at', '>=', start)
+      .select(db.raw('(final_at - ?) / ? as h', [start, HOUR]), 'state')
+      .count({ n: '*' })
+      // By position: PostgreSQL would not match a repeated expression whose parameters get new placeholders.
+      .groupByRaw('1, 2')) as unknown as Array<{ h: number | string; state: string; n: number | string }>;
+    const series = Array.from({ length: hours }, (_, i) => ({ at: start + i * HOUR, delivered: 0, undelivered: 0, failed: 0 }));
+    for (const r of rows) {
+      const slot = series[num(r.h)];
+      if (slot) slot[r.state as Final] += num(r.n);
+    }
+    return series;
+  }
+
+  return { portalFigures, queueHealth, hourly };
+}
+
+export type StatsRepo = ReturnType<typeof createStatsRepo>;

@@ -1,0 +1,143 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import request from 'supertest';
+import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
+import { startFakeSmsRu, type FakeSmsRu } from './fakes/smsru.js';
+import { createTestContext, type TestContext } from './helpers/app.js';
+import { formState, installPortal, openAppPage } from './helpers/install.js';
+import { postSms } from './helpers/sms.js';
+
+let fake: FakeBitrix24;
+let smsru: FakeSmsRu;
+let fp: FakePortal;
+let ctx: TestContext;
+
+beforeEach(async () => {
+  fake = await startFakeBitrix24();
+  smsru = await startFakeSmsRu({ keys: { 'good-key': 321.5 } });
+  fp = await fake.addPortal();
+  ctx = await createTestContext({ fake, smsru });
+  await installPortal(ctx, fake, fp, { provider: 'smsru', api_key: 'good-key', sender: 'MyShop' });
+});
+afterEach(async () => {
+  await ctx.close();
+  await smsru.close();
+  await fake.close();
+});
+
+const post = (path: string, fields: Record<string, string>) => request(ctx.app).post(path).type('form').send(fields);
+
+describe('the app page inside Bitrix24 (POST /)', () => {
+  it('shows an administrator the gateway (balance, no secrets), the senders and the log; frameable only by the portal', async () => {
+    const res = await openAppPage(ctx, fake, fp);
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('SMS gateway settings');
+    expect(res.text).toContain('Gateway balance: <b id="balance">321.50</b>');
+    expect(res.text).toContain('Saved (not shown)');
+    expect(res.text).not.toContain('good-key');
+    expect(res.text).toMatch(/<li><span>MyShop<\/span>/);
+    expect(res.headers['content-security-policy']).toContain(`frame-ancestors http://${fp.domain}`);
+  });
+
+  it('refuses a forged frame (a token of another portal) or an app that is not installed, showing nothing', async () => {
+    const other = await fake.addPortal();
+    const forged = await openAppPage(ctx, fake, fp, { tokens: fake.issueTokens(other) });
+    expect(forged.status).toBe(401);
+    expect(forged.text).not.toContain('Message log');
+    fp.installed = false;
+    const notInstalled = await openAppPage(ctx, fake, fp);
+    expect(notInstalled.status).toBe(401);
+    expect(notInstalled.text).toContain('not installed');
+  });
+
+  it('gives a user who is not an administrator a read-only log, and refuses their changes with 403', async () => {
+    await postSms(ctx, fp, { to: '+79991234567' });
+    const page = await openAppPage(ctx, fake, fp, { userId: 2 });
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('Only a Bitrix24 administrator can change the settings');
+    expect(page.text).not.toContain('action="/app/gateway"');
+    expect(page.text).toContain('+•••••••4567');
+    const state = formState(page.text);
+    expect((await post('/app/gateway', { state, provider: 'smsru', api_key: 'x' })).status).toBe(403);
+    expect((await post('/app/senders/add', { state, sender_name: 'Evil' })).status).toBe(403);
+    expect((await post('/app/test-sms', { state, phone: '+79991234567', text: 'x' })).status).toBe(403);
+    expect(fp.senders.size).toBe(1);
+  });
+
+  it('refuses a tampered state with 401', async () => {
+    const state = formState((await openAppPage(ctx, fake, fp, { userId: 2 })).text);
+    const [payload, sig] = state.split('.');
+    const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), v: { pid: 1, mid: fp.memberId, admin: true, lang: 'en' } })).toString('base64url');
+    expect((await post('/app/senders/add', { state: `${forged}.${sig}`, sender_name: 'Evil' })).status).toBe(401);
+    expect((await request(ctx.app).get('/app/log').query({ state: 'garbage' })).status).toBe(401);
+  });
+
+  it('adds a second sender as its own provider and removes it from Bitrix24 again', async () => {
+    const state = formState((await openAppPage(ctx, fake, fp)).text);
+    const added = await post('/app/senders/add', { state, sender_name: 'Promo' });
+    expect(added.status).toBe(200);
+    expect(added.text).toContain('Sender added');
+    expect([...fp.senders.keys()].sort()).toEqual(['smsgw_myshop', 'smsgw_promo']);
+    expect(fp.senders.get('smsgw_promo')).toMatchObject({ NAME: 'Promo', HANDLER: fp.senders.get('smsgw_myshop')!.HANDLER });
+    const bad = await post('/app/senders/add', { state, sender_name: 'Far too long a name' });
+    expect(bad.status).toBe(422);
+    const removed = await post('/app/senders/remove', { state, code: 'smsgw_promo' });
+    expect(removed.status).toBe(200);
+    expect([...fp.senders.keys()]).toEqual(['smsgw_myshop']);
+  });
+
+  it('checks new credentials with the gateway before saving, and changes the default country', async () => {
+    const state = formState((await openAppPage(ctx, fake, fp)).text);
+    const wrong = await post('/app/gateway', { state, provider: 'smsru', api_key: 'bad-key', default_country: 'KZ' });
+    expect(wrong.status).toBe(422);
+    expect(wrong.text).toMatch(/id="api_key-error">Неправильный api_id/);
+    const ok = await post('/app/gateway', { state, provider: 'smsru', api_key: '', default_country: 'KZ' });
+    expect(ok.status).toBe(200);
+    expect(ok.text).toContain('Saved.');
+    const portal = await ctx.deps.portals.findByMemberId(fp.memberId);
+    expect(portal?.defaultCountry).toBe('KZ');
+    expect((await ctx.deps.settings.get(portal!.id))?.credentials).toEqual({ api_key: 'good-key' });
+  });
+
+  it('sends a test SMS through the same queue, shows its status, and never reports it to Bitrix24', async () => {
+    const state = formState((await openAppPage(ctx, fake, fp)).text);
+    const res = await request(ctx.app).post('/app/test-sms').type('form').set('accept', 'application/json').send({ state, phone: '8 999 765-43-21', text: 'Test' });
+    expect(res.status).toBe(200);
+    const id = res.body.id;
+    const status = () => request(ctx.app).get(`/app/messages/${id}`).query({ state }).then((r) => r.body);
+    expect(await status()).toMatchObject({ state: 'queued' });
+    await ctx.deps.worker.runOnce();
+    expect(await status()).toMatchObject({ state: 'sent' });
+    smsru.settle();
+    await ctx.deps.statusesJob.runOnce();
+    await ctx.deps.reporter.runOnce();
+    expect(await status()).toMatchObject({ state: 'delivered' });
+    expect([...smsru.messages.values()][0]).toMatchObject({ to: '79997654321', from: 'MyShop' });
+    expect(fp.statusUpdates).toHaveLength(0);
+    const invalid = await request(ctx.app).post('/app/test-sms').type('form').set('accept', 'application/json').send({ state, phone: '12', text: 'x' });
+    expect(invalid.status).toBe(422);
+  });
+
+  it('filters the log by status and date, pages it, and exports CSV with masked numbers', async () => {
+    for (let i = 0; i < 55; i++) await postSms(ctx, fp, { to: `+7999000${String(i).padStart(4, '0')}` });
+    await postSms(ctx, fp, { to: 'garbage' });
+    const state = formState((await openAppPage(ctx, fake, fp)).text);
+    const first = await request(ctx.app).get('/app/log').query({ state });
+    expect(first.text).toContain('page 1 of 2');
+    expect((first.text.match(/<tr>/g) ?? []).length).toBe(51); // header + 50
+    const failed = await request(ctx.app).get('/app/log').query({ state, status: 'failed' });
+    expect((failed.text.match(/<tr>/g) ?? []).length).toBe(2);
+    expect(failed.text).toContain('invalid phone number');
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    const none = await request(ctx.app).get('/app/log').query({ state, from: tomorrow });
+    expect(none.text).toContain('No messages yet.');
+    const csv = await request(ctx.app).get('/app/log.csv').query({ state });
+    expect(csv.headers['content-type']).toMatch(/^text\/csv/);
+    const lines = csv.text.replace(/^\uFEFF/, '').trim().split('\r\n');
+    expect(lines[0]).toBe('time_utc,recipient,sender,segments,status,reason,test');
+    expect(lines).toHaveLength(57);
+    expect(lines[2]).toMatch(/^\d{4}-.*,\+•+0054,/);
+    expect(csv.text).not.toContain('79990000054');
+    const full = await request(ctx.app).get('/app/log.csv').query({ state, full: '1' });
+    expect(full.text).toContain('+79990000054');
+  });
+});

@@ -1,0 +1,70 @@
+import { html, type Html } from '../src/web/html.js';
+import type { Portal } from '../src/portals/portal-repo.js';
+import { hourlyChart } from './chart.js';
+import { layout } from './layout.js';
+
+export interface ConsoleView {
+  csrf: string;
+  flash?: string;
+  portals: Array<Portal & { provider: string | null; today: number; deliveryRate: number | null; lastError: string | null }>;
+  health: {
+    queued: number; sending: number; sent: number; oldestQueuedAgeMs: number | null; retrying: number;
+    failures: Array<{ reason: string; n: number }>; reportsPending: number; reportsDropped: number;
+  };
+  hourly: Array<{ at: number; delivered: number; undelivered: number; failed: number }>;
+}
+
+const age = (ms: number | null) => (ms === null ? '—' : ms < 60_000 ? `${Math.round(ms / 1000)} s` : ms < 3_600_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`);
+
+function stateOf(p: Portal): Html {
+  if (p.disabledAt) return html`<span class="st st-failed">disabled</span>`;
+  if (p.status === 'inactive') return html`<span class="st st-failed">inactive</span> <span class="hint">${p.inactiveReason ?? ''}</span>`;
+  if (p.status === 'uninstalled') return html`<span class="st">uninstalled</span>`;
+  return html`<span class="st st-delivered">active</span>`;
+}
+
+export function loginPage(p: { error?: string }) {
+  return layout({
+    lang: 'en',
+    title: 'Operator console',
+    body: html`<h1>Operator console</h1>
+${p.error ? html`<div class="alert" role="alert">${p.error}</div>` : ''}
+<form class="card" method="post" action="/admin/login">
+  <label for="password">Password</label>
+  <input id="password" name="password" type="password" autocomplete="current-password" required autofocus>
+  <button type="submit">Sign in</button>
+</form>`,
+  });
+}
+
+export function consolePage(v: ConsoleView) {
+  const action = (path: string, label: string) => html`<form method="post" action="${path}" class="inline"><input type="hidden" name="csrf" value="${v.csrf}"><button class="link" type="submit">${label}</button></form>`;
+  const h = v.health;
+  return layout({
+    lang: 'en',
+    title: 'Operator console',
+    body: html`<h1>Operator console</h1>
+${v.flash ? html`<div class="ok" role="status">${v.flash}</div>` : ''}
+<section class="card"><h2>Queue health</h2>
+<table><tbody>
+<tr><th>queued</th><td id="h-queued">${h.queued}</td><th>oldest queued</th><td>${age(h.oldestQueuedAgeMs)}</td></tr>
+<tr><th>sending</th><td>${h.sending}</td><th>waiting to retry</th><td>${h.retrying}</td></tr>
+<tr><th>sent (awaiting a final status)</th><td>${h.sent}</td><th>status reports to Bitrix24</th><td id="h-reports">${h.reportsPending} pending, ${h.reportsDropped} dropped</td></tr>
+</tbody></table>
+${h.failures.length ? html`<h2 style="margin-top:12px">Failures in the last 24 h</h2><table><tbody>${h.failures.map((f) => html`<tr><td>${f.reason}</td><td>${f.n}</td></tr>`)}</tbody></table>` : ''}
+</section>
+<section class="card"><h2>Messages per hour, last 7 days (UTC)</h2>
+${hourlyChart(v.hourly, { title: 'Messages per hour by final status', delivered: 'delivered', undelivered: 'not delivered', failed: 'failed' })}
+</section>
+<section class="card"><h2>Portals</h2>
+<table><thead><tr><th>domain</th><th>member_id</th><th>state</th><th>provider</th><th>today</th><th>delivery rate (7 d)</th><th>last error</th><th></th></tr></thead>
+<tbody>${v.portals.map((p) => html`<tr>
+<td>${p.domain}</td><td><code>${p.memberId}</code></td><td>${stateOf(p)}</td><td>${p.provider ?? '—'}</td><td>${p.today}</td>
+<td>${p.deliveryRate === null ? '—' : `${(p.deliveryRate * 100).toFixed(1)} %`}</td><td>${p.lastError ?? ''}</td>
+<td>${action(`/admin/portals/${p.id}/reregister`, 'register providers again')}
+${action(`/admin/portals/${p.id}/retry-reports`, 'retry failed reports')}
+${p.disabledAt ? action(`/admin/portals/${p.id}/enable`, 'enable') : action(`/admin/portals/${p.id}/disable`, 'disable')}</td></tr>`)}</tbody></table>
+</section>
+${action('/admin/logout', 'Sign out')}`,
+  });
+}

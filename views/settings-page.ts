@@ -1,0 +1,152 @@
+import { html, Html } from '../src/web/html.js';
+import type { LogEntry } from '../src/messages/log-repo.js';
+import { maskRecipient } from '../src/messages/log-repo.js';
+import { t, type Lang } from './i18n.js';
+import { layout } from './layout.js';
+
+export interface SettingsView {
+  lang: Lang;
+  admin: boolean;
+  state: string;
+  flash?: string;
+  alert?: string;
+  errors?: Record<string, string>;
+  gateway?: { provider: string; kannelUrl?: string; kannelUsername?: string; balance?: number | null };
+  values?: Record<string, string>;
+  providers: readonly string[];
+  defaultCountry: string;
+  senders: Array<{ code: string; name: string }>;
+  log: { entries: LogEntry[]; total: number; page: number; pageSize: number; filter: { status?: string; from?: string; to?: string }; full: boolean };
+}
+
+const STATES = ['queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed'];
+const COUNTRIES = ['RU', 'BY', 'KZ', 'UZ', 'UA', 'AM', 'GE', 'KG', 'AZ', 'DE', 'GB', 'US'];
+
+export function settingsPage(v: SettingsView): Html {
+  const tx = t(v.lang);
+  const err = v.errors ?? {};
+  const val = v.values ?? {};
+  const provider = val.provider || v.gateway?.provider || v.providers[0]!;
+  const hidden = html`<input type="hidden" name="state" value="${v.state}">`;
+  const field = (name: string, label: string, input: unknown, hint?: string) => html`
+<div class="${err[name] ? 'invalid' : ''}">
+  <label for="${name}">${label}</label>
+  ${input}
+  ${hint ? html`<div class="hint">${hint}</div>` : ''}
+  ${err[name] ? html`<div class="field-error" id="${name}-error">${err[name]}</div>` : ''}
+</div>`;
+  const secretHint = (p: string) => (v.gateway?.provider === p ? tx.secretSet : '');
+
+  const gateway = html`<section class="card">
+<h2>${tx.gatewaySection}</h2>
+${v.gateway?.balance !== undefined ? html`<p>${tx.balance}: <b id="balance">${v.gateway.balance === null ? tx.balanceUnavailable : v.gateway.balance.toFixed(2)}</b></p>` : ''}
+<form method="post" action="/app/gateway">
+  ${hidden}
+  ${field('provider', tx.provider, html`<select id="provider" name="provider">${v.providers.map((p) => html`<option value="${p}" ${provider === p ? html`selected` : ''}>${tx.providers[p] ?? p}</option>`)}</select>`)}
+  <fieldset data-provider="smsru" ${provider === 'smsru' ? '' : html`hidden`}>
+    ${field('api_key', tx.apiKey, html`<input id="api_key" name="api_key" type="password" autocomplete="off">`, secretHint('smsru') || tx.apiKeyHint)}
+  </fieldset>
+  <fieldset data-provider="kannel" ${provider === 'kannel' ? '' : html`hidden`}>
+    ${field('kannel_url', tx.kannelUrl, html`<input id="kannel_url" name="kannel_url" type="url" value="${val.kannel_url ?? v.gateway?.kannelUrl ?? ''}">`, tx.kannelUrlHint)}
+    ${field('kannel_username', tx.kannelUsername, html`<input id="kannel_username" name="kannel_username" autocomplete="off" value="${val.kannel_username ?? v.gateway?.kannelUsername ?? ''}">`)}
+    ${field('kannel_password', tx.kannelPassword, html`<input id="kannel_password" name="kannel_password" type="password" autocomplete="off">`, secretHint('kannel'))}
+  </fieldset>
+  ${field('default_country', tx.defaultCountry, html`<select id="default_country" name="default_country">${COUNTRIES.map((c) => html`<option ${c === v.defaultCountry ? html`selected` : ''}>${c}</option>`)}</select>`, tx.defaultCountryHint)}
+  <button type="submit">${tx.saveGateway}</button>
+</form>
+</section>`;
+
+  const senders = html`<section class="card">
+<h2>${tx.sendersSection}</h2>
+<p class="hint">${tx.sendersHint}</p>
+<ul class="senders">${v.senders.map((s) => html`<li><span>${s.name || tx.gatewayDefault}</span>
+  <form method="post" action="/app/senders/remove" class="inline">${hidden}<input type="hidden" name="code" value="${s.code}"><button class="link" type="submit">${tx.remove}</button></form></li>`)}</ul>
+<form method="post" action="/app/senders/add">
+  ${hidden}
+  ${field('sender_name', tx.sender, html`<input id="sender_name" name="sender_name" maxlength="15" value="${val.sender_name ?? ''}">`, tx.senderHint)}
+  <button type="submit">${tx.addSender}</button>
+</form>
+</section>`;
+
+  const test = html`<section class="card">
+<h2>${tx.testSection}</h2>
+<form method="post" action="/app/test-sms" id="test-form">
+  ${hidden}
+  ${field('phone', tx.testPhone, html`<input id="phone" name="phone" type="tel" value="${val.phone ?? ''}" placeholder="+7 999 123-45-67">`)}
+  ${field('text', tx.testText, html`<input id="text" name="text" value="${val.text ?? tx.testDefaultText}">`)}
+  <button type="submit">${tx.sendTest}</button>
+</form>
+<p id="test-status" role="status">${val.test_status ?? ''}</p>
+</section>`;
+
+  const l = v.log;
+  const pages = Math.max(1, Math.ceil(l.total / l.pageSize));
+  const q = (extra: Record<string, string | number | undefined>) => {
+    const p = new URLSearchParams({ state: v.state });
+    for (const [k, x] of Object.entries({ ...l.filter, full: l.full ? '1' : undefined, ...extra })) if (x !== undefined && x !== '') p.set(k, String(x));
+    return `/app/log?${p}`;
+  };
+  const csv = q({}).replace('/app/log?', '/app/log.csv?');
+  const log = html`<section class="card" id="log">
+<h2>${tx.logSection}</h2>
+<form method="get" action="/app/log" class="filters">
+  <input type="hidden" name="state" value="${v.state}">
+  <select name="status" aria-label="${tx.status}"><option value="">${tx.anyStatus}</option>${STATES.map((s) => html`<option value="${s}" ${l.filter.status === s ? html`selected` : ''}>${tx.states[s]}</option>`)}</select>
+  <label>${tx.from} <input type="date" name="from" value="${l.filter.from ?? ''}"></label>
+  <label>${tx.to} <input type="date" name="to" value="${l.filter.to ?? ''}"></label>
+  ${l.full ? html`<input type="hidden" name="full" value="1">` : ''}
+  <button type="submit">${tx.filter}</button>
+  <a href="${csv}">${tx.exportCsv}</a>
+  ${v.admin ? html`<a href="${q({ full: l.full ? undefined : 1, page: undefined })}">${l.full ? tx.hideNumbers : tx.showNumbers}</a>` : ''}
+</form>
+${l.entries.length === 0 ? html`<p>${tx.noMessages}</p>` : html`<table>
+<thead><tr><th>${tx.time}</th><th>${tx.recipient}</th><th>${tx.sender}</th><th>${tx.segments}</th><th>${tx.status}</th><th>${tx.reason}</th></tr></thead>
+<tbody>${l.entries.map((e) => html`<tr>
+  <td>${new Date(e.createdAt).toISOString().slice(0, 16).replace('T', ' ')}</td>
+  <td>${l.full && v.admin ? e.to : maskRecipient(e.to)}${e.isTest ? html` <span class="tag">${tx.test}</span>` : ''}</td>
+  <td>${e.sender || '—'}</td><td>${e.segments ?? '—'}</td>
+  <td><span class="st st-${e.state}">${tx.states[e.state]}</span></td><td>${e.reason ?? ''}</td></tr>`)}</tbody>
+</table>
+<p class="pager">${l.page > 1 ? html`<a href="${q({ page: l.page - 1 })}">${tx.prev}</a>` : ''} ${tx.pageOf(l.page, pages)} ${l.page < pages ? html`<a href="${q({ page: l.page + 1 })}">${tx.next}</a>` : ''}</p>`}
+</section>`;
+
+  return layout({
+    lang: v.lang,
+    title: tx.settingsTitle,
+    body: html`<h1>${tx.settingsTitle}</h1>
+${v.flash ? html`<div class="ok" role="status">${v.flash}</div>` : ''}
+${v.alert ? html`<div class="alert" role="alert">${v.alert}</div>` : Object.keys(err).length ? html`<div class="alert" role="alert">${tx.fixFields}</div>` : ''}
+${v.admin ? html`${gateway}${senders}${test}` : html`<p class="hint">${tx.readOnly}</p>`}
+${log}
+<script>
+(function () {
+  var select = document.getElementById('provider');
+  if (select) select.addEventListener('change', function () {
+    document.querySelectorAll('fieldset[data-provider]').forEach(function (f) { f.hidden = f.getAttribute('data-provider') !== select.value; });
+  });
+  // The test SMS goes through the same queue; its status is polled until it is final.
+  var form = document.getElementById('test-form');
+  var out = document.getElementById('test-status');
+  var names = ${new Html(JSON.stringify(tx.states).replace(/</g, '\\u003c'))};
+  if (form && window.fetch) form.addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    fetch(form.action, { method: 'POST', headers: { 'Accept': 'application/json' }, body: new URLSearchParams(new FormData(form)) })
+      .then(function (r) { return r.json(); })
+      .then(function (m) {
+        if (!m.id) { out.textContent = m.message || 'error'; return; }
+        var poll = function () {
+          fetch('/app/messages/' + m.id + '?state=' + encodeURIComponent(form.state.value), { headers: { 'Accept': 'application/json' } })
+            .then(function (r) { return r.json(); })
+            .then(function (s) {
+              out.textContent = (names[s.state] || s.state) + (s.reason ? ' — ' + s.reason : '');
+              out.setAttribute('data-state', s.state);
+              if (['delivered', 'undelivered', 'failed'].indexOf(s.state) < 0) setTimeout(poll, 1000);
+            });
+        };
+        poll();
+      });
+  });
+})();
+</script>`,
+  });
+}
