@@ -72,11 +72,11 @@ export function createStatsRepo(db: Db) {
   /** Messages per hour by final status over the last `hours` hours, oldest first. */
   async function hourly(now: number, hours = 168) {
     const start = Math.floor(now / HOUR) * HOUR - (hours - 1) * HOUR;
-    // Integer division buckets the hours in SQL on both databases (bigint / bigint truncates).
+    // Hour buckets in SQL; the cast makes it integer division on SQLite too, where bound numbers may be REAL.
     const rows = (await db('messages')
       .whereIn('state', ['delivered', 'undelivered', 'failed'])
       .andWhere('final_at', '>=', start)
-      .select(db.raw('(final_at - ?) / ? as h', [start, HOUR]), 'state')
+      .select(db.raw('cast((final_at - ?) / ? as integer) as h', [start, HOUR]), 'state')
       .count({ n: '*' })
       // By position: PostgreSQL would not match a repeated expression whose parameters get new placeholders.
       .groupByRaw('1, 2')) as unknown as Array<{ h: number | string; state: string; n: number | string }>;
