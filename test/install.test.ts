@@ -28,6 +28,8 @@ describe('install page', () => {
     expect(res.text).toMatch(/name="api_key"/);
     expect(res.text).toMatch(/name="sender"/);
     expect(res.text).toContain('Connect your SMS gateway');
+    // Only the portal itself may frame the page.
+    expect(res.headers['content-security-policy']).toContain(`frame-ancestors http://${portal.domain}`);
     for (const secret of [tokens.accessToken, tokens.refreshToken, portal.applicationToken]) expect(res.text).not.toContain(secret);
 
     const rows = await portalRows();

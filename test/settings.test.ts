@@ -63,6 +63,29 @@ describe('the app page inside Bitrix24 (POST /)', () => {
     expect(fp.senders.size).toBe(1);
   });
 
+  it('an administrator opening the page revives a portal whose stored tokens died', async () => {
+    const portal = (await ctx.deps.portals.findByMemberId(fp.memberId))!;
+    fake.expireAccessTokens(fp);
+    fake.revokeRefreshTokens(fp);
+    await expect(ctx.deps.rest.call(portal.id, 'user.admin')).rejects.toMatchObject({ code: 'invalid_grant' });
+    expect((await ctx.deps.portals.findById(portal.id))?.status).toBe('inactive');
+    expect((await openAppPage(ctx, fake, fp, { userId: 2 })).text).not.toContain('action="/app/gateway"'); // a non-admin changes nothing
+    expect((await ctx.deps.portals.findById(portal.id))?.status).toBe('inactive');
+    expect((await openAppPage(ctx, fake, fp)).status).toBe(200);
+    expect((await ctx.deps.portals.findById(portal.id))?.status).toBe('active');
+    expect(await ctx.deps.rest.call(portal.id, 'user.admin')).toBe(true);
+  });
+
+  it('never shows a non-administrator full numbers, not even in the CSV', async () => {
+    await postSms(ctx, fp, { to: '+79991234567' });
+    const state = formState((await openAppPage(ctx, fake, fp, { userId: 2 })).text);
+    const csv = await request(ctx.app).get('/app/log.csv').query({ state, full: '1' });
+    expect(csv.text).toContain('+•••••••4567');
+    expect(csv.text).not.toContain('79991234567');
+    const page = await request(ctx.app).get('/app/log').query({ state, full: '1' });
+    expect(page.text).not.toContain('79991234567');
+  });
+
   it('refuses a tampered state with 401', async () => {
     const state = formState((await openAppPage(ctx, fake, fp, { userId: 2 })).text);
     const [payload, sig] = state.split('.');

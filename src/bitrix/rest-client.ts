@@ -57,7 +57,8 @@ export function createRestClient(deps: {
     for (let attempt = 0; ; attempt++) {
       const portal = await deps.portals.findById(portalId);
       if (!portal) throw new B24Error('PORTAL_UNKNOWN', `no portal ${portalId}`, 'permanent');
-      if (portal.status !== 'active') {
+      // A viewer's own token (`as`) is checked by Bitrix24 itself, whatever our stored tokens' state.
+      if (portal.status !== 'active' && opts.as === undefined) {
         throw new B24Error('PORTAL_INACTIVE', portal.inactiveReason ?? `portal is ${portal.status}`, 'terminal');
       }
       const tokens = opts.as !== undefined ? { accessToken: opts.as } : await deps.portals.tokens(portalId);

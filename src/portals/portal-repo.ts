@@ -182,6 +182,14 @@ export function createPortalRepo(db: Db, crypto: Crypto) {
     await db('portals').where({ id }).update({ refresh_lock_until: null });
   }
 
+  /** An administrator's verified tokens revive a portal whose stored pair died (invalid_grant and the like). */
+  async function reactivate(id: number, t: TokenPair, now: number): Promise<void> {
+    await db('portals').where({ id, status: 'inactive' }).update({
+      status: 'active', inactive_reason: null, access_token_enc: crypto.encrypt(t.accessToken), refresh_token_enc: crypto.encrypt(t.refreshToken),
+      access_expires_at: t.expiresAt, refresh_lock_until: null, last_rest_call_at: now, updated_at: now,
+    });
+  }
+
   async function markInactive(id: number, reason: string, now: number): Promise<void> {
     await db('portals').where({ id }).update({ status: 'inactive', inactive_reason: reason.slice(0, 255), updated_at: now });
   }
@@ -233,7 +241,7 @@ export function createPortalRepo(db: Db, crypto: Crypto) {
 
   return {
     findByMemberId, findById, findByHandlerKey, authenticate, upsertInstalled, handlerKey, tokens, saveTokens,
-    matchesApplicationToken, takeRefreshLease, releaseRefreshLease, markInactive, touchRestCall,
+    matchesApplicationToken, takeRefreshLease, releaseRefreshLease, markInactive, reactivate, touchRestCall,
     moveEndpoint, markUninstalled, idleSince, setDisabled, setDefaultCountry, all,
   };
 }

@@ -118,6 +118,11 @@ export function settingsRoutes(deps: Deps) {
       if (!(err instanceof B24Error)) throw err;
       deps.log.warn({ portalId: portal.id, error: err.code }, 'settings.user_admin.failed');
     }
+    if (admin && portal.status === 'inactive') {
+      const now = deps.clock();
+      await deps.portals.reactivate(portal.id, { accessToken: frame.auth.authId, refreshToken: frame.auth.refreshId, expiresAt: now + (frame.auth.authExpires ?? 3600) * 1000 }, now);
+      deps.log.info({ portalId: portal.id }, 'portal.reactivated');
+    }
     await render(res, 200, { pid: portal.id, mid: portal.memberId, admin, lang }, portal, { withBalance: true });
   });
 
