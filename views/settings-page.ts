@@ -3,6 +3,7 @@ import type { LogEntry } from '../src/messages/log-repo.js';
 import { maskRecipient } from '../src/messages/log-repo.js';
 import { t, type Lang } from './i18n.js';
 import { layout } from './layout.js';
+import { fieldRenderer, gatewayFields, providerToggleScript } from './form-parts.js';
 
 export interface SettingsView {
   lang: Lang;
@@ -28,29 +29,14 @@ export function settingsPage(v: SettingsView): Html {
   const val = v.values ?? {};
   const provider = val.provider || v.gateway?.provider || v.providers[0]!;
   const hidden = html`<input type="hidden" name="state" value="${v.state}">`;
-  const field = (name: string, label: string, input: unknown, hint?: string) => html`
-<div class="${err[name] ? 'invalid' : ''}">
-  <label for="${name}">${label}</label>
-  ${input}
-  ${hint ? html`<div class="hint">${hint}</div>` : ''}
-  ${err[name] ? html`<div class="field-error" id="${name}-error">${err[name]}</div>` : ''}
-</div>`;
-  const secretHint = (p: string) => (v.gateway?.provider === p ? tx.secretSet : '');
+  const field = fieldRenderer(err);
 
   const gateway = html`<section class="card">
 <h2>${tx.gatewaySection}</h2>
 ${v.gateway?.balance !== undefined ? html`<p>${tx.balance}: <b id="balance">${v.gateway.balance === null ? tx.balanceUnavailable : v.gateway.balance.toFixed(2)}</b></p>` : ''}
 <form method="post" action="/app/gateway">
   ${hidden}
-  ${field('provider', tx.provider, html`<select id="provider" name="provider">${v.providers.map((p) => html`<option value="${p}" ${provider === p ? html`selected` : ''}>${tx.providers[p] ?? p}</option>`)}</select>`)}
-  <fieldset data-provider="smsru" ${provider === 'smsru' ? '' : html`hidden`}>
-    ${field('api_key', tx.apiKey, html`<input id="api_key" name="api_key" type="password" autocomplete="off">`, secretHint('smsru') || tx.apiKeyHint)}
-  </fieldset>
-  <fieldset data-provider="kannel" ${provider === 'kannel' ? '' : html`hidden`}>
-    ${field('kannel_url', tx.kannelUrl, html`<input id="kannel_url" name="kannel_url" type="url" value="${val.kannel_url ?? v.gateway?.kannelUrl ?? ''}">`, tx.kannelUrlHint)}
-    ${field('kannel_username', tx.kannelUsername, html`<input id="kannel_username" name="kannel_username" autocomplete="off" value="${val.kannel_username ?? v.gateway?.kannelUsername ?? ''}">`)}
-    ${field('kannel_password', tx.kannelPassword, html`<input id="kannel_password" name="kannel_password" type="password" autocomplete="off">`, secretHint('kannel'))}
-  </fieldset>
+  ${gatewayFields({ tx, errors: err, providers: v.providers, provider, kannelUrl: val.kannel_url ?? v.gateway?.kannelUrl, kannelUsername: val.kannel_username ?? v.gateway?.kannelUsername, secretsSet: v.gateway?.provider })}
   ${field('default_country', tx.defaultCountry, html`<select id="default_country" name="default_country">${COUNTRIES.map((c) => html`<option ${c === v.defaultCountry ? html`selected` : ''}>${c}</option>`)}</select>`, tx.defaultCountryHint)}
   <button type="submit">${tx.saveGateway}</button>
 </form>
@@ -118,12 +104,9 @@ ${v.flash ? html`<div class="ok" role="status">${v.flash}</div>` : ''}
 ${v.alert ? html`<div class="alert" role="alert">${v.alert}</div>` : Object.keys(err).length ? html`<div class="alert" role="alert">${tx.fixFields}</div>` : ''}
 ${v.admin ? html`${gateway}${senders}${test}` : html`<p class="hint">${tx.readOnly}</p>`}
 ${log}
+${providerToggleScript}
 <script>
 (function () {
-  var select = document.getElementById('provider');
-  if (select) select.addEventListener('change', function () {
-    document.querySelectorAll('fieldset[data-provider]').forEach(function (f) { f.hidden = f.getAttribute('data-provider') !== select.value; });
-  });
   // The test SMS goes through the same queue; its status is polled until it is final.
   var form = document.getElementById('test-form');
   var out = document.getElementById('test-status');
