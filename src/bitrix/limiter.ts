@@ -33,13 +33,7 @@ export function createLimiter(opts: {
     for (let wait = allowedAt - t; wait > 0; wait = allowedAt - now()) await sleep(Math.ceil(wait));
   }
 
-  /** Forget idle portals so the map does not grow without bound. */
-  function prune(): void {
-    const t = now();
-    for (const [k, v] of tat) if (v < t) tat.delete(k);
-  }
-
-  return { acquire, prune, capacity };
+  return { acquire, capacity };
 }
 
 export type Limiter = ReturnType<typeof createLimiter>;

@@ -83,12 +83,7 @@ export function createMessageRepo(db: Db) {
     return db<MessageRow>('messages').where({ portal_id: portalId, b24_message_id: b24MessageId }).first();
   }
 
-  async function countByPortal(portalId: number): Promise<number> {
-    const r = await db('messages').where({ portal_id: portalId }).count<{ n: number | string }[]>({ n: '*' });
-    return Number(r[0]?.n ?? 0);
-  }
-
-  return { enqueue, byB24Id, countByPortal };
+  return { enqueue, byB24Id };
 }
 
 export type MessageRepo = ReturnType<typeof createMessageRepo>;

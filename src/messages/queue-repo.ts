@@ -150,7 +150,7 @@ export function createQueueRepo(db: Db) {
     return { expired: expired.map(Number), unknown: unknown.map(Number) };
   }
 
-  return { claim, markSubmitted, advance, retryLater, awaitOutcome, expiredClaims, requeue, byId, byGatewayId, sentSince, portalsWithSent, stale, insertReport };
+  return { claim, markSubmitted, advance, retryLater, awaitOutcome, expiredClaims, requeue, byId, byGatewayId, sentSince, portalsWithSent, stale };
 }
 
 export type QueueRepo = ReturnType<typeof createQueueRepo>;

@@ -71,12 +71,6 @@ export function createPortalRepo(db: Db, crypto: Crypto) {
     return row && toPortal(row);
   }
 
-  /** The handler URL carries a per-portal key; only its hash is searchable. */
-  async function findByHandlerKey(key: string): Promise<Portal | undefined> {
-    const row = await table().where({ handler_key_hash: sha256hex(key) }).first();
-    return row && toPortal(row);
-  }
-
   /** Creates or refreshes the portal after a verified install or install event; it becomes active again. */
   async function upsertInstalled(p: {
     memberId: string;
@@ -240,7 +234,7 @@ export function createPortalRepo(db: Db, crypto: Crypto) {
   }
 
   return {
-    findByMemberId, findById, findByHandlerKey, authenticate, upsertInstalled, handlerKey, tokens, saveTokens,
+    findByMemberId, findById, authenticate, upsertInstalled, handlerKey, tokens, saveTokens,
     matchesApplicationToken, takeRefreshLease, releaseRefreshLease, markInactive, reactivate, touchRestCall,
     moveEndpoint, markUninstalled, idleSince, setDisabled, setDefaultCountry, all,
   };
