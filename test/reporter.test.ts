@@ -96,6 +96,18 @@ describe('status reports to Bitrix24', () => {
     expect(batchCalls()).toBe(0);
   });
 
+  it('keeps reports of an inactive portal for later, but drops those of a portal that uninstalled the app', async () => {
+    const [a] = await deliverAll(1);
+    await ctx.deps.portals.markInactive(portal.id, 'PAYMENT_REQUIRED: Payment required', now);
+    await ctx.deps.reporter.runOnce();
+    expect((await ctx.db('status_reports').first()).state).toBe('pending');
+    await ctx.deps.portals.markUninstalled(portal.id, false, now);
+    now += 10 * 60_000;
+    await ctx.deps.reporter.runOnce();
+    expect(await ctx.db('status_reports').first()).toMatchObject({ state: 'dropped', last_error: 'PORTAL_UNINSTALLED' });
+    expect(fp.shown.get(a!)).toBe('sent');
+  });
+
   it('shows sent, retried and dropped reports and the backlog in /metrics', async () => {
     const [gone] = await deliverAll(2);
     fp.purged.add(gone!);

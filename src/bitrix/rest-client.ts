@@ -58,6 +58,9 @@ export function createRestClient(deps: {
       const portal = await deps.portals.findById(portalId);
       if (!portal) throw new B24Error('PORTAL_UNKNOWN', `no portal ${portalId}`, 'permanent');
       // A viewer's own token (`as`) is checked by Bitrix24 itself, whatever our stored tokens' state.
+      if (portal.status === 'uninstalled' && opts.as === undefined) {
+        throw new B24Error('PORTAL_UNINSTALLED', 'the app is uninstalled from this portal', 'permanent');
+      }
       if (portal.status !== 'active' && opts.as === undefined) {
         throw new B24Error('PORTAL_INACTIVE', portal.inactiveReason ?? `portal is ${portal.status}`, 'terminal');
       }

@@ -45,6 +45,12 @@ export function createStatusReporter(deps: {
       })));
     } catch (err) {
       const code = err instanceof B24Error ? err.code : String(err);
+      if (code === 'PORTAL_UNINSTALLED') {
+        // Nobody can see these any more (a reinstall starts afresh): record and drop instead of retrying for days.
+        for (const r of chunk) await deps.reports.drop(r.id, code, deps.clock());
+        count('dropped', chunk.length);
+        return deps.log.info({ portalId, n: chunk.length }, 'status.report.dropped');
+      }
       deps.log.warn({ portalId, error: code, n: chunk.length }, 'status.report.deferred');
       return retryOrDrop(chunk, code);
     }
