@@ -26,6 +26,7 @@ import { createReportRepo } from './delivery/report-repo.js';
 import { createStatusReporter } from './delivery/status-reporter.js';
 import { createStatusesJob } from './delivery/statuses-job.js';
 import { dlrUrlFor } from './delivery/dlr.routes.js';
+import { createQueueSignal } from './delivery/queue-signal.js';
 import { createAppMetrics } from './web/app-metrics.js';
 
 export interface DepsOptions {
@@ -80,7 +81,7 @@ export function buildDeps(o: DepsOptions) {
     dlrUrl: dlrUrlFor(config.PUBLIC_URL, crypto),
     options: {
       concurrency: config.WORKER_CONCURRENCY, perAccount: config.GATEWAY_CONCURRENCY, leaseMs: config.WORKER_LEASE,
-      maxAgeMs: config.SEND_MAX_AGE, retryBaseMs: config.RETRY_BASE, retryCapMs: config.RETRY_CAP, idlePollMs: 1_000,
+      maxAgeMs: config.SEND_MAX_AGE, retryBaseMs: config.RETRY_BASE, retryCapMs: config.RETRY_CAP, idlePollMs: config.WORKER_POLL,
     },
     onSettled: () => reporter.kick(),
     onSend: (gateway, outcome, seconds) => {
@@ -95,12 +96,20 @@ export function buildDeps(o: DepsOptions) {
   const providers = createProviderRegistry({ rest, portals, settings, publicUrl: config.PUBLIC_URL, clock, log });
   const install = createInstallService({ oauth, portals, settings, providers, accounts, gateways, crypto, publicUrl: config.PUBLIC_URL, clock, log });
   const events = createEventsService({ oauth, portals, providers, clock, log });
-  const intake = createIntakeService({ portals, messages, clock, log, onQueued: () => worker.kick(), onRejected: () => reporter.kick() });
+  const queueSignal = createQueueSignal(db, log);
+  const intake = createIntakeService({
+    portals, messages, clock, log,
+    onQueued: () => {
+      worker.kick(); // this process's worker, at once
+      queueSignal.notify(); // workers in other processes (PostgreSQL)
+    },
+    onRejected: () => reporter.kick(),
+  });
   const tokenKeeper = createTokenKeeper({ portals, refresher, clock, log });
 
   return {
     config, db, log, clock, dispatcher, crypto, portals, settings, messages, queue, reports, metrics, oauth, limiter, refresher, rest,
-    providers, install, events, intake, tokenKeeper, gateways, accounts, worker, reporter, statusesJob,
+    providers, install, events, intake, tokenKeeper, gateways, accounts, worker, reporter, statusesJob, queueSignal,
   };
 }
 

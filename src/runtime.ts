@@ -6,6 +6,7 @@ export function startBackground(deps: Deps) {
   const { log, config } = deps;
   deps.worker.start();
   deps.reporter.start();
+  void deps.queueSignal.listen(() => deps.worker.kick());
   const guard = (name: string, job: () => Promise<unknown>) => () => {
     job().catch((err) => log.error({ err: String(err) }, `${name}.failed`));
   };
@@ -16,6 +17,6 @@ export function startBackground(deps: Deps) {
   log.info({ statusPollCron: config.STATUS_POLL_CRON }, 'background.started');
   return async () => {
     for (const t of tasks) t.stop();
-    await Promise.all([deps.worker.stop(), deps.reporter.stop()]);
+    await Promise.all([deps.worker.stop(), deps.reporter.stop(), deps.queueSignal.close()]);
   };
 }

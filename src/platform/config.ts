@@ -44,6 +44,7 @@ const schema = z.object({
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(32),
   GATEWAY_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(8),
   WORKER_LEASE: duration.default(120_000),
+  WORKER_POLL: duration.default(1_000), // fallback wake-up (retries coming due, SQLite with separate workers)
   SEND_MAX_AGE: duration.default(24 * 3_600_000),
   RETRY_BASE: duration.default(2_000),
   RETRY_CAP: duration.default(5 * 60_000),
