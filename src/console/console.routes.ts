@@ -115,10 +115,7 @@ export function consoleRoutes(deps: Deps) {
 
   router.post('/admin/portals/:id/retry-reports', form, action, async (req, res) => {
     const p = await portalParam(req);
-    const n = await deps.db('status_reports')
-      .where({ portal_id: p.id })
-      .whereIn('state', ['dropped', 'pending'])
-      .update({ state: 'pending', next_attempt_at: deps.clock(), lease_until: null, attempts: 0, updated_at: deps.clock() });
+    const n = await deps.reports.requeuePortal(p.id, deps.clock());
     deps.reporter.kick();
     back(res, `${p.domain}: ${n} status reports queued again`);
   });

@@ -57,12 +57,20 @@ export function createReportRepo(db: Db) {
     }
   }
 
+  /** The operator's "retry failed reports": a portal's dropped and waiting reports go out again now. */
+  async function requeuePortal(portalId: number, now: number): Promise<number> {
+    return db('status_reports')
+      .where({ portal_id: portalId })
+      .whereIn('state', ['dropped', 'pending'])
+      .update({ state: 'pending', next_attempt_at: now, lease_until: null, attempts: 0, updated_at: now });
+  }
+
   async function backlog(): Promise<number> {
     const r = await db('status_reports').where('state', 'pending').count<{ n: number | string }[]>({ n: '*' });
     return Number(r[0]?.n ?? 0);
   }
 
-  return { due, claim, markSent, drop, retry, backlog };
+  return { due, claim, markSent, drop, retry, requeuePortal, backlog };
 }
 
 export type ReportRepo = ReturnType<typeof createReportRepo>;

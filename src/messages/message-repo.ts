@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Db } from '../platform/db.js';
 
 import type { MessageState } from './states.js';
+import { writeStatusReport } from './outbox.js';
 
 export interface NewMessage {
   portalId: number;
@@ -42,11 +43,15 @@ export function createMessageRepo(db: Db) {
    */
   async function enqueue(m: NewMessage): Promise<number | undefined> {
     // A number rejected at intake is final at once: its `failed` report goes into the outbox in the same transaction.
-    if (m.state === 'failed') return db.transaction((trx) => insert(trx, m, true));
-    return insert(db, m, false);
+    if (m.state !== 'failed') return insert(db, m);
+    return db.transaction(async (trx) => {
+      const id = await insert(trx, m);
+      if (id !== undefined) await writeStatusReport(trx, id, 'failed', m.now);
+      return id;
+    });
   }
 
-  async function insert(q: Db | Knex.Transaction, m: NewMessage, report: boolean): Promise<number | undefined> {
+  async function insert(q: Db | Knex.Transaction, m: NewMessage): Promise<number | undefined> {
     const rows = await q('messages')
       .insert({
         portal_id: m.portalId,
@@ -70,12 +75,6 @@ export function createMessageRepo(db: Db) {
       .returning('id');
     const first = rows[0] as { id: number } | number | undefined;
     const id = typeof first === 'object' ? Number(first.id) : first;
-    if (id !== undefined && report && !m.isTest) {
-      await q('status_reports').insert({
-        portal_id: m.portalId, message_id: id, code: m.code, b24_message_id: m.b24MessageId, status: 'failed',
-        next_attempt_at: m.now, created_at: m.now, updated_at: m.now,
-      });
-    }
     return id;
   }
 

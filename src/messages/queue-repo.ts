@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { Knex } from 'knex';
 import type { Db } from '../platform/db.js';
 import { isPostgres } from '../platform/db.js';
 import { isFinal, predecessors, type MessageState } from './states.js';
+import { writeStatusReport } from './outbox.js';
 
 export interface ClaimedMessage {
   id: number;
@@ -54,15 +54,6 @@ export function createQueueRepo(db: Db) {
     return n === 1;
   }
 
-  async function insertReport(trx: Knex.Transaction, id: number, status: string, now: number) {
-    const m = await trx('messages').where({ id }).first('portal_id', 'code', 'b24_message_id', 'is_test');
-    if (m.is_test) return; // a test SMS from the settings page: Bitrix24 knows nothing of it
-    await trx('status_reports')
-      .insert({ portal_id: m.portal_id, message_id: id, code: m.code, b24_message_id: m.b24_message_id, status, next_attempt_at: now, created_at: now, updated_at: now })
-      .onConflict(['message_id', 'status'])
-      .ignore();
-  }
-
   /**
    * Moves a message forward to `next` (never backwards, never out of a final state). A final state also
    * writes its status report in the same transaction. `leaseToken` restricts the move to the claim's owner.
@@ -82,7 +73,7 @@ export function createQueueRepo(db: Db) {
         ...(isFinal(next) ? { final_at: now } : {}),
         ...fields,
       });
-      if (n === 1 && isFinal(next)) await insertReport(trx, id, next, now);
+      if (n === 1 && isFinal(next)) await writeStatusReport(trx, id, next, now);
       return n === 1;
     });
   }
