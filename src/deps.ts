@@ -6,6 +6,7 @@ import type { Clock } from './platform/clock.js';
 import { systemClock } from './platform/clock.js';
 import type { Log } from './platform/logger.js';
 import { createDispatcher } from './platform/http.js';
+import { createGatewayDispatcher } from './platform/address-guard.js';
 import { createOAuthClient } from './bitrix/oauth.js';
 import { createLimiter } from './bitrix/limiter.js';
 import { createTokenRefresher } from './bitrix/token-refresher.js';
@@ -36,6 +37,8 @@ export interface DepsOptions {
   secretKey: string;
   clock?: Clock;
   dispatcher?: Dispatcher;
+  /** For gateway addresses typed on portals' forms (Kannel); guarded against internal addresses. */
+  gatewayDispatcher?: Dispatcher;
   restRetryBackoffMs?: (attempt: number) => number;
   random?: () => number;
 }
@@ -45,6 +48,7 @@ export function buildDeps(o: DepsOptions) {
   const { config, db, log } = o;
   const clock = o.clock ?? systemClock;
   const dispatcher = o.dispatcher ?? createDispatcher();
+  const gatewayDispatcher = o.gatewayDispatcher ?? createGatewayDispatcher({ allowPrivate: config.ALLOW_PRIVATE_GATEWAYS, publicUrl: config.PUBLIC_URL });
   const crypto = createCrypto(o.secretKey);
   const portals = createPortalRepo(db, crypto);
   const settings = createSettingsRepo(db, crypto);
@@ -66,7 +70,7 @@ export function buildDeps(o: DepsOptions) {
     portals, refresher, limiter, dispatcher, clock, log, timeoutMs: config.B24_TIMEOUT_MS, backoffMs: o.restRetryBackoffMs,
     onCall: ({ method, outcome }) => metrics.restCalls.inc({ method, outcome }),
   });
-  const gateways = createGatewayFactory({ smsruUrl: config.SMSRU_API_URL, dispatcher, timeoutMs: config.GATEWAY_TIMEOUT_MS });
+  const gateways = createGatewayFactory({ smsruUrl: config.SMSRU_API_URL, dispatcher, tenantDispatcher: gatewayDispatcher, timeoutMs: config.GATEWAY_TIMEOUT_MS });
   const accounts = createAccounts({ settings, gateways });
   const reporter = createStatusReporter({
     reports, rest, clock, log, random: o.random,

@@ -7,12 +7,16 @@ export const PROVIDERS = ['smsru', 'kannel'] as const;
 export type Provider = (typeof PROVIDERS)[number];
 
 /** Builds the adapter for a portal's gateway account from its stored settings. */
-export function createGatewayFactory(opts: { smsruUrl: string; dispatcher: Dispatcher; timeoutMs: number }) {
+/**
+ * `dispatcher` reaches addresses the operator configured (SMS.ru's API); `tenantDispatcher` reaches addresses a
+ * portal's administrator typed (Kannel URL) and refuses internal ones.
+ */
+export function createGatewayFactory(opts: { smsruUrl: string; dispatcher: Dispatcher; tenantDispatcher: Dispatcher; timeoutMs: number }) {
   return function forAccount(provider: string, credentials: Record<string, string>): Gateway {
     const common = { dispatcher: opts.dispatcher, timeoutMs: opts.timeoutMs };
     if (provider === 'smsru') return createSmsRuGateway({ ...common, baseUrl: opts.smsruUrl, apiKey: credentials.api_key ?? '' });
     if (provider === 'kannel') {
-      return createKannelGateway({ ...common, url: credentials.url ?? '', username: credentials.username ?? '', password: credentials.password ?? '' });
+      return createKannelGateway({ ...common, dispatcher: opts.tenantDispatcher, url: credentials.url ?? '', username: credentials.username ?? '', password: credentials.password ?? '' });
     }
     throw new Error(`unknown provider ${provider}`);
   };

@@ -19,6 +19,22 @@ const duration = z.string().transform((s, ctx) => {
 
 const bool = z.enum(['1', '0', 'true', 'false', 'yes', 'no']).transform((v) => ['1', 'true', 'yes'].includes(v));
 
+/**
+ * Express's `trust proxy`: a hop count, or `loopback` / `linklocal` / `uniquelocal` / addresses / CIDRs
+ * separated by commas. `true` (trust every hop) is refused: anyone could then choose their own address.
+ */
+const trustProxy = z.string().transform((s, ctx) => {
+  const v = s.trim();
+  if (/^\d+$/.test(v)) return Number(v);
+  const parts = v.split(',').map((p) => p.trim()).filter(Boolean);
+  const ok = parts.length > 0 && parts.every((p) => ['loopback', 'linklocal', 'uniquelocal'].includes(p) || /^[0-9a-f.:]+(\/\d{1,3})?$/i.test(p));
+  if (!ok) {
+    ctx.addIssue({ code: 'custom', message: 'must be a hop count, loopback, linklocal, uniquelocal, or addresses/CIDRs separated by commas' });
+    return z.NEVER;
+  }
+  return parts;
+});
+
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('0.0.0.0'),
@@ -53,6 +69,12 @@ const schema = z.object({
   UNKNOWN_OUTCOME_WINDOW: duration.default(15 * 60_000),
   REPORT_LINGER: duration.default(500),
   REPORT_MAX_AGE: duration.default(14 * 86_400_000),
+  // Multi-tenant safety.
+  // Gateway addresses typed on a portal's form (Kannel URL) may not reach loopback, private, link-local or
+  // metadata addresses unless the operator allows it (single-company deployments with their own Kannel).
+  ALLOW_PRIVATE_GATEWAYS: bool.default(false),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(), // unset: /metrics is open
+  TRUST_PROXY: trustProxy.optional(), // unset: no proxy is trusted, the socket's address counts
 });
 
 export type Config = z.infer<typeof schema> & {
