@@ -7,8 +7,15 @@ import { buildDeps } from './deps.js';
 /** Shared start-up of the entry points: config (or exit with the reason), logger, secret key, migrated database. */
 export async function boot(): Promise<{ config: Config; log: Log; deps: ReturnType<typeof buildDeps> }> {
   let config: Config;
+  let log: Log;
+  let secretKey: string;
   try {
     config = loadConfig();
+    log = createLogger(config.LOG_LEVEL);
+    if (!config.B24_CLIENT_ID || !config.B24_CLIENT_SECRET) {
+      log.warn('config.b24_client.missing: B24_CLIENT_ID / B24_CLIENT_SECRET are not set; installs will be refused');
+    }
+    secretKey = resolveSecretKey(config.SECRET_KEY, 'data/secret.key', log);
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);
@@ -16,11 +23,6 @@ export async function boot(): Promise<{ config: Config; log: Log; deps: ReturnTy
     }
     throw err;
   }
-  const log = createLogger(config.LOG_LEVEL);
-  if (!config.B24_CLIENT_ID || !config.B24_CLIENT_SECRET) {
-    log.warn('config.b24_client.missing: B24_CLIENT_ID / B24_CLIENT_SECRET are not set; installs will be refused');
-  }
-  const secretKey = resolveSecretKey(config.SECRET_KEY, 'data/secret.key', log);
   const db = createDb(config.DATABASE_URL, { schema: config.DATABASE_SCHEMA });
   await migrate(db);
   return { config, log, deps: buildDeps({ config, db, log, secretKey }) };

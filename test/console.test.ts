@@ -4,6 +4,7 @@ import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/b
 import { createTestContext, type TestContext } from './helpers/app.js';
 import { installPortal } from './helpers/install.js';
 import { postSms } from './helpers/sms.js';
+import { addressKey, createFailureLog } from '../src/console/login-throttle.js';
 
 const PASSWORD = 'operator-secret-1';
 let fake: FakeBitrix24;
@@ -105,5 +106,87 @@ describe('operator console', () => {
     expect((await act('retry-reports')).headers.location).toContain('1%20status%20reports');
     await ctx.deps.reporter.runOnce();
     expect(fp.shown.get(id)).toBe('failed');
+  });
+});
+
+/** `name=value` of each cookie a response sets, ready for a Cookie header. */
+const setCookies = (res: request.Response) =>
+  Object.fromEntries(([] as string[]).concat(res.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]!.split('=')).map(([k, ...v]) => [k!, `${k}=${v.join('=')}`]));
+const attempt = (app: TestContext['app'], password: string, o: { cookie?: string; forwardedFor?: string } = {}) => {
+  const r = request(app).post('/admin/login').type('form');
+  if (o.cookie) r.set('cookie', o.cookie);
+  if (o.forwardedFor) r.set('x-forwarded-for', o.forwardedFor);
+  return r.send({ password });
+};
+
+describe('operator console login throttle', () => {
+  it('lets the operator whose browser signed in before in, while guesses from the same address are locked out', async () => {
+    const first = await attempt(ctx.app, PASSWORD);
+    const device = setCookies(first).b24sms_device!;
+    expect(device).toBeDefined();
+    expect(String(first.headers['set-cookie'])).toMatch(/b24sms_device=[^;]+; Max-Age=31536000; Path=\/admin; Expires=[^;]+; HttpOnly; Secure; SameSite=Strict/);
+
+    for (let i = 0; i < 5; i++) expect((await attempt(ctx.app, 'guess')).status).toBe(401);
+    expect((await attempt(ctx.app, PASSWORD)).status).toBe(429); // no device cookie: the address is locked
+
+    const operator = await attempt(ctx.app, PASSWORD, { cookie: device });
+    expect(operator.status).toBe(303);
+    expect(setCookies(operator).b24sms_admin).toBeDefined();
+    // A forged or session cookie in its place is no device: the address's lockout applies.
+    expect((await attempt(ctx.app, PASSWORD, { cookie: `b24sms_device=${device.split('=')[1]!.replace(/.$/, 'x')}` })).status).toBe(429);
+    expect((await attempt(ctx.app, PASSWORD, { cookie: setCookies(operator).b24sms_admin!.replace('b24sms_admin', 'b24sms_device') })).status).toBe(429);
+  });
+
+  it('throttles a known browser on its own: its failures lock it, not the address', async () => {
+    const device = setCookies(await attempt(ctx.app, PASSWORD)).b24sms_device!;
+    for (let i = 0; i < 5; i++) expect((await attempt(ctx.app, 'typo', { cookie: device })).status).toBe(401);
+    const locked = await attempt(ctx.app, PASSWORD, { cookie: device });
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
+    expect((await attempt(ctx.app, PASSWORD)).status).toBe(303);
+  });
+
+  it('with TRUST_PROXY=loopback, counts the client address the proxy forwards', async () => {
+    const behind = await createTestContext({ fake, env: { ADMIN_PASSWORD: PASSWORD, TRUST_PROXY: 'loopback' } });
+    try {
+      for (let i = 0; i < 5; i++) expect((await attempt(behind.app, 'guess', { forwardedFor: '203.0.113.7' })).status).toBe(401);
+      expect((await attempt(behind.app, PASSWORD, { forwardedFor: '203.0.113.7' })).status).toBe(429);
+      expect((await attempt(behind.app, PASSWORD, { forwardedFor: '198.51.100.20' })).status).toBe(303);
+    } finally {
+      await behind.close();
+    }
+  });
+
+  it('without TRUST_PROXY, ignores X-Forwarded-For: a client cannot pick a fresh address per guess', async () => {
+    for (let i = 0; i < 5; i++) expect((await attempt(ctx.app, 'guess', { forwardedFor: `203.0.113.${i}` })).status).toBe(401);
+    expect((await attempt(ctx.app, PASSWORD, { forwardedFor: '198.51.100.20' })).status).toBe(429);
+  });
+});
+
+describe('failure log', () => {
+  it('never holds more keys than its cap, dropping expired keys first, then the longest quiet', () => {
+    const log = createFailureLog({ limit: 2, windowMs: 1000, maxKeys: 100 });
+    log.fail('old', 0);
+    log.fail('locked', 500);
+    log.fail('locked', 500);
+    for (let i = 0; i < 98; i++) log.fail(`a${i}`, 900);
+    expect(log.size).toBe(100);
+    log.fail('new', 1200); // 'old' expired: it goes, the locked key stays
+    expect(log.size).toBe(100);
+    expect(log.lockedUntil('locked', 1200)).toBe(1500);
+    for (let i = 0; i < 10_000; i++) log.fail(`flood${i}`, 1300);
+    expect(log.size).toBe(100);
+    expect(log.lockedUntil('flood9999', 1300)).toBeUndefined();
+    log.fail('flood9999', 1300);
+    expect(log.lockedUntil('flood9999', 1300)).toBe(2300);
+  });
+
+  it('counts an IPv6 client by its /64 and an IPv4-mapped address as IPv4', () => {
+    expect(addressKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:db8:1:2:bbbb:cccc:dddd:eeee')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressKey('::1')).toBe('0:0:0:0::/64');
+    expect(addressKey('::ffff:203.0.113.7')).toBe('203.0.113.7');
+    expect(addressKey('203.0.113.7')).toBe('203.0.113.7');
   });
 });

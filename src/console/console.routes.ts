@@ -5,30 +5,44 @@ import { safeEqual } from '../platform/crypto.js';
 import { AppError } from '../platform/errors.js';
 import { consolePage, loginPage } from '../../views/console.js';
 import { createStatsRepo } from './stats-repo.js';
+import { addressKey, createFailureLog } from './login-throttle.js';
 
 const COOKIE = 'b24sms_admin';
 const SESSION_MS = 12 * 60 * 60 * 1000;
-const THROTTLE = { failures: 5, windowMs: 15 * 60 * 1000 };
+const DEVICE_COOKIE = 'b24sms_device';
+const DEVICE_MS = 365 * 24 * 60 * 60 * 1000;
+const THROTTLE = { limit: 5, windowMs: 15 * 60 * 1000 };
 
 function cookie(req: Request, name: string): string | undefined {
   for (const part of String(req.headers.cookie ?? '').split(';')) {
     const [k, ...v] = part.trim().split('=');
-    if (k === name) return decodeURIComponent(v.join('='));
+    if (k !== name) continue;
+    try {
+      return decodeURIComponent(v.join('='));
+    } catch {
+      throw new AppError('invalid_cookie', 400, `the ${name} cookie is malformed; delete it and sign in again`);
+    }
   }
   return undefined;
 }
 
 /**
  * The operator console at /admin: off (404) without ADMIN_PASSWORD. A signed, HttpOnly, SameSite=Strict
- * session cookie (Secure when PUBLIC_URL is https); every form carries a CSRF token derived from the session;
- * failed logins are throttled per address. It can never be framed.
+ * session cookie (Secure when PUBLIC_URL is https); every form carries a CSRF token derived from the session.
+ * It can never be framed.
+ *
+ * Failed logins are throttled by OWASP's device cookies: a successful login names the browser with a signed,
+ * long-lived device cookie, and a browser presenting one is throttled on its own; everyone else shares the
+ * lockout of their address (req.ip, see TRUST_PROXY). Guessing from the operator's address therefore cannot
+ * lock the operator out.
  */
 export function consoleRoutes(deps: Deps) {
   const router = Router();
   const stats = createStatsRepo(deps.db);
   const password = deps.config.ADMIN_PASSWORD;
   const secure = deps.config.PUBLIC_URL.startsWith('https:');
-  const failures = new Map<string, number[]>();
+  const addresses = createFailureLog({ ...THROTTLE, maxKeys: 10_000 });
+  const devices = createFailureLog({ ...THROTTLE, maxKeys: 1_000 });
   const csrfFor = (sid: string) => deps.crypto.derivedToken(`csrf:${sid}`);
   const form = express.urlencoded({ extended: false, limit: '16kb' });
 
@@ -40,10 +54,13 @@ export function consoleRoutes(deps: Deps) {
     next();
   };
 
-  function sessionOf(req: Request): string | undefined {
-    const v = deps.crypto.verify<{ sid: string }>(cookie(req, COOKIE) ?? '', deps.clock());
-    return v.ok ? v.value.sid : undefined;
+  // Each signed cookie says what it is, so one can never be presented as the other.
+  function signedCookie(req: Request, name: string, purpose: string): string | undefined {
+    const v = deps.crypto.verify<{ purpose?: string; id?: unknown }>(cookie(req, name) ?? '', deps.clock());
+    return v.ok && v.value.purpose === purpose && typeof v.value.id === 'string' ? v.value.id : undefined;
   }
+  const sessionOf = (req: Request) => signedCookie(req, COOKIE, 'console.session');
+  const newId = () => randomBytes(16).toString('hex');
 
   /** Actions need a session and the session's CSRF token. */
   const action: RequestHandler = (req, _res, next) => {
@@ -78,22 +95,25 @@ export function consoleRoutes(deps: Deps) {
   });
 
   router.post('/admin/login', form, (req, res) => {
-    const ip = req.socket.remoteAddress ?? 'unknown';
     const now = deps.clock();
-    const recent = (failures.get(ip) ?? []).filter((t) => now - t < THROTTLE.windowMs);
-    if (recent.length >= THROTTLE.failures) {
-      res.setHeader('Retry-After', String(Math.ceil((recent[0]! + THROTTLE.windowMs - now) / 1000)));
+    const device = signedCookie(req, DEVICE_COOKIE, 'console.device');
+    const [throttle, key] = device ? [devices, device] : [addresses, addressKey(req.ip)];
+    const lockedUntil = throttle.lockedUntil(key, now);
+    if (lockedUntil !== undefined) {
+      res.setHeader('Retry-After', String(Math.max(1, Math.ceil((lockedUntil - now) / 1000))));
       return res.status(429).type('html').send(loginPage({ error: 'Too many failed attempts. Try again later.' }).toString());
     }
     if (!safeEqual(String(req.body?.password ?? ''), password!)) {
-      failures.set(ip, [...recent, now]);
-      deps.log.warn({ ip }, 'console.login.failed');
+      throttle.fail(key, now);
+      deps.log.warn({ ip: req.ip, knownDevice: Boolean(device) }, 'console.login.failed');
       return res.status(401).type('html').send(loginPage({ error: 'Wrong password.' }).toString());
     }
-    failures.delete(ip);
-    const token = deps.crypto.sign({ sid: randomBytes(16).toString('hex') }, now + SESSION_MS);
-    res.cookie(COOKIE, token, { httpOnly: true, sameSite: 'strict', secure, path: '/admin', maxAge: SESSION_MS });
-    deps.log.info({ ip }, 'console.login');
+    // The address's failures stay: someone else behind it may be the one guessing.
+    if (device) devices.clear(device);
+    const cookieOptions = { httpOnly: true, sameSite: 'strict', secure, path: '/admin' } as const;
+    res.cookie(COOKIE, deps.crypto.sign({ purpose: 'console.session', id: newId() }, now + SESSION_MS), { ...cookieOptions, maxAge: SESSION_MS });
+    res.cookie(DEVICE_COOKIE, deps.crypto.sign({ purpose: 'console.device', id: newId() }, now + DEVICE_MS), { ...cookieOptions, maxAge: DEVICE_MS });
+    deps.log.info({ ip: req.ip }, 'console.login');
     res.redirect(303, '/admin');
   });
 

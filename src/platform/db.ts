@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import knex, { type Knex } from 'knex';
 import pg from 'pg';
@@ -36,9 +36,19 @@ export function knexConfig(databaseUrl: string, opts: { schema?: string } = {}):
   };
 }
 
+/**
+ * A new SQLite file (and any directory made for it) is this user's only: it holds every portal's tokens and
+ * message texts. It is created here because knex opens it lazily; SQLite gives the -wal and -shm files the
+ * database file's mode. An existing file keeps the mode the operator gave it.
+ */
 export function createDb(databaseUrl: string, opts: { schema?: string } = {}): Db {
   if (!/^postgres(ql)?:\/\//.test(databaseUrl) && databaseUrl !== ':memory:') {
-    mkdirSync(dirname(databaseUrl), { recursive: true });
+    mkdirSync(dirname(databaseUrl), { recursive: true, mode: 0o700 });
+    try {
+      writeFileSync(databaseUrl, '', { flag: 'wx', mode: 0o600 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
   }
   return knex(knexConfig(databaseUrl, opts));
 }

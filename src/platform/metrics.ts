@@ -58,3 +58,23 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * A costly read shared by scrapes: parallel callers share the run in flight, and a finished result is reused
+ * for `maxAgeMs`, so however often /metrics is scraped the database sees at most one such query per interval.
+ * A failed run is not kept: the next scrape tries again.
+ */
+export function sharedRead<T>(read: () => Promise<T>, o: { maxAgeMs: number; now?: () => number }): () => Promise<T> {
+  const now = o.now ?? (() => performance.now());
+  let last: { value: Promise<T>; doneAt?: number } | undefined;
+  return () => {
+    if (last && (last.doneAt === undefined || now() - last.doneAt < o.maxAgeMs)) return last.value;
+    const entry: { value: Promise<T>; doneAt?: number } = { value: read() };
+    last = entry;
+    entry.value.then(
+      () => void (entry.doneAt = now()),
+      () => void (last === entry && (last = undefined)),
+    );
+    return entry.value;
+  };
+}

@@ -1,20 +1,38 @@
 import type { Db } from '../platform/db.js';
-import { createMetrics } from '../platform/metrics.js';
+import { createMetrics, sharedRead } from '../platform/metrics.js';
 import type { ReportRepo } from '../delivery/report-repo.js';
 
-/** The service's metrics, served at GET /metrics in Prometheus text format. */
-export function createAppMetrics(db: Db, reports: ReportRepo) {
+const LIVE_STATES = ['queued', 'sending', 'sent'];
+
+/**
+ * The service's metrics, served at GET /metrics in Prometheus text format.
+ *
+ * Scrapes must not load the database: SQLite has one connection, and a GROUP BY over the whole messages
+ * table per scrape queued /handler behind it. So final states are counted as they happen
+ * (`messagesFinal`), and the two gauges read only live rows through the (state, …) indexes, at most once per
+ * `refreshMs` however many scrapers ask.
+ */
+export function createAppMetrics(db: Db, reports: ReportRepo, opts: { refreshMs?: number; now?: () => number } = {}) {
   const m = createMetrics();
-  m.gauge('sms_messages', 'Messages by state and gateway', async () => {
+  const every = { maxAgeMs: opts.refreshMs ?? 10_000, now: opts.now };
+
+  const live = sharedRead(async () => {
     const rows: Array<{ state: string; gateway: string; n: number | string }> = await db('messages')
+      .whereIn('state', LIVE_STATES)
       .select('state', db.raw("coalesce(gateway, '') as gateway"))
       .count({ n: '*' })
       .groupBy('state', 'gateway');
     return rows.map((r) => ({ labels: { state: String(r.state), gateway: String(r.gateway) }, value: Number(r.n) }));
-  });
-  m.gauge('sms_status_reports_pending', 'Status reports waiting to be sent to Bitrix24', async () => [{ labels: {}, value: await reports.backlog() }]);
+  }, every);
+  const pending = sharedRead(async () => [{ labels: {}, value: await reports.backlog() }], every);
+
+  const staleness = `read at most every ${every.maxAgeMs / 1000} s`;
+  m.gauge('sms_messages', `Messages in a live state (queued, sending, sent) by gateway, ${staleness}`, live);
+  m.gauge('sms_status_reports_pending', `Status reports waiting to be sent to Bitrix24, ${staleness}`, pending);
   return {
     render: m.render,
+    /** Call once per message that reaches delivered, undelivered or failed: `inc({ state, gateway: gateway ?? '' })`. */
+    messagesFinal: m.counter('sms_messages_final_total', 'Messages that reached a final state (delivered, undelivered, failed), by gateway'),
     handlerLatency: m.histogram('sms_handler_duration_seconds', 'Time to answer Bitrix24 on /handler', [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]),
     gatewayLatency: m.histogram('sms_gateway_send_duration_seconds', 'Gateway send request latency', [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15]),
     gatewaySends: m.counter('sms_gateway_sends_total', 'Gateway send attempts by outcome'),

@@ -2,20 +2,34 @@ import type { ErrorRequestHandler } from 'express';
 import { AppError } from '../platform/errors.js';
 import type { Log } from '../platform/logger.js';
 
+const size = (bytes: number) => (bytes >= 1 << 20 ? `${+(bytes / (1 << 20)).toFixed(1)} MB` : `${+(bytes / 1024).toFixed(1)} kB`);
+
+/** What a body-parser error (it carries `status` and `type`) tells the caller. */
+function parserAnswer(err: { status: number; type: string; limit?: number }): { error: string; message: string } {
+  switch (err.type) {
+    case 'entity.too.large':
+      return { error: 'payload_too_large', message: typeof err.limit === 'number' ? `the body is larger than ${size(err.limit)}` : 'the body is too large' };
+    case 'parameters.too.many':
+      return { error: 'too_many_fields', message: 'the form has too many fields' };
+    case 'querystring.parse.rangeError':
+      return { error: 'invalid_body', message: 'the form nests fields too deeply' };
+    case 'charset.unsupported':
+    case 'encoding.unsupported':
+      return { error: 'unsupported_media_type', message: 'the body has an unsupported charset or content encoding' };
+    default:
+      return { error: 'invalid_body', message: 'the body could not be parsed' };
+  }
+}
+
 /** The one error handler: 4xx answers say what was wrong, 5xx say nothing internal. */
 export function errorHandler(log: Log): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    // body-parser errors carry `status` and `type` (entity.too.large → 413, parse errors → 400).
     const parserStatus = typeof err?.status === 'number' && typeof err?.type === 'string' ? (err.status as number) : undefined;
     if (err instanceof AppError && err.expose) {
       if (err.status >= 500) log.warn({ code: err.code, path: req.path }, 'http.error');
       return res.status(err.status).json({ error: err.code, message: err.message, ...(err.details ?? {}) });
     }
-    if (parserStatus && parserStatus < 500) {
-      const code = parserStatus === 413 ? 'payload_too_large' : 'invalid_body';
-      const message = parserStatus === 413 ? 'the body is larger than 1 MB' : 'the body could not be parsed';
-      return res.status(parserStatus).json({ error: code, message });
-    }
+    if (parserStatus && parserStatus < 500) return res.status(parserStatus).json(parserAnswer(err));
     log.error({ err: { message: err?.message, code: err?.code, stack: err?.stack }, path: req.path }, 'http.unhandled');
     const status = err instanceof AppError ? err.status : 500;
     res.status(status).json({ error: 'internal_error', message: 'internal error' });

@@ -4,7 +4,8 @@ import { AppError } from '../platform/errors.js';
 /**
  * Bitrix24 posts application/x-www-form-urlencoded bodies with PHP bracket keys
  * (auth[member_id], bindings[0][OWNER_ID]); qs ("extended") turns them into nested objects.
- * Anything else is 415; over 1 MB is 413 (from the parser).
+ * Anything else is 415. Over 1 MB or over 5000 fields is 413, nesting deeper than body-parser's default
+ * 32 levels is 400; the error handler says which.
  */
 const parse = express.urlencoded({ extended: true, limit: '1mb', parameterLimit: 5000 });
 
