@@ -18,7 +18,7 @@ let page: Page;
 beforeAll(async () => {
   [kannel, fake, browser] = await Promise.all([startKannel(), startFakeBitrix24(), launchBrowser()]);
   fp = await fake.addPortal();
-  ctx = await createListeningContext({ fake, env: { ADMIN_PASSWORD: PASSWORD } });
+  ctx = await createListeningContext({ fake, env: { ADMIN_PASSWORD: PASSWORD, ALLOW_PRIVATE_GATEWAYS: '1' } });
   ctx.deps.worker.start();
   ctx.deps.reporter.start();
   page = await browser.newPage({ viewport: { width: 1000, height: 800 } });

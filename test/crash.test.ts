@@ -18,7 +18,7 @@ beforeAll(async () => {
   kannel = await startKannel();
   fake = await startFakeBitrix24();
   fp = await fake.addPortal();
-  ctx = await createListeningContext({ fake, env: { UNKNOWN_OUTCOME_WINDOW: '2s' } });
+  ctx = await createListeningContext({ fake, env: { UNKNOWN_OUTCOME_WINDOW: '2s', ALLOW_PRIVATE_GATEWAYS: '1' } });
   await installPortal(ctx, fake, fp, { provider: 'kannel', kannel_url: kannel.url, kannel_username: kannel.username, kannel_password: kannel.password, sender: 'MyShop' });
 }, 60_000);
 afterAll(async () => {
@@ -50,6 +50,7 @@ it('a worker process killed with sends in flight: nothing is sent twice and ever
       B24_CLIENT_ID: fake.clientId,
       B24_CLIENT_SECRET: fake.clientSecret,
       WORKER_LEASE: '3s',
+      ALLOW_PRIVATE_GATEWAYS: '1', // Kannel and the proxy listen on 127.0.0.1
       GATEWAY_CONCURRENCY: '16',
       GATEWAY_TIMEOUT_MS: '600000',
       STATUS_POLL_CRON: '0 0 1 1 *',

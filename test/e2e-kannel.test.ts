@@ -15,7 +15,7 @@ beforeAll(async () => {
   kannel = await startKannel();
   fake = await startFakeBitrix24(); // Bitrix24's real limits: burst 50, 2 requests/s
   fp = await fake.addPortal();
-  ctx = await createListeningContext({ fake, env: { REPORT_LINGER: '500ms' } });
+  ctx = await createListeningContext({ fake, env: { REPORT_LINGER: '500ms', ALLOW_PRIVATE_GATEWAYS: '1' } });
   await installPortal(ctx, fake, fp, { provider: 'kannel', kannel_url: kannel.url, kannel_username: kannel.username, kannel_password: kannel.password, sender: 'MyShop' });
   ctx.deps.worker.start();
   ctx.deps.reporter.start();

@@ -1,7 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SMSRU_SEND_CODES, SMSRU_STATUS, smsruSendKind, smsruStatus } from '../src/gateways/smsru.codes.js';
 import { KANNEL_DLR, kannelDlr, kannelSendKind } from '../src/gateways/kannel.codes.js';
-import { transportOutcome } from '../src/gateways/gateway.js';
+import { answerExcerpt, transportOutcome } from '../src/gateways/gateway.js';
+import { createKannelGateway } from '../src/gateways/kannel.js';
+import { createSmsRuGateway } from '../src/gateways/smsru.js';
+import { createDispatcher } from '../src/platform/http.js';
+import { startFakeKannel, type FakeKannel } from './fakes/kannel.js';
 import { backoffMs } from '../src/delivery/backoff.js';
 import { segmentsOf } from '../src/gateways/segments.js';
 import { predecessors } from '../src/messages/states.js';
@@ -45,6 +49,42 @@ describe('Kannel mapping tables', () => {
   });
   it.each([[202, 'accepted'], [200, 'accepted'], [503, 'retryable'], [500, 'retryable'], [403, 'permanent'], [400, 'permanent']] as const)(
     'sendsms HTTP %i → %s', (status, kind) => expect(kannelSendKind(status)).toBe(kind));
+});
+
+describe('a 502 or 504 from a proxy in front of a gateway, after the request was sent', () => {
+  let proxy: FakeKannel;
+  const dispatcher = createDispatcher();
+  const sms = { id: 1, to: '+79991234567', text: 'hi', sender: '', dlrUrl: 'https://x/dlr', unicode: false };
+  beforeAll(async () => {
+    proxy = await startFakeKannel();
+  });
+  afterAll(async () => proxy.close());
+
+  it.each([[502, 'unknown'], [504, 'unknown'], [503, 'retryable'], [500, 'retryable']] as const)('Kannel sendsms HTTP %i → %s', (status, kind) => {
+    expect(kannelSendKind(status)).toBe(kind);
+  });
+
+  it.each([[502, 'unknown'], [504, 'unknown'], [503, 'retryable'], [500, 'retryable'], [429, 'retryable']] as const)(
+    'HTTP %i through each adapter → %s, in plain words', async (status, kind) => {
+      proxy.setBehaviour({ kind: 'answer', status, body: '<html><body>nginx bad gateway</body></html>' });
+      const kannel = createKannelGateway({ url: proxy.url, username: 'u', password: 'p', dispatcher, timeoutMs: 2000 });
+      const smsru = createSmsRuGateway({ baseUrl: proxy.url, apiKey: 'k', dispatcher, timeoutMs: 2000 });
+      for (const outcome of [await kannel.send(sms), await smsru.send(sms)]) {
+        expect(outcome.kind).toBe(kind);
+        expect(outcome.text).not.toContain('nginx');
+        if (kind === 'unknown') expect(outcome.text).toMatch(/^outcome unknown: /);
+      }
+    });
+});
+
+describe('gateway answers in the logs', () => {
+  it('are one bounded line with secrets and long numbers masked', () => {
+    const e = answerExcerpt(`user=bob&password=s3cr%21t\r\nto=79991234567\u0000 ${'x'.repeat(500)}`, ['s3cr!t']);
+    expect(e.length).toBeLessThanOrEqual(200);
+    expect(e).not.toMatch(/[\r\n\u0000]/);
+    expect(e).toContain('password=[redacted]');
+    expect(e).toContain('*******4567');
+  });
 });
 
 describe('transport failures', () => {

@@ -116,7 +116,8 @@ describe('status reports to Bitrix24', () => {
     expect(text).toContain('sms_status_reports_total{outcome="sent"} 1');
     expect(text).toContain('sms_status_reports_total{outcome="dropped"} 1');
     expect(text).toContain('sms_status_reports_pending 0');
-    expect(text).toMatch(/sms_messages\{state="delivered",gateway="smsru"\} 2/);
+    // Final states are counted as they happen (the gauge covers only live states).
+    expect(text).toMatch(/sms_messages_final_total\{state="delivered",gateway="smsru"\} 2/);
     expect(text).toMatch(/b24_rest_calls_total\{method="batch",outcome="ok"\} 1/);
     expect(text).toMatch(/sms_gateway_send_duration_seconds_count\{gateway="smsru"\} 2/);
     expect(text).toMatch(/sms_handler_duration_seconds_count\{status="200"\} 2/);

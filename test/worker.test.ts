@@ -4,6 +4,7 @@ import { startFakeSmsRu, type FakeSmsRu } from './fakes/smsru.js';
 import { createTestContext, type TestContext } from './helpers/app.js';
 import { installPortal } from './helpers/install.js';
 import { messageRow, postSms } from './helpers/sms.js';
+import { startFakeKannel } from './fakes/kannel.js';
 
 let fake: FakeBitrix24;
 let smsru: FakeSmsRu;
@@ -16,7 +17,7 @@ beforeEach(async () => {
   fake = await startFakeBitrix24();
   smsru = await startFakeSmsRu({ keys: { 'good-key': 512.5 } });
   fp = await fake.addPortal();
-  ctx = await createTestContext({ fake, smsru, clock: () => now, random: () => 0.5 });
+  ctx = await createTestContext({ fake, smsru, clock: () => now, random: () => 0.5, env: { ALLOW_PRIVATE_GATEWAYS: '1' } });
   await installPortal(ctx, fake, fp, { provider: 'smsru', api_key: 'good-key', sender: 'MyShop' });
 });
 afterEach(async () => {
@@ -126,6 +127,100 @@ describe('send worker', () => {
     expect(sendsTo('79991234567')).toBe(1);
     await ctx.deps.reporter.runOnce();
     expect(fp.shown.get(id)).toBe('failed');
+  });
+});
+
+describe('claims', () => {
+  it('take at most the number asked for, on SQLite and PostgreSQL alike', async () => {
+    for (let i = 0; i < 6; i++) await postSms(ctx, fp, { to: `+7999000000${i}` });
+    const portal = (await ctx.deps.portals.findByMemberId(fp.memberId))!;
+    expect(await ctx.deps.queue.claim(now, 2, 120_000, { portalId: portal.id })).toHaveLength(2);
+    expect(await ctx.deps.queue.claim(now, 3, 120_000)).toHaveLength(3);
+    expect(await ctx.deps.queue.claim(now, 3, 120_000)).toHaveLength(1);
+  });
+
+  it('the worker takes no more of one gateway account than GATEWAY_CONCURRENCY at a time', async () => {
+    for (let i = 0; i < 20; i++) await postSms(ctx, fp, { to: `+799900000${String(i).padStart(2, '0')}` });
+    expect(await ctx.deps.worker.runOnce()).toBe(8);
+    while ((await ctx.deps.worker.runOnce()) > 0);
+    expect(smsru.messages.size).toBe(20);
+  });
+});
+
+describe('rows that cannot be sent end, instead of looping', () => {
+  const portalId = async () => (await ctx.deps.portals.findByMemberId(fp.memberId))!.id;
+
+  it('a message whose text or number was erased ends failed with a reason, is reported, and never reaches the gateway', async () => {
+    const ids = [await postSms(ctx, fp, { to: '+79990000001' }), await postSms(ctx, fp, { to: '+79990000002' })];
+    await ctx.db('messages').where({ b24_message_id: ids[0] }).update({ body: null });
+    await ctx.db('messages').where({ b24_message_id: ids[1] }).update({ phone: null });
+    expect(await ctx.deps.worker.runOnce()).toBe(2);
+    for (const id of ids) {
+      expect(await messageRow(ctx, id)).toMatchObject({ state: 'failed', failure_reason: 'the text or the number was erased when the app was uninstalled' });
+    }
+    expect(await ctx.deps.worker.runOnce()).toBe(0);
+    expect(smsru.stats.sendRequests).toBe(0);
+    await ctx.deps.reporter.runOnce();
+    expect(ids.map((id) => fp.shown.get(id))).toEqual(['failed', 'failed']);
+  });
+
+  it('an error before sending is retried with backoff, then ends failed after SEND_MAX_ATTEMPTS (10)', async () => {
+    await ctx.deps.settings.save(await portalId(), { provider: 'retired-gateway', credentials: {} }, now); // the factory throws for it
+    ctx.deps.accounts.forget(await portalId());
+    const id = await postSms(ctx, fp);
+    for (let attempt = 1; attempt < 10; attempt++) {
+      expect(await ctx.deps.worker.runOnce()).toBe(1);
+      const row = await messageRow(ctx, id);
+      expect(row).toMatchObject({ state: 'queued', attempts: attempt });
+      expect(Number(row.next_attempt_at)).toBeGreaterThan(now); // backoff stored, not a tight loop
+      now = Number(row.next_attempt_at);
+    }
+    expect(await ctx.deps.worker.runOnce()).toBe(1);
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'failed', attempts: 10, failure_reason: 'gave up after 10 attempts: an internal error kept it from being sent' });
+    expect(await ctx.deps.worker.runOnce()).toBe(0);
+    await ctx.deps.reporter.runOnce();
+    expect(fp.shown.get(id)).toBe('failed');
+  });
+
+  it('a claim whose worker keeps dying before sending is requeued at most SEND_MAX_ATTEMPTS times, and not after SEND_MAX_AGE', async () => {
+    const id = await postSms(ctx, fp, { to: '+79990000001' });
+    for (let attempt = 1; attempt <= 10; attempt++) {
+      const [claimed] = await ctx.deps.queue.claim(now, 10, 120_000); // claimed by a worker that dies before sending
+      expect(claimed).toMatchObject({ b24_message_id: id, attempts: attempt });
+      now += 121_000;
+      await ctx.deps.worker.reap();
+    }
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'failed', failure_reason: 'gave up after 10 attempts: the worker stopped before sending' });
+
+    const old = await postSms(ctx, fp, { to: '+79990000002' });
+    await ctx.deps.queue.claim(now, 10, 120_000);
+    now += 25 * 3_600_000;
+    await ctx.deps.worker.reap();
+    expect(await messageRow(ctx, old)).toMatchObject({ state: 'failed', attempts: 1, failure_reason: 'gave up after 24 h: the worker stopped before sending' });
+    expect(smsru.stats.sendRequests).toBe(0);
+    await ctx.deps.reporter.runOnce();
+    expect([fp.shown.get(id), fp.shown.get(old)]).toEqual(['failed', 'failed']);
+  });
+
+  it('a 502 from a proxy in front of Kannel is an unknown outcome: never resent, failed when no report comes', async () => {
+    const proxy = await startFakeKannel({ behaviour: { kind: 'answer', status: 502, body: '<html>502 Bad Gateway</html>' } });
+    try {
+      await ctx.deps.settings.save(await portalId(), { provider: 'kannel', credentials: { url: proxy.url, username: 'u', password: 'p' } }, now);
+      ctx.deps.accounts.forget(await portalId());
+      const id = await postSms(ctx, fp);
+      expect(await ctx.deps.worker.runOnce()).toBe(1);
+      const row = await messageRow(ctx, id);
+      expect(row).toMatchObject({ state: 'sending', gateway_status: '502' });
+      expect(row.unknown_since).not.toBeNull();
+      now += 5 * 60_000;
+      expect(await ctx.deps.worker.runOnce()).toBe(0);
+      now += 11 * 60_000;
+      await ctx.deps.statusesJob.runOnce();
+      expect(await messageRow(ctx, id)).toMatchObject({ state: 'failed', failure_reason: 'outcome unknown: no delivery report from the gateway' });
+      expect(proxy.sends).toBe(1);
+    } finally {
+      await proxy.close();
+    }
   });
 });
 

@@ -15,12 +15,13 @@ export interface PendingReport {
 export function createReportRepo(db: Db) {
   const pg = isPostgres(db);
 
-  /** Due, unleased reports (id, portal, age) for the reporter to choose from. */
-  async function due(now: number, limit: number): Promise<Array<{ id: number; portal_id: number; created_at: number }>> {
+  /** Due, unleased reports (id, portal, age) for the reporter to choose from, leaving out portals in `skip`. */
+  async function due(now: number, limit: number, skip: number[] = []): Promise<Array<{ id: number; portal_id: number; created_at: number }>> {
     const rows = await db('status_reports')
       .select('id', 'portal_id', 'created_at')
       .where('state', 'pending')
       .andWhere('next_attempt_at', '<=', now)
+      .whereNotIn('portal_id', skip)
       .andWhere((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
       .orderBy('id')
       .limit(limit);

@@ -5,20 +5,23 @@ import { UNKNOWN_OUTCOME, type SendOutcome } from '../gateways/gateway.js';
 import { segmentsOf } from '../gateways/segments.js';
 import type { PortalRepo } from '../portals/portal-repo.js';
 import type { ClaimedMessage, QueueRepo } from '../messages/queue-repo.js';
-import type { Accounts } from './accounts.js';
+import type { Account, Accounts } from './accounts.js';
 import { backoffMs } from './backoff.js';
-import { createKeyedSemaphore } from './semaphore.js';
 import { createLoop } from './loop.js';
+import { createSlots } from './slots.js';
 
 export interface SendWorkerOptions {
   concurrency: number; // messages in flight per worker process
   perAccount: number; // in flight per gateway account
   leaseMs: number;
   maxAgeMs: number; // retryable failures give up after this age
+  maxAttempts: number; // claims that never reached a gateway give up after this many attempts
   retryBaseMs: number;
   retryCapMs: number;
   idlePollMs: number; // fallback wake-up for retries that come due; intake wakes the worker at once
 }
+
+const REAP_EVERY_MS = 1_000; // the running loop checks for dead claims at most this often
 
 /** Claims queued messages and hands them to their portal's gateway. The messages table is the queue. */
 export function createSendWorker(deps: {
@@ -35,7 +38,8 @@ export function createSendWorker(deps: {
 }) {
   const o = deps.options;
   const random = deps.random ?? Math.random;
-  const accountSlots = createKeyedSemaphore(o.perAccount);
+  const slots = createSlots(o.concurrency, o.perAccount);
+  const inFlight = new Set<Promise<void>>();
 
   async function fail(m: { id: number }, reason: string, leaseToken?: string, fields = {}) {
     const moved = await deps.queue.advance(m.id, 'failed', deps.clock(), { failure_reason: reason.slice(0, 500), ...fields }, leaseToken);
@@ -43,33 +47,73 @@ export function createSendWorker(deps: {
     return moved;
   }
 
-  async function process(m: ClaimedMessage): Promise<void> {
-    const log = deps.log.child({ messageId: m.id, portalId: m.portal_id });
+  const hours = (ms: number) => Math.round(ms / 3_600_000);
+
+  /** Why a claim that never reached the gateway is not tried again, if it is not. */
+  function givesUp(m: { attempts: number; created_at: number }, now: number): string | undefined {
+    if (m.attempts >= o.maxAttempts) return `gave up after ${m.attempts} attempts`;
+    if (now - m.created_at >= o.maxAgeMs) return `gave up after ${hours(o.maxAgeMs)} h`;
+    return undefined;
+  }
+
+  /** Everything a message needs before it is submitted; undefined when it already ended (failed). */
+  async function prepare(m: ClaimedMessage) {
+    // A CLEAN uninstall erases texts and numbers; such a row can never be sent.
+    if (m.phone === null || m.body === null) return void (await fail(m, 'the text or the number was erased when the app was uninstalled', m.lease_token));
     const portal = await deps.portals.findById(m.portal_id);
     if (!portal || portal.status === 'uninstalled') return void (await fail(m, 'the app was uninstalled from the portal', m.lease_token));
     if (portal.disabledAt) return void (await fail(m, 'the service operator has disabled this portal', m.lease_token));
     const account = await deps.accounts.forPortal(m.portal_id);
     if (!account) return void (await fail(m, 'no SMS gateway is configured for this portal', m.lease_token));
-
     const { segments, encoding } = segmentsOf(m.body);
-    const sender = account.senderFor(m.code);
-    const release = await accountSlots.acquire(m.portal_id);
-    let outcome: SendOutcome;
-    const started = performance.now();
-    try {
-      // Durable before the request leaves: a crash after this line is an unknown outcome, never a resend.
-      const owned = await deps.queue.markSubmitted(m.id, m.lease_token, deps.clock(), { gateway: account.provider, segments, encoding, sender });
-      if (!owned) return log.warn('message.claim_lost');
-      outcome = await account.gateway.send({
-        id: m.id, to: m.phone, text: m.body, sender, unicode: encoding === 'UCS-2', dlrUrl: deps.dlrUrl(m.portal_id, m.id),
-      });
-    } finally {
-      release();
+    return { account, phone: m.phone, body: m.body, segments, encoding, sender: account.senderFor(m.code) };
+  }
+
+  /**
+   * An error before the request left (a bug, a broken row, the database): provably never sent, so tried again
+   * later like a retryable failure, until SEND_MAX_ATTEMPTS or SEND_MAX_AGE. The error stays in the logs.
+   */
+  async function notSent(m: ClaimedMessage, err: unknown, log: Log) {
+    log.error({ err: String(err) }, 'worker.message.error');
+    const now = deps.clock();
+    const giveUp = givesUp(m, now);
+    if (giveUp) {
+      await fail(m, `${giveUp}: an internal error kept it from being sent`, m.lease_token);
+      return log.warn({ attempts: m.attempts }, 'message.gave_up');
     }
-    deps.onSend?.(account.provider, outcome.kind, (performance.now() - started) / 1000);
+    await deps.queue.retryLater(m.id, m.lease_token, now, now + backoffMs(m.attempts, random(), { baseMs: o.retryBaseMs, capMs: o.retryCapMs }), {});
+  }
+
+  async function process(m: ClaimedMessage): Promise<void> {
+    const log = deps.log.child({ messageId: m.id, portalId: m.portal_id });
+    let p: Awaited<ReturnType<typeof prepare>>;
+    try {
+      p = await prepare(m);
+      if (!p) return;
+      // Durable before the request leaves: a crash after this line is an unknown outcome, never a resend.
+      const owned = await deps.queue.markSubmitted(m.id, m.lease_token, deps.clock(), { gateway: p.account.provider, segments: p.segments, encoding: p.encoding, sender: p.sender });
+      if (!owned) return log.warn('message.claim_lost');
+    } catch (err) {
+      return notSent(m, err, log);
+    }
+    const started = performance.now();
+    let outcome: SendOutcome;
+    try {
+      outcome = await p.account.gateway.send({
+        id: m.id, to: p.phone, text: p.body, sender: p.sender, unicode: p.encoding === 'UCS-2', dlrUrl: deps.dlrUrl(m.portal_id, m.id),
+      });
+    } catch (err) {
+      // Adapters answer with outcomes; one that throws may have sent the request already.
+      log.error({ err: String(err) }, 'gateway.send.error');
+      outcome = { kind: 'unknown', code: 'ERROR', text: `${UNKNOWN_OUTCOME}: an internal error while sending` };
+    }
+    deps.onSend?.(p.account.provider, outcome.kind, (performance.now() - started) / 1000);
+    await settle(m, p.account, outcome, log);
+  }
+
+  async function settle(m: ClaimedMessage, account: Account, outcome: SendOutcome, log: Log) {
     const now = deps.clock();
     const raw = { gateway_status: outcome.code.slice(0, 32), gateway_status_text: outcome.text.slice(0, 500) };
-
     switch (outcome.kind) {
       case 'accepted':
         await deps.queue.advance(m.id, 'sent', now, { ...raw, gateway_message_id: outcome.gatewayMessageId ?? null }, m.lease_token);
@@ -79,7 +123,7 @@ export function createSendWorker(deps: {
         return log.warn({ gateway: account.provider, code: outcome.code }, 'gateway.send.failed');
       case 'retryable': {
         if (now - m.created_at >= o.maxAgeMs) {
-          await fail(m, `gave up after ${Math.round(o.maxAgeMs / 3_600_000)} h of retries: ${outcome.text}`, m.lease_token, raw);
+          await fail(m, `gave up after ${hours(o.maxAgeMs)} h of retries: ${outcome.text}`, m.lease_token, raw);
           return log.warn({ gateway: account.provider, code: outcome.code }, 'gateway.send.gave_up');
         }
         const next = now + backoffMs(m.attempts, random(), { baseMs: o.retryBaseMs, capMs: o.retryCapMs });
@@ -97,7 +141,8 @@ export function createSendWorker(deps: {
   }
 
   /**
-   * Claims whose worker died: never submitted → queued again (provably never reached the gateway);
+   * Claims whose worker died: never submitted → queued again (provably never reached the gateway), unless they
+   * used up SEND_MAX_ATTEMPTS or SEND_MAX_AGE (a row that kills its worker must not loop forever);
    * submitted → the outcome is unknown: wait for the gateway's reports where it sends them, else failed.
    */
   async function reap(): Promise<number> {
@@ -105,8 +150,14 @@ export function createSendWorker(deps: {
     const expired = await deps.queue.expiredClaims(now);
     for (const c of expired) {
       if (c.submitted_at === null) {
-        await deps.queue.requeue(c.id, c.lease_token, now);
-        deps.log.info({ messageId: c.id }, 'message.requeued');
+        const giveUp = givesUp(c, now);
+        if (giveUp) {
+          await fail(c, `${giveUp}: the worker stopped before sending`, c.lease_token);
+          deps.log.warn({ messageId: c.id, attempts: c.attempts }, 'message.gave_up');
+        } else {
+          await deps.queue.requeue(c.id, c.lease_token, now);
+          deps.log.info({ messageId: c.id }, 'message.requeued');
+        }
         continue;
       }
       const account = await deps.accounts.forPortal(c.portal_id);
@@ -117,21 +168,71 @@ export function createSendWorker(deps: {
     return expired.length;
   }
 
-  /** One step: reap dead claims, claim what is due, send it all. Returns how many messages were claimed. */
-  async function runOnce(): Promise<number> {
-    await reap();
-    const claimed = await deps.queue.claim(deps.clock(), o.concurrency, o.leaseMs);
-    await Promise.all(
-      claimed.map((m) =>
-        process(m).catch((err) => deps.log.error({ messageId: m.id, err: String(err) }, 'worker.message.error')),
-      ),
-    );
-    return claimed.length;
+  /** Starts a claimed message in its slot; the slot frees (and the loop looks for more) when it is done. */
+  function launch(m: ClaimedMessage): Promise<void> {
+    slots.take(m.portal_id);
+    const run = process(m)
+      .catch((err) => deps.log.error({ messageId: m.id, err: String(err) }, 'worker.message.error'))
+      .finally(() => {
+        slots.release(m.portal_id);
+        inFlight.delete(run);
+        loop.kick();
+      });
+    inFlight.add(run);
+    return run;
   }
 
-  const loop = createLoop({ name: 'worker', step: runOnce, idleMs: o.idlePollMs, log: deps.log });
+  /**
+   * Claims into free slots only, portal by portal, the longest-waiting first, never more than an account's own
+   * free slots: a slow account fills its GATEWAY_CONCURRENCY slots and is then skipped, and nothing claimed waits
+   * behind it. One fill at a time, so two callers never hand out the same slot.
+   */
+  let filling: Promise<unknown> = Promise.resolve();
+  function fill(): Promise<Promise<void>[]> {
+    const run = filling.then(async () => {
+      const started: Promise<void>[] = [];
+      const lost = new Set<number>(); // portals whose due rows another worker took meanwhile
+      while (slots.free() > 0) {
+        const now = deps.clock();
+        const portalId = await deps.queue.oldestDuePortal(now, [...slots.full(), ...lost]);
+        if (portalId === undefined) break;
+        const claimed = await deps.queue.claim(now, slots.freeFor(portalId), o.leaseMs, { portalId });
+        if (!claimed.length) lost.add(portalId);
+        for (const m of claimed) started.push(launch(m));
+      }
+      return started;
+    });
+    filling = run.catch(() => {});
+    return run;
+  }
 
-  return { runOnce, reap, start: loop.start, stop: loop.stop, kick: loop.kick };
+  /** One step for tests: reap dead claims, claim what fits in the free slots, and wait for those to finish. */
+  async function runOnce(): Promise<number> {
+    await reap();
+    const started = await fill();
+    await Promise.all(started);
+    return started.length;
+  }
+
+  // The running loop does not wait for what it started: every freed slot kicks it to claim again.
+  let lastReap = -Infinity;
+  async function step(): Promise<number> {
+    if (performance.now() - lastReap >= REAP_EVERY_MS) {
+      lastReap = performance.now();
+      await reap();
+    }
+    return (await fill()).length;
+  }
+
+  const loop = createLoop({ name: 'worker', step, idleMs: o.idlePollMs, log: deps.log });
+
+  /** Stops claiming, then lets the messages in flight finish (their claims stay consistent). */
+  async function stop() {
+    await loop.stop();
+    await Promise.allSettled([...inFlight]);
+  }
+
+  return { runOnce, reap, start: loop.start, stop, kick: loop.kick };
 }
 
 export type SendWorker = ReturnType<typeof createSendWorker>;

@@ -90,25 +90,55 @@ export function createStatusReporter(deps: {
     return chosen;
   }
 
-  /** One pass over the due reports; portals in parallel (each has its own rate limit), chunks in order. */
-  async function runOnce(opts: { flush?: boolean } = {}): Promise<number> {
+  /**
+   * Starts reporting what is due, each portal on its own (each has its own rate limit), chunks in order. A portal
+   * whose call is still in flight (a slow or hanging Bitrix24) is left out of the pass, not waited for: the
+   * other portals' reports go out meanwhile, and its own next ones once it answers or its deadline passes.
+   */
+  const busy = new Set<number>();
+  const inFlight = new Set<Promise<void>>();
+  async function pass(opts: { flush?: boolean } = {}): Promise<{ claimed: number; done: Promise<unknown> }> {
     const now = deps.clock();
-    const due = await deps.reports.due(now, o.claimLimit);
+    const due = await deps.reports.due(now, o.claimLimit, [...busy]);
     const ids = opts.flush ? due.map((r) => r.id) : choose(due, now);
     const claimed = await deps.reports.claim(ids, now, o.leaseMs);
     const byPortal = new Map<number, PendingReport[]>();
     for (const r of claimed) byPortal.set(r.portal_id, [...(byPortal.get(r.portal_id) ?? []), r]);
-    await Promise.all(
-      [...byPortal].map(async ([portalId, rs]) => {
+    const done = [...byPortal].map(([portalId, rs]) => {
+      busy.add(portalId);
+      const run = (async () => {
         for (let i = 0; i < rs.length; i += BATCH) await reportChunk(portalId, rs.slice(i, i + BATCH));
-      }),
-    );
-    return claimed.length;
+      })()
+        .catch((err) => deps.log.error({ portalId, err: String(err) }, 'status.report.error')) // the lease expires, they come due again
+        .finally(() => {
+          busy.delete(portalId);
+          inFlight.delete(run);
+          loop.kick();
+        });
+      inFlight.add(run);
+      return run;
+    });
+    return { claimed: claimed.length, done: Promise.all(done) };
   }
 
-  // Polls at the linger interval so a held remainder goes out on time; a kick brings full batches at once.
-  const loop = createLoop({ name: 'reporter', step: () => runOnce(), idleMs: Math.min(o.idlePollMs, Math.max(100, o.lingerMs)), log: deps.log });
-  return { runOnce, start: loop.start, stop: loop.stop, kick: loop.kick };
+  /** One pass for tests: report what is due and wait until every portal of it has answered. */
+  async function runOnce(opts: { flush?: boolean } = {}): Promise<number> {
+    const { claimed, done } = await pass(opts);
+    await done;
+    return claimed;
+  }
+
+  // Polls at the linger interval so a held remainder goes out on time; a kick brings full batches at once,
+  // and a portal that finishes kicks the loop for whatever it was left out of.
+  const loop = createLoop({ name: 'reporter', step: async () => (await pass()).claimed, idleMs: Math.min(o.idlePollMs, Math.max(100, o.lingerMs)), log: deps.log });
+
+  /** Stops passing, then lets the portals in flight finish (or reach their deadline). */
+  async function stop() {
+    await loop.stop();
+    await Promise.allSettled([...inFlight]);
+  }
+
+  return { runOnce, start: loop.start, stop, kick: loop.kick };
 }
 
 export type StatusReporter = ReturnType<typeof createStatusReporter>;

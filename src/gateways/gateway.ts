@@ -1,4 +1,6 @@
 import type { FinalState } from '../messages/states.js';
+import { HTTP_ANSWER_TOO_LARGE, HTTP_DEADLINE } from '../platform/http.js';
+import { GATEWAY_ADDRESS_FORBIDDEN } from '../platform/address-guard.js';
 
 /** Our reading of a gateway's status code: a state plus the gateway's own code and text, kept on the message. */
 export interface GatewayStatus {
@@ -23,7 +25,8 @@ export interface OutgoingSms {
   unicode: boolean;
 }
 
-export type CredentialCheck = { ok: true; balance?: number } | { ok: false; reason: string; retryable?: boolean };
+/** `addressRefused`: the address guard refused the gateway's address (a form may show the reason at the URL). */
+export type CredentialCheck = { ok: true; balance?: number } | { ok: false; reason: string; retryable?: boolean; addressRefused?: boolean };
 
 /** One gateway account. Adapters get their HTTP dispatcher and timeouts from outside. */
 export interface Gateway {
@@ -44,12 +47,43 @@ export interface Gateway {
 
 export const UNKNOWN_OUTCOME = 'outcome unknown';
 
-/** undici codes for failures after the request may have been written: the outcome is unknown. */
-const MAYBE_WRITTEN = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_ABORTED']);
+/** Shown wherever a gateway address was refused by the address guard. */
+export const ADDRESS_FORBIDDEN_REASON = 'the gateway address is on a private or local network, which this service does not reach';
 
-/** A transport error: retryable when the request surely never left, unknown otherwise. */
+/**
+ * Failures after the request may have been written: the outcome is unknown. A deadline that passed after
+ * undici connected, and an answer too large to read, belong here: the gateway may have taken the message.
+ */
+const MAYBE_WRITTEN = new Set([
+  'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_ABORTED',
+  HTTP_DEADLINE, HTTP_ANSWER_TOO_LARGE,
+]);
+
+/**
+ * A transport error: retryable when the request surely never left, unknown otherwise. Whatever the cause, the
+ * words are the same ("could not be reached"): telling a refused connection from a silent one would let a
+ * portal's administrator map ports through us. The code stays on the row for the operator.
+ */
 export function transportOutcome(err: unknown): SendOutcome {
   const code = String((err as { code?: string } | null)?.code ?? 'ERROR');
-  if (MAYBE_WRITTEN.has(code)) return { kind: 'unknown', code, text: `${UNKNOWN_OUTCOME}: ${code}` };
-  return { kind: 'retryable', code, text: `gateway unreachable: ${code}` };
+  if (code === GATEWAY_ADDRESS_FORBIDDEN) return { kind: 'permanent', code, text: ADDRESS_FORBIDDEN_REASON };
+  if (MAYBE_WRITTEN.has(code)) return { kind: 'unknown', code, text: `${UNKNOWN_OUTCOME}: the gateway could not be reached (the request may have arrived)` };
+  return { kind: 'retryable', code, text: 'the gateway could not be reached' };
 }
+
+/**
+ * For logs only, never for people: a gateway's answer as one bounded line, control characters stripped, the
+ * account's secrets and long digit runs (phone numbers an answer may echo) masked.
+ */
+export function answerExcerpt(text: string, secrets: string[] = []): string {
+  let s = text.slice(0, 4_000);
+  // As sent (a query string or form body) and as an answer may echo it: raw, URI-encoded, form-encoded.
+  const spellings = secrets.filter(Boolean).flatMap((x) => [x, encodeURIComponent(x), new URLSearchParams({ x }).toString().slice(2)]);
+  for (const secret of new Set(spellings)) s = s.split(secret).join('[redacted]');
+  s = s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]+/g, ' ').replace(/\s+/g, ' ').trim();
+  s = s.replace(/\d{7,}/g, (d) => `${'*'.repeat(d.length - 4)}${d.slice(-4)}`);
+  return s.slice(0, 200);
+}
+
+/** A gateway's own status text (SMS.ru's status_text) as one short line before it is stored or shown. */
+export const plainText = (text: string) => text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 200);

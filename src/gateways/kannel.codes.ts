@@ -1,4 +1,4 @@
-import type { GatewayStatus } from './gateway.js';
+import { plainText, UNKNOWN_OUTCOME, type GatewayStatus } from './gateway.js';
 
 /** Kannel DLR types (dlr-mask bits, gateways.md §2) → our states. */
 export const KANNEL_DLR: Record<number, { state: GatewayStatus['state']; text: string }> = {
@@ -11,12 +11,30 @@ export const KANNEL_DLR: Record<number, { state: GatewayStatus['state']; text: s
 
 export function kannelDlr(type: number, reply?: string): GatewayStatus | undefined {
   const m = KANNEL_DLR[type];
-  return m ? { state: m.state, code: String(type), text: reply ? `${m.text}: ${reply}`.slice(0, 500) : m.text } : undefined;
+  // The SMSC's receipt text (%A) is kept as one short line: it is shown in the portal's log.
+  return m ? { state: m.state, code: String(type), text: reply ? `${m.text}: ${plainText(reply)}` : m.text } : undefined;
 }
 
-/** cgi-bin/sendsms replies: 202 "0: Accepted…" / "3: Queued for later delivery" are accepted. */
-export function kannelSendKind(status: number): 'accepted' | 'retryable' | 'permanent' {
+/**
+ * cgi-bin/sendsms replies: 202 "0: Accepted…" / "3: Queued for later delivery" are accepted. A 502 or 504 comes
+ * from a proxy in front of Kannel that sent our request on and lost the answer: Kannel may have taken the
+ * message, so it is an unknown outcome (a DLR settles it), never a resend.
+ */
+export function kannelSendKind(status: number): 'accepted' | 'retryable' | 'permanent' | 'unknown' {
   if (status === 202 || status === 200) return 'accepted';
+  if (status === 502 || status === 504) return 'unknown';
   if (status === 503 || status >= 500 || status === 429) return 'retryable';
   return 'permanent'; // 400 bad request, 403 bad login
+}
+
+/** Words for a sendsms reply; Kannel's own body is never shown (it may be anything the address answers). */
+export function kannelSendText(status: number, body: string): string {
+  if (status === 202 || status === 200) return /^\s*3:/.test(body) ? 'queued for later delivery (no SMS centre connected)' : 'accepted for delivery';
+  if (status === 502 || status === 504) return `${UNKNOWN_OUTCOME}: no answer through the proxy in front of Kannel (HTTP ${status})`;
+  if (status === 400) return 'Kannel refused the message as invalid (HTTP 400)';
+  if (status === 403) return 'Kannel refused the username or password';
+  if (status === 404) return 'no Kannel sendsms service at this address (HTTP 404)';
+  if (status === 429) return 'Kannel is overloaded (HTTP 429)';
+  if (status >= 500) return `Kannel is temporarily unavailable (HTTP ${status})`;
+  return `unexpected answer from Kannel (HTTP ${status})`;
 }

@@ -1,12 +1,17 @@
 import type { Dispatcher } from 'undici';
+import type { Log } from '../platform/logger.js';
 import { httpRequest } from '../platform/http.js';
-import { transportOutcome, type CredentialCheck, type Gateway, type OutgoingSms, type SendOutcome } from './gateway.js';
-import { kannelSendKind } from './kannel.codes.js';
+import { GATEWAY_ADDRESS_FORBIDDEN } from '../platform/address-guard.js';
+import { ADDRESS_FORBIDDEN_REASON, answerExcerpt, transportOutcome, type CredentialCheck, type Gateway, type OutgoingSms, type SendOutcome } from './gateway.js';
+import { kannelSendKind, kannelSendText } from './kannel.codes.js';
 
 /**
  * Kannel's smsbox (gateways.md §2). It returns no message id, so our own id travels in the dlr-url and
  * every report (dlr-mask=31: all five types) comes back to /dlr/kannel/… carrying it. That also settles
  * an unknown outcome: if the request reached Kannel, its reports will say so.
+ *
+ * The URL is typed by a portal's administrator, so whatever answers there is untrusted: its body is mapped to
+ * words by status code and only a masked excerpt reaches the logs.
  */
 export function createKannelGateway(opts: {
   url: string;
@@ -14,9 +19,14 @@ export function createKannelGateway(opts: {
   password: string;
   dispatcher: Dispatcher;
   timeoutMs: number;
+  log?: Log;
 }): Gateway {
   const http = { dispatcher: opts.dispatcher, timeoutMs: opts.timeoutMs };
   const base = opts.url.replace(/\/+$/, '');
+
+  function logAnswer(event: string, status: number, body: string, fields: Record<string, unknown> = {}, secrets: string[] = []) {
+    opts.log?.warn({ gateway: 'kannel', status, answer: answerExcerpt(body, [opts.password, opts.username, ...secrets]), ...fields }, event);
+  }
 
   async function send(sms: OutgoingSms): Promise<SendOutcome> {
     const params = new URLSearchParams({
@@ -37,9 +47,9 @@ export function createKannelGateway(opts: {
     } catch (err) {
       return transportOutcome(err);
     }
-    const text = res.text.trim().slice(0, 300);
     const kind = kannelSendKind(res.status);
-    return { kind, code: String(res.status), text } as SendOutcome;
+    if (kind !== 'accepted') logAnswer('gateway.answer', res.status, res.text, { messageId: sms.id }, [sms.text]);
+    return { kind, code: String(res.status), text: kannelSendText(res.status, res.text) } as SendOutcome;
   }
 
   /**
@@ -47,16 +57,23 @@ export function createKannelGateway(opts: {
    * bad credentials answer 403, good ones 400 ("missing receiver"), and nothing is sent.
    */
   async function checkCredentials(): Promise<CredentialCheck> {
+    let res;
     try {
       const q = new URLSearchParams({ username: opts.username, password: opts.password, text: 'credential check' });
-      const res = await httpRequest(`${base}/cgi-bin/sendsms?${q}`, { method: 'GET' }, http);
-      if (res.status === 403) return { ok: false, reason: `Kannel refused the username or password (${res.text.trim()})` };
-      if (res.status >= 500) return { ok: false, reason: `Kannel is not available (HTTP ${res.status})`, retryable: true };
-      return { ok: true };
+      res = await httpRequest(`${base}/cgi-bin/sendsms?${q}`, { method: 'GET' }, http);
     } catch (err) {
-      return { ok: false, reason: `Kannel could not be reached at ${base} (${(err as { code?: string }).code ?? 'error'})`, retryable: true };
+      if ((err as { code?: string }).code === GATEWAY_ADDRESS_FORBIDDEN) return { ok: false, reason: capitalise(ADDRESS_FORBIDDEN_REASON), addressRefused: true };
+      opts.log?.warn({ gateway: 'kannel', error: (err as { code?: string }).code ?? 'error' }, 'gateway.check.unreachable');
+      return { ok: false, reason: `Kannel could not be reached at ${base}`, retryable: true };
     }
+    if (res.status === 400) return { ok: true };
+    logAnswer('gateway.check.answer', res.status, res.text);
+    if (res.status === 403) return { ok: false, reason: 'Kannel refused the username or password' };
+    if (res.status >= 500) return { ok: false, reason: `Kannel is not available (HTTP ${res.status})`, retryable: true };
+    return { ok: false, reason: `This address does not answer like Kannel's sendsms service (HTTP ${res.status}); check the address and port` };
   }
 
   return { name: 'kannel', send, checkCredentials, resolvesUnknownOutcome: true };
 }
+
+const capitalise = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

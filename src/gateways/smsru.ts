@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { Dispatcher } from 'undici';
+import type { Log } from '../platform/logger.js';
 import { httpRequest } from '../platform/http.js';
-import { transportOutcome, type CredentialCheck, type Gateway, type GatewayStatus, type OutgoingSms, type SendOutcome } from './gateway.js';
+import { answerExcerpt, plainText, transportOutcome, type CredentialCheck, type Gateway, type GatewayStatus, type OutgoingSms, type SendOutcome } from './gateway.js';
 import { smsruSendKind, smsruStatus } from './smsru.codes.js';
 
 const entry = z.object({
@@ -18,17 +19,21 @@ const reply = z.looseObject({
   balance: z.coerce.number().optional(),
 });
 
-/** SMS.ru (gateways.md §1). JSON everywhere (json=1); POST form bodies, as the official client does. */
-export function createSmsRuGateway(opts: { baseUrl: string; apiKey: string; dispatcher: Dispatcher; timeoutMs: number }): Gateway {
+/**
+ * SMS.ru (gateways.md §1). JSON everywhere (json=1); POST form bodies, as the official client does. Only parsed
+ * fields are kept (status_text as one short line); an unreadable answer reaches the logs as a masked excerpt.
+ */
+export function createSmsRuGateway(opts: { baseUrl: string; apiKey: string; dispatcher: Dispatcher; timeoutMs: number; log?: Log }): Gateway {
   const http = { dispatcher: opts.dispatcher, timeoutMs: opts.timeoutMs };
 
   type Reply = { httpError: number } | { data: z.infer<typeof reply> };
   async function call(path: string, params: Record<string, string>): Promise<Reply> {
     const body = new URLSearchParams({ api_id: opts.apiKey, json: '1', ...params }).toString();
     const res = await httpRequest(`${opts.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body }, http);
-    if (res.status >= 500 || res.status === 429) return { httpError: res.status };
-    const parsed = reply.safeParse(res.json);
-    return parsed.success ? { data: parsed.data } : { httpError: res.status };
+    const parsed = res.status >= 500 || res.status === 429 ? undefined : reply.safeParse(res.json);
+    if (parsed?.success) return { data: parsed.data };
+    opts.log?.warn({ gateway: 'smsru', path, status: res.status, answer: answerExcerpt(res.text, [opts.apiKey, params.msg ?? '']) }, 'gateway.answer');
+    return { httpError: res.status };
   }
 
   async function send(sms: OutgoingSms): Promise<SendOutcome> {
@@ -40,10 +45,13 @@ export function createSmsRuGateway(opts: { baseUrl: string; apiKey: string; disp
       return transportOutcome(err);
     }
     if ('httpError' in r) {
-      // A reply we cannot read after the request was taken: SMS.ru may have queued it.
-      return r.httpError >= 500 || r.httpError === 429
-        ? { kind: 'retryable', code: `HTTP_${r.httpError}`, text: `SMS.ru answered HTTP ${r.httpError}` }
-        : { kind: 'unknown', code: `HTTP_${r.httpError}`, text: `outcome unknown: unreadable SMS.ru reply (HTTP ${r.httpError})` };
+      // A reply we cannot read after the request was taken: SMS.ru may have queued it. So may it behind a proxy
+      // that answers 502/504 after passing the request on.
+      const status = r.httpError;
+      if (status === 502 || status === 504) return { kind: 'unknown', code: `HTTP_${status}`, text: `outcome unknown: no answer through the proxy in front of SMS.ru (HTTP ${status})` };
+      return status >= 500 || status === 429
+        ? { kind: 'retryable', code: `HTTP_${status}`, text: `SMS.ru answered HTTP ${status}` }
+        : { kind: 'unknown', code: `HTTP_${status}`, text: `outcome unknown: unreadable SMS.ru reply (HTTP ${status})` };
     }
     const d = r.data;
     // Top-level OK only means the request was accepted; each number has its own result.
@@ -51,7 +59,7 @@ export function createSmsRuGateway(opts: { baseUrl: string; apiKey: string; disp
     if (!result) return { kind: 'unknown', code: 'NO_RESULT', text: 'outcome unknown: SMS.ru returned no result for the number' };
     const kind = result.status === 'OK' ? smsruSendKind(result.status_code) : smsruSendKind(result.status_code === 100 ? 500 : result.status_code);
     const code = String(result.status_code);
-    const text = result.status_text ?? '';
+    const text = plainText(result.status_text ?? '');
     if (kind === 'accepted') {
       const id = (result as { sms_id?: unknown }).sms_id;
       if (typeof id !== 'string' || !id) return { kind: 'unknown', code, text: 'outcome unknown: accepted without sms_id' };
@@ -64,10 +72,11 @@ export function createSmsRuGateway(opts: { baseUrl: string; apiKey: string; disp
     try {
       const r = await call('/my/balance', {});
       if ('httpError' in r) return { ok: false, reason: `SMS.ru is not available (HTTP ${r.httpError})`, retryable: true };
-      if (r.data.status !== 'OK') return { ok: false, reason: `${r.data.status_text ?? 'SMS.ru refused the key'} (${r.data.status_code})` };
+      if (r.data.status !== 'OK') return { ok: false, reason: `${plainText(r.data.status_text ?? '') || 'SMS.ru refused the key'} (${r.data.status_code})` };
       return { ok: true, balance: r.data.balance };
     } catch (err) {
-      return { ok: false, reason: `SMS.ru could not be reached (${(err as { code?: string }).code ?? 'error'})`, retryable: true };
+      opts.log?.warn({ gateway: 'smsru', error: (err as { code?: string }).code ?? 'error' }, 'gateway.check.unreachable');
+      return { ok: false, reason: 'SMS.ru could not be reached', retryable: true };
     }
   }
 
@@ -77,7 +86,7 @@ export function createSmsRuGateway(opts: { baseUrl: string; apiKey: string; disp
     if ('httpError' in r) throw Object.assign(new Error(`SMS.ru status HTTP ${r.httpError}`), { code: `HTTP_${r.httpError}` });
     if (r.data.status !== 'OK') throw Object.assign(new Error(r.data.status_text ?? 'SMS.ru status error'), { code: String(r.data.status_code) });
     for (const [id, e] of Object.entries(r.data.sms ?? {})) {
-      const s = smsruStatus(e.status_code, e.status_text);
+      const s = smsruStatus(e.status_code, e.status_text && plainText(e.status_text));
       if (s) out.set(id, s);
     }
     return out;

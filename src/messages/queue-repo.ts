@@ -2,15 +2,15 @@ import { randomBytes } from 'node:crypto';
 import type { Db } from '../platform/db.js';
 import { isPostgres } from '../platform/db.js';
 import { isFinal, predecessors, type MessageState } from './states.js';
-import { writeStatusReport } from './outbox.js';
+import { writeStatusReport, type OnFinal } from './outbox.js';
 
 export interface ClaimedMessage {
   id: number;
   portal_id: number;
   b24_message_id: string;
   code: string;
-  phone: string;
-  body: string;
+  phone: string | null; // null after a CLEAN uninstall erased it
+  body: string | null;
   attempts: number;
   lease_token: string;
   created_at: number;
@@ -28,24 +28,42 @@ export interface StatusFields {
 }
 
 /** The messages table as a queue: atomic claims under a lease, forward-only transitions, an outbox for reports. */
-export function createQueueRepo(db: Db) {
+export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
   const pg = isPostgres(db);
 
   /**
-   * Claims up to `limit` due messages with one atomic UPDATE … RETURNING. On PostgreSQL the inner select
-   * skips rows another worker is claiming (FOR UPDATE SKIP LOCKED); on SQLite the single statement is atomic.
+   * Claims up to `limit` due messages (of one portal, when given) with one atomic UPDATE … RETURNING. On PostgreSQL
+   * the inner select skips rows another worker is claiming (FOR UPDATE SKIP LOCKED); on SQLite the single
+   * statement is atomic.
    */
-  async function claim(now: number, limit: number, leaseMs: number): Promise<ClaimedMessage[]> {
+  async function claim(now: number, limit: number, leaseMs: number, scope: { portalId?: number } = {}): Promise<ClaimedMessage[]> {
     if (limit <= 0) return [];
     const token = randomBytes(12).toString('hex');
     const due = db('messages').select('id').where('state', 'queued').andWhere('next_attempt_at', '<=', now).orderBy('next_attempt_at').limit(limit);
+    if (scope.portalId !== undefined) due.andWhere('portal_id', scope.portalId);
     if (pg) due.forUpdate().skipLocked();
     const rows = await db('messages')
-      .whereIn('id', due)
+      // PostgreSQL may run `id IN (… LIMIT n)` as a semi join that re-runs the subquery per row, each run taking
+      // another n rows (all 6 due claimed for a limit of 2, seen in EXPLAIN ANALYZE). `= any(array(…))` runs it once.
+      .where((q) => (pg ? q.whereRaw('?? = any(array(?))', ['id', due]) : q.whereIn('id', due)))
       .andWhere('state', 'queued')
       .update({ state: 'sending', lease_token: token, lease_until: now + leaseMs, submitted_at: null, attempts: db.raw('attempts + 1'), updated_at: now })
       .returning(['id', 'portal_id', 'b24_message_id', 'code', 'phone', 'body', 'attempts', 'lease_token', 'created_at']);
-    return (rows as ClaimedMessage[]).map((r) => ({ ...r, id: Number(r.id) }));
+    return (rows as ClaimedMessage[]).map((r) => ({ ...r, id: Number(r.id), portal_id: Number(r.portal_id), created_at: Number(r.created_at) }));
+  }
+
+  /**
+   * The portal whose due message has waited longest, leaving out `skip` (portals whose gateway account has no
+   * free slot): the worker claims portal by portal so that no claimed row waits behind another account.
+   */
+  async function oldestDuePortal(now: number, skip: number[]): Promise<number | undefined> {
+    const row = await db('messages')
+      .where('state', 'queued')
+      .andWhere('next_attempt_at', '<=', now)
+      .whereNotIn('portal_id', skip)
+      .orderBy('next_attempt_at')
+      .first('portal_id');
+    return row ? Number(row.portal_id) : undefined;
   }
 
   /** Written just before the request leaves: from here on, a crash means "outcome unknown", not "send again". */
@@ -60,7 +78,7 @@ export function createQueueRepo(db: Db) {
    * Returns false when the guard refused (e.g. a late `sent` after `delivered`): nothing stored or reported.
    */
   async function advance(id: number, next: MessageState, now: number, fields: StatusFields = {}, leaseToken?: string): Promise<boolean> {
-    return db.transaction(async (trx) => {
+    const moved = await db.transaction(async (trx) => {
       const q = trx('messages').where({ id }).whereIn('state', predecessors(next));
       if (leaseToken) q.andWhere({ lease_token: leaseToken });
       const n = await q.update({
@@ -73,9 +91,11 @@ export function createQueueRepo(db: Db) {
         ...(isFinal(next) ? { final_at: now } : {}),
         ...fields,
       });
-      if (n === 1 && isFinal(next)) await writeStatusReport(trx, id, next, now);
-      return n === 1;
+      if (n !== 1) return undefined;
+      return isFinal(next) ? ((await writeStatusReport(trx, id, next, now)) ?? { gateway: null }) : { gateway: null };
     });
+    if (moved && isFinal(next)) opts.onFinal?.(next, moved.gateway ?? '');
+    return moved !== undefined;
   }
 
   /** A retryable failure: back to the queue until `nextAttemptAt`. */
@@ -96,11 +116,15 @@ export function createQueueRepo(db: Db) {
 
   /** Claims whose lease expired (the worker died): split into never-submitted and in-flight. */
   async function expiredClaims(now: number, limit = 500) {
-    return db('messages')
+    const rows = await db('messages')
       .where('state', 'sending')
       .andWhere('lease_until', '<', now)
       .limit(limit)
-      .select<{ id: number; portal_id: number; lease_token: string; submitted_at: number | null }[]>('id', 'portal_id', 'lease_token', 'submitted_at');
+      .select('id', 'portal_id', 'lease_token', 'submitted_at', 'attempts', 'created_at');
+    return rows.map((r) => ({
+      id: Number(r.id), portal_id: Number(r.portal_id), lease_token: String(r.lease_token), attempts: Number(r.attempts), created_at: Number(r.created_at),
+      submitted_at: r.submitted_at === null ? null : Number(r.submitted_at),
+    }));
   }
 
   async function requeue(id: number, leaseToken: string, now: number): Promise<boolean> {
@@ -141,7 +165,7 @@ export function createQueueRepo(db: Db) {
     return { expired: expired.map(Number), unknown: unknown.map(Number) };
   }
 
-  return { claim, markSubmitted, advance, retryLater, awaitOutcome, expiredClaims, requeue, byId, byGatewayId, sentSince, portalsWithSent, stale };
+  return { claim, oldestDuePortal, markSubmitted, advance, retryLater, awaitOutcome, expiredClaims, requeue, byId, byGatewayId, sentSince, portalsWithSent, stale };
 }
 
 export type QueueRepo = ReturnType<typeof createQueueRepo>;

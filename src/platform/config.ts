@@ -62,6 +62,8 @@ const schema = z.object({
   WORKER_LEASE: duration.default(120_000),
   WORKER_POLL: duration.default(1_000), // fallback wake-up (retries coming due, SQLite with separate workers)
   SEND_MAX_AGE: duration.default(24 * 3_600_000),
+  // Claims that never reached a gateway (a crash, an error before sending) are tried at most this often.
+  SEND_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(1000).default(10),
   RETRY_BASE: duration.default(2_000),
   RETRY_CAP: duration.default(5 * 60_000),
   STATUS_POLL_CRON: z.string().default('* * * * *'),

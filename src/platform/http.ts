@@ -2,7 +2,10 @@ import { Agent, request, type Dispatcher } from 'undici';
 
 export interface HttpOptions {
   dispatcher: Dispatcher;
+  /** Deadline for the whole exchange: connect, headers and body together. */
   timeoutMs: number;
+  /** Largest answer body read; beyond it the body is dropped and the request fails. */
+  maxBytes?: number;
 }
 
 export interface HttpResponse {
@@ -12,36 +15,114 @@ export interface HttpResponse {
   json: unknown;
 }
 
-/** One shared agent with explicit connect timeout; per-request timeouts are passed on each call. */
+export const DEFAULT_MAX_ANSWER_BYTES = 1024 * 1024;
+
+/** The deadline passed after the request may have left (connected, written or answering): the outcome is unknown. */
+export const HTTP_DEADLINE = 'HTTP_DEADLINE';
+/** The deadline passed before a connection was made: the request never left. */
+export const HTTP_CONNECT_DEADLINE = 'HTTP_CONNECT_DEADLINE';
+/** The answer was larger than `maxBytes`; the peer received the request and answered. */
+export const HTTP_ANSWER_TOO_LARGE = 'HTTP_ANSWER_TOO_LARGE';
+
+export class HttpError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+/** One shared agent with explicit connect timeout; per-request deadlines are passed on each call. */
 export function createDispatcher(connectTimeoutMs = 5_000): Dispatcher {
   return new Agent({ connect: { timeout: connectTimeoutMs }, keepAliveTimeout: 10_000 });
 }
 
+/**
+ * Notes the moment undici hands the request to a connected socket. Before it the request surely never left;
+ * after it, it may have been written, which is what tells a safe retry from an unknown outcome.
+ */
+function onRequestStart(noteStarted: () => void): Dispatcher.DispatcherComposeInterceptor {
+  return (dispatch) => (opts, handler) =>
+    dispatch(opts, {
+      onRequestStart: (controller, context) => {
+        noteStarted();
+        handler.onRequestStart?.(controller, context);
+      },
+      onRequestUpgrade: (...a) => handler.onRequestUpgrade?.(...a),
+      onResponseStart: (...a) => handler.onResponseStart?.(...a),
+      onResponseData: (...a) => handler.onResponseData?.(...a),
+      onResponseEnd: (...a) => handler.onResponseEnd?.(...a),
+      onResponseError: (...a) => handler.onResponseError?.(...a),
+    });
+}
+
+/**
+ * One HTTP exchange under an overall deadline and a size cap. undici's headersTimeout/bodyTimeout measure the
+ * gaps between bytes, so a peer that trickles one byte at a time would hold the caller forever without the timer.
+ */
 export async function httpRequest(
   url: string,
   init: { method: 'GET' | 'POST'; headers?: Record<string, string>; body?: string },
   opts: HttpOptions,
 ): Promise<HttpResponse> {
-  const res = await request(url, {
-    method: init.method,
-    headers: init.headers,
-    body: init.body,
-    dispatcher: opts.dispatcher,
-    headersTimeout: opts.timeoutMs,
-    bodyTimeout: opts.timeoutMs,
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_ANSWER_BYTES;
+  const abort = new AbortController();
+  let started = false;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const err = started
+        ? new HttpError(HTTP_DEADLINE, `no complete answer within ${opts.timeoutMs} ms`)
+        : new HttpError(HTTP_CONNECT_DEADLINE, `no connection within ${opts.timeoutMs} ms`);
+      abort.abort(err); // destroys the socket: the peer sees the connection close
+      reject(err);
+    }, opts.timeoutMs);
   });
-  const text = await res.body.text();
-  let json: unknown = undefined;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
+
+  async function exchange(): Promise<HttpResponse> {
+    const res = await request(url, {
+      method: init.method,
+      headers: init.headers,
+      body: init.body,
+      dispatcher: opts.dispatcher.compose(onRequestStart(() => (started = true))),
+      signal: abort.signal,
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+    });
+    const text = await readCapped(res.body, Number(res.headers['content-length'] ?? 0), maxBytes);
+    let json: unknown = undefined;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: res.statusCode, headers: res.headers, text, json };
   }
-  return { status: res.statusCode, headers: res.headers, text, json };
+
+  try {
+    return await Promise.race([exchange(), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
-/** undici / socket error codes that mean the peer could not be reached or did not answer. */
+async function readCapped(body: Dispatcher.ResponseData['body'], declared: number, maxBytes: number): Promise<string> {
+  const tooLarge = () => {
+    body.destroy(); // stop reading: the connection is closed rather than drained
+    return new HttpError(HTTP_ANSWER_TOO_LARGE, `answer larger than ${maxBytes} bytes`);
+  };
+  if (declared > maxBytes) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) throw tooLarge();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** undici / socket / deadline error codes that mean the peer could not be reached or did not answer in full. */
 export function networkErrorCode(err: unknown): string | undefined {
   const code = (err as { code?: string } | null)?.code;
-  return typeof code === 'string' && (code.startsWith('UND_ERR_') || code.startsWith('E')) ? code : undefined;
+  return typeof code === 'string' && (code.startsWith('UND_ERR_') || code.startsWith('E') || code.startsWith('HTTP_')) ? code : undefined;
 }

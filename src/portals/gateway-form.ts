@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { PROVIDERS } from '../gateways/index.js';
+import { PROVIDERS, type Provider } from '../gateways/index.js';
+import { isForbiddenHostLiteral } from '../platform/address-guard.js';
 import type { Lang } from '../../views/i18n.js';
 
 // Sender names are what operators approve: up to 11 Latin letters/digits, or a number of up to 15 digits.
@@ -12,14 +13,61 @@ export const senderField = (lang: Lang) =>
       message: lang === 'ru' ? 'До 11 латинских букв, цифр, пробелов и . _ & - или номер до 15 цифр' : 'Up to 11 Latin letters, digits, spaces and . _ & -, or a number of up to 15 digits',
     });
 
-/** Validates a gateway form (install page or settings page); secrets may be left empty when the same provider already has them saved. */
-export function parseSubmission(raw: Record<string, unknown>, lang: Lang, saved: { provider: string; credentials: Record<string, string> } | undefined) {
+/**
+ * Each provider's connection: non-secret fields and secrets (form field → stored credential key). A secret left
+ * empty keeps the saved one only while every non-secret field is unchanged; otherwise the saved secret would be
+ * sent to an address (or as a user) its owner never chose. A new gateway (SMPP: host, port, system id; password)
+ * only lists its fields here.
+ */
+const CONNECTION: Record<Provider, { fields: Record<string, string>; secrets: Record<string, string> }> = {
+  smsru: { fields: {}, secrets: { api_key: 'api_key' } },
+  kannel: { fields: { kannel_url: 'url', kannel_username: 'username' }, secrets: { kannel_password: 'password' } },
+};
+
+type Saved = { provider: string; credentials: Record<string, string> } | undefined;
+
+/** Whether the saved secrets may be kept for these submitted connection fields. */
+export function keepsSecrets(provider: Provider, values: Record<string, string | undefined>, saved: Saved): boolean {
+  if (saved?.provider !== provider) return false;
+  return Object.entries(CONNECTION[provider].fields).every(([field, key]) => (values[field] ?? '') === (saved.credentials[key] ?? ''));
+}
+
+const urlOf = (u: string) => {
+  try {
+    return new URL(u);
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * A gateway's base URL: http(s) only; no user info, query or fragment (a `#` or `?` would swallow the path we
+ * append); and, unless private gateways are allowed, no literal internal address or localhost name. Names are
+ * checked again when connecting (src/platform/address-guard.ts): what a name resolves to can change.
+ */
+const gatewayUrl = (lang: Lang, allowPrivate: boolean) => {
+  const ru = lang === 'ru';
+  return z
+    .string()
+    .trim()
+    .url(ru ? 'Введите адрес smsbox, например http://kannel:13013' : 'Enter the smsbox address, e.g. http://kannel:13013')
+    .refine((u) => ['http:', 'https:'].includes(urlOf(u)?.protocol ?? ''), ru ? 'Только http или https' : 'http or https only')
+    .refine((u) => !/[?#]/.test(u), ru ? 'Только адрес smsbox, без ? и #' : 'The smsbox address only, without ? or #')
+    .refine((u) => !urlOf(u)?.username && !urlOf(u)?.password, ru ? 'Без имени и пароля в адресе' : 'No user name or password in the address')
+    .refine(
+      (u) => allowPrivate || !isForbiddenHostLiteral(urlOf(u)?.hostname ?? ''),
+      ru ? 'Адрес во внутренней или локальной сети: сервис не отправляет через такие адреса' : 'This address is on a private or local network, which this service does not reach',
+    );
+};
+
+/**
+ * Validates a gateway form (install page or settings page). Secrets may be left empty when the same provider
+ * already has them saved and no connection field changed. `allowPrivate` is ALLOW_PRIVATE_GATEWAYS.
+ */
+export function parseSubmission(raw: Record<string, unknown>, lang: Lang, saved: Saved, policy: { allowPrivate: boolean }) {
   const ru = lang === 'ru';
   // A field left out of the post reads as an empty one, so every message names what is missing.
   const body: Record<string, unknown> = { sender: '', api_key: '', kannel_url: '', kannel_username: '', kannel_password: '', ...raw };
-  const keep = (provider: string) => saved?.provider === provider;
-  const secret = (required: boolean, message: string) =>
-    required ? z.string().trim().min(1, message).max(200) : z.string().trim().max(200).optional();
   const provider = z.enum(PROVIDERS, { message: ru ? 'Выберите шлюз из списка' : 'Choose a gateway from the list' }).safeParse(body.provider);
   if (!provider.success) {
     const sender = senderField(lang).safeParse(body.sender);
@@ -27,28 +75,43 @@ export function parseSubmission(raw: Record<string, unknown>, lang: Lang, saved:
     if (!sender.success) errors.sender = sender.error.issues[0]!.message;
     return { ok: false as const, errors };
   }
+  const secret = z.string().trim().max(200);
   const schema =
     provider.data === 'smsru'
-      ? z.object({ sender: senderField(lang), api_key: secret(!keep('smsru'), ru ? 'Введите API-ключ' : 'Enter the API key') })
+      ? z.object({ sender: senderField(lang), api_key: secret })
       : z.object({
           sender: senderField(lang),
-          kannel_url: z.string().trim().url(ru ? 'Введите адрес smsbox, например http://kannel:13013' : 'Enter the smsbox address, e.g. http://kannel:13013').refine((u) => /^https?:\/\//.test(u), ru ? 'Только http или https' : 'http or https only'),
+          kannel_url: gatewayUrl(lang, policy.allowPrivate),
           kannel_username: z.string().trim().min(1, ru ? 'Введите имя пользователя sendsms' : 'Enter the sendsms username').max(100),
-          kannel_password: secret(!keep('kannel'), ru ? 'Введите пароль sendsms' : 'Enter the sendsms password'),
+          kannel_password: secret,
         });
   const parsed = schema.safeParse(body);
-  if (!parsed.success) {
-    const errors: Record<string, string> = {};
-    for (const i of parsed.error.issues) errors[String(i.path[0])] ??= i.message;
-    return { ok: false as const, errors };
+  const errors: Record<string, string> = {};
+  if (!parsed.success) for (const i of parsed.error.issues) errors[String(i.path[0])] ??= i.message;
+
+  const values = Object.fromEntries(Object.keys(body).map((k) => [k, typeof body[k] === 'string' ? body[k].trim() : undefined]));
+  const keep = keepsSecrets(provider.data, values, saved);
+  const changed = saved?.provider === provider.data && !keep;
+  const missing: Record<string, string> = {
+    api_key: ru ? 'Введите API-ключ' : 'Enter the API key',
+    kannel_password: changed
+      ? ru ? 'Адрес или имя пользователя изменились: введите пароль sendsms ещё раз' : 'The address or username changed: enter the sendsms password again'
+      : ru ? 'Введите пароль sendsms' : 'Enter the sendsms password',
+  };
+  for (const field of Object.keys(CONNECTION[provider.data].secrets)) {
+    if (!keep && !values[field]) errors[field] ??= missing[field]!;
   }
+  if (!parsed.success || Object.keys(errors).length) return { ok: false as const, errors };
+
   const d = parsed.data as Record<string, string | undefined>;
   let credentials: Record<string, string> | undefined;
   if (provider.data === 'smsru') credentials = d.api_key ? { api_key: d.api_key } : undefined;
-  else {
-    const password = d.kannel_password || (keep('kannel') ? saved!.credentials.password : undefined) || '';
-    credentials = { url: d.kannel_url!, username: d.kannel_username!, password };
-  }
+  else credentials = { url: d.kannel_url!, username: d.kannel_username!, password: d.kannel_password || saved!.credentials.password || '' };
   return { ok: true as const, provider: provider.data, sender: d.sender ?? '', credentials };
 }
 
+/** Where a failed credential check is shown: next to the address when the address itself was refused. */
+export function checkFailureField(provider: string, check: { addressRefused?: boolean }): string {
+  if (check.addressRefused) return 'kannel_url';
+  return provider === 'smsru' ? 'api_key' : 'kannel_password';
+}
