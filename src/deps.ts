@@ -17,6 +17,7 @@ import { createProviderRegistry } from './portals/providers.js';
 import { createInstallService } from './portals/install.service.js';
 import { createEventsService } from './portals/events.service.js';
 import { createTokenKeeper } from './portals/token-keeper.js';
+import { createFormTokens } from './portals/form-token.js';
 import { createMessageRepo } from './messages/message-repo.js';
 import { createIntakeService } from './messages/intake.service.js';
 import { createQueueRepo } from './messages/queue-repo.js';
@@ -50,9 +51,14 @@ export function buildDeps(o: DepsOptions) {
   const dispatcher = o.dispatcher ?? createDispatcher();
   const gatewayDispatcher = o.gatewayDispatcher ?? createGatewayDispatcher({ allowPrivate: config.ALLOW_PRIVATE_GATEWAYS, publicUrl: config.PUBLIC_URL });
   const crypto = createCrypto(o.secretKey);
+  const reports = createReportRepo(db);
+  const metrics = createAppMetrics(db, reports);
+  const formTokens = createFormTokens(crypto, clock);
   const portals = createPortalRepo(db, crypto);
   const settings = createSettingsRepo(db, crypto);
-  const messages = createMessageRepo(db);
+  // Final states are counted as they happen (metrics), so /metrics never scans the whole messages table.
+  const onFinal = (state: string, gateway: string) => metrics.messagesFinal.inc({ state, gateway });
+  const messages = createMessageRepo(db, { onFinal });
   const oauth = createOAuthClient({
     baseUrl: config.B24_OAUTH_URL,
     clientId: config.B24_CLIENT_ID,
@@ -61,16 +67,14 @@ export function buildDeps(o: DepsOptions) {
     timeoutMs: config.B24_TIMEOUT_MS,
     clock,
   });
-  const queue = createQueueRepo(db);
-  const reports = createReportRepo(db);
-  const metrics = createAppMetrics(db, reports);
+  const queue = createQueueRepo(db, { onFinal });
   const limiter = createLimiter({ burst: config.B24_RATE_BURST, perSecond: config.B24_RATE_PER_SECOND });
   const refresher = createTokenRefresher({ portals, oauth, clock, log, onOutcome: (outcome) => metrics.tokenRefreshes.inc({ outcome }) });
   const rest = createRestClient({
-    portals, refresher, limiter, dispatcher, clock, log, timeoutMs: config.B24_TIMEOUT_MS, backoffMs: o.restRetryBackoffMs,
+    portals, refresher, oauth, limiter, dispatcher, clock, log, timeoutMs: config.B24_TIMEOUT_MS, backoffMs: o.restRetryBackoffMs,
     onCall: ({ method, outcome }) => metrics.restCalls.inc({ method, outcome }),
   });
-  const gateways = createGatewayFactory({ smsruUrl: config.SMSRU_API_URL, dispatcher, tenantDispatcher: gatewayDispatcher, timeoutMs: config.GATEWAY_TIMEOUT_MS });
+  const gateways = createGatewayFactory({ smsruUrl: config.SMSRU_API_URL, dispatcher, tenantDispatcher: gatewayDispatcher, timeoutMs: config.GATEWAY_TIMEOUT_MS, log });
   const accounts = createAccounts({ settings, gateways });
   const reporter = createStatusReporter({
     reports, rest, clock, log, random: o.random,
@@ -85,7 +89,7 @@ export function buildDeps(o: DepsOptions) {
     dlrUrl: dlrUrlFor(config.PUBLIC_URL, crypto),
     options: {
       concurrency: config.WORKER_CONCURRENCY, perAccount: config.GATEWAY_CONCURRENCY, leaseMs: config.WORKER_LEASE,
-      maxAgeMs: config.SEND_MAX_AGE, retryBaseMs: config.RETRY_BASE, retryCapMs: config.RETRY_CAP, idlePollMs: config.WORKER_POLL,
+      maxAgeMs: config.SEND_MAX_AGE, maxAttempts: config.SEND_MAX_ATTEMPTS, retryBaseMs: config.RETRY_BASE, retryCapMs: config.RETRY_CAP, idlePollMs: config.WORKER_POLL,
     },
     onSettled: () => reporter.kick(),
     onSend: (gateway, outcome, seconds) => {
@@ -98,8 +102,8 @@ export function buildDeps(o: DepsOptions) {
     options: { maxAgeMs: config.STATUS_MAX_AGE, unknownOutcomeMs: config.UNKNOWN_OUTCOME_WINDOW, perPortalLimit: 5_000 },
   });
   const providers = createProviderRegistry({ rest, portals, settings, publicUrl: config.PUBLIC_URL, clock, log });
-  const install = createInstallService({ oauth, portals, settings, providers, accounts, gateways, crypto, publicUrl: config.PUBLIC_URL, clock, log });
-  const events = createEventsService({ oauth, portals, providers, clock, log });
+  const install = createInstallService({ oauth, rest, portals, settings, providers, accounts, gateways, crypto, publicUrl: config.PUBLIC_URL, clock, log });
+  const events = createEventsService({ oauth, rest, portals, providers, clock, log });
   const queueSignal = createQueueSignal(db, log);
   const intake = createIntakeService({
     portals, messages, clock, log,
@@ -112,7 +116,7 @@ export function buildDeps(o: DepsOptions) {
   const tokenKeeper = createTokenKeeper({ portals, refresher, clock, log });
 
   return {
-    config, db, log, clock, dispatcher, crypto, portals, settings, messages, queue, reports, metrics, oauth, limiter, refresher, rest,
+    config, db, log, clock, dispatcher, crypto, formTokens, portals, settings, messages, queue, reports, metrics, oauth, limiter, refresher, rest,
     providers, install, events, intake, tokenKeeper, gateways, accounts, worker, reporter, statusesJob, queueSignal,
   };
 }

@@ -56,7 +56,10 @@ describe('POST /events', () => {
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ status: 'ok', registered: ['smsgw_myshop'] });
     expect(fp.senders.get('smsgw_myshop')?.HANDLER).toMatch(`${PUBLIC_URL}/handler?key=`);
-    expect((await ctx.deps.portals.tokens(portal.id))?.accessToken).toBe(tokens.accessToken);
+    // The event's refresh token was proven by using it: the pair stored is the one that refresh returned.
+    const stored = await ctx.deps.portals.tokens(portal.id);
+    expect(stored?.refreshToken).not.toBe(tokens.refreshToken);
+    expect(await ctx.deps.rest.call(portal.id, 'user.admin')).toBe(true);
     expect((await sms(fp.applicationToken, 'a1')).status).toBe(200);
     expect((await sms(oldAppToken, 'a2')).status).toBe(401);
   });

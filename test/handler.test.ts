@@ -145,6 +145,24 @@ describe('POST /handler', () => {
     expect(m.failure_reason).toMatch(/^invalid phone number/);
   });
 
+  it('fails a text no SMS can carry at once (40,000 characters), reports it, and never hands it to the worker', async () => {
+    const res = await post(crmSms({ message_body: 'ж'.repeat(40_000), message_id: 'a'.repeat(32) }), handlerPath);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'failed' });
+    const [m] = await rows();
+    expect(m).toMatchObject({ state: 'failed', body: null, failure_reason: expect.stringMatching(/^text too long/) });
+    expect(await ctx.deps.worker.runOnce()).toBe(0);
+    expect((await request(ctx.app).get('/healthz')).status).toBe(200);
+    await ctx.deps.reporter.runOnce();
+    expect(fp.statusUpdates).toEqual([{ CODE: 'smsgw_myshop', MESSAGE_ID: 'a'.repeat(32), STATUS: 'failed' }]);
+  });
+
+  it('queues a text of exactly 255 parts and fails one character more', async () => {
+    const fits = await post(crmSms({ message_body: 'a'.repeat(255 * 153), message_id: 'b'.repeat(32) }), handlerPath);
+    const over = await post(crmSms({ message_body: 'a'.repeat(255 * 153 + 1), message_id: 'c'.repeat(32) }), handlerPath);
+    expect([fits.body, over.body]).toEqual([{ status: 'queued' }, { status: 'failed' }]);
+  });
+
   it('answers 415 to a body that is not a form and 413 to one over 1 MB', async () => {
     const json = await request(ctx.app).post(handlerPath).set('content-type', 'application/json').send('{"message_id":"x"}');
     expect(json.status).toBe(415);

@@ -110,13 +110,13 @@ describe('install page', () => {
     expect(res.text).toContain('must be opened from Bitrix24');
   });
 
-  it('explains ACCESS_DENIED in plain words to a user who is not an administrator', async () => {
-    const page = await openInstallPage(ctx, fake, portal, { userId: 2 });
-    expect(page.status).toBe(200);
-    const res = await submitInstallForm(ctx, formState(page.text), { provider: 'smsru', api_key: 'k', sender: 'MyShop' });
+  it('explains in plain words to a user who is not an administrator that only one can install, storing nothing', async () => {
+    const res = await openInstallPage(ctx, fake, portal, { userId: 2 });
     expect(res.status).toBe(403);
     expect(res.text).toContain('Only a Bitrix24 administrator can install this app');
+    expect(res.text).not.toContain('name="state"');
     expect(portal.senders.size).toBe(0);
+    expect(await portalRows()).toHaveLength(0);
   });
 
   it('re-renders the form with a message next to each bad field (422) and registers nothing', async () => {

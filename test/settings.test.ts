@@ -3,7 +3,7 @@ import request from 'supertest';
 import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
 import { startFakeSmsRu, type FakeSmsRu } from './fakes/smsru.js';
 import { createTestContext, type TestContext } from './helpers/app.js';
-import { formState, installPortal, openAppPage } from './helpers/install.js';
+import { installPortal, openAppPage, stateFor, statusState } from './helpers/install.js';
 import { postSms } from './helpers/sms.js';
 
 let fake: FakeBitrix24;
@@ -56,7 +56,7 @@ describe('the app page inside Bitrix24 (POST /)', () => {
     expect(page.text).toContain('Only a Bitrix24 administrator can change the settings');
     expect(page.text).not.toContain('action="/app/gateway"');
     expect(page.text).toContain('+•••••••4567');
-    const state = formState(page.text);
+    const state = stateFor(page.text, '/app/log');
     expect((await post('/app/gateway', { state, provider: 'smsru', api_key: 'x' })).status).toBe(403);
     expect((await post('/app/senders/add', { state, sender_name: 'Evil' })).status).toBe(403);
     expect((await post('/app/test-sms', { state, phone: '+79991234567', text: 'x' })).status).toBe(403);
@@ -78,24 +78,26 @@ describe('the app page inside Bitrix24 (POST /)', () => {
 
   it('never shows a non-administrator full numbers, not even in the CSV', async () => {
     await postSms(ctx, fp, { to: '+79991234567' });
-    const state = formState((await openAppPage(ctx, fake, fp, { userId: 2 })).text);
-    const csv = await request(ctx.app).get('/app/log.csv').query({ state, full: '1' });
+    const state = stateFor((await openAppPage(ctx, fake, fp, { userId: 2 })).text, '/app/log');
+    const csv = await post('/app/log.csv', { state, full: '1' });
     expect(csv.text).toContain('+•••••••4567');
     expect(csv.text).not.toContain('79991234567');
-    const page = await request(ctx.app).get('/app/log').query({ state, full: '1' });
+    const page = await post('/app/log', { state, full: '1' });
     expect(page.text).not.toContain('79991234567');
   });
 
   it('refuses a tampered state with 401', async () => {
-    const state = formState((await openAppPage(ctx, fake, fp, { userId: 2 })).text);
+    const state = stateFor((await openAppPage(ctx, fake, fp, { userId: 2 })).text, '/app/log');
     const [payload, sig] = state.split('.');
-    const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), v: { pid: 1, mid: fp.memberId, admin: true, lang: 'en' } })).toString('base64url');
+    const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString());
+    const forged = Buffer.from(JSON.stringify({ ...claims, v: { ...claims.v, p: 'app.senders.add', admin: true } })).toString('base64url');
     expect((await post('/app/senders/add', { state: `${forged}.${sig}`, sender_name: 'Evil' })).status).toBe(401);
-    expect((await request(ctx.app).get('/app/log').query({ state: 'garbage' })).status).toBe(401);
+    expect((await post('/app/log', { state: 'garbage' })).status).toBe(401);
   });
 
   it('adds a second sender as its own provider and removes it from Bitrix24 again', async () => {
-    const state = formState((await openAppPage(ctx, fake, fp)).text);
+    const page = (await openAppPage(ctx, fake, fp)).text;
+    const state = stateFor(page, '/app/senders/add');
     const added = await post('/app/senders/add', { state, sender_name: 'Promo' });
     expect(added.status).toBe(200);
     expect(added.text).toContain('Sender added');
@@ -103,13 +105,13 @@ describe('the app page inside Bitrix24 (POST /)', () => {
     expect(fp.senders.get('smsgw_promo')).toMatchObject({ NAME: 'Promo', HANDLER: fp.senders.get('smsgw_myshop')!.HANDLER });
     const bad = await post('/app/senders/add', { state, sender_name: 'Far too long a name' });
     expect(bad.status).toBe(422);
-    const removed = await post('/app/senders/remove', { state, code: 'smsgw_promo' });
+    const removed = await post('/app/senders/remove', { state: stateFor(added.text, '/app/senders/remove'), code: 'smsgw_promo' });
     expect(removed.status).toBe(200);
     expect([...fp.senders.keys()]).toEqual(['smsgw_myshop']);
   });
 
   it('checks new credentials with the gateway before saving, and changes the default country', async () => {
-    const state = formState((await openAppPage(ctx, fake, fp)).text);
+    const state = stateFor((await openAppPage(ctx, fake, fp)).text, '/app/gateway');
     const wrong = await post('/app/gateway', { state, provider: 'smsru', api_key: 'bad-key', default_country: 'KZ' });
     expect(wrong.status).toBe(422);
     expect(wrong.text).toMatch(/id="api_key-error">Неправильный api_id/);
@@ -122,11 +124,12 @@ describe('the app page inside Bitrix24 (POST /)', () => {
   });
 
   it('sends a test SMS through the same queue, shows its status, and never reports it to Bitrix24', async () => {
-    const state = formState((await openAppPage(ctx, fake, fp)).text);
+    const page = (await openAppPage(ctx, fake, fp)).text;
+    const state = stateFor(page, '/app/test-sms');
     const res = await request(ctx.app).post('/app/test-sms').type('form').set('accept', 'application/json').send({ state, phone: '8 999 765-43-21', text: 'Test' });
     expect(res.status).toBe(200);
     const id = res.body.id;
-    const status = () => request(ctx.app).get(`/app/messages/${id}`).query({ state }).then((r) => r.body);
+    const status = () => post(`/app/messages/${id}`, { state: statusState(page) }).then((r) => r.body);
     expect(await status()).toMatchObject({ state: 'queued' });
     await ctx.deps.worker.runOnce();
     expect(await status()).toMatchObject({ state: 'sent' });
@@ -143,24 +146,24 @@ describe('the app page inside Bitrix24 (POST /)', () => {
   it('filters the log by status and date, pages it, and exports CSV with masked numbers', async () => {
     for (let i = 0; i < 55; i++) await postSms(ctx, fp, { to: `+7999000${String(i).padStart(4, '0')}` });
     await postSms(ctx, fp, { to: 'garbage' });
-    const state = formState((await openAppPage(ctx, fake, fp)).text);
-    const first = await request(ctx.app).get('/app/log').query({ state });
+    const state = stateFor((await openAppPage(ctx, fake, fp)).text, '/app/log');
+    const first = await post('/app/log', { state });
     expect(first.text).toContain('page 1 of 2');
     expect((first.text.match(/<tr>/g) ?? []).length).toBe(51); // header + 50
-    const failed = await request(ctx.app).get('/app/log').query({ state, status: 'failed' });
+    const failed = await post('/app/log', { state, status: 'failed' });
     expect((failed.text.match(/<tr>/g) ?? []).length).toBe(2);
     expect(failed.text).toContain('invalid phone number');
     const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
-    const none = await request(ctx.app).get('/app/log').query({ state, from: tomorrow });
+    const none = await post('/app/log', { state, from: tomorrow });
     expect(none.text).toContain('No messages yet.');
-    const csv = await request(ctx.app).get('/app/log.csv').query({ state });
+    const csv = await post('/app/log.csv', { state });
     expect(csv.headers['content-type']).toMatch(/^text\/csv/);
     const lines = csv.text.replace(/^\uFEFF/, '').trim().split('\r\n');
     expect(lines[0]).toBe('time_utc,recipient,sender,segments,status,reason,test');
     expect(lines).toHaveLength(57);
     expect(lines[2]).toMatch(/^\d{4}-.*,\+•+0054,/);
     expect(csv.text).not.toContain('79990000054');
-    const full = await request(ctx.app).get('/app/log.csv').query({ state, full: '1' });
+    const full = await post('/app/log.csv', { state, full: '1' });
     expect(full.text).toContain('+79990000054');
   });
 });

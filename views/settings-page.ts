@@ -8,7 +8,8 @@ import { fieldRenderer, gatewayFields, providerToggleScript } from './form-parts
 export interface SettingsView {
   lang: Lang;
   admin: boolean;
-  state: string;
+  /** One signed form token per action (each refused by every other route); admins only get the admin ones. */
+  tokens: { log: string; gateway?: string; sendersAdd?: string; sendersRemove?: string; testSms?: string; message?: string };
   flash?: string;
   alert?: string;
   errors?: Record<string, string>;
@@ -28,14 +29,14 @@ export function settingsPage(v: SettingsView): Html {
   const err = v.errors ?? {};
   const val = v.values ?? {};
   const provider = val.provider || v.gateway?.provider || v.providers[0]!;
-  const hidden = html`<input type="hidden" name="state" value="${v.state}">`;
+  const hidden = (token: string | undefined) => html`<input type="hidden" name="state" value="${token ?? ''}">`;
   const field = fieldRenderer(err);
 
   const gateway = html`<section class="card">
 <h2>${tx.gatewaySection}</h2>
 ${v.gateway?.balance !== undefined ? html`<p>${tx.balance}: <b id="balance">${v.gateway.balance === null ? tx.balanceUnavailable : v.gateway.balance.toFixed(2)}</b></p>` : ''}
 <form method="post" action="/app/gateway">
-  ${hidden}
+  ${hidden(v.tokens.gateway)}
   ${gatewayFields({ tx, errors: err, providers: v.providers, provider, kannelUrl: val.kannel_url ?? v.gateway?.kannelUrl, kannelUsername: val.kannel_username ?? v.gateway?.kannelUsername, secretsSet: v.gateway?.provider })}
   ${field('default_country', tx.defaultCountry, html`<select id="default_country" name="default_country">${COUNTRIES.map((c) => html`<option ${c === v.defaultCountry ? html`selected` : ''}>${c}</option>`)}</select>`, tx.defaultCountryHint)}
   <button type="submit">${tx.saveGateway}</button>
@@ -46,9 +47,9 @@ ${v.gateway?.balance !== undefined ? html`<p>${tx.balance}: <b id="balance">${v.
 <h2>${tx.sendersSection}</h2>
 <p class="hint">${tx.sendersHint}</p>
 <ul class="senders">${v.senders.map((s) => html`<li><span>${s.name || tx.gatewayDefault}</span>
-  <form method="post" action="/app/senders/remove" class="inline">${hidden}<input type="hidden" name="code" value="${s.code}"><button class="link" type="submit">${tx.remove}</button></form></li>`)}</ul>
+  <form method="post" action="/app/senders/remove" class="inline">${hidden(v.tokens.sendersRemove)}<input type="hidden" name="code" value="${s.code}"><button class="link" type="submit">${tx.remove}</button></form></li>`)}</ul>
 <form method="post" action="/app/senders/add">
-  ${hidden}
+  ${hidden(v.tokens.sendersAdd)}
   ${field('sender_name', tx.sender, html`<input id="sender_name" name="sender_name" maxlength="15" value="${val.sender_name ?? ''}">`, tx.senderHint)}
   <button type="submit">${tx.addSender}</button>
 </form>
@@ -56,8 +57,8 @@ ${v.gateway?.balance !== undefined ? html`<p>${tx.balance}: <b id="balance">${v.
 
   const test = html`<section class="card">
 <h2>${tx.testSection}</h2>
-<form method="post" action="/app/test-sms" id="test-form">
-  ${hidden}
+<form method="post" action="/app/test-sms" id="test-form" data-status-state="${v.tokens.message ?? ''}">
+  ${hidden(v.tokens.testSms)}
   ${field('phone', tx.testPhone, html`<input id="phone" name="phone" type="tel" value="${val.phone ?? ''}" placeholder="+7 999 123-45-67">`)}
   ${field('text', tx.testText, html`<input id="text" name="text" value="${val.text ?? tx.testDefaultText}">`)}
   <button type="submit">${tx.sendTest}</button>
@@ -67,24 +68,25 @@ ${v.gateway?.balance !== undefined ? html`<p>${tx.balance}: <b id="balance">${v.
 
   const l = v.log;
   const pages = Math.max(1, Math.ceil(l.total / l.pageSize));
-  const q = (extra: Record<string, string | number | undefined>) => {
-    const p = new URLSearchParams({ state: v.state });
-    for (const [k, x] of Object.entries({ ...l.filter, full: l.full ? '1' : undefined, ...extra })) if (x !== undefined && x !== '') p.set(k, String(x));
-    return `/app/log?${p}`;
-  };
-  const csv = q({}).replace('/app/log?', '/app/log.csv?');
+  // Log navigation posts its token in the body: a token in a link would end up in histories and Referer headers.
+  const filterFields = { status: l.filter.status, from: l.filter.from, to: l.filter.to, full: l.full ? '1' : undefined };
+  const logButton = (label: string, extra: Record<string, string | number | undefined>, id?: string) => html`<form method="post" action="/app/log" class="inline">${hidden(v.tokens.log)}${Object.entries({ ...filterFields, ...extra }).map(
+    ([k, x]) => (x === undefined || x === '' ? '' : html`<input type="hidden" name="${k}" value="${String(x)}">`),
+  )}<button class="link" type="submit"${id ? html` id="${id}"` : ''}>${label}</button></form>`;
   const log = html`<section class="card" id="log">
 <h2>${tx.logSection}</h2>
-<form method="get" action="/app/log" class="filters">
-  <input type="hidden" name="state" value="${v.state}">
+<div class="filters">
+<form method="post" action="/app/log" class="filters" id="log-filter">
+  ${hidden(v.tokens.log)}
   <select name="status" aria-label="${tx.status}"><option value="">${tx.anyStatus}</option>${STATES.map((s) => html`<option value="${s}" ${l.filter.status === s ? html`selected` : ''}>${tx.states[s]}</option>`)}</select>
   <label>${tx.from} <input type="date" name="from" value="${l.filter.from ?? ''}"></label>
   <label>${tx.to} <input type="date" name="to" value="${l.filter.to ?? ''}"></label>
   ${l.full ? html`<input type="hidden" name="full" value="1">` : ''}
   <button type="submit">${tx.filter}</button>
-  <a href="${csv}">${tx.exportCsv}</a>
-  ${v.admin ? html`<a href="${q({ full: l.full ? undefined : 1, page: undefined })}">${l.full ? tx.hideNumbers : tx.showNumbers}</a>` : ''}
+  <button class="link" type="submit" formaction="/app/log.csv" id="export-csv">${tx.exportCsv}</button>
 </form>
+${v.admin ? logButton(l.full ? tx.hideNumbers : tx.showNumbers, { full: l.full ? undefined : 1, page: undefined }, 'toggle-numbers') : ''}
+</div>
 ${l.entries.length === 0 ? html`<p>${tx.noMessages}</p>` : html`<table>
 <thead><tr><th>${tx.time}</th><th>${tx.recipient}</th><th>${tx.sender}</th><th>${tx.segments}</th><th>${tx.status}</th><th>${tx.reason}</th></tr></thead>
 <tbody>${l.entries.map((e) => html`<tr>
@@ -93,7 +95,7 @@ ${l.entries.length === 0 ? html`<p>${tx.noMessages}</p>` : html`<table>
   <td>${e.sender || '—'}</td><td>${e.segments ?? '—'}</td>
   <td><span class="st st-${e.state}">${tx.states[e.state]}</span></td><td>${e.reason ?? ''}</td></tr>`)}</tbody>
 </table>
-<p class="pager">${l.page > 1 ? html`<a href="${q({ page: l.page - 1 })}">${tx.prev}</a>` : ''} ${tx.pageOf(l.page, pages)} ${l.page < pages ? html`<a href="${q({ page: l.page + 1 })}">${tx.next}</a>` : ''}</p>`}
+<p class="pager">${l.page > 1 ? logButton(tx.prev, { page: l.page - 1 }) : ''} ${tx.pageOf(l.page, pages)} ${l.page < pages ? logButton(tx.next, { page: l.page + 1 }) : ''}</p>`}
 </section>`;
 
   return layout({
@@ -118,7 +120,7 @@ ${providerToggleScript}
       .then(function (m) {
         if (!m.id) { out.textContent = m.message || 'error'; return; }
         var poll = function () {
-          fetch('/app/messages/' + m.id + '?state=' + encodeURIComponent(form.state.value), { headers: { 'Accept': 'application/json' } })
+          fetch('/app/messages/' + m.id, { method: 'POST', headers: { 'Accept': 'application/json' }, body: new URLSearchParams({ state: form.getAttribute('data-status-state') }) })
             .then(function (r) { return r.json(); })
             .then(function (s) {
               out.textContent = (names[s.state] || s.state) + (s.reason ? ' — ' + s.reason : '');

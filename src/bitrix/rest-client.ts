@@ -6,11 +6,19 @@ import { httpRequest, networkErrorCode } from '../platform/http.js';
 import type { PortalRepo } from '../portals/portal-repo.js';
 import { B24Error, TOKEN_EXPIRED, errorFromBody } from './errors.js';
 import type { Limiter } from './limiter.js';
+import type { OAuthClient } from './oauth.js';
 import type { TokenRefresher } from './token-refresher.js';
 
 export interface RestCallOutcome {
   method: string;
   outcome: 'ok' | 'error' | 'retry' | 'refresh';
+}
+
+/** Where a call goes: the portal's verified REST endpoint (and our portal id, when we have one). */
+export interface Target {
+  endpoint: string;
+  memberId: string;
+  portalId?: number;
 }
 
 export interface BatchCommand {
@@ -32,6 +40,7 @@ const MAX_REDIRECTS = 3;
 export function createRestClient(deps: {
   portals: PortalRepo;
   refresher: TokenRefresher;
+  oauth: Pick<OAuthClient, 'appInfo'>;
   limiter: Limiter;
   dispatcher: Dispatcher;
   timeoutMs: number;
@@ -48,49 +57,29 @@ export function createRestClient(deps: {
   const http = { dispatcher: deps.dispatcher, timeoutMs: deps.timeoutMs };
   const note = (method: string, outcome: RestCallOutcome['outcome']) => deps.onCall?.({ method, outcome });
 
-  /**
-   * `as` calls with another user's access token (e.g. the viewer of a frame page, to ask user.admin about
-   * them): no refresh then, since we hold no refresh token of theirs.
-   */
-  async function call<T = unknown>(portalId: number, method: string, params: Record<string, unknown> = {}, opts: { as?: string } = {}): Promise<T> {
-    let refreshed = opts.as !== undefined;
+  /** Calls a portal's REST API with its stored tokens (refreshing them once when they expired). */
+  async function call<T = unknown>(portalId: number, method: string, params: Record<string, unknown> = {}): Promise<T> {
+    let refreshed = false;
     for (let attempt = 0; ; attempt++) {
       const portal = await deps.portals.findById(portalId);
       if (!portal) throw new B24Error('PORTAL_UNKNOWN', `no portal ${portalId}`, 'permanent');
-      // A viewer's own token (`as`) is checked by Bitrix24 itself, whatever our stored tokens' state.
-      if (portal.status === 'uninstalled' && opts.as === undefined) {
-        throw new B24Error('PORTAL_UNINSTALLED', 'the app is uninstalled from this portal', 'permanent');
-      }
-      if (portal.status !== 'active' && opts.as === undefined) {
-        throw new B24Error('PORTAL_INACTIVE', portal.inactiveReason ?? `portal is ${portal.status}`, 'terminal');
-      }
-      const tokens = opts.as !== undefined ? { accessToken: opts.as } : await deps.portals.tokens(portalId);
+      if (portal.status === 'uninstalled') throw new B24Error('PORTAL_UNINSTALLED', 'the app is uninstalled from this portal', 'permanent');
+      if (portal.status !== 'active') throw new B24Error('PORTAL_INACTIVE', portal.inactiveReason ?? `portal is ${portal.status}`, 'terminal');
+      const tokens = await deps.portals.tokens(portalId);
       if (!tokens) throw new B24Error('NO_TOKENS', 'the portal has no stored tokens; reinstall the app', 'terminal');
 
-      await deps.limiter.acquire(portalId);
-      let res;
-      try {
-        res = await post(portalId, portal.restEndpoint, method, { ...params, auth: tokens.accessToken });
-      } catch (err) {
-        const e = err instanceof B24Error ? err : new B24Error('NETWORK', `portal unreachable (${networkErrorCode(err) ?? 'error'})`, 'retryable');
-        if (e.kind === 'retryable' && attempt < retries) {
-          note(method, 'retry');
-          await sleep(backoffMs(attempt));
-          continue;
-        }
-        note(method, 'error');
-        throw e;
+      const target = { portalId, endpoint: portal.restEndpoint, memberId: portal.memberId };
+      const res = await exchange(target, tokens.accessToken, method, params, attempt);
+      if ('retry' in res) {
+        attempt = res.attempt;
+        continue;
       }
-
-      const body = res.json as { result?: unknown; error?: string } | undefined;
-      if (res.status === 200 && body && 'result' in body && !body.error) {
-        note(method, 'ok');
+      if (res.ok) {
         const now = deps.clock();
         if (!portal.lastRestCallAt || now - portal.lastRestCallAt > 60_000) await deps.portals.touchRestCall(portalId, now);
-        return body.result as T;
+        return res.result as T;
       }
-
-      const err = errorFromBody(body, res.status);
+      const err = res.error;
       if (TOKEN_EXPIRED.has(err.code) && !refreshed) {
         note(method, 'refresh');
         refreshed = true;
@@ -98,20 +87,18 @@ export function createRestClient(deps: {
         await deps.refresher.refresh(portalId, tokens.accessToken);
         continue;
       }
-      if (err.code === 'NO_AUTH_FOUND' && refreshed && opts.as === undefined) {
+      if (err.code === 'NO_AUTH_FOUND' && refreshed) {
         // A fresh token that the portal still refuses: the app is gone from that portal (reference §5).
         await deps.portals.markInactive(portalId, `${err.code}: ${err.description}`, deps.clock());
         note(method, 'error');
         throw new B24Error(err.code, err.description, 'terminal', err.httpStatus);
       }
-      if (err.kind === 'terminal' && opts.as === undefined) {
+      if (err.kind === 'terminal') {
         await deps.portals.markInactive(portalId, `${err.code}: ${err.description}`, deps.clock());
         deps.log.warn({ portalId, method, error: err.code }, 'b24.portal.inactive');
       }
       if (err.kind === 'retryable' && attempt < retries) {
-        note(method, 'retry');
-        deps.log.info({ portalId, method, error: err.code, attempt }, 'b24.rest.retry');
-        await sleep(backoffMs(attempt));
+        await pause(method, err.code, portalId, attempt);
         continue;
       }
       note(method, 'error');
@@ -119,19 +106,83 @@ export function createRestClient(deps: {
     }
   }
 
-  /** POST with a JSON body; a 302 (renamed portal) is POSTed again to its Location, never turned into a GET. */
-  async function post(portalId: number, endpoint: string, method: string, body: Record<string, unknown>) {
-    let url = `${endpoint}${method}`;
+  /**
+   * Calls with somebody else's access token (the viewer of a frame page, the author of an event) at an endpoint
+   * the caller has verified: no refresh (we hold no refresh token of theirs), nothing stored about the portal's state.
+   */
+  async function callAs<T = unknown>(target: Target, accessToken: string, method: string, params: Record<string, unknown> = {}): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const res = await exchange(target, accessToken, method, params, attempt);
+      if ('retry' in res) {
+        attempt = res.attempt;
+        continue;
+      }
+      if (res.ok) return res.result as T;
+      if (res.error.kind === 'retryable' && attempt < retries) {
+        await pause(method, res.error.code, target.portalId, attempt);
+        continue;
+      }
+      note(method, 'error');
+      throw res.error;
+    }
+  }
+
+  const pause = async (method: string, error: string, portalId: number | undefined, attempt: number) => {
+    note(method, 'retry');
+    deps.log.info({ portalId, method, error, attempt }, 'b24.rest.retry');
+    await sleep(backoffMs(attempt));
+  };
+
+  /** One paced request: its result, its Bitrix24 error, or a retry after a network failure. */
+  async function exchange(target: Target, accessToken: string, method: string, params: Record<string, unknown>, attempt: number):
+    Promise<{ ok: true; result: unknown } | { ok: false; error: B24Error } | { retry: true; attempt: number }> {
+    await deps.limiter.acquire(target.portalId ?? target.endpoint);
+    let res;
+    try {
+      res = await post(target, method, accessToken, { ...params, auth: accessToken });
+    } catch (err) {
+      const e = err instanceof B24Error ? err : new B24Error('NETWORK', `portal unreachable (${networkErrorCode(err) ?? 'error'})`, 'retryable');
+      if (e.kind === 'retryable' && attempt < retries) {
+        await pause(method, e.code, target.portalId, attempt);
+        return { retry: true, attempt };
+      }
+      note(method, 'error');
+      throw e;
+    }
+    const body = res.json as { result?: unknown; error?: string } | undefined;
+    if (res.status === 200 && body && 'result' in body && !body.error) {
+      note(method, 'ok');
+      return { ok: true, result: body.result };
+    }
+    return { ok: false, error: errorFromBody(body, res.status) };
+  }
+
+  /**
+   * POST with a JSON body; a 302 (renamed portal) is POSTed again to its Location, never turned into a GET. The
+   * access token travels in the body, so a redirect to another host is followed only when the OAuth server says
+   * that host is now this portal's (app.info for the same token names it and the same member_id).
+   */
+  async function post(target: Target, method: string, accessToken: string, body: Record<string, unknown>) {
+    let url = `${target.endpoint}${method}`;
     for (let hop = 0; ; hop++) {
       const res = await httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }, http);
       const location = res.headers.location;
       if (![301, 302, 307, 308].includes(res.status) || typeof location !== 'string' || hop >= MAX_REDIRECTS) return res;
-      url = new URL(location, url).toString();
-      const moved = endpointOf(url);
-      if (moved) {
-        await deps.portals.moveEndpoint(portalId, moved.endpoint, moved.domain, deps.clock());
-        deps.log.info({ portalId, domain: moved.domain }, 'b24.portal.moved');
+      const next = new URL(location, url);
+      const moved = endpointOf(next.toString());
+      if (!moved || !/^https?:$/.test(next.protocol)) throw new B24Error('REDIRECT_REFUSED', 'the portal redirected to an address that is not a REST endpoint', 'permanent');
+      if (next.host.toLowerCase() !== new URL(url).host.toLowerCase()) {
+        const info = await deps.oauth.appInfo(accessToken);
+        if (info.memberId !== target.memberId || info.domain?.toLowerCase() !== next.host.toLowerCase()) {
+          deps.log.warn({ portalId: target.portalId, to: next.host }, 'b24.redirect.refused');
+          throw new B24Error('REDIRECT_REFUSED', 'the portal redirected to a host the authorization server does not confirm', 'permanent');
+        }
+        if (target.portalId !== undefined) {
+          await deps.portals.moveEndpoint(target.portalId, moved.endpoint, moved.domain, deps.clock());
+          deps.log.info({ portalId: target.portalId, domain: moved.domain }, 'b24.portal.moved');
+        }
       }
+      url = next.toString();
     }
   }
 
@@ -156,7 +207,7 @@ export function createRestClient(deps: {
     return out;
   }
 
-  return { call, batch };
+  return { call, callAs, batch };
 }
 
 /** "https://new.bitrix24.ru/rest/method" → endpoint "https://new.bitrix24.ru/rest/" and its domain. */

@@ -5,6 +5,7 @@ import { AppError } from '../platform/errors.js';
 import type { Portal, PortalRepo } from '../portals/portal-repo.js';
 import type { MessageRepo } from './message-repo.js';
 import { normalizePhone } from './phone.js';
+import { MAX_SEGMENTS, segmentsOf } from '../gateways/segments.js';
 
 export interface IncomingSms {
   messageId: string;
@@ -43,8 +44,10 @@ export function createIntakeService(deps: {
   }
 
   async function accept(portal: Portal, sms: IncomingSms): Promise<{ id?: number; duplicate: boolean; state: 'queued' | 'failed' }> {
+    const tooLong = textTooLong(sms.messageBody);
     const phone = normalizePhone(sms.messageTo, portal.defaultCountry);
-    const state = phone.ok ? 'queued' : 'failed';
+    const reason = tooLong ?? (phone.ok ? undefined : phone.reason);
+    const state = reason ? 'failed' : 'queued';
     const id = await deps.messages.enqueue({
       portalId: portal.id,
       b24MessageId: sms.messageId,
@@ -53,9 +56,9 @@ export function createIntakeService(deps: {
       origin: sms.origin,
       messageTo: sms.messageTo,
       phone: phone.ok ? phone.e164 : null,
-      body: sms.messageBody,
+      body: tooLong ? null : sms.messageBody, // never processed, so not kept either
       state,
-      failureReason: phone.ok ? undefined : phone.reason,
+      failureReason: reason,
       now: deps.clock(),
     });
     const log = deps.log.child({ portalId: portal.id, b24MessageId: sms.messageId });
@@ -63,9 +66,9 @@ export function createIntakeService(deps: {
       log.info('message.duplicate');
       return { duplicate: true, state };
     }
-    if (phone.ok) log.info({ messageId: id, to: maskPhone(phone.e164) }, 'message.queued');
-    else log.warn({ messageId: id, to: maskPhone(sms.messageTo), reason: 'invalid_number' }, 'message.rejected');
-    if (phone.ok) deps.onQueued?.();
+    if (state === 'queued') log.info({ messageId: id, to: maskPhone(phone.ok ? phone.e164 : '') }, 'message.queued');
+    else log.warn({ messageId: id, to: maskPhone(sms.messageTo), reason: tooLong ? 'text_too_long' : 'invalid_number' }, 'message.rejected');
+    if (state === 'queued') deps.onQueued?.();
     else deps.onRejected?.(); // its `failed` report is waiting in the outbox
     return { id, duplicate: false, state };
   }
@@ -74,3 +77,13 @@ export function createIntakeService(deps: {
 }
 
 export type IntakeService = ReturnType<typeof createIntakeService>;
+
+// No text longer than this fits MAX_SEGMENTS parts in any encoding: refused before anything counts its parts.
+const MAX_TEXT_UNITS = MAX_SEGMENTS * 153;
+
+/** Bitrix24 puts no limit on message_body (reference §2); a text no SMS can carry is failed at once, never sent. */
+function textTooLong(text: string): string | undefined {
+  if (text.length > MAX_TEXT_UNITS) return `text too long: ${text.length} characters, more than any SMS can carry`;
+  const { segments } = segmentsOf(text);
+  return segments > MAX_SEGMENTS ? `text too long: ${segments} parts, at most ${MAX_SEGMENTS}` : undefined;
+}

@@ -46,8 +46,24 @@ export function createLogRepo(db: Db) {
     return { entries: rows.map(toEntry), total: Number(n) };
   }
 
-  async function all(portalId: number, f: LogFilter, limit = 100_000): Promise<LogEntry[]> {
-    return (await query(portalId, f).orderBy('id', 'desc').limit(limit).select(columns)).map(toEntry);
+  /**
+   * Every entry, newest first, a page at a time: each page is one short query, so a long export neither holds
+   * SQLite's single connection nor the whole log in memory while a slow client reads.
+   */
+  async function* each(portalId: number, f: LogFilter, opts: { pageSize?: number; limit?: number } = {}): AsyncGenerator<LogEntry[]> {
+    const pageSize = opts.pageSize ?? 500;
+    let left = opts.limit ?? 100_000;
+    let before: number | undefined;
+    while (left > 0) {
+      const q = query(portalId, f).orderBy('id', 'desc').limit(Math.min(pageSize, left)).select(columns);
+      if (before !== undefined) q.andWhere('id', '<', before);
+      const rows = (await q).map(toEntry);
+      if (!rows.length) return;
+      yield rows;
+      left -= rows.length;
+      before = rows[rows.length - 1]!.id;
+      if (rows.length < pageSize) return;
+    }
   }
 
   async function byId(portalId: number, id: number): Promise<LogEntry | undefined> {
@@ -55,7 +71,7 @@ export function createLogRepo(db: Db) {
     return r && toEntry(r);
   }
 
-  return { page, all, byId };
+  return { page, each, byId };
 }
 
 export type LogRepo = ReturnType<typeof createLogRepo>;

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { Db } from '../platform/db.js';
 
 import type { MessageState } from './states.js';
-import { writeStatusReport } from './outbox.js';
+import { writeStatusReport, type OnFinal } from './outbox.js';
 
 export interface NewMessage {
   portalId: number;
@@ -12,7 +12,7 @@ export interface NewMessage {
   origin?: Record<string, unknown>;
   messageTo: string;
   phone: string | null;
-  body: string;
+  body: string | null;
   state: 'queued' | 'failed';
   failureReason?: string;
   isTest?: boolean;
@@ -36,7 +36,7 @@ export interface MessageRow {
   updated_at: number;
 }
 
-export function createMessageRepo(db: Db) {
+export function createMessageRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
   /**
    * Stores a message once per (portal, Bitrix24 message id): Bitrix24's queue may deliver the same
    * message twice. Returns the new row's id, or undefined when it was a duplicate.
@@ -44,11 +44,13 @@ export function createMessageRepo(db: Db) {
   async function enqueue(m: NewMessage): Promise<number | undefined> {
     // A number rejected at intake is final at once: its `failed` report goes into the outbox in the same transaction.
     if (m.state !== 'failed') return insert(db, m);
-    return db.transaction(async (trx) => {
-      const id = await insert(trx, m);
-      if (id !== undefined) await writeStatusReport(trx, id, 'failed', m.now);
-      return id;
+    const id = await db.transaction(async (trx) => {
+      const inserted = await insert(trx, m);
+      if (inserted !== undefined) await writeStatusReport(trx, inserted, 'failed', m.now);
+      return inserted;
     });
+    if (id !== undefined) opts.onFinal?.('failed', '');
+    return id;
   }
 
   async function insert(q: Db | Knex.Transaction, m: NewMessage): Promise<number | undefined> {

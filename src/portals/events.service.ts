@@ -1,10 +1,13 @@
 import type { Clock } from '../platform/clock.js';
 import type { Log } from '../platform/logger.js';
 import { AppError } from '../platform/errors.js';
+import { B24Error } from '../bitrix/errors.js';
 import type { OAuthClient } from '../bitrix/oauth.js';
+import type { RestClient } from '../bitrix/rest-client.js';
 import type { TokenPair, PortalRepo } from './portal-repo.js';
 import type { ProviderRegistry } from './providers.js';
 import { verifyAccessToken } from './verify.js';
+import { identifyViewer } from './viewer.js';
 
 export interface EventAuth {
   accessToken?: string;
@@ -21,23 +24,22 @@ const rejected = (why: string) => new AppError('unauthorized', 401, why);
 /** ONAPPINSTALL, ONAPPUPDATE and ONAPPUNINSTALL: verified before anything changes. */
 export function createEventsService(deps: {
   oauth: OAuthClient;
+  rest: RestClient;
   portals: PortalRepo;
   providers: ProviderRegistry;
   clock: Clock;
   log: Log;
 }) {
   /**
-   * Install and update events may carry a new application_token, so they are proven at the OAuth
-   * server: app.info with their access token, or, when that token has already expired (events can
-   * arrive late), a successful refresh with their refresh token, which only our client secret makes work.
-   * Returns the pair to store (the refreshed one when a refresh happened: the event's pair is dead then).
+   * Install and update events carry a new application_token, so they are proven at the OAuth server (app.info
+   * for their access token) and their refresh token is proven by using it: the pair stored is the one that
+   * refresh returned, never one taken on trust. An event whose access token already expired (events can arrive
+   * late) is proven by that same refresh, which only our client secret makes work.
    */
-  async function verifyWithTokens(a: EventAuth): Promise<TokenPair> {
+  async function proveTokens(a: EventAuth): Promise<TokenPair> {
     if (!a.accessToken || !a.refreshToken || !a.memberId || !a.domain) throw rejected('the event carries no tokens');
-    const expiresAt = deps.clock() + (a.expiresIn ?? 3600) * 1000;
     try {
       await verifyAccessToken(deps.oauth, { accessToken: a.accessToken, memberId: a.memberId, domain: a.domain, requireInstalled: false });
-      return { accessToken: a.accessToken, refreshToken: a.refreshToken, expiresAt };
     } catch (err) {
       const expired = err instanceof AppError && err.details?.b24Error === 'expired_token';
       if (!expired) throw err;
@@ -45,8 +47,9 @@ export function createEventsService(deps: {
     let refreshed;
     try {
       refreshed = await deps.oauth.refresh(a.refreshToken);
-    } catch {
-      throw rejected('the event token expired and its refresh token was refused');
+    } catch (err) {
+      if (err instanceof B24Error && err.kind === 'retryable') throw new AppError('oauth_unavailable', 503, 'the Bitrix24 authorization server could not be reached');
+      throw rejected('the refresh token of the event was refused');
     }
     // The refreshed token must still name the same portal.
     await verifyAccessToken(deps.oauth, { accessToken: refreshed.accessToken, memberId: a.memberId, domain: a.domain, requireInstalled: false });
@@ -58,18 +61,31 @@ export function createEventsService(deps: {
     if (!a.clientEndpoint) return fallback;
     try {
       const u = new URL(a.clientEndpoint);
-      return u.host.toLowerCase() === a.domain!.toLowerCase() ? a.clientEndpoint : fallback;
+      return u.host.toLowerCase() === a.domain!.toLowerCase() && /^https?:$/.test(u.protocol) ? a.clientEndpoint : fallback;
     } catch {
       return fallback;
     }
   }
 
+  /**
+   * Any user of a portal can get a genuine access token by opening the app, so a valid token proves only the
+   * portal. The event is taken only from an administrator (Bitrix24 sends install and update events with the
+   * installing administrator's auth): otherwise a portal user could post an ONAPPUPDATE with an application_token
+   * of their choosing and then forge SMS and uninstall events.
+   */
   async function onInstallOrUpdate(event: 'ONAPPINSTALL' | 'ONAPPUPDATE', a: EventAuth) {
-    const tokens = await verifyWithTokens(a);
+    const tokens = await proveTokens(a);
+    const restEndpoint = restEndpointFor(a);
+    const existing = await deps.portals.findByMemberId(a.memberId!);
+    const viewer = await identifyViewer(deps.rest, { endpoint: restEndpoint, memberId: a.memberId!, portalId: existing?.id }, tokens.accessToken);
+    if (!viewer.admin) {
+      deps.log.warn({ portalId: existing?.id, event, userId: viewer.userId }, 'portal.event.not_admin');
+      throw new AppError('forbidden', 403, 'the event was not sent with an administrator\'s authorization');
+    }
     const portal = await deps.portals.upsertInstalled({
       memberId: a.memberId!,
       domain: a.domain!.toLowerCase(),
-      restEndpoint: restEndpointFor(a),
+      restEndpoint,
       tokens,
       applicationToken: a.applicationToken,
       now: deps.clock(),

@@ -1,12 +1,11 @@
 import { Router, type Request, type Response } from 'express';
-import type { Clock } from '../platform/clock.js';
-import type { Crypto } from '../platform/crypto.js';
+import type { Config } from '../platform/config.js';
 import type { Log } from '../platform/logger.js';
 import { AppError } from '../platform/errors.js';
 import { B24Error, explain } from '../bitrix/errors.js';
 import { formBody } from '../web/form.js';
-import { claimedOrigin, frameHeaders, originOf, readFrame, sendPage } from './frame.js';
-import { pickLang, t, type Lang } from '../../views/i18n.js';
+import { claimedOrigin, frameHeaders, readFrame, sendPage } from './frame.js';
+import { pickLang, t } from '../../views/i18n.js';
 import { errorPage } from '../../views/error-page.js';
 import { installForm } from '../../views/install-form.js';
 import { installDone } from '../../views/install-done.js';
@@ -14,34 +13,29 @@ import { GatewayCheckFailed, type InstallService } from './install.service.js';
 import type { PortalRepo } from './portal-repo.js';
 import type { SettingsRepo } from './settings-repo.js';
 import { PROVIDERS } from '../gateways/index.js';
-import { parseSubmission } from './gateway-form.js';
+import { checkFailureField, parseSubmission } from './gateway-form.js';
+import type { FormTokens, Holder } from './form-token.js';
+import { openFormToken } from './frame-session.js';
 
-const STATE_TTL_MS = 60 * 60 * 1000;
-
-interface InstallState {
-  pid: number;
-  mid: string;
-  lang: Lang;
-}
-
+/** The install page: Bitrix24 opens it in a frame (POST /install); its form posts to /install/save. */
 export function installRoutes(deps: {
   install: InstallService;
   portals: PortalRepo;
   settings: SettingsRepo;
-  crypto: Crypto;
-  clock: Clock;
+  formTokens: FormTokens;
+  config: Pick<Config, 'ALLOW_PRIVATE_GATEWAYS'>;
   log: Log;
 }) {
   const router = Router();
   const page = sendPage;
 
-  async function renderForm(res: Response, status: number, st: InstallState, extra: { values?: Record<string, string>; errors?: Record<string, string>; alert?: string } = {}) {
-    const saved = await deps.settings.get(st.pid);
-    const senders = await deps.settings.senders(st.pid);
+  async function renderForm(res: Response, status: number, holder: Holder, extra: { values?: Record<string, string>; errors?: Record<string, string>; alert?: string } = {}) {
+    const saved = await deps.settings.get(holder.pid);
+    const senders = await deps.settings.senders(holder.pid);
     page(res, status, installForm({
-      lang: st.lang,
+      lang: holder.lang,
       action: '/install/save',
-      state: deps.crypto.sign(st, deps.clock() + STATE_TTL_MS),
+      state: deps.formTokens.mint(holder, 'install.save'),
       providers: [...PROVIDERS],
       secretsSet: saved ? saved.provider : undefined,
       values: extra.values ?? {
@@ -60,50 +54,46 @@ export function installRoutes(deps: {
     const frame = readFrame(req);
     const lang = frame.lang;
     if (!frame.ok) return page(res, 400, errorPage({ lang, message: t(lang).notFromBitrix }));
-    let portal;
+    let accepted;
     try {
-      portal = await deps.install.acceptInstallFrame(frame.auth);
+      accepted = await deps.install.acceptInstallFrame(frame.auth);
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       deps.log.warn({ memberId: frame.auth.memberId, domain: frame.auth.domain, reason: err.code }, 'portal.install.rejected');
       const tx = t(lang);
+      if (err.code === 'not_admin') return page(res, 403, errorPage({ lang, message: tx.notAdmin }));
+      if (err.code === 'portal_unavailable') return page(res, 503, errorPage({ lang, message: tx.portalUnavailable }));
       const message = err.status === 503 ? tx.authUnavailable : tx.authRejected;
       return page(res, err.status, errorPage({ lang, message, detail: err.status === 503 ? undefined : err.message }));
     }
-    await renderForm(res, 200, { pid: portal.id, mid: portal.memberId, lang });
+    const { portal, viewer } = accepted;
+    await renderForm(res, 200, { pid: portal.id, mid: portal.memberId, uid: viewer.userId, admin: viewer.admin, lang });
   });
 
   router.post('/install/save', formBody, async (req: Request, res: Response) => {
-    frameHeaders(res, undefined);
-    const token = typeof req.body?.state === 'string' ? req.body.state : '';
-    const verified = deps.crypto.verify<InstallState>(token, deps.clock());
-    const fallbackLang = pickLang(req.query.LANG);
-    if (!verified.ok) {
-      const tx = t(fallbackLang);
-      return page(res, 401, errorPage({ lang: fallbackLang, message: verified.reason === 'expired' ? tx.stateExpired : tx.stateInvalid }));
+    let session;
+    try {
+      session = await openFormToken(deps, req, res, 'install.save');
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      return page(res, err.status, errorPage({ lang: pickLang(req.query.LANG), message: err.message }));
     }
-    const st = verified.value;
-    const portal = await deps.portals.findById(st.pid);
-    if (!portal || portal.memberId !== st.mid || portal.status === 'uninstalled') {
-      return page(res, 401, errorPage({ lang: st.lang, message: t(st.lang).stateInvalid }));
-    }
-    frameHeaders(res, originOf(portal.restEndpoint));
+    const { holder, portal } = session;
     const saved = await deps.settings.get(portal.id);
-    const input = parseSubmission(req.body ?? {}, st.lang, saved);
+    const input = parseSubmission(req.body ?? {}, holder.lang, saved, { allowPrivate: deps.config.ALLOW_PRIVATE_GATEWAYS });
     const values = Object.fromEntries(['provider', 'sender', 'kannel_url', 'kannel_username'].map((k) => [k, String(req.body?.[k] ?? '')]));
-    if (!input.ok) return renderForm(res, 422, st, { values, errors: input.errors });
+    if (!input.ok) return renderForm(res, 422, holder, { values, errors: input.errors });
     try {
       const { codes, balance } = await deps.install.configure(portal.id, { provider: input.provider, credentials: input.credentials, sender: input.sender });
-      page(res, 200, installDone({ lang: st.lang, senders: codes.length ? [input.sender || t(st.lang).defaultSenderName] : [], balance }));
+      page(res, 200, installDone({ lang: holder.lang, senders: codes.length ? [input.sender || t(holder.lang).defaultSenderName] : [], balance }));
     } catch (err) {
       if (err instanceof GatewayCheckFailed) {
-        const field = input.provider === 'smsru' ? 'api_key' : 'kannel_password';
-        return renderForm(res, 422, st, { values, errors: { [field]: err.check.reason } });
+        return renderForm(res, 422, holder, { values, errors: { [checkFailureField(input.provider, err.check)]: err.check.reason } });
       }
       if (!(err instanceof B24Error)) throw err;
       deps.log.warn({ portalId: portal.id, error: err.code }, 'portal.install.register_failed');
-      const alert = `${t(st.lang).registerFailed}: ${explain(err, st.lang)}`;
-      await renderForm(res, err.code === 'ACCESS_DENIED' ? 403 : 502, st, { values, alert });
+      const alert = `${t(holder.lang).registerFailed}: ${explain(err, holder.lang)}`;
+      await renderForm(res, err.code === 'ACCESS_DENIED' ? 403 : 502, holder, { values, alert });
     }
   });
 

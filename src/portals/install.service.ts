@@ -1,7 +1,9 @@
 import type { Clock } from '../platform/clock.js';
 import type { Crypto } from '../platform/crypto.js';
 import type { Log } from '../platform/logger.js';
+import { AppError } from '../platform/errors.js';
 import type { OAuthClient } from '../bitrix/oauth.js';
+import type { RestClient } from '../bitrix/rest-client.js';
 import type { GatewayFactory } from '../gateways/index.js';
 import type { CredentialCheck } from '../gateways/gateway.js';
 import type { Accounts } from '../delivery/accounts.js';
@@ -10,6 +12,7 @@ import type { PortalRepo, Portal } from './portal-repo.js';
 import type { SettingsRepo } from './settings-repo.js';
 import { senderCode, type ProviderRegistry } from './providers.js';
 import { verifyAccessToken } from './verify.js';
+import { identifyViewer, type Viewer } from './viewer.js';
 
 export interface FrameAuth {
   authId: string;
@@ -30,6 +33,7 @@ export class GatewayCheckFailed extends Error {
 /** The install story: verify the frame's token, store the portal, then check, save and register. */
 export function createInstallService(deps: {
   oauth: OAuthClient;
+  rest: RestClient;
   portals: PortalRepo;
   settings: SettingsRepo;
   providers: ProviderRegistry;
@@ -40,21 +44,38 @@ export function createInstallService(deps: {
   clock: Clock;
   log: Log;
 }) {
-  /** Verifies the install frame's AUTH_ID at the OAuth server, then stores or updates the portal. */
-  async function acceptInstallFrame(a: FrameAuth): Promise<Portal> {
+  /**
+   * Verifies the install frame's AUTH_ID at the OAuth server, asks the portal whether its user is an administrator,
+   * and only then stores the portal. Any employee can open the app and gets a genuine AUTH_ID, so a non-administrator
+   * is refused before anything is shown or stored: the stored tokens are only ever an administrator's. The frame's
+   * APPLICATION_TOKEN is taken only when the portal has none yet or was uninstalled; afterwards only a proven
+   * ONAPPINSTALL / ONAPPUPDATE event changes it.
+   */
+  async function acceptInstallFrame(a: FrameAuth): Promise<{ portal: Portal; viewer: Viewer }> {
     // During installation app.info still says installed=false (it turns true after BX24.installFinish).
     await verifyAccessToken(deps.oauth, { accessToken: a.authId, memberId: a.memberId, domain: a.domain, requireInstalled: false });
+    const existing = await deps.portals.findByMemberId(a.memberId);
+    const restEndpoint = `${a.https ? 'https' : 'http'}://${a.domain}/rest/`;
+    const viewer = await identifyViewer(deps.rest, { endpoint: restEndpoint, memberId: a.memberId, portalId: existing?.id }, a.authId);
+    if (!viewer.admin) {
+      deps.log.warn({ portalId: existing?.id, userId: viewer.userId }, 'portal.install.not_admin');
+      throw new AppError('not_admin', 403, 'only a Bitrix24 administrator can install or configure this app');
+    }
+    const takeAppToken = !existing || existing.status === 'uninstalled' || !(await deps.portals.hasApplicationToken(existing.id));
+    if (!takeAppToken && a.applicationToken && !(await deps.portals.matchesApplicationToken(existing!.id, a.applicationToken))) {
+      deps.log.warn({ portalId: existing!.id }, 'portal.install.application_token_ignored');
+    }
     const now = deps.clock();
     const portal = await deps.portals.upsertInstalled({
       memberId: a.memberId,
       domain: a.domain,
-      restEndpoint: `${a.https ? 'https' : 'http'}://${a.domain}/rest/`,
+      restEndpoint,
       tokens: { accessToken: a.authId, refreshToken: a.refreshId, expiresAt: now + (a.authExpires ?? 3600) * 1000 },
-      applicationToken: a.applicationToken,
+      applicationToken: takeAppToken ? a.applicationToken : undefined,
       now,
     });
-    deps.log.info({ portalId: portal.id, domain: portal.domain }, 'portal.install.verified');
-    return portal;
+    deps.log.info({ portalId: portal.id, domain: portal.domain, userId: viewer.userId }, 'portal.install.verified');
+    return { portal, viewer };
   }
 
   /**

@@ -154,6 +154,11 @@ export function createPortalRepo(db: Db, crypto: Crypto) {
     return { ok: true, portal: toPortal(row) };
   }
 
+  async function hasApplicationToken(id: number): Promise<boolean> {
+    const row = await table().where({ id }).first('application_token_enc');
+    return Boolean(row?.application_token_enc);
+  }
+
   async function matchesApplicationToken(id: number, candidate: string): Promise<boolean> {
     const row = await table().where({ id }).first('application_token_enc');
     if (!row?.application_token_enc) return false;
@@ -196,8 +201,13 @@ export function createPortalRepo(db: Db, crypto: Crypto) {
     await db('portals').where({ id }).update({ rest_endpoint: restEndpoint, domain, updated_at: now });
   }
 
-  /** Uninstall: stop accepting messages; with clean, forget every secret and message text too. */
+  /**
+   * Uninstall: stop accepting messages. With clean, forget every secret and every trace of whom was written
+   * what (texts, numbers, where the SMS came from, gateway answers and reasons, which may quote the number),
+   * and rotate the handler key, so the old handler URL opens nothing even after a reinstall.
+   */
   async function markUninstalled(id: number, clean: boolean, now: number): Promise<void> {
+    const key = randomToken(24);
     await db.transaction(async (trx) => {
       await trx('portals')
         .where({ id })
@@ -205,12 +215,16 @@ export function createPortalRepo(db: Db, crypto: Crypto) {
           status: 'uninstalled',
           uninstalled_at: now,
           updated_at: now,
-          ...(clean ? { access_token_enc: null, refresh_token_enc: null, application_token_enc: null } : {}),
+          ...(clean
+            ? { access_token_enc: null, refresh_token_enc: null, application_token_enc: null, handler_key_hash: sha256hex(key), handler_key_enc: crypto.encrypt(key) }
+            : {}),
         });
       if (clean) {
         await trx('settings').where({ portal_id: id }).delete();
         await trx('senders').where({ portal_id: id }).delete();
-        await trx('messages').where({ portal_id: id }).update({ body: null, phone: null, message_to: '', updated_at: now });
+        await trx('messages')
+          .where({ portal_id: id })
+          .update({ body: null, phone: null, message_to: '', origin: null, failure_reason: null, gateway_status_text: null, updated_at: now });
       }
     });
   }
@@ -235,7 +249,7 @@ export function createPortalRepo(db: Db, crypto: Crypto) {
 
   return {
     findByMemberId, findById, authenticate, upsertInstalled, handlerKey, tokens, saveTokens,
-    matchesApplicationToken, takeRefreshLease, releaseRefreshLease, markInactive, reactivate, touchRestCall,
+    hasApplicationToken, matchesApplicationToken, takeRefreshLease, releaseRefreshLease, markInactive, reactivate, touchRestCall,
     moveEndpoint, markUninstalled, idleSince, setDisabled, setDefaultCountry, all,
   };
 }

@@ -1,8 +1,11 @@
-import express from 'express';
+import express, { type RequestHandler } from 'express';
 import type { Deps } from '../deps.js';
+import { safeEqual } from '../platform/crypto.js';
+import { AppError } from '../platform/errors.js';
 import { errorHandler } from './error-handler.js';
 import { installRoutes } from '../portals/install.routes.js';
 import { settingsRoutes } from '../portals/settings.routes.js';
+import { logRoutes } from '../portals/log.routes.js';
 import { consoleRoutes } from '../console/console.routes.js';
 import { eventsRoutes } from '../portals/events.routes.js';
 import { intakeRoutes } from '../messages/intake.routes.js';
@@ -13,6 +16,9 @@ export function createApp(deps: Deps) {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  // Which hop's address req.ip names (the console's login throttle keys on it); unset trusts no proxy.
+  if (deps.config.TRUST_PROXY !== undefined) app.set('trust proxy', deps.config.TRUST_PROXY);
+  app.use(securityHeaders(deps.config.PUBLIC_URL.startsWith('https:')));
 
   app.get('/healthz', async (_req, res) => {
     try {
@@ -23,7 +29,7 @@ export function createApp(deps: Deps) {
     }
   });
 
-  app.get('/metrics', async (_req, res) => {
+  app.get('/metrics', metricsAuth(deps.config.METRICS_TOKEN), async (_req, res) => {
     res.type('text/plain; version=0.0.4').send(await deps.metrics.render());
   });
 
@@ -36,6 +42,7 @@ export function createApp(deps: Deps) {
   app.use(dlrRoutes({ ...deps, onSettled: () => deps.reporter.kick() }));
   app.use(installRoutes(deps));
   app.use(settingsRoutes(deps));
+  app.use(logRoutes(deps));
   app.use(consoleRoutes(deps));
   app.use(eventsRoutes(deps));
 
@@ -44,4 +51,30 @@ export function createApp(deps: Deps) {
   });
   app.use(errorHandler(deps.log));
   return app;
+}
+
+/**
+ * On every answer. The CSP is a default for JSON and error answers: the frame pages and the console set
+ * their own with setHeader, which replaces this one.
+ */
+function securityHeaders(https: boolean): RequestHandler {
+  return (_req, res, next) => {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    res.setHeader('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
+    if (https) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
+    next();
+  };
+}
+
+/** METRICS_TOKEN set: scrapers must send it as a bearer token. Unset: /metrics is open. */
+function metricsAuth(token: string | undefined): RequestHandler {
+  return (req, res, next) => {
+    if (!token) return next();
+    const auth = req.get('authorization') ?? '';
+    const presented = /^bearer /i.test(auth) ? auth.slice('bearer '.length) : '';
+    if (safeEqual(presented, token)) return next();
+    res.setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
+    throw new AppError('unauthorized', 401, 'GET /metrics needs Authorization: Bearer <METRICS_TOKEN>');
+  };
 }

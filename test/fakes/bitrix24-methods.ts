@@ -79,6 +79,9 @@ export function callMethod(api: unknown, portal: FakePortal, user: FakeUser, met
       return ok(portal.events.map((e) => ({ event: e.event, handler: e.handler, auth_type: '0', offline: 0 })));
     case 'user.admin':
       return ok(user.admin);
+    case 'profile':
+      // Core rest_provider getProfile: ADMIN is CRestUtil::isAdmin(), the same check as user.admin.
+      return ok({ ID: String(user.id), ADMIN: user.admin, NAME: `User ${user.id}`, LAST_NAME: '', PERSONAL_GENDER: '', TIME_ZONE: '' });
     case 'batch':
       return batch(api, portal, user, p);
     default:

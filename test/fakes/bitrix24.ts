@@ -35,9 +35,11 @@ export interface FakePortal {
   maxLevel: number;
   bucket: { level: number; at: number };
   supportsSenderUpdate: boolean;
-  failNext: Array<{ status: number; body: Json }>;
+  failNext: Array<{ status: number; body: Json; headers?: Record<string, string> }>;
   /** Message ids Bitrix24 has purged (status.update answers ERROR_MESSAGE_NOT_FOUND). */
   purged: Set<string>;
+  /** Test hook (test/outbound.test.ts): each entry holds one REST request that many ms before it is handled. */
+  delayNext: number[];
   /** What the user sees in the CRM card: the last status reported for each dispatched message. */
   shown: Map<string, string>;
   close: () => Promise<void>;
@@ -125,8 +127,10 @@ export async function startFakeBitrix24(opts: FakeOptions = {}) {
     const { fields } = await readBody(req);
     // A renamed portal: its old address answers 302 to the new one (reference §6).
     if (req.headers.host !== portal.domain) return send(res, 302, { error: 'moved' }, { location: `${portal.endpoint}${method}` });
+    const delay = portal.delayNext.shift();
+    if (delay) await new Promise((r) => setTimeout(r, delay));
     const fault = portal.failNext.shift();
-    if (fault) return send(res, fault.status, fault.body);
+    if (fault) return send(res, fault.status, fault.body, fault.headers);
     // Leaky bucket per portal (reference §6): one batch counts as one request.
     const now = performance.now();
     portal.bucket.level = Math.max(0, portal.bucket.level - ((now - portal.bucket.at) / 1000) * perSecond);
@@ -164,6 +168,7 @@ export async function startFakeBitrix24(opts: FakeOptions = {}) {
       bucket: { level: 0, at: performance.now() },
       supportsSenderUpdate: p.supportsSenderUpdate ?? true,
       failNext: [],
+      delayNext: [],
       purged: new Set(),
       shown: new Map(),
     } as unknown as FakePortal;

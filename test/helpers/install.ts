@@ -7,7 +7,10 @@ export function openInstallPage(
   ctx: TestContext,
   fake: FakeBitrix24,
   portal: FakePortal,
-  o: { userId?: number; lang?: string; tokens?: { accessToken: string; refreshToken: string }; memberId?: string; domain?: string; path?: string } = {},
+  o: {
+    userId?: number; lang?: string; tokens?: { accessToken: string; refreshToken: string }; memberId?: string; domain?: string; path?: string;
+    applicationToken?: string;
+  } = {},
 ) {
   const t = o.tokens ?? fake.issueTokens(portal, o.userId ?? 1);
   const query = new URLSearchParams({ DOMAIN: o.domain ?? portal.domain, PROTOCOL: '0', LANG: o.lang ?? 'en', APP_SID: 'a1b2c3' });
@@ -21,7 +24,7 @@ export function openInstallPage(
       SERVER_ENDPOINT: `${fake.oauthUrl}/rest/`,
       member_id: o.memberId ?? portal.memberId,
       status: 'L',
-      APPLICATION_TOKEN: portal.applicationToken,
+      APPLICATION_TOKEN: o.applicationToken ?? portal.applicationToken,
       PLACEMENT: 'DEFAULT',
       PLACEMENT_OPTIONS: '{}',
     });
@@ -32,6 +35,16 @@ export const openAppPage = (ctx: TestContext, fake: FakeBitrix24, portal: FakePo
   openInstallPage(ctx, fake, portal, { ...o, path: '/' });
 
 export const formState = (html: string) => /name="state" value="([^"]+)"/.exec(html)?.[1] ?? '';
+
+/** The form token of the page's form that posts to `action` (each form carries its own). */
+export function stateFor(html: string, action: string): string {
+  const at = html.indexOf(`action="${action}"`);
+  if (at < 0) return '';
+  return /name="state" value="([^"]*)"/.exec(html.slice(at))?.[1] ?? '';
+}
+
+/** The token the test-SMS form gives its status polling. */
+export const statusState = (html: string) => /data-status-state="([^"]*)"/.exec(html)?.[1] ?? '';
 
 export function submitInstallForm(ctx: TestContext, state: string, fields: Record<string, string>) {
   return request(ctx.app).post('/install/save').type('form').send({ state, ...fields });

@@ -1,0 +1,81 @@
+import type { ErrorRequestHandler, Response } from 'express';
+import { z } from 'zod';
+import type { Deps } from '../deps.js';
+import { AppError } from '../platform/errors.js';
+import { PROVIDERS } from '../gateways/index.js';
+import { createLogRepo, type LogFilter } from '../messages/log-repo.js';
+import type { MessageState } from '../messages/states.js';
+import { pickLang } from '../../views/i18n.js';
+import { errorPage } from '../../views/error-page.js';
+import { settingsPage, type SettingsView } from '../../views/settings-page.js';
+import { sendPage } from './frame.js';
+import type { Holder } from './form-token.js';
+import type { Portal } from './portal-repo.js';
+
+const PAGE_SIZE = 50;
+
+export const logQuery = z.object({
+  status: z.enum(['queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed']).optional().catch(undefined),
+  from: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional().catch(undefined),
+  to: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional().catch(undefined),
+  page: z.coerce.number().int().min(1).max(100_000).default(1).catch(1),
+  full: z.literal('1').optional().catch(undefined),
+});
+export type LogQuery = z.infer<typeof logQuery>;
+
+export function filterFrom(q: LogQuery): LogFilter {
+  const day = (s: string) => Date.parse(`${s}T00:00:00Z`);
+  return { status: q.status as MessageState | undefined, from: q.from ? day(q.from) : undefined, to: q.to ? day(q.to) + 86_400_000 : undefined };
+}
+
+/**
+ * The app's page inside Bitrix24, rendered for one holder: every form gets a fresh token for its own action, and a
+ * non-administrator gets only the message log's.
+ */
+export function createSettingsView(deps: Pick<Deps, 'db' | 'settings' | 'gateways' | 'formTokens'>) {
+  const logs = createLogRepo(deps.db);
+
+  async function render(res: Response, status: number, holder: Holder, portal: Portal, extra: Partial<SettingsView> & { withBalance?: boolean; query?: unknown } = {}) {
+    const q = logQuery.parse(extra.query ?? {});
+    const [saved, senders, log] = await Promise.all([
+      deps.settings.get(portal.id),
+      deps.settings.senders(portal.id),
+      logs.page(portal.id, filterFrom(q), q.page, PAGE_SIZE),
+    ]);
+    let balance: number | null | undefined;
+    if (holder.admin && saved && extra.withBalance) {
+      const check = await deps.gateways(saved.provider, saved.credentials).checkCredentials();
+      balance = check.ok ? (check.balance ?? undefined) : null;
+    }
+    const mint = deps.formTokens.mint;
+    const tokens = holder.admin
+      ? {
+          log: mint(holder, 'app.log'), gateway: mint(holder, 'app.gateway'), sendersAdd: mint(holder, 'app.senders.add'),
+          sendersRemove: mint(holder, 'app.senders.remove'), testSms: mint(holder, 'app.test-sms'), message: mint(holder, 'app.message'),
+        }
+      : { log: mint(holder, 'app.log') };
+    sendPage(res, status, settingsPage({
+      lang: holder.lang,
+      admin: holder.admin,
+      tokens,
+      providers: PROVIDERS,
+      gateway: saved && {
+        provider: saved.provider, balance,
+        kannelUrl: saved.provider === 'kannel' ? saved.credentials.url : undefined,
+        kannelUsername: saved.provider === 'kannel' ? saved.credentials.username : undefined,
+      },
+      defaultCountry: portal.defaultCountry,
+      senders,
+      log: { ...log, page: q.page, pageSize: PAGE_SIZE, filter: { status: q.status, from: q.from, to: q.to }, full: q.full === '1' && holder.admin },
+      ...extra,
+    }));
+  }
+
+  return { render, logs };
+}
+
+/** Errors of the frame pages' actions are pages or JSON, as the caller asked. */
+export const framePageErrors: ErrorRequestHandler = (err, req, res, next) => {
+  if (!(err instanceof AppError) || !err.expose || req.accepts(['html', 'json']) === 'json') return next(err);
+  sendPage(res, err.status, errorPage({ lang: pickLang(req.query.LANG), message: err.message }));
+};

@@ -1,0 +1,28 @@
+import { AppError } from '../platform/errors.js';
+import { B24Error } from '../bitrix/errors.js';
+import type { RestClient, Target } from '../bitrix/rest-client.js';
+
+/** Who a Bitrix24 access token belongs to: the frame's viewer, or the author of a lifecycle event. */
+export interface Viewer {
+  userId: number;
+  admin: boolean;
+}
+
+/**
+ * Asks the portal about the token's own user with `profile`: its ADMIN is core's CRestUtil::isAdmin(), the same
+ * check `user.admin` answers, and it names the user in the same call. An inactive user gets an empty result.
+ * Throws AppError 503 when the portal cannot be reached, 401 when it refuses the token.
+ */
+export async function identifyViewer(rest: RestClient, target: Target, accessToken: string): Promise<Viewer> {
+  let profile: { ID?: unknown; ADMIN?: unknown } | unknown[];
+  try {
+    profile = await rest.callAs<{ ID?: unknown; ADMIN?: unknown } | unknown[]>(target, accessToken, 'profile');
+  } catch (err) {
+    if (!(err instanceof B24Error)) throw err;
+    if (err.kind === 'retryable') throw new AppError('portal_unavailable', 503, 'the Bitrix24 portal could not be reached');
+    throw new AppError('auth_rejected', 401, `the portal refused the token (${err.code})`);
+  }
+  if (Array.isArray(profile) || !profile) return { userId: 0, admin: false };
+  const userId = Number(profile.ID);
+  return { userId: Number.isInteger(userId) && userId > 0 ? userId : 0, admin: profile.ADMIN === true && userId > 0 };
+}

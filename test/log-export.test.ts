@@ -1,0 +1,91 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import request from 'supertest';
+import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
+import { createTestContext, type TestContext } from './helpers/app.js';
+import { installPortal, openAppPage, stateFor } from './helpers/install.js';
+import { csvCell, createExportGate } from '../src/messages/log-export.js';
+import type { Portal } from '../src/portals/portal-repo.js';
+
+describe('CSV cells', () => {
+  it('quotes every cell holding a quote, comma, semicolon, CR or LF', () => {
+    expect(csvCell('a\rb')).toBe('"a\rb"');
+    expect(csvCell('a\nb')).toBe('"a\nb"');
+    expect(csvCell('say "hi"')).toBe('"say ""hi"""');
+    expect(csvCell('a,b')).toBe('"a,b"');
+    expect(csvCell('a;b')).toBe('"a;b"');
+    expect(csvCell('plain')).toBe('plain');
+  });
+
+  it('neutralises a leading = + - @ tab or CR, but leaves a phone number a number', () => {
+    for (const lead of ['=', '+', '-', '@', '\t', '\r']) expect(csvCell(`${lead}cmd|' /C calc'!A0`)).toBe(`"'${lead}cmd|' /C calc'!A0"`);
+    expect(csvCell('+79991234567')).toBe('+79991234567');
+    expect(csvCell('+•••••••4567')).toBe('+•••••••4567');
+    expect(csvCell('+7 999 SUM(1)')).toBe(`"'+7 999 SUM(1)"`);
+  });
+});
+
+describe('export gate', () => {
+  it('lets one export per portal run at a time and a few per minute', () => {
+    let now = 0;
+    const gate = createExportGate({ perMinute: 2, clock: () => now });
+    const first = gate.enter(1);
+    expect(first.ok).toBe(true);
+    expect(gate.enter(1).ok).toBe(false); // still running
+    expect(gate.enter(2).ok).toBe(true); // other portals are not held back
+    if (first.ok) first.release();
+    const second = gate.enter(1);
+    expect(second.ok).toBe(true);
+    if (second.ok) second.release();
+    const third = gate.enter(1);
+    expect(third).toEqual({ ok: false, retryAfterS: 60 });
+    now += 60_000;
+    expect(gate.enter(1).ok).toBe(true);
+  });
+});
+
+describe('the log export', () => {
+  let fake: FakeBitrix24;
+  let fp: FakePortal;
+  let ctx: TestContext;
+  let portal: Portal;
+
+  beforeEach(async () => {
+    fake = await startFakeBitrix24();
+    fp = await fake.addPortal();
+    ctx = await createTestContext({ fake });
+    portal = await installPortal(ctx, fake, fp);
+  });
+  afterEach(async () => {
+    await ctx.close();
+    await fake.close();
+  });
+
+  const exportCsv = (state: string) => request(ctx.app).post('/app/log.csv').type('form').send({ state, full: '1' });
+
+  it('streams every row of a long log newest first, and quotes a recipient holding a bare CR', async () => {
+    const now = Date.now();
+    const rows = Array.from({ length: 1_203 }, (_, i) => ({
+      portal_id: portal.id, b24_message_id: `m${i}`, code: 'smsgw_myshop', message_to: i === 0 ? '+7999\r=1+1' : `+7999${String(i).padStart(7, '0')}`,
+      phone: null, body: 'x', state: 'failed', failure_reason: 'invalid phone number', next_attempt_at: now, created_at: now + i, updated_at: now + i,
+    }));
+    for (let i = 0; i < rows.length; i += 200) await ctx.db('messages').insert(rows.slice(i, i + 200));
+    const res = await exportCsv(stateFor((await openAppPage(ctx, fake, fp)).text, '/app/log'));
+    expect(res.status).toBe(200);
+    const lines = res.text.replace(/^\uFEFF/, '').split('\r\n').filter(Boolean);
+    expect(lines).toHaveLength(1 + 1_203); // a bare CR inside a quoted cell ends no line
+    expect(lines[1]).toContain('+79990001202');
+    expect(res.text).toContain(`"'+7999\r=1+1"`);
+    const recipients = lines.slice(1).map((l) => l.split(',')[1]).filter((r) => r?.startsWith('+7999') && r.length === 12);
+    expect(recipients).toEqual([...recipients].sort().reverse());
+    expect(new Set(recipients).size).toBe(1_202);
+  });
+
+  it('answers 429 with Retry-After when a portal exports too often', async () => {
+    const state = stateFor((await openAppPage(ctx, fake, fp)).text, '/app/log');
+    for (let i = 0; i < 5; i++) expect((await exportCsv(state)).status).toBe(200);
+    const limited = await exportCsv(state);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect(limited.text).toContain('too often');
+  });
+});
