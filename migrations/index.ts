@@ -6,6 +6,7 @@ import * as messages from './20261122000004_messages.js';
 import * as messageDelivery from './20261122000005_message_delivery.js';
 import * as statusReports from './20261122000006_status_reports.js';
 import * as testSmsAndDisable from './20261122000007_test_sms_and_disable.js';
+import * as messagesDuePortals from './20261130000001_messages_due_portals.js';
 
 // Listed statically so the same migrations run under tsx, vitest and the knex CLI without a loader.
 const all: Record<string, Knex.Migration> = {
@@ -16,6 +17,7 @@ const all: Record<string, Knex.Migration> = {
   '20261122000005_message_delivery': messageDelivery,
   '20261122000006_status_reports': statusReports,
   '20261122000007_test_sms_and_disable': testSmsAndDisable,
+  '20261130000001_messages_due_portals': messagesDuePortals,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
