@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig, type Config } from './platform/config.js';
+import { ConfigError, configWarnings, loadConfig, type Config } from './platform/config.js';
 import { createLogger, type Log } from './platform/logger.js';
 import { resolveSecretKey } from './platform/secret-key.js';
 import { createDb, migrate } from './platform/db.js';
@@ -15,6 +15,7 @@ export async function boot(): Promise<{ config: Config; log: Log; deps: ReturnTy
     if (!config.B24_CLIENT_ID || !config.B24_CLIENT_SECRET) {
       log.warn('config.b24_client.missing: B24_CLIENT_ID / B24_CLIENT_SECRET are not set; installs will be refused');
     }
+    for (const warning of configWarnings(config)) log.warn({ warning }, 'config.risky');
     secretKey = resolveSecretKey(config.SECRET_KEY, 'data/secret.key', log);
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -1,7 +1,9 @@
+import http from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
 import { createTestContext, type TestContext } from './helpers/app.js';
+import { createListeningContext, eventually } from './helpers/server.js';
 import { installPortal, openAppPage, stateFor } from './helpers/install.js';
 import { csvCell, createExportGate } from '../src/messages/log-export.js';
 import type { Portal } from '../src/portals/portal-repo.js';
@@ -80,6 +82,28 @@ describe('the log export', () => {
     expect(new Set(recipients).size).toBe(1_202);
   });
 
+  it('pages reach the newest 10,000 messages of a range and say so; a page past the end shows the last one', async () => {
+    const now = Date.UTC(2026, 10, 20, 12);
+    const day = (d: number) => new Date(now + d * 86_400_000).toISOString().slice(0, 10);
+    const rows = Array.from({ length: 10_100 }, (_, i) => ({
+      portal_id: portal.id, b24_message_id: `w${i}`, code: 'smsgw_myshop', message_to: `+7999${String(i).padStart(7, '0')}`, phone: null, body: 'x',
+      state: 'failed', next_attempt_at: now, created_at: now - i * 60_000, updated_at: now, // a minute apart: a week
+    }));
+    for (let i = 0; i < rows.length; i += 500) await ctx.db('messages').insert(rows.slice(i, i + 500));
+    const state = stateFor((await openAppPage(ctx, fake, fp)).text, '/app/log');
+    const log = (fields: Record<string, string>) => request(ctx.app).post('/app/log').type('form').send({ state, ...fields }).then((r) => r.text);
+    const first = await log({});
+    expect(first).toContain('page 1 of 200');
+    expect(first).toContain('id="log-windowed"');
+    const far = await log({ page: '100000' });
+    expect(far).toContain('page 200 of 200');
+    expect(far).toContain('+•••••••9999'); // the 10,000th newest
+    // A narrower range reaches back past the window: one whole day, six days ago.
+    const older = await log({ from: day(-6), to: day(-6) });
+    expect(older).toContain('page 1 of 29'); // 1,440 messages
+    expect(older).not.toContain('id="log-windowed"');
+  });
+
   it('answers 429 with Retry-After when a portal exports too often', async () => {
     const state = stateFor((await openAppPage(ctx, fake, fp)).text, '/app/log');
     for (let i = 0; i < 5; i++) expect((await exportCsv(state)).status).toBe(200);
@@ -88,4 +112,45 @@ describe('the log export', () => {
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
     expect(limited.text).toContain('too often');
   });
+});
+
+describe('an export whose client goes away', () => {
+  it('ends, and the portal can export again at once', async () => {
+    const fake = await startFakeBitrix24();
+    const fp = await fake.addPortal();
+    const ctx = await createListeningContext({ fake });
+    try {
+      const portal = await installPortal(ctx, fake, fp);
+      const now = Date.now();
+      // Enough rows that the socket's buffers fill and the export waits for the client to read.
+      const rows = Array.from({ length: 60_000 }, (_, i) => ({
+        portal_id: portal.id, b24_message_id: `m${i}`, code: 'smsgw_myshop', message_to: `+7999${String(i).padStart(7, '0')}`, phone: null, body: 'x',
+        state: 'failed', failure_reason: 'a reason long enough to make each line of the export weigh about a hundred bytes',
+        next_attempt_at: now, created_at: now + i, updated_at: now + i,
+      }));
+      for (let i = 0; i < rows.length; i += 500) await ctx.db('messages').insert(rows.slice(i, i + 500));
+      const state = stateFor((await openAppPage(ctx, fake, fp)).text, '/app/log');
+      const body = new URLSearchParams({ state }).toString();
+
+      await new Promise<void>((resolve, reject) => {
+        const req = http.request(`${ctx.publicUrl}/app/log.csv`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
+          expect(res.statusCode).toBe(200);
+          res.pause(); // a client that stops reading…
+          setTimeout(() => {
+            req.destroy(); // …and goes away
+            resolve();
+          }, 300);
+        });
+        req.on('error', () => {});
+        req.once('error', reject);
+        req.end(body);
+      });
+      let again = 0;
+      await eventually(async () => (again = (await request(ctx.app).post('/app/log.csv').type('form').send({ state }).then((r) => r.status))) !== 429, 'the next export to be let in', 10_000);
+      expect(again).toBe(200);
+    } finally {
+      await ctx.close();
+      await fake.close();
+    }
+  }, 60_000);
 });

@@ -6,6 +6,7 @@ import { createTestContext, type TestContext } from './helpers/app.js';
 import { installPortal, openAppPage, openInstallPage, stateFor, statusState, submitInstallForm } from './helpers/install.js';
 import { requireKannel, startKannel } from './helpers/kannel.js';
 import type { Portal } from '../src/portals/portal-repo.js';
+import { dlrToken } from '../src/delivery/dlr.routes.js';
 
 // Issue 7 §1-3, 13, 14: everything an ordinary user of a portal (who gets a genuine AUTH_ID by opening the app)
 // tried against the portal's settings, tokens and lifecycle, reproduced through the public interface.
@@ -168,13 +169,26 @@ describe('lifecycle events cannot be forged with a portal user\'s token', () => 
     expect((await sms(fp.applicationToken, 'kept2')).status).toBe(200);
   });
 
-  it('stores an event\'s refresh token only after a refresh with it worked', async () => {
+  it('stores an event\'s refresh token only after a refresh with it worked, yet takes an administrator\'s new application token', async () => {
+    const stored = await ctx.deps.portals.tokens(portal.id);
+    const admin = fake.issueTokens(fp, 1);
+    fp.applicationToken = 'b'.repeat(32); // what Bitrix24 hands out on an update
+    const res = await update({ accessToken: admin.accessToken, refreshToken: 'junk' }, fp.applicationToken);
+    expect(res.status).toBe(200);
+    expect(await ctx.deps.portals.tokens(portal.id)).toEqual(stored); // 'junk' was not stored
+    expect((await sms(fp.applicationToken, 'r1')).status).toBe(200);
+  });
+
+  it('calls the portal only at its own /rest/ endpoint, whatever client_endpoint an event names', async () => {
     const before = await portalRow();
     const admin = fake.issueTokens(fp, 1);
-    const junk = await update({ accessToken: admin.accessToken, refreshToken: 'junk' }, 'NEWTOKEN');
-    expect(junk.status).toBe(401);
-    expect(await portalRow()).toEqual(before);
-    expect((await sms('NEWTOKEN', 'r1')).status).toBe(401);
+    const res = await event({
+      event: 'ONAPPUPDATE', 'auth[access_token]': admin.accessToken, 'auth[refresh_token]': admin.refreshToken, 'auth[domain]': fp.domain,
+      'auth[member_id]': fp.memberId, 'auth[client_endpoint]': `${fp.endpoint.replace('/rest/', '/anything/')}`, 'auth[application_token]': 'EVIL',
+    });
+    expect(res.status).not.toBe(200);
+    expect((await portalRow()).rest_endpoint).toBe(before.rest_endpoint);
+    expect((await sms('EVIL', 'e1')).status).toBe(401);
   });
 });
 
@@ -190,6 +204,10 @@ describe('uninstall with CLEAN=1', () => {
     const oldHandler = new URL(fp.senders.get('smsgw_myshop')!.HANDLER);
     const res = await post('/events', { event: 'ONAPPUNINSTALL', 'data[CLEAN]': '1', 'auth[member_id]': fp.memberId, 'auth[domain]': fp.domain, 'auth[application_token]': fp.applicationToken });
     expect(res.status).toBe(200);
+    // A delivery report that arrives afterwards brings nothing back (Kannel's reply text may quote the number).
+    const c1 = await ctx.db('messages').where({ b24_message_id: 'c1' }).first();
+    const dlr = await request(ctx.app).get(`/dlr/kannel/${portal.id}/${dlrToken(ctx.deps.crypto, portal.id)}/${c1.id}`).query({ type: '2', reply: 'id:1 stat:UNDELIV to +79991234567' });
+    expect(dlr.status).toBe(200);
     for (const m of await ctx.db('messages').where({ portal_id: portal.id })) {
       expect(m).toMatchObject({ body: null, phone: null, message_to: '', origin: null, failure_reason: null, gateway_status_text: null });
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { loadConfig } from '../src/platform/config.js';
+import { configWarnings, loadConfig } from '../src/platform/config.js';
 import { createCrypto, safeEqual } from '../src/platform/crypto.js';
 import { maskPhone } from '../src/platform/logger.js';
 import { normalizePhone } from '../src/messages/phone.js';
@@ -25,6 +25,17 @@ describe('configuration', () => {
     expect(() => loadConfig({ PUBLIC_URL: 'not a url' })).toThrow(/PUBLIC_URL/);
     expect(() => loadConfig({ SECRET_KEY: 'short' })).toThrow(/SECRET_KEY: must be at least 32/);
     expect(() => loadConfig({ LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL/);
+  });
+
+  it('reads TRUST_PROXY as Express does, refusing "true" and anything that is no address, CIDR or keyword', () => {
+    expect(loadConfig({ TRUST_PROXY: '2' }).TRUST_PROXY).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8, fd00::/8, 192.168.1.7' }).TRUST_PROXY).toEqual(['loopback', '10.0.0.0/8', 'fd00::/8', '192.168.1.7']);
+    for (const bad of ['true', 'abc', '1.2.3', '10.0.0.0/99', '::1/129', '10.0.0.1/8/8']) expect(() => loadConfig({ TRUST_PROXY: bad }), bad).toThrow(/TRUST_PROXY/);
+  });
+
+  it('warns about a claim lease no longer than a gateway request may take', () => {
+    expect(configWarnings(loadConfig({ WORKER_LEASE: '10s', GATEWAY_TIMEOUT_MS: '15000' }))).toEqual([expect.stringMatching(/WORKER_LEASE .* should be longer than GATEWAY_TIMEOUT_MS/)]);
+    expect(configWarnings(loadConfig({}))).toEqual([]);
   });
 });
 

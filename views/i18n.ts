@@ -74,6 +74,7 @@ const en = {
   prev: '← Newer',
   next: 'Older →',
   pageOf: (a: number, b: number) => `page ${a} of ${b}`,
+  logWindowed: (n: number) => `Showing the newest ${n.toLocaleString('en')} messages of this range. Choose dates to see older ones, or export CSV.`,
   test: 'test',
   states: { queued: 'queued', sending: 'sending', sent: 'sent', delivered: 'delivered', undelivered: 'not delivered', failed: 'failed' } as Record<string, string>,
 };
@@ -149,6 +150,7 @@ const ru: typeof en = {
   prev: '← Новее',
   next: 'Старше →',
   pageOf: (a: number, b: number) => `страница ${a} из ${b}`,
+  logWindowed: (n: number) => `Показаны последние ${n.toLocaleString('ru')} сообщений за период. Чтобы увидеть более ранние, выберите даты или выгрузите CSV.`,
   test: 'тест',
   states: { queued: 'в очереди', sending: 'отправляется', sent: 'отправлено', delivered: 'доставлено', undelivered: 'не доставлено', failed: 'ошибка' },
 };

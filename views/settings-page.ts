@@ -1,6 +1,6 @@
 import { html, Html } from '../src/web/html.js';
 import type { LogEntry } from '../src/messages/log-repo.js';
-import { maskRecipient } from '../src/messages/log-repo.js';
+import { LOG_WINDOW, maskRecipient } from '../src/messages/log-repo.js';
 import { t, type Lang } from './i18n.js';
 import { layout } from './layout.js';
 import { fieldRenderer, gatewayFields, providerToggleScript } from './form-parts.js';
@@ -18,7 +18,8 @@ export interface SettingsView {
   providers: readonly string[];
   defaultCountry: string;
   senders: Array<{ code: string; name: string }>;
-  log: { entries: LogEntry[]; total: number; page: number; pageSize: number; filter: { status?: string; from?: string; to?: string }; full: boolean };
+  /** `windowed`: the range holds more than the log's pages reach; only its newest messages are shown. */
+  log: { entries: LogEntry[]; total: number; windowed: boolean; page: number; pageSize: number; filter: { status?: string; from?: string; to?: string }; full: boolean };
 }
 
 const STATES = ['queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed'];
@@ -95,7 +96,8 @@ ${l.entries.length === 0 ? html`<p>${tx.noMessages}</p>` : html`<table>
   <td>${e.sender || '—'}</td><td>${e.segments ?? '—'}</td>
   <td><span class="st st-${e.state}">${tx.states[e.state]}</span></td><td>${e.reason ?? ''}</td></tr>`)}</tbody>
 </table>
-<p class="pager">${l.page > 1 ? logButton(tx.prev, { page: l.page - 1 }) : ''} ${tx.pageOf(l.page, pages)} ${l.page < pages ? logButton(tx.next, { page: l.page + 1 }) : ''}</p>`}
+<p class="pager">${l.page > 1 ? logButton(tx.prev, { page: l.page - 1 }) : ''} ${tx.pageOf(l.page, pages)} ${l.page < pages ? logButton(tx.next, { page: l.page + 1 }) : ''}</p>
+${l.windowed ? html`<p class="hint" id="log-windowed">${tx.logWindowed(LOG_WINDOW)}</p>` : ''}`}
 </section>`;
 
   return layout({

@@ -171,6 +171,8 @@ export function createRestClient(deps: {
       const next = new URL(location, url);
       const moved = endpointOf(next.toString());
       if (!moved || !/^https?:$/.test(next.protocol)) throw new B24Error('REDIRECT_REFUSED', 'the portal redirected to an address that is not a REST endpoint', 'permanent');
+      // The token travels in the body: never from https down to plain http.
+      if (new URL(url).protocol === 'https:' && next.protocol !== 'https:') throw new B24Error('REDIRECT_REFUSED', 'the portal redirected from https to http', 'permanent');
       if (next.host.toLowerCase() !== new URL(url).host.toLowerCase()) {
         const info = await deps.oauth.appInfo(accessToken);
         if (info.memberId !== target.memberId || info.domain?.toLowerCase() !== next.host.toLowerCase()) {

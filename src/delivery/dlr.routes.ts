@@ -9,6 +9,7 @@ import { kannelDlr } from '../gateways/kannel.codes.js';
 import { smsruStatus } from '../gateways/smsru.codes.js';
 import type { QueueRepo } from '../messages/queue-repo.js';
 import type { SettingsRepo } from '../portals/settings-repo.js';
+import type { PortalRepo } from '../portals/portal-repo.js';
 import { applyGatewayStatus } from './statuses-job.js';
 
 /** The per-portal secret in delivery-report URLs: derived from SECRET_KEY, nothing stored. */
@@ -22,8 +23,12 @@ export function dlrUrlFor(publicUrl: string, crypto: Crypto) {
 const forged = () => new AppError('unauthorized', 401, 'unknown or forged delivery report');
 
 /** Delivery reports from gateways: authenticated by the per-portal secret in the URL, applied at once. */
-export function dlrRoutes(deps: { queue: QueueRepo; settings: SettingsRepo; crypto: Crypto; clock: Clock; log: Log; onSettled?: () => void }) {
+export function dlrRoutes(deps: { queue: QueueRepo; settings: SettingsRepo; portals: PortalRepo; crypto: Crypto; clock: Clock; log: Log; onSettled?: () => void }) {
   const router = Router();
+
+  // Reports that arrive after an uninstall change nothing: with CLEAN the message's traces were erased, and the
+  // gateway's reply text would bring them back. They are answered as taken, so the gateway does not retry.
+  const uninstalled = async (portalId: number) => (await deps.portals.findById(portalId))?.status === 'uninstalled';
 
   function portalFrom(req: Request): number {
     const portalId = Number(req.params.portalId);
@@ -33,6 +38,7 @@ export function dlrRoutes(deps: { queue: QueueRepo; settings: SettingsRepo; cryp
 
   router.all('/dlr/kannel/:portalId/:token/:messageId', async (req, res) => {
     const portalId = portalFrom(req);
+    if (await uninstalled(portalId)) return void res.type('text').send('ok');
     const m = await deps.queue.byId(Number(req.params.messageId));
     if (!m || Number(m.portal_id) !== portalId) throw new AppError('not_found', 404, 'no such message');
     const status = kannelDlr(Number(req.query.type), typeof req.query.reply === 'string' ? req.query.reply : undefined);
@@ -46,6 +52,7 @@ export function dlrRoutes(deps: { queue: QueueRepo; settings: SettingsRepo; cryp
   // SMS.ru posts data[0..n] records and hash = sha256(api_id + data[0] + data[1] + …) (gateways.md §1).
   router.post('/dlr/smsru/:portalId/:token', express.urlencoded({ extended: true, limit: '1mb' }), async (req, res) => {
     const portalId = portalFrom(req);
+    if (await uninstalled(portalId)) return void res.type('text').send('100');
     const s = await deps.settings.get(portalId);
     if (!s || s.provider !== 'smsru') throw forged();
     const data: string[] = Array.isArray(req.body?.data) ? req.body.data.map(String) : Object.values((req.body?.data ?? {}) as Record<string, string>).map(String);

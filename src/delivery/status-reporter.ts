@@ -79,7 +79,11 @@ export function createStatusReporter(deps: {
    */
   function choose(due: Array<{ id: number; portal_id: number; created_at: number }>, now: number): number[] {
     const byPortal = new Map<number, typeof due>();
-    for (const r of due) byPortal.set(r.portal_id, [...(byPortal.get(r.portal_id) ?? []), r]);
+    for (const r of due) {
+      const list = byPortal.get(r.portal_id);
+      if (list) list.push(r);
+      else byPortal.set(r.portal_id, [r]);
+    }
     const chosen: number[] = [];
     for (const rs of byPortal.values()) {
       const full = rs.length - (rs.length % BATCH);
@@ -103,7 +107,11 @@ export function createStatusReporter(deps: {
     const ids = opts.flush ? due.map((r) => r.id) : choose(due, now);
     const claimed = await deps.reports.claim(ids, now, o.leaseMs);
     const byPortal = new Map<number, PendingReport[]>();
-    for (const r of claimed) byPortal.set(r.portal_id, [...(byPortal.get(r.portal_id) ?? []), r]);
+    for (const r of claimed) {
+      const list = byPortal.get(r.portal_id);
+      if (list) list.push(r);
+      else byPortal.set(r.portal_id, [r]);
+    }
     const done = [...byPortal].map(([portalId, rs]) => {
       busy.add(portalId);
       const run = (async () => {

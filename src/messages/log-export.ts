@@ -20,11 +20,24 @@ function line(e: LogEntry, full: boolean): string {
   return [new Date(e.createdAt).toISOString(), full ? e.to : maskRecipient(e.to), e.sender, e.segments, e.state, e.reason, e.isTest ? 1 : 0].map(csvCell).join(',');
 }
 
-/** Writes the CSV a page of rows at a time, waiting for the client to drain: memory stays bounded by one page. */
+/**
+ * Writes the CSV a page of rows at a time, waiting for the client to drain: memory stays bounded by one page. A
+ * client that stops reading and goes away ends the export ('drain' never comes after 'close').
+ */
 export async function streamCsv(res: Response, logs: LogRepo, portalId: number, filter: LogFilter, full: boolean): Promise<void> {
-  const write = (chunk: string) => (res.write(chunk) ? Promise.resolve() : new Promise<void>((r) => res.once('drain', r)));
   let closed = false;
-  res.once('close', () => (closed = true));
+  let wake: (() => void) | undefined;
+  res.once('close', () => {
+    closed = true;
+    wake?.();
+  });
+  const write = (chunk: string) => {
+    if (closed || res.write(chunk)) return Promise.resolve();
+    return new Promise<void>((r) => {
+      wake = r;
+      res.once('drain', r);
+    }).finally(() => (wake = undefined));
+  };
   await write('\uFEFF' + HEADER.join(',') + '\r\n');
   for await (const rows of logs.each(portalId, filter)) {
     if (closed) return;

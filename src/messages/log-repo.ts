@@ -18,6 +18,9 @@ export interface LogEntry {
   isTest: boolean;
 }
 
+/** How far back the log's pages reach within a date range (the export reaches further). */
+export const LOG_WINDOW = 10_000;
+
 /** A portal's message log: filtered, paged, newest first. */
 export function createLogRepo(db: Db) {
   const query = (portalId: number, f: LogFilter) => {
@@ -39,29 +42,50 @@ export function createLogRepo(db: Db) {
   });
   const columns = ['id', 'created_at', 'phone', 'message_to', 'sender', 'segments', 'state', 'failure_reason', 'gateway_status_text', 'is_test'];
 
-  async function page(portalId: number, f: LogFilter, pageNo: number, pageSize: number): Promise<{ entries: LogEntry[]; total: number }> {
-    const counted = await query(portalId, f).count<{ n: number | string }[]>({ n: '*' });
-    const n = counted[0]?.n ?? 0;
-    const rows = await query(portalId, f).orderBy('id', 'desc').offset((pageNo - 1) * pageSize).limit(pageSize).select(columns);
-    return { entries: rows.map(toEntry), total: Number(n) };
+  /**
+   * One page of the newest LOG_WINDOW messages in the date range. Every query walks the (portal_id, created_at)
+   * index from the newest end and touches at most the window, so a portal with a huge log (or a user paging to
+   * its end) never holds SQLite's single connection for long. Older messages: narrow the dates, or export.
+   */
+  async function page(portalId: number, f: LogFilter, pageNo: number, pageSize: number): Promise<{ entries: LogEntry[]; total: number; windowed: boolean }> {
+    const dated = { from: f.from, to: f.to };
+    const edge = await query(portalId, dated).orderBy('created_at', 'desc').offset(LOG_WINDOW - 1).first('created_at');
+    const windowed = () => {
+      const q = query(portalId, f);
+      if (edge) q.andWhere('created_at', '>=', Number(edge.created_at));
+      return q;
+    };
+    const counted = await windowed().count<{ n: number | string }[]>({ n: '*' });
+    const total = Number(counted[0]?.n ?? 0);
+    const last = Math.max(1, Math.ceil(total / pageSize));
+    const rows = await windowed()
+      .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
+      .offset((Math.min(pageNo, last) - 1) * pageSize)
+      .limit(pageSize)
+      .select(columns);
+    return { entries: rows.map(toEntry), total, windowed: edge !== undefined };
   }
 
   /**
-   * Every entry, newest first, a page at a time: each page is one short query, so a long export neither holds
-   * SQLite's single connection nor the whole log in memory while a slow client reads.
+   * Every entry, newest first, a page at a time (keyset on created_at, id): each page is one short query, so a long
+   * export neither holds SQLite's single connection nor the whole log in memory while a slow client reads.
    */
   async function* each(portalId: number, f: LogFilter, opts: { pageSize?: number; limit?: number } = {}): AsyncGenerator<LogEntry[]> {
     const pageSize = opts.pageSize ?? 500;
     let left = opts.limit ?? 100_000;
-    let before: number | undefined;
+    let after: LogEntry | undefined;
     while (left > 0) {
-      const q = query(portalId, f).orderBy('id', 'desc').limit(Math.min(pageSize, left)).select(columns);
-      if (before !== undefined) q.andWhere('id', '<', before);
+      const q = query(portalId, f)
+        .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
+        .limit(Math.min(pageSize, left))
+        .select(columns);
+      const cursor = after;
+      if (cursor) q.andWhere((w) => w.where('created_at', '<', cursor.createdAt).orWhere((e) => e.where('created_at', cursor.createdAt).andWhere('id', '<', cursor.id)));
       const rows = (await q).map(toEntry);
       if (!rows.length) return;
       yield rows;
       left -= rows.length;
-      before = rows[rows.length - 1]!.id;
+      after = rows[rows.length - 1];
       if (rows.length < pageSize) return;
     }
   }

@@ -8,7 +8,8 @@ export type PhoneResult = { ok: true; e164: string } | { ok: false; reason: stri
  */
 export function normalizePhone(raw: string, defaultCountry: string): PhoneResult {
   const parsed = parsePhoneNumberFromString(raw, { defaultCountry: defaultCountry as CountryCode, extract: false });
-  if (!parsed) return { ok: false, reason: `invalid phone number: "${raw.length > 20 ? raw.slice(0, 20) + '…' : raw}" is not a phone number` };
+  // The reason is shown in the portal's log to every user, so it never quotes what was typed (it may be a number).
+  if (!parsed) return { ok: false, reason: 'invalid phone number: no phone number could be read from it' };
   if (!parsed.isValid()) {
     return { ok: false, reason: `invalid phone number: not a valid number for ${parsed.country ?? defaultCountry}` };
   }

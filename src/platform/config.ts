@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import cron from 'node-cron';
 import { z } from 'zod';
 
@@ -17,6 +18,14 @@ const duration = z.string().transform((s, ctx) => {
   return Math.round(Number(m[1]) * unit);
 });
 
+/** "10.0.0.1", "10.0.0.0/8", "fd00::/8": an address, optionally with a prefix length its family allows. */
+function isAddressOrCidr(s: string): boolean {
+  const [address, prefix, extra] = s.split('/');
+  const family = isIP(address ?? '');
+  if (!family || extra !== undefined) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
+
 const bool = z.enum(['1', '0', 'true', 'false', 'yes', 'no']).transform((v) => ['1', 'true', 'yes'].includes(v));
 
 /**
@@ -27,7 +36,7 @@ const trustProxy = z.string().transform((s, ctx) => {
   const v = s.trim();
   if (/^\d+$/.test(v)) return Number(v);
   const parts = v.split(',').map((p) => p.trim()).filter(Boolean);
-  const ok = parts.length > 0 && parts.every((p) => ['loopback', 'linklocal', 'uniquelocal'].includes(p) || /^[0-9a-f.:]+(\/\d{1,3})?$/i.test(p));
+  const ok = parts.length > 0 && parts.every((p) => ['loopback', 'linklocal', 'uniquelocal'].includes(p) || isAddressOrCidr(p));
   if (!ok) {
     ctx.addIssue({ code: 'custom', message: 'must be a hop count, loopback, linklocal, uniquelocal, or addresses/CIDRs separated by commas' });
     return z.NEVER;
@@ -84,6 +93,18 @@ export type Config = z.infer<typeof schema> & {
 };
 
 export class ConfigError extends Error {}
+
+/**
+ * Settings that work but are risky, logged at start-up. Not refused: the crash test deliberately runs a worker
+ * whose lease is shorter than its gateway timeout, so that a killed worker's claims come back quickly.
+ */
+export function configWarnings(cfg: Config): string[] {
+  const out: string[] = [];
+  // A claim should outlive the longest send, or another process's reaper takes a message still in flight and an
+  // accepted send is recorded as an unknown outcome.
+  if (cfg.WORKER_LEASE <= cfg.GATEWAY_TIMEOUT_MS) out.push(`WORKER_LEASE (${cfg.WORKER_LEASE} ms) should be longer than GATEWAY_TIMEOUT_MS (${cfg.GATEWAY_TIMEOUT_MS} ms)`);
+  return out;
+}
 
 /** Parses the environment once; a bad value stops start-up with a message naming the variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {

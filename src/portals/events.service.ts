@@ -31,37 +31,44 @@ export function createEventsService(deps: {
   log: Log;
 }) {
   /**
-   * Install and update events carry a new application_token, so they are proven at the OAuth server (app.info
-   * for their access token) and their refresh token is proven by using it: the pair stored is the one that
-   * refresh returned, never one taken on trust. An event whose access token already expired (events can arrive
-   * late) is proven by that same refresh, which only our client secret makes work.
+   * An event's refresh token is stored only once a refresh with it worked; the pair stored is the one refresh
+   * returned (the event's own pair dies with it). Refreshing an existing portal's pair holds its refresh lease,
+   * like every other refresh. Undefined: refused, or another refresh is running; the stored pair is kept then.
    */
-  async function proveTokens(a: EventAuth): Promise<TokenPair> {
-    if (!a.accessToken || !a.refreshToken || !a.memberId || !a.domain) throw rejected('the event carries no tokens');
+  async function provenPair(a: EventAuth, portalId: number | undefined): Promise<TokenPair | undefined> {
+    if (portalId !== undefined && !(await deps.portals.takeRefreshLease(portalId, deps.clock(), 30_000))) return undefined;
     try {
-      await verifyAccessToken(deps.oauth, { accessToken: a.accessToken, memberId: a.memberId, domain: a.domain, requireInstalled: false });
+      const pair = await deps.oauth.refresh(a.refreshToken!);
+      // The refreshed token must still name the same portal.
+      await verifyAccessToken(deps.oauth, { accessToken: pair.accessToken, memberId: a.memberId!, domain: a.domain, requireInstalled: false });
+      return pair;
     } catch (err) {
-      const expired = err instanceof AppError && err.details?.b24Error === 'expired_token';
-      if (!expired) throw err;
+      if (!(err instanceof B24Error) && !(err instanceof AppError)) throw err;
+      deps.log.warn({ portalId, error: err.code }, 'portal.event.refresh_refused');
+      if (portalId !== undefined) await deps.portals.releaseRefreshLease(portalId);
+      return undefined;
     }
-    let refreshed;
-    try {
-      refreshed = await deps.oauth.refresh(a.refreshToken);
-    } catch (err) {
-      if (err instanceof B24Error && err.kind === 'retryable') throw new AppError('oauth_unavailable', 503, 'the Bitrix24 authorization server could not be reached');
-      throw rejected('the refresh token of the event was refused');
-    }
-    // The refreshed token must still name the same portal.
-    await verifyAccessToken(deps.oauth, { accessToken: refreshed.accessToken, memberId: a.memberId, domain: a.domain, requireInstalled: false });
-    return refreshed;
   }
 
+  /** The event's access token at the OAuth server: true when valid, false when it expired (events arrive late). */
+  async function accessTokenValid(a: EventAuth): Promise<boolean> {
+    try {
+      await verifyAccessToken(deps.oauth, { accessToken: a.accessToken!, memberId: a.memberId!, domain: a.domain, requireInstalled: false });
+      return true;
+    } catch (err) {
+      if (err instanceof AppError && err.details?.b24Error === 'expired_token') return false;
+      throw err;
+    }
+  }
+
+  /** The event's own REST endpoint, when it is the verified domain's `/rest/`; otherwise the domain's https one. */
   function restEndpointFor(a: EventAuth): string {
     const fallback = `https://${a.domain}/rest/`;
     if (!a.clientEndpoint) return fallback;
     try {
       const u = new URL(a.clientEndpoint);
-      return u.host.toLowerCase() === a.domain!.toLowerCase() && /^https?:$/.test(u.protocol) ? a.clientEndpoint : fallback;
+      const own = u.host.toLowerCase() === a.domain!.toLowerCase() && /^https?:$/.test(u.protocol) && u.pathname === '/rest/' && !u.search && !u.username;
+      return own ? `${u.protocol}//${u.host}/rest/` : fallback;
     } catch {
       return fallback;
     }
@@ -70,28 +77,41 @@ export function createEventsService(deps: {
   /**
    * Any user of a portal can get a genuine access token by opening the app, so a valid token proves only the
    * portal. The event is taken only from an administrator (Bitrix24 sends install and update events with the
-   * installing administrator's auth): otherwise a portal user could post an ONAPPUPDATE with an application_token
-   * of their choosing and then forge SMS and uninstall events.
+   * installing administrator's auth), asked with the event's own access token: otherwise a portal user could post
+   * an ONAPPUPDATE with an application_token of their choosing and then forge SMS and uninstall events. A late event
+   * whose access token expired is proven by a refresh (only our client secret makes that work).
    */
   async function onInstallOrUpdate(event: 'ONAPPINSTALL' | 'ONAPPUPDATE', a: EventAuth) {
-    const tokens = await proveTokens(a);
+    if (!a.accessToken || !a.refreshToken || !a.memberId || !a.domain) throw rejected('the event carries no tokens');
     const restEndpoint = restEndpointFor(a);
-    const existing = await deps.portals.findByMemberId(a.memberId!);
-    const viewer = await identifyViewer(deps.rest, { endpoint: restEndpoint, memberId: a.memberId!, portalId: existing?.id }, tokens.accessToken);
+    const existing = await deps.portals.findByMemberId(a.memberId);
+    let tokens: TokenPair | undefined;
+    let accessToken = a.accessToken;
+    if (!(await accessTokenValid(a))) {
+      tokens = await provenPair(a, existing?.id);
+      if (!tokens) throw rejected('the event token expired and its refresh token was refused');
+      accessToken = tokens.accessToken;
+    }
+    const viewer = await identifyViewer(deps.rest, { endpoint: restEndpoint, memberId: a.memberId, portalId: existing?.id }, accessToken);
     if (!viewer.admin) {
+      if (tokens && existing) await deps.portals.releaseRefreshLease(existing.id);
       deps.log.warn({ portalId: existing?.id, event, userId: viewer.userId }, 'portal.event.not_admin');
       throw new AppError('forbidden', 403, 'the event was not sent with an administrator\'s authorization');
     }
+    tokens ??= await provenPair(a, existing?.id);
+    // A genuine event whose refresh token did not work still brings Bitrix24's new application_token; without a
+    // stored pair there is nothing to call Bitrix24 with, though.
+    if (!tokens && !(existing && (await deps.portals.tokens(existing.id)))) throw rejected('the refresh token of the event was refused');
     const portal = await deps.portals.upsertInstalled({
-      memberId: a.memberId!,
-      domain: a.domain!.toLowerCase(),
+      memberId: a.memberId,
+      domain: a.domain.toLowerCase(),
       restEndpoint,
       tokens,
       applicationToken: a.applicationToken,
       now: deps.clock(),
     });
     const log = deps.log.child({ portalId: portal.id, event });
-    log.info('portal.event.accepted');
+    log.info({ tokensStored: tokens !== undefined }, 'portal.event.accepted');
     if (event !== 'ONAPPUPDATE') return { registered: [] as string[] };
     // Bitrix24 deletes an app's providers when the app is updated (reference §3): register them again.
     try {

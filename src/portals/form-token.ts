@@ -31,7 +31,7 @@ interface Signed extends Holder {
 }
 
 // Tokens travel in hidden fields and are bearer credentials: short-lived, renewed each time a page is rendered.
-export const FORM_TOKEN_TTL_MS = 30 * 60_000;
+const FORM_TOKEN_TTL_MS = 30 * 60_000;
 
 /** A refused token still names its portal when it is genuine (expired, or for another action). */
 export type Opened = { ok: true; holder: Holder } | { ok: false; reason: 'invalid' } | { ok: false; reason: 'expired' | 'not_admin' | 'wrong_purpose'; pid: number };

@@ -71,24 +71,27 @@ export function createPortalRepo(db: Db, crypto: Crypto) {
     return row && toPortal(row);
   }
 
-  /** Creates or refreshes the portal after a verified install or install event; it becomes active again. */
+  /**
+   * Creates or refreshes the portal after a verified install or install event; it becomes active again. Without
+   * `tokens` (an event whose refresh token could not be proven) the stored pair is kept.
+   */
   async function upsertInstalled(p: {
     memberId: string;
     domain: string;
     restEndpoint: string;
-    tokens: TokenPair;
+    tokens?: TokenPair;
     applicationToken?: string;
     now: number;
   }): Promise<Portal> {
+    const tokenFields = p.tokens
+      ? { access_token_enc: seal(p.tokens.accessToken), refresh_token_enc: seal(p.tokens.refreshToken), access_expires_at: p.tokens.expiresAt, refresh_lock_until: null }
+      : {};
     const fields = {
       domain: p.domain,
       rest_endpoint: p.restEndpoint,
       status: 'active' as const,
       inactive_reason: null,
-      access_token_enc: seal(p.tokens.accessToken),
-      refresh_token_enc: seal(p.tokens.refreshToken),
-      access_expires_at: p.tokens.expiresAt,
-      refresh_lock_until: null,
+      ...tokenFields,
       updated_at: p.now,
       uninstalled_at: null,
       ...(p.applicationToken ? { application_token_enc: seal(p.applicationToken) } : {}),

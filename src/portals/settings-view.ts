@@ -66,7 +66,7 @@ export function createSettingsView(deps: Pick<Deps, 'db' | 'settings' | 'gateway
       },
       defaultCountry: portal.defaultCountry,
       senders,
-      log: { ...log, page: q.page, pageSize: PAGE_SIZE, filter: { status: q.status, from: q.from, to: q.to }, full: q.full === '1' && holder.admin },
+      log: { ...log, page: Math.min(q.page, Math.max(1, Math.ceil(log.total / PAGE_SIZE))), pageSize: PAGE_SIZE, filter: { status: q.status, from: q.from, to: q.to }, full: q.full === '1' && holder.admin },
       ...extra,
     }));
   }
