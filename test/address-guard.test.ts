@@ -1,6 +1,8 @@
+import { networkInterfaces } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createGatewayDispatcher, GATEWAY_ADDRESS_FORBIDDEN, isForbiddenHostLiteral, isPublicAddress } from '../src/platform/address-guard.js';
 import { httpRequest } from '../src/platform/http.js';
+import { transportOutcome } from '../src/gateways/gateway.js';
 import { startFakeKannel, type FakeKannel } from './fakes/kannel.js';
 
 describe('which addresses a tenant\'s gateway may have', () => {
@@ -64,5 +66,59 @@ describe('the gateway dispatcher', () => {
     const strict = createGatewayDispatcher({ allowPrivate: false, publicUrl: 'https://sms.example.com', lookup });
     await expect(get('http://sms.example.com:13013/', strict)).rejects.toMatchObject({ code: GATEWAY_ADDRESS_FORBIDDEN });
     await expect(get('http://alias.example.net:13013/', strict)).rejects.toMatchObject({ code: GATEWAY_ADDRESS_FORBIDDEN });
+  });
+
+  it('with private gateways allowed, refuses the port this service listens on at loopback and at this host\'s own addresses, whatever PUBLIC_URL says', async () => {
+    // Any address of this machine's interfaces; 0.0.0.0 (also this host) where there is none but loopback.
+    const ownAddress = Object.values(networkInterfaces()).flat().find((a) => a && !a.internal)?.address ?? '0.0.0.0';
+    const { lookup } = names({ 'kannel.example.test': [ownAddress], localhost: ['127.0.0.1'], 'v6.example.test': ['::1'] });
+    const guard = createGatewayDispatcher({ allowPrivate: true, publicUrl: 'https://sms.example.test', ownPort: internal.port, lookup });
+    for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '[::ffff:127.0.0.1]', '[::1]', '0.0.0.0', 'kannel.example.test', 'v6.example.test']) {
+      await expect(get(`http://${host}:${internal.port}/admin`, guard), host).rejects.toMatchObject({ code: GATEWAY_ADDRESS_FORBIDDEN });
+    }
+    expect(internal.requests).toHaveLength(0);
+
+    const kannel = await startFakeKannel({ behaviour: { kind: 'answer', status: 200, body: 'OK' } });
+    expect((await get(`http://127.0.0.1:${kannel.port}/cgi-bin/sendsms`, guard)).status).toBe(200); // another port on loopback: a private Kannel
+    await kannel.close();
+    await guard.close();
+  });
+
+  it('does not remember a failed lookup of PUBLIC_URL\'s host: the connection is retried, never let through unchecked', async () => {
+    let hiccups = 1;
+    const asked: string[] = [];
+    const lookup = async (host: string) => {
+      asked.push(host);
+      if (host === 'sms.example.test' && hiccups-- > 0) throw Object.assign(new Error('resolver hiccup'), { code: 'EAI_AGAIN' });
+      return ['sms.example.test', 'alias.example.test'].includes(host) ? ['192.0.2.10'] : [];
+    };
+    const guard = createGatewayDispatcher({ allowPrivate: true, publicUrl: 'https://sms.example.test', lookup, connectTimeoutMs: 200 });
+    const first = await get('http://alias.example.test:443/', guard).catch((err: unknown) => err);
+    expect(first).toMatchObject({ code: 'EAI_AGAIN' });
+    expect(transportOutcome(first).kind).toBe('retryable');
+    await expect(get('http://alias.example.test:443/', guard)).rejects.toMatchObject({ code: GATEWAY_ADDRESS_FORBIDDEN });
+    expect(asked.filter((h) => h === 'sms.example.test')).toHaveLength(2);
+    await guard.close();
+  });
+
+  it('after a minute looks PUBLIC_URL\'s host up again, and while that fails keeps refusing the addresses it last had', async () => {
+    let now = 0;
+    let resolverDown = false;
+    const asked: string[] = [];
+    const lookup = async (host: string) => {
+      asked.push(host);
+      if (host === 'sms.example.test' && resolverDown) throw Object.assign(new Error('resolver down'), { code: 'EAI_AGAIN' });
+      return ['sms.example.test', 'alias.example.test'].includes(host) ? ['192.0.2.10'] : [];
+    };
+    const guard = createGatewayDispatcher({ allowPrivate: true, publicUrl: 'https://sms.example.test', lookup, clock: () => now, connectTimeoutMs: 200 });
+    await expect(get('http://alias.example.test:443/', guard)).rejects.toMatchObject({ code: GATEWAY_ADDRESS_FORBIDDEN });
+    now = 61_000;
+    resolverDown = true;
+    for (let i = 0; i < 2; i++) {
+      await expect(get('http://alias.example.test:443/', guard)).rejects.toMatchObject({ code: GATEWAY_ADDRESS_FORBIDDEN });
+      await new Promise((r) => setImmediate(r)); // the background lookup has failed by now
+    }
+    expect(asked.filter((h) => h === 'sms.example.test')).toHaveLength(3); // the failures were not kept: each connection asked again
+    await guard.close();
   });
 });

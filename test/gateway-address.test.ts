@@ -3,7 +3,7 @@ import request from 'supertest';
 import { buildDeps } from '../src/deps.js';
 import { createApp } from '../src/web/app.js';
 import { createLogger } from '../src/platform/logger.js';
-import { createGatewayDispatcher } from '../src/platform/address-guard.js';
+import { createGatewayDispatcher, GATEWAY_LOOKUP_TIMEOUT } from '../src/platform/address-guard.js';
 import { ADDRESS_FORBIDDEN_REASON } from '../src/gateways/gateway.js';
 import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
 import { startFakeKannel, type FakeKannel } from './fakes/kannel.js';
@@ -33,9 +33,9 @@ const fieldError = (html: string, field: string) => new RegExp(`id="${field}-err
 const portalId = async (c: TestContext = ctx) => (await c.deps.portals.findByMemberId(fp.memberId))!.id;
 
 /** A second service on the same database and settings: another configuration or another resolver. */
-function sameDatabase(o: { allowPrivate: boolean; lookup?: (host: string) => Promise<string[]> }): TestContext {
+function sameDatabase(o: { allowPrivate: boolean; lookup?: (host: string) => Promise<string[]>; connectTimeoutMs?: number }): TestContext {
   const config = { ...ctx.config, ALLOW_PRIVATE_GATEWAYS: o.allowPrivate };
-  const gatewayDispatcher = createGatewayDispatcher({ allowPrivate: o.allowPrivate, publicUrl: config.PUBLIC_URL, lookup: o.lookup });
+  const gatewayDispatcher = createGatewayDispatcher({ allowPrivate: o.allowPrivate, publicUrl: config.PUBLIC_URL, lookup: o.lookup, connectTimeoutMs: o.connectTimeoutMs });
   const deps = buildDeps({ config, db: ctx.db, log: createLogger('silent'), secretKey: TEST_SECRET_KEY, gatewayDispatcher, restRetryBackoffMs: () => 50 });
   return { ...ctx, deps, app: createApp(deps), config };
 }
@@ -161,6 +161,35 @@ describe('with ALLOW_PRIVATE_GATEWAYS=1', () => {
     await strict.deps.reporter.runOnce();
     expect(fp.shown.get(id)).toBe('failed');
     await strict.deps.dispatcher.close();
+  });
+});
+
+describe('a gateway name whose name server never answers', () => {
+  beforeEach(async () => {
+    ctx = await createTestContext({ fake, env: { ALLOW_PRIVATE_GATEWAYS: '1' } });
+  });
+
+  it('holds back only its own portal: its SMS wait in the queue to be retried, the name is looked up once, and another portal\'s SMS goes out', async () => {
+    const stuckPortal = await fake.addPortal();
+    const url = `http://kannel.example.test:${internal.port}`;
+    const resolving = sameDatabase({ allowPrivate: true, lookup: async (h) => (h === 'kannel.example.test' ? ['127.0.0.1'] : []) });
+    await installPortal(resolving, fake, stuckPortal, kannelFields(url));
+    await installPortal(ctx, fake, fp, kannelFields(internal.url));
+    const sentBefore = internal.requests.length;
+
+    let stuckLookups = 0;
+    const neverAnswered = (h: string) => (h === 'kannel.example.test' ? (stuckLookups++, new Promise<string[]>(() => undefined)) : Promise.resolve([]));
+    const stuck = sameDatabase({ allowPrivate: true, lookup: neverAnswered, connectTimeoutMs: 100 });
+    const waiting: string[] = [];
+    for (let i = 0; i < 8; i++) waiting.push(await postSms(ctx, stuckPortal, { text: `stuck ${i}` }));
+    const other = await postSms(ctx, fp);
+    await stuck.deps.worker.runOnce();
+
+    for (const id of waiting) expect(await messageRow(ctx, id)).toMatchObject({ state: 'queued', gateway_status: GATEWAY_LOOKUP_TIMEOUT });
+    expect(await messageRow(ctx, other)).toMatchObject({ state: 'sent' });
+    expect(stuckLookups).toBe(1);
+    expect(internal.requests.length).toBe(sentBefore + 1);
+    await Promise.all([resolving.deps.dispatcher.close(), stuck.deps.dispatcher.close()]);
   });
 });
 

@@ -1,11 +1,14 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { BlockList, isIP, isIPv4, isIPv6 } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { Agent, buildConnector, type Dispatcher } from 'undici';
+import { systemClock, type Clock } from './clock.js';
+import { dottedQuad, ipv6Groups, mappedIPv4 } from './ip.js';
 
 /** The code callers branch on when a gateway address is refused. */
 export const GATEWAY_ADDRESS_FORBIDDEN = 'GATEWAY_ADDRESS_FORBIDDEN';
 
-export class GatewayAddressForbidden extends Error {
+class GatewayAddressForbidden extends Error {
   readonly code = GATEWAY_ADDRESS_FORBIDDEN;
   constructor(host: string) {
     super(`gateway address ${host} is not allowed`);
@@ -23,29 +26,14 @@ for (const [net, prefix] of [
   ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
 ] as const) V4_SPECIAL.addSubnet(net, prefix, 'ipv4');
 
-/** The eight 16-bit groups of a valid IPv6 address (zone dropped, a trailing dotted quad folded in). */
-function v6Groups(ip: string): number[] {
-  let s = ip.toLowerCase().replace(/%.*$/, '');
-  const quad = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
-  if (quad) {
-    const [a, b, c, d] = quad.slice(1).map(Number) as [number, number, number, number];
-    s = `${s.slice(0, quad.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head = '', tail] = s.split('::');
-  const parse = (part: string) => (part ? part.split(':').map((g) => parseInt(g, 16)) : []);
-  const h = parse(head);
-  const t = tail === undefined ? [] : parse(tail);
-  return [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
-}
-
 const zeros = (g: number[]) => g.every((x) => x === 0);
-const quadOf = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 
 /** The IPv4 address an IPv6 form stands for: mapped ::ffff:a.b.c.d, translated ::ffff:0:a.b.c.d, NAT64 64:ff9b::/96. */
 function embeddedV4(g: number[]): string | undefined {
-  if (zeros(g.slice(0, 5)) && g[5] === 0xffff) return quadOf(g[6]!, g[7]!);
-  if (zeros(g.slice(0, 4)) && g[4] === 0xffff && g[5] === 0) return quadOf(g[6]!, g[7]!);
-  if (g[0] === 0x64 && g[1] === 0xff9b && zeros(g.slice(2, 6))) return quadOf(g[6]!, g[7]!);
+  const mapped = mappedIPv4(g);
+  if (mapped) return mapped;
+  if (zeros(g.slice(0, 4)) && g[4] === 0xffff && g[5] === 0) return dottedQuad(g[6]!, g[7]!);
+  if (g[0] === 0x64 && g[1] === 0xff9b && zeros(g.slice(2, 6))) return dottedQuad(g[6]!, g[7]!);
   return undefined;
 }
 
@@ -57,7 +45,7 @@ function embeddedV4(g: number[]): string | undefined {
 export function isPublicAddress(ip: string): boolean {
   if (isIPv4(ip)) return !V4_SPECIAL.check(ip, 'ipv4');
   if (!isIPv6(ip)) return false;
-  const g = v6Groups(ip);
+  const g = ipv6Groups(ip);
   const v4 = embeddedV4(g);
   if (v4) return isPublicAddress(v4);
   const [a = 0, b = 0] = g;
@@ -70,7 +58,7 @@ export function isPublicAddress(ip: string): boolean {
 /** One spelling per address, so that ::ffff:127.0.0.1 and 127.0.0.1 compare equal. */
 function canonical(ip: string): string {
   if (isIPv4(ip)) return ip;
-  const g = v6Groups(ip);
+  const g = ipv6Groups(ip);
   return embeddedV4(g) ?? g.map((x) => x.toString(16)).join(':');
 }
 
@@ -89,51 +77,157 @@ export function isForbiddenHostLiteral(hostname: string): boolean {
 type Lookup = (host: string) => Promise<string[]>;
 const systemLookup: Lookup = async (host) => (await dnsLookup(host, { all: true, verbatim: true })).map((a) => a.address);
 
+/** A gateway's name found no address within the connect timeout. Retryable: the request never left. */
+export const GATEWAY_LOOKUP_TIMEOUT = 'GATEWAY_LOOKUP_TIMEOUT';
+
+/** Lookups of tenants' names running at once, process-wide: two of libuv's four threads always stay for the rest. */
+const MAX_LOOKUPS = 2;
+
+/**
+ * `lookup` with at most `maxInFlight` running at once and one per name: callers asking for a name that is already
+ * being looked up, or waiting for a slot, share that lookup. A caller waits at most `timeoutMs` for a slot and an
+ * answer, then fails with GATEWAY_LOOKUP_TIMEOUT. getaddrinfo runs on libuv's thread pool (shared with fs, crypto
+ * and every other lookup), cannot be cancelled and holds its thread for the resolver's whole timeout when a name
+ * server never answers; so a lookup keeps its slot until it really ends, and a waiting name nobody wants any more
+ * leaves the queue. dns.lookup rather than c-ares: it keeps /etc/hosts and nsswitch, as the operator expects.
+ */
+function boundedLookups(lookup: Lookup, maxInFlight: number) {
+  type Entry = { host: string; callers: number; answer: Promise<string[]>; start?: () => void };
+  const byName = new Map<string, Entry>();
+  const queue: Entry[] = [];
+  let running = 0;
+
+  function next() {
+    while (running < maxInFlight && queue.length) {
+      const entry = queue.shift()!;
+      running++;
+      entry.start!();
+      entry.start = undefined; // started: it stays in `byName`, for callers to share, until it ends
+    }
+  }
+
+  function enqueue(host: string): Entry {
+    let start!: () => void;
+    const answer = new Promise<string[]>((resolve, reject) => {
+      start = () =>
+        void new Promise<string[]>((r) => r(lookup(host))).then(resolve, reject).finally(() => {
+          running--;
+          if (byName.get(host) === entry) byName.delete(host);
+          next();
+        });
+    });
+    const entry: Entry = { host, callers: 0, answer, start };
+    byName.set(host, entry);
+    queue.push(entry);
+    return entry;
+  }
+
+  return (host: string, timeoutMs: number): Promise<string[]> => {
+    const entry = byName.get(host) ?? enqueue(host);
+    entry.callers++;
+    next();
+    return new Promise<string[]>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (--entry.callers === 0 && entry.start) {
+          queue.splice(queue.indexOf(entry), 1);
+          byName.delete(host);
+        }
+        reject(Object.assign(new Error(`no address for ${host} within ${timeoutMs} ms`), { code: GATEWAY_LOOKUP_TIMEOUT }));
+      }, timeoutMs);
+      entry.answer.then(resolve, reject).finally(() => clearTimeout(timer));
+    });
+  };
+}
+
+const systemLookups = boundedLookups(systemLookup, MAX_LOOKUPS);
+
+// Where a connection reaches this host whatever its interfaces: loopback, and the unspecified address (Linux
+// connects 0.0.0.0 and :: to the local host).
+const THIS_HOST = new BlockList();
+THIS_HOST.addSubnet('127.0.0.0', 8, 'ipv4');
+THIS_HOST.addSubnet('0.0.0.0', 8, 'ipv4');
+THIS_HOST.addAddress('::1', 'ipv6');
+THIS_HOST.addAddress('::', 'ipv6');
+
+function interfaceAddresses(): string[] {
+  try {
+    return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address));
+  } catch {
+    return []; // some sandboxes refuse getifaddrs; loopback and PUBLIC_URL are still checked
+  }
+}
+
 /**
  * The dispatcher for gateway addresses chosen on a portal's form (Kannel URL, SMPP host). Its connect step
- * resolves the name itself, refuses it unless every address is allowed, and connects to the address it checked:
- * a second lookup could answer differently (DNS rebinding). Refused unless `allowPrivate`: every address that is
- * not public unicast. Refused always: this service itself (PUBLIC_URL's host name and addresses) — on any port
- * by default; with `allowPrivate` only on PUBLIC_URL's own port, since a single-company Kannel often shares a host
- * (or loopback) with the service.
+ * resolves the name itself (bounded: see boundedLookups), refuses it unless every address is allowed, and connects
+ * to the address it checked: a second lookup could answer differently (DNS rebinding). Refused unless
+ * `allowPrivate`: every address that is not public unicast. Refused always: this service itself — PUBLIC_URL's
+ * host name and addresses, loopback and this host's own addresses — on any port by default; with `allowPrivate`
+ * only on PUBLIC_URL's port and `ownPort` (where the service listens: behind a reverse proxy the two differ), since
+ * a single-company Kannel often shares a host (or loopback) with the service.
  */
 export function createGatewayDispatcher(opts: {
   allowPrivate: boolean;
   publicUrl: string;
+  /** The port this service listens on (PORT); 0 = unknown. */
+  ownPort?: number;
   lookup?: Lookup;
   connectTimeoutMs?: number;
+  clock?: Clock;
 }): Dispatcher {
-  const lookup = opts.lookup ?? systemLookup;
+  const resolve = opts.lookup ? boundedLookups(opts.lookup, MAX_LOOKUPS) : systemLookups;
+  const clock = opts.clock ?? systemClock;
+  const connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
   const self = new URL(opts.publicUrl);
   const selfHost = bare(self.hostname);
-  const selfPort = Number(self.port) || (self.protocol === 'https:' ? 443 : 80);
-  let selfAddresses: { at: number; addresses: Promise<Set<string>> } | undefined;
+  const selfPorts = new Set([Number(self.port) || (self.protocol === 'https:' ? 443 : 80), ...(opts.ownPort ? [opts.ownPort] : [])]);
+  let known: { at: number; addresses: Set<string> } | undefined;
+  let refreshing: Promise<Set<string>> | undefined;
 
-  /** PUBLIC_URL's addresses, looked up at most once a minute and never waited on for more than 2 s. */
+  function refreshOwnAddresses(): Promise<Set<string>> {
+    refreshing ??= (async () => {
+      let found: string[];
+      try {
+        found = isIP(selfHost) ? [selfHost] : await resolve(selfHost, connectTimeoutMs);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ENOTFOUND') throw err;
+        found = []; // the name has no address: an answer, not a failure
+      }
+      known = { at: clock(), addresses: new Set([...found, ...interfaceAddresses()].map(canonical)) };
+      return known.addresses;
+    })().finally(() => (refreshing = undefined));
+    return refreshing;
+  }
+
+  /**
+   * This service's addresses, looked up again after a minute. A failed lookup is not remembered: the next
+   * connection tries again; meanwhile the last answer stands, and with none yet the connection fails (retryable)
+   * rather than going ahead unchecked.
+   */
   function ownAddresses(): Promise<Set<string>> {
-    if (!selfAddresses || Date.now() - selfAddresses.at > 60_000) {
-      const found = isIP(selfHost) ? Promise.resolve([selfHost]) : lookup(selfHost).catch(() => [] as string[]);
-      const bounded = Promise.race([found, new Promise<string[]>((r) => setTimeout(() => r([]), 2_000).unref())]);
-      selfAddresses = { at: Date.now(), addresses: bounded.then((list) => new Set(list.map(canonical))) };
-    }
-    return selfAddresses.addresses;
+    if (known && clock() - known.at < 60_000) return Promise.resolve(known.addresses);
+    const fresh = refreshOwnAddresses();
+    if (!known) return fresh;
+    fresh.catch(() => undefined); // refreshed in the background; the last answer serves until then
+    return Promise.resolve(known.addresses);
   }
 
   async function checkedAddress(hostname: string, port: number): Promise<string> {
     const host = bare(hostname);
     if (!opts.allowPrivate && isForbiddenHostLiteral(host)) throw new GatewayAddressForbidden(host);
-    const addresses = isIP(host) ? [host] : await lookup(host);
+    const [addresses, own] = await Promise.all([isIP(host) ? [host] : resolve(host, connectTimeoutMs), ownAddresses()]);
     if (!addresses.length) throw Object.assign(new Error(`no address for ${host}`), { code: 'ENOTFOUND' });
-    const own = await ownAddresses();
-    const selfPortMatches = !opts.allowPrivate || port === selfPort;
+    const selfPortMatches = !opts.allowPrivate || selfPorts.has(port);
     for (const a of addresses) {
+      const c = canonical(a);
       if (!opts.allowPrivate && !isPublicAddress(a)) throw new GatewayAddressForbidden(host);
-      if (selfPortMatches && (host === selfHost || own.has(canonical(a)))) throw new GatewayAddressForbidden(host);
+      const isSelf = host === selfHost || own.has(c) || THIS_HOST.check(c, isIPv4(c) ? 'ipv4' : 'ipv6');
+      if (selfPortMatches && isSelf) throw new GatewayAddressForbidden(host);
     }
     return addresses[0]!;
   }
 
-  const connectSocket = buildConnector({ timeout: opts.connectTimeoutMs ?? 5_000 });
+  const connectSocket = buildConnector({ timeout: connectTimeoutMs });
   const connect: buildConnector.connector = (o, callback) => {
     const port = Number(o.port) || (o.protocol === 'https:' ? 443 : 80);
     checkedAddress(o.hostname, port).then(

@@ -15,7 +15,7 @@ export interface HttpResponse {
   json: unknown;
 }
 
-export const DEFAULT_MAX_ANSWER_BYTES = 1024 * 1024;
+const DEFAULT_MAX_ANSWER_BYTES = 1024 * 1024;
 
 /** The deadline passed after the request may have left (connected, written or answering): the outcome is unknown. */
 export const HTTP_DEADLINE = 'HTTP_DEADLINE';
@@ -24,7 +24,7 @@ export const HTTP_CONNECT_DEADLINE = 'HTTP_CONNECT_DEADLINE';
 /** The answer was larger than `maxBytes`; the peer received the request and answered. */
 export const HTTP_ANSWER_TOO_LARGE = 'HTTP_ANSWER_TOO_LARGE';
 
-export class HttpError extends Error {
+class HttpError extends Error {
   constructor(readonly code: string, message: string) {
     super(message);
     this.name = 'HttpError';

@@ -27,7 +27,7 @@ const CONNECTION: Record<Provider, { fields: Record<string, string>; secrets: Re
 type Saved = { provider: string; credentials: Record<string, string> } | undefined;
 
 /** Whether the saved secrets may be kept for these submitted connection fields. */
-export function keepsSecrets(provider: Provider, values: Record<string, string | undefined>, saved: Saved): boolean {
+function keepsSecrets(provider: Provider, values: Record<string, string | undefined>, saved: Saved): boolean {
   if (saved?.provider !== provider) return false;
   return Object.entries(CONNECTION[provider].fields).every(([field, key]) => (values[field] ?? '') === (saved.credentials[key] ?? ''));
 }
