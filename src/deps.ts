@@ -49,7 +49,9 @@ export function buildDeps(o: DepsOptions) {
   const { config, db, log } = o;
   const clock = o.clock ?? systemClock;
   const dispatcher = o.dispatcher ?? createDispatcher();
-  const gatewayDispatcher = o.gatewayDispatcher ?? createGatewayDispatcher({ allowPrivate: config.ALLOW_PRIVATE_GATEWAYS, publicUrl: config.PUBLIC_URL });
+  const gatewayDispatcher = o.gatewayDispatcher ?? createGatewayDispatcher({
+    allowPrivate: config.ALLOW_PRIVATE_GATEWAYS, publicUrl: config.PUBLIC_URL, ownPort: config.PORT, clock,
+  });
   const crypto = createCrypto(o.secretKey);
   const reports = createReportRepo(db);
   const metrics = createAppMetrics(db, reports);
@@ -90,6 +92,7 @@ export function buildDeps(o: DepsOptions) {
     options: {
       concurrency: config.WORKER_CONCURRENCY, perAccount: config.GATEWAY_CONCURRENCY, leaseMs: config.WORKER_LEASE,
       maxAgeMs: config.SEND_MAX_AGE, maxAttempts: config.SEND_MAX_ATTEMPTS, retryBaseMs: config.RETRY_BASE, retryCapMs: config.RETRY_CAP, idlePollMs: config.WORKER_POLL,
+      slowSendMs: config.GATEWAY_TIMEOUT_MS / 2,
     },
     onSettled: () => reporter.kick(),
     onSend: (gateway, outcome, seconds) => {

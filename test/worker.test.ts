@@ -145,6 +145,24 @@ describe('claims', () => {
     while ((await ctx.deps.worker.runOnce()) > 0);
     expect(smsru.messages.size).toBe(20);
   });
+
+  it('the look for portals with due work names each such portal once, by id, and continues after a given portal', async () => {
+    const [fp2, fp3, fp4] = [await fake.addPortal(), await fake.addPortal(), await fake.addPortal()];
+    for (const p of [fp2, fp3, fp4]) await installPortal(ctx, fake, p, { provider: 'smsru', api_key: 'good-key', sender: 'MyShop' });
+    const idOf = async (p: FakePortal) => (await ctx.deps.portals.findByMemberId(p.memberId))!.id;
+    const [p1, p2, p3, p4] = [await idOf(fp), await idOf(fp2), await idOf(fp3), await idOf(fp4)];
+    for (let i = 0; i < 3; i++) await postSms(ctx, fp, { to: `+7999000000${i}` });
+    const retry = await postSms(ctx, fp2); // waits for a retry
+    await ctx.db('messages').where({ b24_message_id: retry }).update({ next_attempt_at: now + 60_000 });
+    await postSms(ctx, fp3);
+    const claimed = await postSms(ctx, fp4); // already being sent
+    await ctx.db('messages').where({ b24_message_id: claimed }).update({ state: 'sending' });
+
+    expect(await ctx.deps.queue.duePortals(now)).toEqual([p1, p3]);
+    expect(await ctx.deps.queue.duePortals(now, { limit: 1 })).toEqual([p1]);
+    expect(await ctx.deps.queue.duePortals(now, { after: p1, limit: 1 })).toEqual([p3]);
+    expect(await ctx.deps.queue.duePortals(now + 60_000)).toEqual([p1, p2, p3]);
+  });
 });
 
 describe('rows that cannot be sent end, instead of looping', () => {

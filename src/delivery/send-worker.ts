@@ -4,7 +4,8 @@ import { maskPhone } from '../platform/logger.js';
 import { UNKNOWN_OUTCOME, type SendOutcome } from '../gateways/gateway.js';
 import { segmentsOf } from '../gateways/segments.js';
 import type { PortalRepo } from '../portals/portal-repo.js';
-import type { ClaimedMessage, QueueRepo } from '../messages/queue-repo.js';
+import { DUE_PORTALS_LIMIT, type ClaimedMessage, type QueueRepo } from '../messages/queue-repo.js';
+import { HTTP_DEADLINE } from '../platform/http.js';
 import type { Account, Accounts } from './accounts.js';
 import { backoffMs } from './backoff.js';
 import { createLoop } from './loop.js';
@@ -19,6 +20,7 @@ export interface SendWorkerOptions {
   retryBaseMs: number;
   retryCapMs: number;
   idlePollMs: number; // fallback wake-up for retries that come due; intake wakes the worker at once
+  slowSendMs: number; // a send slower than this (or cut at its deadline) leaves its account one slot
 }
 
 const REAP_EVERY_MS = 1_000; // the running loop checks for dead claims at most this often
@@ -107,7 +109,11 @@ export function createSendWorker(deps: {
       log.error({ err: String(err) }, 'gateway.send.error');
       outcome = { kind: 'unknown', code: 'ERROR', text: `${UNKNOWN_OUTCOME}: an internal error while sending` };
     }
-    deps.onSend?.(p.account.provider, outcome.kind, (performance.now() - started) / 1000);
+    const ms = performance.now() - started;
+    deps.onSend?.(p.account.provider, outcome.kind, ms / 1000);
+    const tooSlow = outcome.code === HTTP_DEADLINE || ms > o.slowSendMs;
+    if (tooSlow && !slots.isSlow(m.portal_id)) log.warn({ gateway: p.account.provider, ms: Math.round(ms) }, 'gateway.account.slow');
+    slots.sendTook(m.portal_id, tooSlow);
     await settle(m, p.account, outcome, log);
   }
 
@@ -183,22 +189,31 @@ export function createSendWorker(deps: {
   }
 
   /**
-   * Claims into free slots only, portal by portal, the longest-waiting first, never more than an account's own
-   * free slots: a slow account fills its GATEWAY_CONCURRENCY slots and is then skipped, and nothing claimed waits
-   * behind it. One fill at a time, so two callers never hand out the same slot.
+   * Claims into free slots only, in passes: one look for the portals with due work, then each of them in the
+   * order and up to the share that the slot rules give (fewest in flight first, see slots.ts), never more than an
+   * account's own free slots, so nothing claimed waits behind another account. Another pass only while some
+   * portal was held to its share and slots are left. One fill at a time, so two callers never hand out the same slot.
    */
   let filling: Promise<unknown> = Promise.resolve();
+  let after = 0; // more portals were due than one look returns: the next look starts after the last one seen
   function fill(): Promise<Promise<void>[]> {
     const run = filling.then(async () => {
       const started: Promise<void>[] = [];
-      const lost = new Set<number>(); // portals whose due rows another worker took meanwhile
-      while (slots.free() > 0) {
+      const drained = new Set<number>(); // portals with no more due rows for now (or another worker took them)
+      let more = true;
+      while (more && slots.free() > 0) {
+        more = false;
         const now = deps.clock();
-        const portalId = await deps.queue.oldestDuePortal(now, [...slots.full(), ...lost]);
-        if (portalId === undefined) break;
-        const claimed = await deps.queue.claim(now, slots.freeFor(portalId), o.leaseMs, { portalId });
-        if (!claimed.length) lost.add(portalId);
-        for (const m of claimed) started.push(launch(m));
+        const due = await deps.queue.duePortals(now, { after, limit: DUE_PORTALS_LIMIT });
+        after = due.length === DUE_PORTALS_LIMIT ? due[due.length - 1]! : 0;
+        for (const { account, upTo } of slots.turns(due.filter((p) => !drained.has(p)))) {
+          const n = Math.min(upTo, slots.freeFor(account));
+          if (n <= 0) continue;
+          const claimed = await deps.queue.claim(now, n, o.leaseMs, { portalId: account });
+          for (const m of claimed) started.push(launch(m));
+          if (claimed.length < n) drained.add(account);
+          else if (slots.freeFor(account) > 0) more = true;
+        }
       }
       return started;
     });
