@@ -7,6 +7,8 @@ import * as messageDelivery from './20261122000005_message_delivery.js';
 import * as statusReports from './20261122000006_status_reports.js';
 import * as testSmsAndDisable from './20261122000007_test_sms_and_disable.js';
 import * as messagesDuePortals from './20261130000001_messages_due_portals.js';
+import * as settingsGateway from './20261130000002_settings_gateway.js';
+import * as statusReportsOutcome from './20261130000003_status_reports_outcome.js';
 
 // Listed statically so the same migrations run under tsx, vitest and the knex CLI without a loader.
 const all: Record<string, Knex.Migration> = {
@@ -18,6 +20,8 @@ const all: Record<string, Knex.Migration> = {
   '20261122000006_status_reports': statusReports,
   '20261122000007_test_sms_and_disable': testSmsAndDisable,
   '20261130000001_messages_due_portals': messagesDuePortals,
+  '20261130000002_settings_gateway': settingsGateway,
+  '20261130000003_status_reports_outcome': statusReportsOutcome,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

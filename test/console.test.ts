@@ -101,7 +101,7 @@ describe('operator console', () => {
     const id = await postSms(ctx, fp, { to: 'garbage' });
     fp.purged.add(id);
     await ctx.deps.reporter.runOnce();
-    expect((await ctx.db('status_reports').first()).state).toBe('dropped');
+    expect((await ctx.db('status_reports').first()).outcome).toBe('dropped');
     fp.purged.delete(id);
     expect((await act('retry-reports')).headers.location).toContain('1%20status%20reports');
     await ctx.deps.reporter.runOnce();

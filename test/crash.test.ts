@@ -34,7 +34,7 @@ it('a worker process killed with sends in flight: nothing is sent twice and ever
   const port = Number(new URL(kannel.url).port);
   const proxy = await startSwallowingProxy({ host: '127.0.0.1', port }, 6);
   const portal = (await ctx.deps.portals.findByMemberId(fp.memberId))!;
-  await ctx.deps.settings.save(portal.id, { provider: 'kannel', credentials: { url: proxy.url, username: kannel.username, password: kannel.password } }, Date.now());
+  await ctx.deps.settings.save(portal.id, { gateway: 'kannel', credentials: { url: proxy.url, username: kannel.username, password: kannel.password } }, Date.now());
 
   const ids: string[] = [];
   for (let i = 0; i < 10; i++) ids.push((await fake.dispatchSms(fp, { code: 'smsgw_myshop', to: `+7999000${String(i).padStart(4, '0')}`, text: `crash ${i}` })).id);
@@ -73,7 +73,7 @@ it('a worker process killed with sends in flight: nothing is sent twice and ever
   expect(inFlight).toHaveLength(10);
 
   // The next worker (this process) starts after the lease: it must not resend anything in flight.
-  await ctx.deps.settings.save(portal.id, { provider: 'kannel', credentials: { url: kannel.url, username: kannel.username, password: kannel.password } }, Date.now());
+  await ctx.deps.settings.save(portal.id, { gateway: 'kannel', credentials: { url: kannel.url, username: kannel.username, password: kannel.password } }, Date.now());
   ctx.deps.accounts.forget(portal.id);
   await new Promise((r) => setTimeout(r, 3100));
   await ctx.deps.worker.runOnce();

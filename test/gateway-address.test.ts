@@ -62,7 +62,7 @@ describe('by default a gateway address may not be internal', () => {
       expect(res.status, url).toBe(422);
       expect(fieldError(res.text, 'kannel_url'), url).toMatch(/private or local network/);
     }
-    expect((await ctx.deps.settings.get(await portalId()))?.provider).toBe('smsru');
+    expect((await ctx.deps.settings.get(await portalId()))?.gateway).toBe('smsru');
     expect(internal.requests).toHaveLength(0);
   });
 
@@ -80,7 +80,7 @@ describe('by default a gateway address may not be internal', () => {
     const saved = await request(app.app).post('/app/gateway').type('form').send({ state, ...kannelFields(url) });
     expect(saved.status).toBe(422);
     expect(saved.text).toContain('private or local network');
-    expect((await ctx.deps.settings.get(await portalId()))?.provider).toBe('smsru');
+    expect((await ctx.deps.settings.get(await portalId()))?.gateway).toBe('smsru');
     expect(internal.requests).toHaveLength(0);
     await app.deps.dispatcher.close();
   });

@@ -63,7 +63,7 @@ describe('install page', () => {
       { event: 'ONAPPUPDATE', handler: `${PUBLIC_URL}/events` },
     ]);
     const settings = await ctx.db('settings').first();
-    expect(settings.provider).toBe('smsru');
+    expect(settings.gateway).toBe('smsru');
     expect(JSON.stringify(settings)).not.toContain('smsru-key-123');
     expect((await ctx.deps.settings.get(settings.portal_id))?.credentials).toEqual({ api_key: 'smsru-key-123' });
   });

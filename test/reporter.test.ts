@@ -88,7 +88,7 @@ describe('status reports to Bitrix24', () => {
     fp.purged.add(gone!);
     await ctx.deps.reporter.runOnce();
     const rows = await ctx.db('status_reports').orderBy('id');
-    expect(rows.map((r) => [r.b24_message_id, r.state])).toEqual([[gone, 'dropped'], [kept, 'sent']]);
+    expect(rows.map((r) => [r.b24_message_id, r.outcome])).toEqual([[gone, 'dropped'], [kept, 'reported']]);
     expect(rows[0].last_error).toMatch(/^ERROR_MESSAGE_NOT_FOUND/);
     now += 3_600_000;
     fp.calls.length = 0;
@@ -100,11 +100,11 @@ describe('status reports to Bitrix24', () => {
     const [a] = await deliverAll(1);
     await ctx.deps.portals.markInactive(portal.id, 'PAYMENT_REQUIRED: Payment required', now);
     await ctx.deps.reporter.runOnce();
-    expect((await ctx.db('status_reports').first()).state).toBe('pending');
+    expect((await ctx.db('status_reports').first()).outcome).toBe('pending');
     await ctx.deps.portals.markUninstalled(portal.id, false, now);
     now += 10 * 60_000;
     await ctx.deps.reporter.runOnce();
-    expect(await ctx.db('status_reports').first()).toMatchObject({ state: 'dropped', last_error: 'PORTAL_UNINSTALLED' });
+    expect(await ctx.db('status_reports').first()).toMatchObject({ outcome: 'dropped', last_error: 'PORTAL_UNINSTALLED' });
     expect(fp.shown.get(a!)).toBe('sent');
   });
 
@@ -113,7 +113,7 @@ describe('status reports to Bitrix24', () => {
     fp.purged.add(gone!);
     await ctx.deps.reporter.runOnce();
     const text = (await request(ctx.app).get('/metrics')).text;
-    expect(text).toContain('sms_status_reports_total{outcome="sent"} 1');
+    expect(text).toContain('sms_status_reports_total{outcome="reported"} 1');
     expect(text).toContain('sms_status_reports_total{outcome="dropped"} 1');
     expect(text).toContain('sms_status_reports_pending 0');
     // Final states are counted as they happen (the gauge covers only live states).

@@ -89,7 +89,7 @@ describe('send worker', () => {
   });
 
   it('fails permanently on a key SMS.ru refuses', async () => {
-    await ctx.deps.settings.save((await ctx.deps.portals.findByMemberId(fp.memberId))!.id, { provider: 'smsru', credentials: { api_key: 'revoked' } }, now);
+    await ctx.deps.settings.save((await ctx.deps.portals.findByMemberId(fp.memberId))!.id, { gateway: 'smsru', credentials: { api_key: 'revoked' } }, now);
     ctx.deps.accounts.forget((await ctx.deps.portals.findByMemberId(fp.memberId))!.id);
     const id = await postSms(ctx, fp);
     await ctx.deps.worker.runOnce();
@@ -183,7 +183,7 @@ describe('rows that cannot be sent end, instead of looping', () => {
   });
 
   it('an error before sending is retried with backoff, then ends failed after SEND_MAX_ATTEMPTS (10)', async () => {
-    await ctx.deps.settings.save(await portalId(), { provider: 'retired-gateway', credentials: {} }, now); // the factory throws for it
+    await ctx.deps.settings.save(await portalId(), { gateway: 'retired-gateway', credentials: {} }, now); // the factory throws for it
     ctx.deps.accounts.forget(await portalId());
     const id = await postSms(ctx, fp);
     for (let attempt = 1; attempt < 10; attempt++) {
@@ -223,7 +223,7 @@ describe('rows that cannot be sent end, instead of looping', () => {
   it('a 502 from a proxy in front of Kannel is an unknown outcome: never resent, failed when no report comes', async () => {
     const proxy = await startFakeKannel({ behaviour: { kind: 'answer', status: 502, body: '<html>502 Bad Gateway</html>' } });
     try {
-      await ctx.deps.settings.save(await portalId(), { provider: 'kannel', credentials: { url: proxy.url, username: 'u', password: 'p' } }, now);
+      await ctx.deps.settings.save(await portalId(), { gateway: 'kannel', credentials: { url: proxy.url, username: 'u', password: 'p' } }, now);
       ctx.deps.accounts.forget(await portalId());
       const id = await postSms(ctx, fp);
       expect(await ctx.deps.worker.runOnce()).toBe(1);

@@ -6,7 +6,7 @@ import { layout } from './layout.js';
 export interface ConsoleView {
   csrf: string;
   flash?: string;
-  portals: Array<Portal & { provider: string | null; today: number; deliveryRate: number | null; lastError: string | null }>;
+  portals: Array<Portal & { gateway: string | null; today: number; deliveryRate: number | null; lastError: string | null }>;
   health: {
     queued: number; sending: number; sent: number; oldestQueuedAgeMs: number | null; retrying: number;
     failures: Array<{ reason: string; n: number }>; reportsPending: number; reportsDropped: number;
@@ -57,9 +57,9 @@ ${h.failures.length ? html`<h2 style="margin-top:12px">Failures in the last 24 h
 ${hourlyChart(v.hourly, { title: 'Messages per hour by final status', delivered: 'delivered', undelivered: 'not delivered', failed: 'failed' })}
 </section>
 <section class="card"><h2>Portals</h2>
-<table><thead><tr><th>domain</th><th>member_id</th><th>state</th><th>provider</th><th>today</th><th>delivery rate (7 d)</th><th>last error</th><th></th></tr></thead>
+<table><thead><tr><th>domain</th><th>member_id</th><th>state</th><th>gateway</th><th>today</th><th>delivery rate (7 d)</th><th>last error</th><th></th></tr></thead>
 <tbody>${v.portals.map((p) => html`<tr>
-<td>${p.domain}</td><td><code>${p.memberId}</code></td><td>${stateOf(p)}</td><td>${p.provider ?? '—'}</td><td>${p.today}</td>
+<td>${p.domain}</td><td><code>${p.memberId}</code></td><td>${stateOf(p)}</td><td>${p.gateway ?? '—'}</td><td>${p.today}</td>
 <td>${p.deliveryRate === null ? '—' : `${(p.deliveryRate * 100).toFixed(1)} %`}</td><td>${p.lastError ?? ''}</td>
 <td>${action(`/admin/portals/${p.id}/reregister`, 'register providers again')}
 ${action(`/admin/portals/${p.id}/retry-reports`, 'retry failed reports')}

@@ -1,15 +1,15 @@
 import { html } from '../src/web/html.js';
 import { t, type Lang } from './i18n.js';
 import { layout } from './layout.js';
-import { fieldRenderer, gatewayFields, providerToggleScript } from './form-parts.js';
+import { fieldRenderer, gatewayFields, gatewayToggleScript } from './form-parts.js';
 
 export interface InstallFormView {
   lang: Lang;
   action: string;
   state: string;
   values: { provider?: string; sender?: string; kannel_url?: string; kannel_username?: string };
-  providers: readonly string[];
-  /** The provider whose secrets are already saved (they are never rendered back). */
+  gateways: readonly string[];
+  /** The gateway whose secrets are already saved (they are never rendered back). */
   secretsSet?: string;
   errors?: Record<string, string>;
   alert?: string;
@@ -18,7 +18,7 @@ export interface InstallFormView {
 export function installForm(v: InstallFormView) {
   const tx = t(v.lang);
   const err = v.errors ?? {};
-  const provider = v.values.provider || v.providers[0];
+  const chosen = v.values.provider || v.gateways[0];
   const field = fieldRenderer(err);
   return layout({
     lang: v.lang,
@@ -28,10 +28,10 @@ export function installForm(v: InstallFormView) {
 ${v.alert ? html`<div class="alert" role="alert">${v.alert}</div>` : Object.keys(err).length ? html`<div class="alert" role="alert">${tx.fixFields}</div>` : ''}
 <form class="card" method="post" action="${v.action}">
   <input type="hidden" name="state" value="${v.state}">
-  ${gatewayFields({ tx, errors: err, providers: v.providers, provider: provider!, kannelUrl: v.values.kannel_url, kannelUsername: v.values.kannel_username, secretsSet: v.secretsSet })}
+  ${gatewayFields({ tx, errors: err, gateways: v.gateways, chosen: chosen!, kannelUrl: v.values.kannel_url, kannelUsername: v.values.kannel_username, secretsSet: v.secretsSet })}
   ${field('sender', tx.sender, html`<input id="sender" name="sender" maxlength="15" value="${v.values.sender ?? ''}">`, tx.senderHint)}
   <button type="submit">${tx.save}</button>
 </form>
-${providerToggleScript}`,
+${gatewayToggleScript}`,
   });
 }

@@ -3,7 +3,7 @@ import type { LogEntry } from '../src/messages/log-repo.js';
 import { LOG_WINDOW, maskRecipient } from '../src/messages/log-repo.js';
 import { t, type Lang } from './i18n.js';
 import { layout } from './layout.js';
-import { fieldRenderer, gatewayFields, providerToggleScript } from './form-parts.js';
+import { fieldRenderer, gatewayFields, gatewayToggleScript } from './form-parts.js';
 
 export interface SettingsView {
   lang: Lang;
@@ -13,9 +13,9 @@ export interface SettingsView {
   flash?: string;
   alert?: string;
   errors?: Record<string, string>;
-  gateway?: { provider: string; kannelUrl?: string; kannelUsername?: string; balance?: number | null };
+  gateway?: { kind: string; kannelUrl?: string; kannelUsername?: string; balance?: number | null };
   values?: Record<string, string>;
-  providers: readonly string[];
+  gateways: readonly string[];
   defaultCountry: string;
   senders: Array<{ code: string; name: string }>;
   /** `windowed`: the range holds more than the log's pages reach; only its newest messages are shown. */
@@ -29,7 +29,7 @@ export function settingsPage(v: SettingsView): Html {
   const tx = t(v.lang);
   const err = v.errors ?? {};
   const val = v.values ?? {};
-  const provider = val.provider || v.gateway?.provider || v.providers[0]!;
+  const chosen = val.provider || v.gateway?.kind || v.gateways[0]!;
   const hidden = (token: string | undefined) => html`<input type="hidden" name="state" value="${token ?? ''}">`;
   const field = fieldRenderer(err);
 
@@ -38,7 +38,7 @@ export function settingsPage(v: SettingsView): Html {
 ${v.gateway?.balance !== undefined ? html`<p>${tx.balance}: <b id="balance">${v.gateway.balance === null ? tx.balanceUnavailable : v.gateway.balance.toFixed(2)}</b></p>` : ''}
 <form method="post" action="/app/gateway">
   ${hidden(v.tokens.gateway)}
-  ${gatewayFields({ tx, errors: err, providers: v.providers, provider, kannelUrl: val.kannel_url ?? v.gateway?.kannelUrl, kannelUsername: val.kannel_username ?? v.gateway?.kannelUsername, secretsSet: v.gateway?.provider })}
+  ${gatewayFields({ tx, errors: err, gateways: v.gateways, chosen, kannelUrl: val.kannel_url ?? v.gateway?.kannelUrl, kannelUsername: val.kannel_username ?? v.gateway?.kannelUsername, secretsSet: v.gateway?.kind })}
   ${field('default_country', tx.defaultCountry, html`<select id="default_country" name="default_country">${COUNTRIES.map((c) => html`<option ${c === v.defaultCountry ? html`selected` : ''}>${c}</option>`)}</select>`, tx.defaultCountryHint)}
   <button type="submit">${tx.saveGateway}</button>
 </form>
@@ -108,7 +108,7 @@ ${v.flash ? html`<div class="ok" role="status">${v.flash}</div>` : ''}
 ${v.alert ? html`<div class="alert" role="alert">${v.alert}</div>` : Object.keys(err).length ? html`<div class="alert" role="alert">${tx.fixFields}</div>` : ''}
 ${v.admin ? html`${gateway}${senders}${test}` : html`<p class="hint">${tx.readOnly}</p>`}
 ${log}
-${providerToggleScript}
+${gatewayToggleScript}
 <script>
 (function () {
   // The test SMS goes through the same queue; its status is polled until it is final.

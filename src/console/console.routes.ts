@@ -83,12 +83,13 @@ export function consoleRoutes(deps: Deps) {
     const sid = sessionOf(req);
     if (!sid) return res.type('html').send(loginPage({}).toString());
     const now = deps.clock();
-    const [portals, figures, health, hourly] = await Promise.all([deps.portals.all(), stats.portalFigures(now), stats.queueHealth(now), stats.hourly(now)]);
-    const providers = new Map((await deps.db('settings').select('portal_id', 'provider')).map((r) => [Number(r.portal_id), String(r.provider)]));
+    const [portals, figures, queue, reports, hourly] = await Promise.all([deps.portals.all(), stats.portalFigures(now), stats.queueHealth(now), deps.reports.counts(), stats.hourly(now)]);
+    const health = { ...queue, reportsPending: reports.pending, reportsDropped: reports.dropped };
+    const gateways = await deps.settings.gatewayKinds();
     res.type('html').send(consolePage({
       csrf: csrfFor(sid),
       flash: typeof req.query.flash === 'string' ? req.query.flash.slice(0, 200) : undefined,
-      portals: portals.map((p) => ({ ...p, provider: providers.get(p.id) ?? null, ...(figures.get(p.id) ?? { today: 0, deliveryRate: null, lastError: null }) })),
+      portals: portals.map((p) => ({ ...p, gateway: gateways.get(p.id) ?? null, ...(figures.get(p.id) ?? { today: 0, deliveryRate: null, lastError: null }) })),
       health,
       hourly,
     }).toString());

@@ -56,7 +56,6 @@ export function createStatsRepo(db: Db) {
       .count({ n: '*' })
       .orderBy('n', 'desc')
       .limit(10)) as unknown as Array<{ reason: string | null; n: number | string }>;
-    const reports: Array<{ state: string; n: number | string }> = await db('status_reports').groupBy('state').select('state').count({ n: '*' });
     return {
       queued: count('queued'),
       sending: count('sending'),
@@ -64,8 +63,6 @@ export function createStatsRepo(db: Db) {
       oldestQueuedAgeMs: oldest?.t ? now - num(oldest.t) : null,
       retrying: num(retrying?.n),
       failures: failures.map((f) => ({ reason: f.reason ?? '(none)', n: num(f.n) })),
-      reportsPending: num(reports.find((r) => r.state === 'pending')?.n),
-      reportsDropped: num(reports.find((r) => r.state === 'dropped')?.n),
     };
   }
 

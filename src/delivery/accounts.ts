@@ -3,8 +3,7 @@ import type { GatewayFactory } from '../gateways/index.js';
 import type { SettingsRepo } from '../portals/settings-repo.js';
 
 export interface Account {
-  provider: string;
-  gateway: Gateway;
+  gateway: Gateway; // its `name` is the gateway kind (smsru, kannel)
   /** The SMS sender name for a provider CODE ('' = the gateway account's default). */
   senderFor(code: string): string;
 }
@@ -24,8 +23,7 @@ export function createAccounts(deps: { settings: SettingsRepo; gateways: Gateway
     const s = await deps.settings.get(portalId);
     const senders = await deps.settings.senders(portalId);
     const account = s && {
-      provider: s.provider,
-      gateway: deps.gateways(s.provider, s.credentials),
+      gateway: deps.gateways(s.gateway, s.credentials),
       senderFor: (code: string) => senders.find((x) => x.code === code)?.name ?? senders[0]?.name ?? '',
     };
     cache.set(portalId, { at: now(), account });

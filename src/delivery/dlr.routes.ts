@@ -54,7 +54,7 @@ export function dlrRoutes(deps: { queue: QueueRepo; settings: SettingsRepo; port
     const portalId = portalFrom(req);
     if (await uninstalled(portalId)) return void res.type('text').send('100');
     const s = await deps.settings.get(portalId);
-    if (!s || s.provider !== 'smsru') throw forged();
+    if (!s || s.gateway !== 'smsru') throw forged();
     const data: string[] = Array.isArray(req.body?.data) ? req.body.data.map(String) : Object.values((req.body?.data ?? {}) as Record<string, string>).map(String);
     const expected = createHash('sha256').update((s.credentials.api_key ?? '') + data.join('')).digest('hex');
     if (!safeEqual(String(req.body?.hash ?? '').toLowerCase(), expected)) throw forged();

@@ -19,7 +19,7 @@ export function createReportRepo(db: Db) {
   async function due(now: number, limit: number, skip: number[] = []): Promise<Array<{ id: number; portal_id: number; created_at: number }>> {
     const rows = await db('status_reports')
       .select('id', 'portal_id', 'created_at')
-      .where('state', 'pending')
+      .where('outcome', 'pending')
       .andWhere('next_attempt_at', '<=', now)
       .whereNotIn('portal_id', skip)
       .andWhere((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
@@ -34,7 +34,7 @@ export function createReportRepo(db: Db) {
     const free = db('status_reports')
       .select('id')
       .whereIn('id', ids)
-      .andWhere('state', 'pending')
+      .andWhere('outcome', 'pending')
       .andWhere((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now));
     if (pg) free.forUpdate().skipLocked();
     const rows = await db('status_reports')
@@ -44,12 +44,12 @@ export function createReportRepo(db: Db) {
     return (rows as PendingReport[]).map((r) => ({ ...r, id: Number(r.id), portal_id: Number(r.portal_id) })).sort((a, b) => a.id - b.id);
   }
 
-  async function markSent(ids: number[], now: number) {
-    if (ids.length) await db('status_reports').whereIn('id', ids).update({ state: 'sent', lease_until: null, last_error: null, updated_at: now });
+  async function markReported(ids: number[], now: number) {
+    if (ids.length) await db('status_reports').whereIn('id', ids).update({ outcome: 'reported', lease_until: null, last_error: null, updated_at: now });
   }
 
   async function drop(id: number, error: string, now: number) {
-    await db('status_reports').where({ id }).update({ state: 'dropped', lease_until: null, last_error: error.slice(0, 500), updated_at: now });
+    await db('status_reports').where({ id }).update({ outcome: 'dropped', lease_until: null, last_error: error.slice(0, 500), updated_at: now });
   }
 
   async function retry(ids: number[], nextAttemptAt: number, error: string, now: number) {
@@ -62,16 +62,23 @@ export function createReportRepo(db: Db) {
   async function requeuePortal(portalId: number, now: number): Promise<number> {
     return db('status_reports')
       .where({ portal_id: portalId })
-      .whereIn('state', ['dropped', 'pending'])
-      .update({ state: 'pending', next_attempt_at: now, lease_until: null, attempts: 0, updated_at: now });
+      .whereIn('outcome', ['dropped', 'pending'])
+      .update({ outcome: 'pending', next_attempt_at: now, lease_until: null, attempts: 0, updated_at: now });
+  }
+
+  /** How many reports wait and how many were given up (the operator console). */
+  async function counts(): Promise<{ pending: number; dropped: number }> {
+    const rows: Array<{ outcome: string; n: number | string }> = await db('status_reports').whereIn('outcome', ['pending', 'dropped']).groupBy('outcome').select('outcome').count({ n: '*' });
+    const n = (o: string) => Number(rows.find((r) => r.outcome === o)?.n ?? 0);
+    return { pending: n('pending'), dropped: n('dropped') };
   }
 
   async function backlog(): Promise<number> {
-    const r = await db('status_reports').where('state', 'pending').count<{ n: number | string }[]>({ n: '*' });
+    const r = await db('status_reports').where('outcome', 'pending').count<{ n: number | string }[]>({ n: '*' });
     return Number(r[0]?.n ?? 0);
   }
 
-  return { due, claim, markSent, drop, retry, requeuePortal, backlog };
+  return { due, claim, counts, markReported, drop, retry, requeuePortal, backlog };
 }
 
 export type ReportRepo = ReturnType<typeof createReportRepo>;

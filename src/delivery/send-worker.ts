@@ -93,7 +93,7 @@ export function createSendWorker(deps: {
       p = await prepare(m);
       if (!p) return;
       // Durable before the request leaves: a crash after this line is an unknown outcome, never a resend.
-      const owned = await deps.queue.markSubmitted(m.id, m.lease_token, deps.clock(), { gateway: p.account.provider, segments: p.segments, encoding: p.encoding, sender: p.sender });
+      const owned = await deps.queue.markSubmitted(m.id, m.lease_token, deps.clock(), { gateway: p.account.gateway.name, segments: p.segments, encoding: p.encoding, sender: p.sender });
       if (!owned) return log.warn('message.claim_lost');
     } catch (err) {
       return notSent(m, err, log);
@@ -110,9 +110,9 @@ export function createSendWorker(deps: {
       outcome = { kind: 'unknown', code: 'ERROR', text: `${UNKNOWN_OUTCOME}: an internal error while sending` };
     }
     const ms = performance.now() - started;
-    deps.onSend?.(p.account.provider, outcome.kind, ms / 1000);
+    deps.onSend?.(p.account.gateway.name, outcome.kind, ms / 1000);
     const tooSlow = outcome.code === HTTP_DEADLINE || ms > o.slowSendMs;
-    if (tooSlow && !slots.isSlow(m.portal_id)) log.warn({ gateway: p.account.provider, ms: Math.round(ms) }, 'gateway.account.slow');
+    if (tooSlow && !slots.isSlow(m.portal_id)) log.warn({ gateway: p.account.gateway.name, ms: Math.round(ms) }, 'gateway.account.slow');
     slots.sendTook(m.portal_id, tooSlow);
     await settle(m, p.account, outcome, log);
   }
@@ -123,26 +123,26 @@ export function createSendWorker(deps: {
     switch (outcome.kind) {
       case 'accepted':
         await deps.queue.advance(m.id, 'sent', now, { ...raw, gateway_message_id: outcome.gatewayMessageId ?? null }, m.lease_token);
-        return log.info({ to: maskPhone(m.phone), gateway: account.provider }, 'gateway.send.accepted');
+        return log.info({ to: maskPhone(m.phone), gateway: account.gateway.name }, 'gateway.send.accepted');
       case 'permanent':
         await fail(m, outcome.text, m.lease_token, raw);
-        return log.warn({ gateway: account.provider, code: outcome.code }, 'gateway.send.failed');
+        return log.warn({ gateway: account.gateway.name, code: outcome.code }, 'gateway.send.failed');
       case 'retryable': {
         if (now - m.created_at >= o.maxAgeMs) {
           await fail(m, `gave up after ${hours(o.maxAgeMs)} h of retries: ${outcome.text}`, m.lease_token, raw);
-          return log.warn({ gateway: account.provider, code: outcome.code }, 'gateway.send.gave_up');
+          return log.warn({ gateway: account.gateway.name, code: outcome.code }, 'gateway.send.gave_up');
         }
         const next = now + backoffMs(m.attempts, random(), { baseMs: o.retryBaseMs, capMs: o.retryCapMs });
         await deps.queue.retryLater(m.id, m.lease_token, now, next, raw);
-        return log.info({ gateway: account.provider, code: outcome.code, attempt: m.attempts, retryInMs: next - now }, 'gateway.send.retry');
+        return log.info({ gateway: account.gateway.name, code: outcome.code, attempt: m.attempts, retryInMs: next - now }, 'gateway.send.retry');
       }
       case 'unknown':
         if (account.gateway.resolvesUnknownOutcome) {
           await deps.queue.awaitOutcome(m.id, m.lease_token, now, raw);
-          return log.warn({ gateway: account.provider, code: outcome.code }, 'gateway.send.unknown');
+          return log.warn({ gateway: account.gateway.name, code: outcome.code }, 'gateway.send.unknown');
         }
         await fail(m, outcome.text.startsWith(UNKNOWN_OUTCOME) ? outcome.text : `${UNKNOWN_OUTCOME}: ${outcome.text}`, m.lease_token, raw);
-        return log.warn({ gateway: account.provider, code: outcome.code }, 'gateway.send.unknown');
+        return log.warn({ gateway: account.gateway.name, code: outcome.code }, 'gateway.send.unknown');
     }
   }
 

@@ -19,11 +19,11 @@ export function createStatusReporter(deps: {
   log: Log;
   options: { claimLimit: number; leaseMs: number; maxAgeMs: number; retryBaseMs: number; retryCapMs: number; idlePollMs: number; lingerMs: number };
   random?: () => number;
-  onReport?: (outcome: 'sent' | 'dropped' | 'retry', n: number) => void;
+  onReport?: (outcome: 'reported' | 'dropped' | 'retry', n: number) => void;
 }) {
   const o = deps.options;
   const random = deps.random ?? Math.random;
-  const count = (outcome: 'sent' | 'dropped' | 'retry', n: number) => n && deps.onReport?.(outcome, n);
+  const count = (outcome: 'reported' | 'dropped' | 'retry', n: number) => n && deps.onReport?.(outcome, n);
 
   async function retryOrDrop(rs: PendingReport[], error: string) {
     const now = deps.clock();
@@ -55,11 +55,11 @@ export function createStatusReporter(deps: {
       return retryOrDrop(chunk, code);
     }
     const now = deps.clock();
-    const sent: number[] = [];
+    const reported: number[] = [];
     const transient: PendingReport[] = [];
     for (const [i, r] of results.entries()) {
       const report = chunk[i]!;
-      if (r.ok) sent.push(report.id);
+      if (r.ok) reported.push(report.id);
       else if (TRANSIENT.has(r.error)) transient.push(report);
       else {
         await deps.reports.drop(report.id, `${r.error}: ${r.description}`, now);
@@ -67,10 +67,10 @@ export function createStatusReporter(deps: {
         count('dropped', 1);
       }
     }
-    await deps.reports.markSent(sent, now);
-    count('sent', sent.length);
+    await deps.reports.markReported(reported, now);
+    count('reported', reported.length);
     if (transient.length) await retryOrDrop(transient, 'transient error');
-    if (sent.length) deps.log.info({ portalId, n: sent.length }, 'status.reported');
+    if (reported.length) deps.log.info({ portalId, n: reported.length }, 'status.reported');
   }
 
   /**

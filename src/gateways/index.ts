@@ -4,8 +4,9 @@ import type { Gateway } from './gateway.js';
 import { createKannelGateway } from './kannel.js';
 import { createSmsRuGateway } from './smsru.js';
 
-export const PROVIDERS = ['smsru', 'kannel'] as const;
-export type Provider = (typeof PROVIDERS)[number];
+/** The gateway kinds a portal can choose (the form's `provider` field names one; Bitrix24's providers are something else). */
+export const GATEWAYS = ['smsru', 'kannel'] as const;
+export type GatewayKind = (typeof GATEWAYS)[number];
 
 /**
  * Builds the adapter for a portal's gateway account from its stored settings.
@@ -14,13 +15,13 @@ export type Provider = (typeof PROVIDERS)[number];
  * that could not be used; nothing of an answer's body is ever shown to people.
  */
 export function createGatewayFactory(opts: { smsruUrl: string; dispatcher: Dispatcher; tenantDispatcher: Dispatcher; timeoutMs: number; log?: Log }) {
-  return function forAccount(provider: string, credentials: Record<string, string>): Gateway {
+  return function forAccount(gateway: string, credentials: Record<string, string>): Gateway {
     const common = { dispatcher: opts.dispatcher, timeoutMs: opts.timeoutMs, log: opts.log };
-    if (provider === 'smsru') return createSmsRuGateway({ ...common, baseUrl: opts.smsruUrl, apiKey: credentials.api_key ?? '' });
-    if (provider === 'kannel') {
+    if (gateway === 'smsru') return createSmsRuGateway({ ...common, baseUrl: opts.smsruUrl, apiKey: credentials.api_key ?? '' });
+    if (gateway === 'kannel') {
       return createKannelGateway({ ...common, dispatcher: opts.tenantDispatcher, url: credentials.url ?? '', username: credentials.username ?? '', password: credentials.password ?? '' });
     }
-    throw new Error(`unknown provider ${provider}`);
+    throw new Error(`unknown gateway ${gateway}`);
   };
 }
 

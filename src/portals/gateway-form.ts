@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PROVIDERS, type Provider } from '../gateways/index.js';
+import { GATEWAYS, type GatewayKind } from '../gateways/index.js';
 import { isForbiddenHostLiteral } from '../platform/address-guard.js';
 import type { Lang } from '../../views/i18n.js';
 
@@ -14,22 +14,22 @@ export const senderField = (lang: Lang) =>
     });
 
 /**
- * Each provider's connection: non-secret fields and secrets (form field → stored credential key). A secret left
+ * Each gateway's connection: non-secret fields and secrets (form field → stored credential key). A secret left
  * empty keeps the saved one only while every non-secret field is unchanged; otherwise the saved secret would be
  * sent to an address (or as a user) its owner never chose. A new gateway (SMPP: host, port, system id; password)
  * only lists its fields here.
  */
-const CONNECTION: Record<Provider, { fields: Record<string, string>; secrets: Record<string, string> }> = {
+const CONNECTION: Record<GatewayKind, { fields: Record<string, string>; secrets: Record<string, string> }> = {
   smsru: { fields: {}, secrets: { api_key: 'api_key' } },
   kannel: { fields: { kannel_url: 'url', kannel_username: 'username' }, secrets: { kannel_password: 'password' } },
 };
 
-type Saved = { provider: string; credentials: Record<string, string> } | undefined;
+type Saved = { gateway: string; credentials: Record<string, string> } | undefined;
 
 /** Whether the saved secrets may be kept for these submitted connection fields. */
-function keepsSecrets(provider: Provider, values: Record<string, string | undefined>, saved: Saved): boolean {
-  if (saved?.provider !== provider) return false;
-  return Object.entries(CONNECTION[provider].fields).every(([field, key]) => (values[field] ?? '') === (saved.credentials[key] ?? ''));
+function keepsSecrets(gateway: GatewayKind, values: Record<string, string | undefined>, saved: Saved): boolean {
+  if (saved?.gateway !== gateway) return false;
+  return Object.entries(CONNECTION[gateway].fields).every(([field, key]) => (values[field] ?? '') === (saved.credentials[key] ?? ''));
 }
 
 const urlOf = (u: string) => {
@@ -61,23 +61,24 @@ const gatewayUrl = (lang: Lang, allowPrivate: boolean) => {
 };
 
 /**
- * Validates a gateway form (install page or settings page). Secrets may be left empty when the same provider
+ * Validates a gateway form (install page or settings page). Secrets may be left empty when the same gateway
  * already has them saved and no connection field changed. `allowPrivate` is ALLOW_PRIVATE_GATEWAYS.
  */
 export function parseSubmission(raw: Record<string, unknown>, lang: Lang, saved: Saved, policy: { allowPrivate: boolean }) {
   const ru = lang === 'ru';
   // A field left out of the post reads as an empty one, so every message names what is missing.
   const body: Record<string, unknown> = { sender: '', api_key: '', kannel_url: '', kannel_username: '', kannel_password: '', ...raw };
-  const provider = z.enum(PROVIDERS, { message: ru ? 'Выберите шлюз из списка' : 'Choose a gateway from the list' }).safeParse(body.provider);
-  if (!provider.success) {
+  // The form field keeps the name `provider` (the page contract); what it names is a gateway kind.
+  const gateway = z.enum(GATEWAYS, { message: ru ? 'Выберите шлюз из списка' : 'Choose a gateway from the list' }).safeParse(body.provider);
+  if (!gateway.success) {
     const sender = senderField(lang).safeParse(body.sender);
-    const errors: Record<string, string> = { provider: provider.error.issues[0]!.message };
+    const errors: Record<string, string> = { provider: gateway.error.issues[0]!.message };
     if (!sender.success) errors.sender = sender.error.issues[0]!.message;
     return { ok: false as const, errors };
   }
   const secret = z.string().trim().max(200);
   const schema =
-    provider.data === 'smsru'
+    gateway.data === 'smsru'
       ? z.object({ sender: senderField(lang), api_key: secret })
       : z.object({
           sender: senderField(lang),
@@ -90,28 +91,28 @@ export function parseSubmission(raw: Record<string, unknown>, lang: Lang, saved:
   if (!parsed.success) for (const i of parsed.error.issues) errors[String(i.path[0])] ??= i.message;
 
   const values = Object.fromEntries(Object.keys(body).map((k) => [k, typeof body[k] === 'string' ? body[k].trim() : undefined]));
-  const keep = keepsSecrets(provider.data, values, saved);
-  const changed = saved?.provider === provider.data && !keep;
+  const keep = keepsSecrets(gateway.data, values, saved);
+  const changed = saved?.gateway === gateway.data && !keep;
   const missing: Record<string, string> = {
     api_key: ru ? 'Введите API-ключ' : 'Enter the API key',
     kannel_password: changed
       ? ru ? 'Адрес или имя пользователя изменились: введите пароль sendsms ещё раз' : 'The address or username changed: enter the sendsms password again'
       : ru ? 'Введите пароль sendsms' : 'Enter the sendsms password',
   };
-  for (const field of Object.keys(CONNECTION[provider.data].secrets)) {
+  for (const field of Object.keys(CONNECTION[gateway.data].secrets)) {
     if (!keep && !values[field]) errors[field] ??= missing[field]!;
   }
   if (!parsed.success || Object.keys(errors).length) return { ok: false as const, errors };
 
   const d = parsed.data as Record<string, string | undefined>;
   let credentials: Record<string, string> | undefined;
-  if (provider.data === 'smsru') credentials = d.api_key ? { api_key: d.api_key } : undefined;
+  if (gateway.data === 'smsru') credentials = d.api_key ? { api_key: d.api_key } : undefined;
   else credentials = { url: d.kannel_url!, username: d.kannel_username!, password: d.kannel_password || saved!.credentials.password || '' };
-  return { ok: true as const, provider: provider.data, sender: d.sender ?? '', credentials };
+  return { ok: true as const, gateway: gateway.data, sender: d.sender ?? '', credentials };
 }
 
 /** Where a failed credential check is shown: next to the address when the address itself was refused. */
-export function checkFailureField(provider: string, check: { addressRefused?: boolean }): string {
+export function checkFailureField(gateway: string, check: { addressRefused?: boolean }): string {
   if (check.addressRefused) return 'kannel_url';
-  return provider === 'smsru' ? 'api_key' : 'kannel_password';
+  return gateway === 'smsru' ? 'api_key' : 'kannel_password';
 }

@@ -12,7 +12,7 @@ import { installDone } from '../../views/install-done.js';
 import { GatewayCheckFailed, type InstallService } from './install.service.js';
 import type { PortalRepo } from './portal-repo.js';
 import type { SettingsRepo } from './settings-repo.js';
-import { PROVIDERS } from '../gateways/index.js';
+import { GATEWAYS } from '../gateways/index.js';
 import { checkFailureField, parseSubmission } from './gateway-form.js';
 import type { FormTokens, Holder } from './form-token.js';
 import { openFormToken } from './frame-session.js';
@@ -36,13 +36,13 @@ export function installRoutes(deps: {
       lang: holder.lang,
       action: '/install/save',
       state: deps.formTokens.mint(holder, 'install.save'),
-      providers: [...PROVIDERS],
-      secretsSet: saved ? saved.provider : undefined,
+      gateways: [...GATEWAYS],
+      secretsSet: saved ? saved.gateway : undefined,
       values: extra.values ?? {
-        provider: saved?.provider,
+        provider: saved?.gateway,
         sender: senders[0]?.name,
-        kannel_url: saved?.provider === 'kannel' ? saved.credentials.url : undefined,
-        kannel_username: saved?.provider === 'kannel' ? saved.credentials.username : undefined,
+        kannel_url: saved?.gateway === 'kannel' ? saved.credentials.url : undefined,
+        kannel_username: saved?.gateway === 'kannel' ? saved.credentials.username : undefined,
       },
       errors: extra.errors,
       alert: extra.alert,
@@ -84,11 +84,11 @@ export function installRoutes(deps: {
     const values = Object.fromEntries(['provider', 'sender', 'kannel_url', 'kannel_username'].map((k) => [k, String(req.body?.[k] ?? '')]));
     if (!input.ok) return renderForm(res, 422, holder, { values, errors: input.errors });
     try {
-      const { codes, balance } = await deps.install.configure(portal.id, { provider: input.provider, credentials: input.credentials, sender: input.sender });
+      const { codes, balance } = await deps.install.configure(portal.id, { gateway: input.gateway, credentials: input.credentials, sender: input.sender });
       page(res, 200, installDone({ lang: holder.lang, senders: codes.length ? [input.sender || t(holder.lang).defaultSenderName] : [], balance }));
     } catch (err) {
       if (err instanceof GatewayCheckFailed) {
-        return renderForm(res, 422, holder, { values, errors: { [checkFailureField(input.provider, err.check)]: err.check.reason } });
+        return renderForm(res, 422, holder, { values, errors: { [checkFailureField(input.gateway, err.check)]: err.check.reason } });
       }
       if (!(err instanceof B24Error)) throw err;
       deps.log.warn({ portalId: portal.id, error: err.code }, 'portal.install.register_failed');

@@ -82,12 +82,12 @@ export function createInstallService(deps: {
    * Checks the credentials with the gateway (throws GatewayCheckFailed) and saves them; SMS.ru also gets our
    * callback URL. `credentials` undefined keeps the saved ones.
    */
-  async function saveGateway(portalId: number, provider: string, credentials?: Record<string, string>): Promise<{ balance?: number }> {
+  async function saveGateway(portalId: number, gatewayKind: string, credentials?: Record<string, string>): Promise<{ balance?: number }> {
     const creds = credentials ?? (await deps.settings.get(portalId))?.credentials ?? {};
-    const gateway = deps.gateways(provider, creds);
+    const gateway = deps.gateways(gatewayKind, creds);
     const check = await gateway.checkCredentials();
     if (!check.ok) throw new GatewayCheckFailed(check);
-    await deps.settings.save(portalId, { provider, credentials: creds }, deps.clock());
+    await deps.settings.save(portalId, { gateway: gatewayKind, credentials: creds }, deps.clock());
     deps.accounts.forget(portalId);
     if (gateway.ensureCallback) {
       const url = `${deps.publicUrl}/dlr/${gateway.name}/${portalId}/${dlrToken(deps.crypto, portalId)}`;
@@ -104,9 +104,9 @@ export function createInstallService(deps: {
    */
   async function configure(
     portalId: number,
-    input: { provider: string; credentials?: Record<string, string>; sender: string },
+    input: { gateway: string; credentials?: Record<string, string>; sender: string },
   ): Promise<{ codes: string[]; balance?: number }> {
-    const { balance } = await saveGateway(portalId, input.provider, input.credentials);
+    const { balance } = await saveGateway(portalId, input.gateway, input.credentials);
     const code = senderCode(input.sender);
     for (const old of await deps.settings.senders(portalId)) {
       if (old.code !== code) await deps.providers.unregister(portalId, old.code);
@@ -114,7 +114,7 @@ export function createInstallService(deps: {
     await deps.settings.addSender(portalId, { code, name: input.sender }, deps.clock());
     const codes = await deps.providers.registerAll(portalId);
     await deps.providers.bindEvents(portalId);
-    deps.log.info({ portalId, codes, provider: input.provider }, 'portal.install.configured');
+    deps.log.info({ portalId, codes, gateway: input.gateway }, 'portal.install.configured');
     return { codes, balance };
   }
 

@@ -2,7 +2,7 @@ import type { Db } from '../platform/db.js';
 import type { Crypto } from '../platform/crypto.js';
 
 export interface GatewaySettings {
-  provider: string;
+  gateway: string; // the kind: smsru, kannel
   credentials: Record<string, string>;
   updatedAt: number;
 }
@@ -18,11 +18,11 @@ export function createSettingsRepo(db: Db, crypto: Crypto) {
   async function get(portalId: number): Promise<GatewaySettings | undefined> {
     const row = await db('settings').where({ portal_id: portalId }).first();
     if (!row) return undefined;
-    return { provider: row.provider, credentials: JSON.parse(crypto.decrypt(row.credentials_enc)), updatedAt: row.updated_at };
+    return { gateway: row.gateway, credentials: JSON.parse(crypto.decrypt(row.credentials_enc)), updatedAt: row.updated_at };
   }
 
-  async function save(portalId: number, s: { provider: string; credentials: Record<string, string> }, now: number) {
-    const fields = { provider: s.provider, credentials_enc: crypto.encrypt(JSON.stringify(s.credentials)), updated_at: now };
+  async function save(portalId: number, s: { gateway: string; credentials: Record<string, string> }, now: number) {
+    const fields = { gateway: s.gateway, credentials_enc: crypto.encrypt(JSON.stringify(s.credentials)), updated_at: now };
     await db('settings').insert({ portal_id: portalId, ...fields }).onConflict('portal_id').merge(fields);
   }
 
@@ -46,7 +46,13 @@ export function createSettingsRepo(db: Db, crypto: Crypto) {
     await db('senders').where({ portal_id: portalId, code }).update({ registered_at: now });
   }
 
-  return { get, save, senders, addSender, removeSender, markRegistered };
+  /** Every portal's gateway kind (the operator console's list). */
+  async function gatewayKinds(): Promise<Map<number, string>> {
+    const rows = await db('settings').select('portal_id', 'gateway');
+    return new Map(rows.map((r) => [Number(r.portal_id), String(r.gateway)]));
+  }
+
+  return { get, save, gatewayKinds, senders, addSender, removeSender, markRegistered };
 }
 
 export type SettingsRepo = ReturnType<typeof createSettingsRepo>;

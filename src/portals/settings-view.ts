@@ -2,7 +2,7 @@ import type { ErrorRequestHandler, Response } from 'express';
 import { z } from 'zod';
 import type { Deps } from '../deps.js';
 import { AppError } from '../platform/errors.js';
-import { PROVIDERS } from '../gateways/index.js';
+import { GATEWAYS } from '../gateways/index.js';
 import { createLogRepo, type LogFilter } from '../messages/log-repo.js';
 import type { MessageState } from '../messages/states.js';
 import { pickLang } from '../../views/i18n.js';
@@ -44,7 +44,7 @@ export function createSettingsView(deps: Pick<Deps, 'db' | 'settings' | 'gateway
     ]);
     let balance: number | null | undefined;
     if (holder.admin && saved && extra.withBalance) {
-      const check = await deps.gateways(saved.provider, saved.credentials).checkCredentials();
+      const check = await deps.gateways(saved.gateway, saved.credentials).checkCredentials();
       balance = check.ok ? (check.balance ?? undefined) : null;
     }
     const mint = deps.formTokens.mint;
@@ -58,11 +58,11 @@ export function createSettingsView(deps: Pick<Deps, 'db' | 'settings' | 'gateway
       lang: holder.lang,
       admin: holder.admin,
       tokens,
-      providers: PROVIDERS,
+      gateways: GATEWAYS,
       gateway: saved && {
-        provider: saved.provider, balance,
-        kannelUrl: saved.provider === 'kannel' ? saved.credentials.url : undefined,
-        kannelUsername: saved.provider === 'kannel' ? saved.credentials.username : undefined,
+        kind: saved.gateway, balance,
+        kannelUrl: saved.gateway === 'kannel' ? saved.credentials.url : undefined,
+        kannelUsername: saved.gateway === 'kannel' ? saved.credentials.username : undefined,
       },
       defaultCountry: portal.defaultCountry,
       senders,

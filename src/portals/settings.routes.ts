@@ -61,10 +61,10 @@ export function settingsRoutes(deps: Deps) {
     const country = z.string().regex(/^[A-Z]{2}$/).safeParse(req.body?.default_country);
     if (!input.ok) return view.render(res, 422, holder, portal, { values, errors: input.errors });
     try {
-      await deps.install.saveGateway(portal.id, input.provider, input.credentials);
+      await deps.install.saveGateway(portal.id, input.gateway, input.credentials);
     } catch (err) {
       if (!(err instanceof GatewayCheckFailed)) throw err;
-      return view.render(res, 422, holder, portal, { values, errors: { [checkFailureField(input.provider, err.check)]: err.check.reason } });
+      return view.render(res, 422, holder, portal, { values, errors: { [checkFailureField(input.gateway, err.check)]: err.check.reason } });
     }
     if (country.success) await deps.portals.setDefaultCountry(portal.id, country.data, deps.clock());
     const fresh = (await deps.portals.findById(portal.id))!;

@@ -36,7 +36,7 @@ export function createAppMetrics(db: Db, reports: ReportRepo, opts: { refreshMs?
     handlerLatency: m.histogram('sms_handler_duration_seconds', 'Time to answer Bitrix24 on /handler', [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]),
     gatewayLatency: m.histogram('sms_gateway_send_duration_seconds', 'Gateway send request latency', [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15]),
     gatewaySends: m.counter('sms_gateway_sends_total', 'Gateway send attempts by outcome'),
-    reports: m.counter('sms_status_reports_total', 'Status reports to Bitrix24 by outcome (sent, retry, dropped)'),
+    reports: m.counter('sms_status_reports_total', 'Status reports to Bitrix24 by outcome (reported, retry, dropped)'),
     restCalls: m.counter('b24_rest_calls_total', 'Bitrix24 REST calls by method and outcome'),
     tokenRefreshes: m.counter('b24_token_refreshes_total', 'Bitrix24 token refreshes by outcome'),
   };
