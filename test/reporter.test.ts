@@ -5,7 +5,7 @@ import { startFakeSmsRu, type FakeSmsRu } from './fakes/smsru.js';
 import { createTestContext, PUBLIC_URL, type TestContext } from './helpers/app.js';
 import { installPortal, openInstallPage, formState, submitInstallForm } from './helpers/install.js';
 import { messageRow, postSms } from './helpers/sms.js';
-import { dlrToken } from '../src/delivery/dlr.routes.js';
+import { dlrToken } from '../src/delivery/dlr-url.js';
 import type { Portal } from '../src/portals/portal-repo.js';
 
 let fake: FakeBitrix24;

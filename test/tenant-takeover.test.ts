@@ -6,7 +6,7 @@ import { createTestContext, type TestContext } from './helpers/app.js';
 import { installPortal, openAppPage, openInstallPage, stateFor, statusState, submitInstallForm } from './helpers/install.js';
 import { requireKannel, startKannel } from './helpers/kannel.js';
 import type { Portal } from '../src/portals/portal-repo.js';
-import { dlrToken } from '../src/delivery/dlr.routes.js';
+import { dlrToken } from '../src/delivery/dlr-url.js';
 
 // Issue 7 §1-3, 13, 14: everything an ordinary user of a portal (who gets a genuine AUTH_ID by opening the app)
 // tried against the portal's settings, tokens and lifecycle, reproduced through the public interface.

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Dispatcher } from 'undici';
 import { httpRequest, networkErrorCode } from '../platform/http.js';
 import { B24Error, errorFromBody } from './errors.js';
-import type { TokenPair } from '../portals/portal-repo.js';
+import type { TokenPair } from './token-store.js';
 
 const appInfoSchema = z.object({
   result: z.object({

@@ -3,11 +3,11 @@ import type { Dispatcher } from 'undici';
 import type { Clock } from '../platform/clock.js';
 import type { Log } from '../platform/logger.js';
 import { httpRequest, networkErrorCode } from '../platform/http.js';
-import type { PortalRepo } from '../portals/portal-repo.js';
 import { B24Error, TOKEN_EXPIRED, errorFromBody } from './errors.js';
 import type { Limiter } from './limiter.js';
 import type { OAuthClient } from './oauth.js';
 import type { TokenRefresher } from './token-refresher.js';
+import type { StoredPortal, TokenStore } from './token-store.js';
 
 export interface RestCallOutcome {
   method: string;
@@ -33,12 +33,15 @@ export type BatchResult =
 const BATCH_MAX = 50; // reference §6: ERROR_BATCH_LENGTH_EXCEEDED beyond 50 commands
 const MAX_REDIRECTS = 3;
 
+/** A request's fate: Bitrix24's result, Bitrix24's error answer, or no usable answer at all (network, redirect). */
+type Answer = { kind: 'result'; result: unknown } | { kind: 'b24_error'; error: B24Error } | { kind: 'no_answer'; error: B24Error };
+
 /**
  * Calls a portal's REST API with its stored token: pacing through the per-portal limiter,
  * refreshing an expired token once, backing off on rate limits and 5xx, following a moved portal.
  */
 export function createRestClient(deps: {
-  portals: PortalRepo;
+  portals: TokenStore;
   refresher: TokenRefresher;
   oauth: Pick<OAuthClient, 'appInfo'>;
   limiter: Limiter;
@@ -59,50 +62,25 @@ export function createRestClient(deps: {
 
   /** Calls a portal's REST API with its stored tokens (refreshing them once when they expired). */
   async function call<T = unknown>(portalId: number, method: string, params: Record<string, unknown> = {}): Promise<T> {
+    const mayRetry = retryBudget(method, portalId);
     let refreshed = false;
-    for (let attempt = 0; ; attempt++) {
-      const portal = await deps.portals.findById(portalId);
-      if (!portal) throw new B24Error('PORTAL_UNKNOWN', `no portal ${portalId}`, 'permanent');
-      if (portal.status === 'uninstalled') throw new B24Error('PORTAL_UNINSTALLED', 'the app is uninstalled from this portal', 'permanent');
-      if (portal.status !== 'active') throw new B24Error('PORTAL_INACTIVE', portal.inactiveReason ?? `portal is ${portal.status}`, 'terminal');
-      const tokens = await deps.portals.tokens(portalId);
-      if (!tokens) throw new B24Error('NO_TOKENS', 'the portal has no stored tokens; reinstall the app', 'terminal');
-
-      const target = { portalId, endpoint: portal.restEndpoint, memberId: portal.memberId };
-      const res = await exchange(target, tokens.accessToken, method, params, attempt);
-      if ('retry' in res) {
-        attempt = res.attempt;
+    for (;;) {
+      // Read again on every pass: a refresh stores new tokens, a redirect a new endpoint.
+      const { portal, accessToken } = await openPortal(portalId);
+      const answer = await exchange({ portalId, endpoint: portal.restEndpoint, memberId: portal.memberId }, accessToken, method, params);
+      if (answer.kind === 'result') {
+        await noteUse(portalId, portal);
+        return answer.result as T;
+      }
+      if (answer.kind === 'b24_error' && TOKEN_EXPIRED.has(answer.error.code) && !refreshed) {
+        refreshed = true; // once per call, and not counted as a retry
+        await refresh(portalId, method, accessToken);
         continue;
       }
-      if (res.ok) {
-        const now = deps.clock();
-        if (!portal.lastRestCallAt || now - portal.lastRestCallAt > 60_000) await deps.portals.touchRestCall(portalId, now);
-        return res.result as T;
-      }
-      const err = res.error;
-      if (TOKEN_EXPIRED.has(err.code) && !refreshed) {
-        note(method, 'refresh');
-        refreshed = true;
-        attempt--; // a token refresh is not a retry
-        await deps.refresher.refresh(portalId, tokens.accessToken);
-        continue;
-      }
-      if (err.code === 'NO_AUTH_FOUND' && refreshed) {
-        // A fresh token that the portal still refuses: the app is gone from that portal (reference §5).
-        await deps.portals.markInactive(portalId, `${err.code}: ${err.description}`, deps.clock());
-        note(method, 'error');
-        throw new B24Error(err.code, err.description, 'terminal', err.httpStatus);
-      }
-      if (err.kind === 'terminal') {
-        await deps.portals.markInactive(portalId, `${err.code}: ${err.description}`, deps.clock());
-        deps.log.warn({ portalId, method, error: err.code }, 'b24.portal.inactive');
-      }
-      if (err.kind === 'retryable' && attempt < retries) {
-        await pause(method, err.code, portalId, attempt);
-        continue;
-      }
-      note(method, 'error');
-      throw err;
+      // Only Bitrix24's own answer can end the portal; a call that got no answer never does.
+      const error = answer.kind === 'b24_error' ? await inactivateIfTerminal(portalId, method, answer.error, refreshed) : answer.error;
+      if (await mayRetry(error)) continue;
+      throw failed(method, error);
     }
   }
 
@@ -111,50 +89,84 @@ export function createRestClient(deps: {
    * the caller has verified: no refresh (we hold no refresh token of theirs), nothing stored about the portal's state.
    */
   async function callAs<T = unknown>(target: Target, accessToken: string, method: string, params: Record<string, unknown> = {}): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      const res = await exchange(target, accessToken, method, params, attempt);
-      if ('retry' in res) {
-        attempt = res.attempt;
-        continue;
-      }
-      if (res.ok) return res.result as T;
-      if (res.error.kind === 'retryable' && attempt < retries) {
-        await pause(method, res.error.code, target.portalId, attempt);
-        continue;
-      }
-      note(method, 'error');
-      throw res.error;
+    const mayRetry = retryBudget(method, target.portalId);
+    for (;;) {
+      const answer = await exchange(target, accessToken, method, params);
+      if (answer.kind === 'result') return answer.result as T;
+      if (await mayRetry(answer.error)) continue;
+      throw failed(method, answer.error);
     }
   }
 
-  const pause = async (method: string, error: string, portalId: number | undefined, attempt: number) => {
-    note(method, 'retry');
-    deps.log.info({ portalId, method, error, attempt }, 'b24.rest.retry');
-    await sleep(backoffMs(attempt));
+  /** The portal gate and token source: only an active portal with stored tokens is called. */
+  async function openPortal(portalId: number): Promise<{ portal: StoredPortal; accessToken: string }> {
+    const portal = await deps.portals.findById(portalId);
+    if (!portal) throw new B24Error('PORTAL_UNKNOWN', `no portal ${portalId}`, 'permanent');
+    if (portal.status === 'uninstalled') throw new B24Error('PORTAL_UNINSTALLED', 'the app is uninstalled from this portal', 'permanent');
+    if (portal.status !== 'active') throw new B24Error('PORTAL_INACTIVE', portal.inactiveReason ?? `portal is ${portal.status}`, 'terminal');
+    const tokens = await deps.portals.tokens(portalId);
+    if (!tokens) throw new B24Error('NO_TOKENS', 'the portal has no stored tokens; reinstall the app', 'terminal');
+    return { portal, accessToken: tokens.accessToken };
+  }
+
+  /** Written at most once a minute: the token keeper only needs to know which portals went idle. */
+  async function noteUse(portalId: number, portal: StoredPortal) {
+    const now = deps.clock();
+    if (!portal.lastRestCallAt || now - portal.lastRestCallAt > 60_000) await deps.portals.touchRestCall(portalId, now);
+  }
+
+  /** Replaces the token the portal refused (single-flight across callers and processes, see token-refresher.ts). */
+  async function refresh(portalId: number, method: string, refusedToken: string) {
+    note(method, 'refresh');
+    await deps.refresher.refresh(portalId, refusedToken);
+  }
+
+  /**
+   * A terminal error makes the portal inactive, so later calls are refused here instead of hammering Bitrix24.
+   * NO_AUTH_FOUND for a token just refreshed is terminal too: the app is gone from that portal (reference §5).
+   */
+  async function inactivateIfTerminal(portalId: number, method: string, err: B24Error, refreshed: boolean): Promise<B24Error> {
+    const error = refreshed && err.code === 'NO_AUTH_FOUND' ? new B24Error(err.code, err.description, 'terminal', err.httpStatus) : err;
+    if (error.kind !== 'terminal') return error;
+    await deps.portals.markInactive(portalId, `${error.code}: ${error.description}`, deps.clock());
+    deps.log.warn({ portalId, method, error: error.code }, 'b24.portal.inactive');
+    return error;
+  }
+
+  /** Up to `retries` retries of retryable errors per call, each after its back-off; false once they are used up. */
+  function retryBudget(method: string, portalId: number | undefined) {
+    let attempt = 0;
+    return async (error: B24Error): Promise<boolean> => {
+      if (error.kind !== 'retryable' || attempt >= retries) return false;
+      note(method, 'retry');
+      deps.log.info({ portalId, method, error: error.code, attempt }, 'b24.rest.retry');
+      await sleep(backoffMs(attempt));
+      attempt++;
+      return true;
+    };
+  }
+
+  const failed = (method: string, error: B24Error) => {
+    note(method, 'error');
+    return error;
   };
 
-  /** One paced request: its result, its Bitrix24 error, or a retry after a network failure. */
-  async function exchange(target: Target, accessToken: string, method: string, params: Record<string, unknown>, attempt: number):
-    Promise<{ ok: true; result: unknown } | { ok: false; error: B24Error } | { retry: true; attempt: number }> {
+  /** One paced request and what came of it. */
+  async function exchange(target: Target, accessToken: string, method: string, params: Record<string, unknown>): Promise<Answer> {
     await deps.limiter.acquire(target.portalId ?? target.endpoint);
     let res;
     try {
       res = await post(target, method, accessToken, { ...params, auth: accessToken });
     } catch (err) {
-      const e = err instanceof B24Error ? err : new B24Error('NETWORK', `portal unreachable (${networkErrorCode(err) ?? 'error'})`, 'retryable');
-      if (e.kind === 'retryable' && attempt < retries) {
-        await pause(method, e.code, target.portalId, attempt);
-        return { retry: true, attempt };
-      }
-      note(method, 'error');
-      throw e;
+      const error = err instanceof B24Error ? err : new B24Error('NETWORK', `portal unreachable (${networkErrorCode(err) ?? 'error'})`, 'retryable');
+      return { kind: 'no_answer', error };
     }
     const body = res.json as { result?: unknown; error?: string } | undefined;
     if (res.status === 200 && body && 'result' in body && !body.error) {
       note(method, 'ok');
-      return { ok: true, result: body.result };
+      return { kind: 'result', result: body.result };
     }
-    return { ok: false, error: errorFromBody(body, res.status) };
+    return { kind: 'b24_error', error: errorFromBody(body, res.status) };
   }
 
   /**

@@ -1,8 +1,8 @@
 import type { Clock } from '../platform/clock.js';
 import type { Log } from '../platform/logger.js';
-import type { PortalRepo } from '../portals/portal-repo.js';
 import { B24Error } from './errors.js';
 import type { OAuthClient } from './oauth.js';
+import type { TokenStore } from './token-store.js';
 
 export type RefreshOutcome = 'refreshed' | 'already_rotated' | 'failed' | 'terminal';
 
@@ -13,7 +13,7 @@ export type RefreshOutcome = 'refreshed' | 'already_rotated' | 'failed' | 'termi
  * finds the pair already rotated simply uses the new one.
  */
 export function createTokenRefresher(deps: {
-  portals: PortalRepo;
+  portals: TokenStore;
   oauth: OAuthClient;
   clock: Clock;
   log: Log;

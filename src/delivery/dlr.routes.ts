@@ -7,18 +7,11 @@ import type { Log } from '../platform/logger.js';
 import { AppError } from '../platform/errors.js';
 import { kannelDlr } from '../gateways/kannel.codes.js';
 import { smsruStatus } from '../gateways/smsru.codes.js';
-import type { QueueRepo } from '../messages/queue-repo.js';
+import type { QueueRepo } from './queue-repo.js';
 import type { SettingsRepo } from '../portals/settings-repo.js';
 import type { PortalRepo } from '../portals/portal-repo.js';
-import { applyGatewayStatus } from './statuses-job.js';
-
-/** The per-portal secret in delivery-report URLs: derived from SECRET_KEY, nothing stored. */
-export const dlrToken = (crypto: Crypto, portalId: number) => crypto.derivedToken(`dlr:${portalId}`);
-
-export function dlrUrlFor(publicUrl: string, crypto: Crypto) {
-  // Kannel expands %d (report type) and %A (SMSC reply) when it calls back (gateways.md §2).
-  return (portalId: number, messageId: number) => `${publicUrl}/dlr/kannel/${portalId}/${dlrToken(crypto, portalId)}/${messageId}?type=%d&reply=%A`;
-}
+import { applyGatewayStatus } from './gateway-status.js';
+import { dlrToken } from './dlr-url.js';
 
 const forged = () => new AppError('unauthorized', 401, 'unknown or forged delivery report');
 

@@ -1,10 +1,10 @@
 import type { Clock } from '../platform/clock.js';
 import type { Log } from '../platform/logger.js';
 import { maskPhone } from '../platform/logger.js';
-import { UNKNOWN_OUTCOME, type SendOutcome } from '../gateways/gateway.js';
+import { UNKNOWN_OUTCOME, unknownOutcome, type SendOutcome } from '../gateways/gateway.js';
 import { segmentsOf } from '../gateways/segments.js';
 import type { PortalRepo } from '../portals/portal-repo.js';
-import { DUE_PORTALS_LIMIT, type ClaimedMessage, type QueueRepo } from '../messages/queue-repo.js';
+import { DUE_PORTALS_LIMIT, type ClaimedMessage, type QueueRepo } from './queue-repo.js';
 import { HTTP_DEADLINE } from '../platform/http.js';
 import type { Account, Accounts } from './accounts.js';
 import { backoffMs } from './backoff.js';
@@ -107,7 +107,7 @@ export function createSendWorker(deps: {
     } catch (err) {
       // Adapters answer with outcomes; one that throws may have sent the request already.
       log.error({ err: String(err) }, 'gateway.send.error');
-      outcome = { kind: 'unknown', code: 'ERROR', text: `${UNKNOWN_OUTCOME}: an internal error while sending` };
+      outcome = unknownOutcome('ERROR', 'an internal error while sending');
     }
     const ms = performance.now() - started;
     deps.onSend?.(p.account.gateway.name, outcome.kind, ms / 1000);
@@ -141,7 +141,7 @@ export function createSendWorker(deps: {
           await deps.queue.awaitOutcome(m.id, m.lease_token, now, raw);
           return log.warn({ gateway: account.gateway.name, code: outcome.code }, 'gateway.send.unknown');
         }
-        await fail(m, outcome.text.startsWith(UNKNOWN_OUTCOME) ? outcome.text : `${UNKNOWN_OUTCOME}: ${outcome.text}`, m.lease_token, raw);
+        await fail(m, outcome.text, m.lease_token, raw); // says "outcome unknown: …" by its type
         return log.warn({ gateway: account.gateway.name, code: outcome.code }, 'gateway.send.unknown');
     }
   }

@@ -1,17 +1,9 @@
 import type { Clock } from '../platform/clock.js';
 import type { Log } from '../platform/logger.js';
-import { UNKNOWN_OUTCOME, type GatewayStatus } from '../gateways/gateway.js';
-import type { QueueRepo } from '../messages/queue-repo.js';
+import { UNKNOWN_OUTCOME } from '../gateways/gateway.js';
+import type { QueueRepo } from './queue-repo.js';
+import { applyGatewayStatus } from './gateway-status.js';
 import type { Accounts } from './accounts.js';
-
-/**
- * Applies a status from the gateway (poll or callback). Forward-only: a late `sent` after `delivered`
- * is neither stored nor reported. Returns whether the message changed.
- */
-export async function applyGatewayStatus(queue: QueueRepo, id: number, s: GatewayStatus, now: number): Promise<boolean> {
-  const failure = s.state === 'undelivered' || s.state === 'failed' ? { failure_reason: s.text || `gateway status ${s.code}` } : {};
-  return queue.advance(id, s.state, now, { gateway_status: s.code.slice(0, 32), gateway_status_text: s.text.slice(0, 500), ...failure });
-}
 
 /**
  * The cron statuses job: polls `sent` messages at gateways with a status API (in batches as large as the

@@ -14,7 +14,7 @@ export type SendOutcome =
   | { kind: 'retryable'; code: string; text: string }
   | { kind: 'permanent'; code: string; text: string }
   /** The request may have reached the gateway (e.g. a timeout after it was written): never resend blindly. */
-  | { kind: 'unknown'; code: string; text: string };
+  | { kind: 'unknown'; code: string; text: UnknownOutcomeText };
 
 export interface OutgoingSms {
   id: number;
@@ -46,6 +46,14 @@ export interface Gateway {
 }
 
 export const UNKNOWN_OUTCOME = 'outcome unknown';
+/**
+ * An unknown outcome's words always open with UNKNOWN_OUTCOME: a message that ends on one is failed with them as
+ * they are, and the people reading the log see why it was not sent again.
+ */
+export type UnknownOutcomeText = `${typeof UNKNOWN_OUTCOME}: ${string}`;
+
+/** The request may have reached the gateway; `why` in plain words. */
+export const unknownOutcome = (code: string, why: string): SendOutcome => ({ kind: 'unknown', code, text: `${UNKNOWN_OUTCOME}: ${why}` });
 
 /** Shown wherever a gateway address was refused by the address guard. */
 export const ADDRESS_FORBIDDEN_REASON = 'the gateway address is on a private or local network, which this service does not reach';
@@ -67,7 +75,7 @@ const MAYBE_WRITTEN = new Set([
 export function transportOutcome(err: unknown): SendOutcome {
   const code = String((err as { code?: string } | null)?.code ?? 'ERROR');
   if (code === GATEWAY_ADDRESS_FORBIDDEN) return { kind: 'permanent', code, text: ADDRESS_FORBIDDEN_REASON };
-  if (MAYBE_WRITTEN.has(code)) return { kind: 'unknown', code, text: `${UNKNOWN_OUTCOME}: the gateway could not be reached (the request may have arrived)` };
+  if (MAYBE_WRITTEN.has(code)) return unknownOutcome(code, 'the gateway could not be reached (the request may have arrived)');
   return { kind: 'retryable', code, text: 'the gateway could not be reached' };
 }
 

@@ -1,4 +1,4 @@
-import { plainText, UNKNOWN_OUTCOME, type GatewayStatus } from './gateway.js';
+import { plainText, type GatewayStatus } from './gateway.js';
 
 /** Kannel DLR types (dlr-mask bits, gateways.md §2) → our states. */
 export const KANNEL_DLR: Record<number, { state: GatewayStatus['state']; text: string }> = {
@@ -27,10 +27,13 @@ export function kannelSendKind(status: number): 'accepted' | 'retryable' | 'perm
   return 'permanent'; // 400 bad request, 403 bad login
 }
 
-/** Words for a sendsms reply; Kannel's own body is never shown (it may be anything the address answers). */
+/**
+ * Words for a sendsms reply; Kannel's own body is never shown (it may be anything the address answers). For an
+ * unknown outcome they say why; the adapter opens them with "outcome unknown".
+ */
 export function kannelSendText(status: number, body: string): string {
   if (status === 202 || status === 200) return /^\s*3:/.test(body) ? 'queued for later delivery (no SMS centre connected)' : 'accepted for delivery';
-  if (status === 502 || status === 504) return `${UNKNOWN_OUTCOME}: no answer through the proxy in front of Kannel (HTTP ${status})`;
+  if (status === 502 || status === 504) return `no answer through the proxy in front of Kannel (HTTP ${status})`;
   if (status === 400) return 'Kannel refused the message as invalid (HTTP 400)';
   if (status === 403) return 'Kannel refused the username or password';
   if (status === 404) return 'no Kannel sendsms service at this address (HTTP 404)';

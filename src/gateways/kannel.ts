@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import type { Log } from '../platform/logger.js';
 import { httpRequest } from '../platform/http.js';
 import { GATEWAY_ADDRESS_FORBIDDEN } from '../platform/address-guard.js';
-import { ADDRESS_FORBIDDEN_REASON, answerExcerpt, transportOutcome, type CredentialCheck, type Gateway, type OutgoingSms, type SendOutcome } from './gateway.js';
+import { ADDRESS_FORBIDDEN_REASON, answerExcerpt, transportOutcome, unknownOutcome, type CredentialCheck, type Gateway, type OutgoingSms, type SendOutcome } from './gateway.js';
 import { kannelSendKind, kannelSendText } from './kannel.codes.js';
 
 /**
@@ -49,7 +49,9 @@ export function createKannelGateway(opts: {
     }
     const kind = kannelSendKind(res.status);
     if (kind !== 'accepted') logAnswer('gateway.answer', res.status, res.text, { messageId: sms.id }, [sms.text]);
-    return { kind, code: String(res.status), text: kannelSendText(res.status, res.text) } as SendOutcome;
+    const code = String(res.status);
+    const text = kannelSendText(res.status, res.text);
+    return kind === 'unknown' ? unknownOutcome(code, text) : { kind, code, text };
   }
 
   /**

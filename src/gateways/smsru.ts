@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Dispatcher } from 'undici';
 import type { Log } from '../platform/logger.js';
 import { httpRequest } from '../platform/http.js';
-import { answerExcerpt, plainText, transportOutcome, type CredentialCheck, type Gateway, type GatewayStatus, type OutgoingSms, type SendOutcome } from './gateway.js';
+import { answerExcerpt, plainText, transportOutcome, unknownOutcome, type CredentialCheck, type Gateway, type GatewayStatus, type OutgoingSms, type SendOutcome } from './gateway.js';
 import { smsruSendKind, smsruStatus } from './smsru.codes.js';
 
 const entry = z.object({
@@ -48,21 +48,21 @@ export function createSmsRuGateway(opts: { baseUrl: string; apiKey: string; disp
       // A reply we cannot read after the request was taken: SMS.ru may have queued it. So may it behind a proxy
       // that answers 502/504 after passing the request on.
       const status = r.httpError;
-      if (status === 502 || status === 504) return { kind: 'unknown', code: `HTTP_${status}`, text: `outcome unknown: no answer through the proxy in front of SMS.ru (HTTP ${status})` };
+      if (status === 502 || status === 504) return unknownOutcome(`HTTP_${status}`, `no answer through the proxy in front of SMS.ru (HTTP ${status})`);
       return status >= 500 || status === 429
         ? { kind: 'retryable', code: `HTTP_${status}`, text: `SMS.ru answered HTTP ${status}` }
-        : { kind: 'unknown', code: `HTTP_${status}`, text: `outcome unknown: unreadable SMS.ru reply (HTTP ${status})` };
+        : unknownOutcome(`HTTP_${status}`, `unreadable SMS.ru reply (HTTP ${status})`);
     }
     const d = r.data;
     // Top-level OK only means the request was accepted; each number has its own result.
     const result = d.status === 'OK' ? (d.sms?.[to] ?? Object.values(d.sms ?? {})[0]) : d;
-    if (!result) return { kind: 'unknown', code: 'NO_RESULT', text: 'outcome unknown: SMS.ru returned no result for the number' };
+    if (!result) return unknownOutcome('NO_RESULT', 'SMS.ru returned no result for the number');
     const kind = result.status === 'OK' ? smsruSendKind(result.status_code) : smsruSendKind(result.status_code === 100 ? 500 : result.status_code);
     const code = String(result.status_code);
     const text = plainText(result.status_text ?? '');
     if (kind === 'accepted') {
       const id = (result as { sms_id?: unknown }).sms_id;
-      if (typeof id !== 'string' || !id) return { kind: 'unknown', code, text: 'outcome unknown: accepted without sms_id' };
+      if (typeof id !== 'string' || !id) return unknownOutcome(code, 'accepted without sms_id');
       return { kind, gatewayMessageId: id, code, text };
     }
     return { kind, code, text: text || `SMS.ru code ${code}` };

@@ -1,8 +1,7 @@
 import type { Knex } from 'knex';
 import type { Db } from '../platform/db.js';
-
+import { writeStatusReport, type OnFinal } from '../delivery/report-repo.js';
 import type { MessageState } from './states.js';
-import { writeStatusReport, type OnFinal } from './outbox.js';
 
 export interface NewMessage {
   portalId: number;

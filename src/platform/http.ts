@@ -121,8 +121,23 @@ async function readCapped(body: Dispatcher.ResponseData['body'], declared: numbe
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** undici / socket / deadline error codes that mean the peer could not be reached or did not answer in full. */
+/**
+ * Node's socket and DNS error codes (the `code` of errors from net, tls and dns). Only these, undici's own
+ * `UND_ERR_*` and our deadline and size codes name a peer that could not be reached or did not answer in full;
+ * other `E…` codes (EACCES, EMFILE, ERR_INVALID_ARG_TYPE…) are local failures, not the network's.
+ */
+const SOCKET_AND_DNS_CODES = new Set([
+  // sockets (net, tls)
+  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH',
+  'ENETDOWN', 'ENETRESET', 'EADDRNOTAVAIL', 'EPROTO',
+  // name lookups (dns, getaddrinfo)
+  'ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'ENODATA', 'ESERVFAIL', 'EREFUSED', 'ETIMEOUT', 'EFORMERR', 'EBADRESP',
+]);
+const OUR_CODES = new Set([HTTP_DEADLINE, HTTP_CONNECT_DEADLINE, HTTP_ANSWER_TOO_LARGE]);
+
+/** The code of an error that means the peer could not be reached or did not answer in full; undefined for others. */
 export function networkErrorCode(err: unknown): string | undefined {
   const code = (err as { code?: string } | null)?.code;
-  return typeof code === 'string' && (code.startsWith('UND_ERR_') || code.startsWith('E') || code.startsWith('HTTP_')) ? code : undefined;
+  if (typeof code !== 'string') return undefined;
+  return code.startsWith('UND_ERR_') || SOCKET_AND_DNS_CODES.has(code) || OUR_CODES.has(code) ? code : undefined;
 }

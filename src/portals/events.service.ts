@@ -6,7 +6,7 @@ import type { OAuthClient } from '../bitrix/oauth.js';
 import type { RestClient } from '../bitrix/rest-client.js';
 import type { TokenPair, PortalRepo } from './portal-repo.js';
 import type { ProviderRegistry } from './providers.js';
-import { verifyAccessToken } from './verify.js';
+import { TokenRejected, verifyAccessToken } from './verify.js';
 import { identifyViewer } from './viewer.js';
 
 export interface EventAuth {
@@ -56,7 +56,7 @@ export function createEventsService(deps: {
       await verifyAccessToken(deps.oauth, { accessToken: a.accessToken!, memberId: a.memberId!, domain: a.domain, requireInstalled: false });
       return true;
     } catch (err) {
-      if (err instanceof AppError && err.details?.b24Error === 'expired_token') return false;
+      if (err instanceof TokenRejected && err.b24Code === 'expired_token') return false;
       throw err;
     }
   }

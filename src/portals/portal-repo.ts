@@ -1,6 +1,7 @@
 import type { Db } from '../platform/db.js';
 import type { Crypto } from '../platform/crypto.js';
 import { randomToken, safeEqual, sha256hex } from '../platform/crypto.js';
+import type { TokenPair, TokenStore } from '../bitrix/token-store.js';
 
 export type PortalStatus = 'active' | 'uninstalled' | 'inactive';
 
@@ -17,11 +18,7 @@ export interface Portal {
   disabledAt: number | null;
 }
 
-export interface TokenPair {
-  accessToken: string;
-  refreshToken: string;
-  expiresAt: number;
-}
+export type { TokenPair };
 
 interface PortalRow {
   id: number;
@@ -250,11 +247,12 @@ export function createPortalRepo(db: Db, crypto: Crypto) {
     return rows.map(toPortal);
   }
 
-  return {
+  const repo = {
     findByMemberId, findById, authenticate, upsertInstalled, handlerKey, tokens, saveTokens,
     hasApplicationToken, matchesApplicationToken, takeRefreshLease, releaseRefreshLease, markInactive, reactivate, touchRestCall,
     moveEndpoint, markUninstalled, idleSince, setDisabled, setDefaultCountry, all,
   };
+  return repo satisfies TokenStore; // the Bitrix24 client keeps its tokens in this table
 }
 
 export type PortalRepo = ReturnType<typeof createPortalRepo>;

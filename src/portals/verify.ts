@@ -3,9 +3,20 @@ import { B24Error } from '../bitrix/errors.js';
 import type { AppInfo, OAuthClient } from '../bitrix/oauth.js';
 
 /**
+ * The OAuth server refused the token. `b24Code` is its error (`expired_token`: events arrive late, and a late one
+ * is proven by a refresh instead); the answer to the caller names it too, as `b24Error`.
+ */
+export class TokenRejected extends AppError {
+  constructor(readonly b24Code: string | undefined) {
+    super('auth_rejected', 401, `the authorization server refused the token (${b24Code ?? 'error'})`, true, { b24Error: b24Code });
+    this.name = 'TokenRejected';
+  }
+}
+
+/**
  * Proves that an access token was issued to our app for the given portal, by asking the OAuth
- * server (never the portal named in the request). Throws AppError 401 on a mismatch or a refused
- * token, 503 when the OAuth server cannot be reached.
+ * server (never the portal named in the request). Throws TokenRejected for a refused token, AppError 401
+ * on a mismatch, 503 when the OAuth server cannot be reached.
  */
 export async function verifyAccessToken(
   oauth: OAuthClient,
@@ -18,9 +29,7 @@ export async function verifyAccessToken(
     if (err instanceof B24Error && err.kind === 'retryable') {
       throw new AppError('oauth_unavailable', 503, 'the Bitrix24 authorization server could not be reached');
     }
-    throw new AppError('auth_rejected', 401, `the authorization server refused the token (${err instanceof B24Error ? err.code : 'error'})`, true, {
-      b24Error: err instanceof B24Error ? err.code : undefined,
-    });
+    throw new TokenRejected(err instanceof B24Error ? err.code : undefined);
   }
   if (info.clientId !== oauth.clientId) throw new AppError('auth_rejected', 401, 'the token was issued to another application');
   if (info.memberId !== p.memberId) throw new AppError('auth_rejected', 401, 'the token belongs to another Bitrix24 portal');

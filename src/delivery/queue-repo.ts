@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../platform/db.js';
 import { isPostgres } from '../platform/db.js';
-import { isFinal, predecessors, type MessageState } from './states.js';
-import { writeStatusReport, type OnFinal } from './outbox.js';
+import { isFinal, predecessors, type MessageState } from '../messages/states.js';
+import { writeStatusReport, type OnFinal } from './report-repo.js';
 
 export interface ClaimedMessage {
   id: number;
@@ -30,7 +30,10 @@ export interface StatusFields {
 /** How many portals with due work one look returns; see duePortals. */
 export const DUE_PORTALS_LIMIT = 500;
 
-/** The messages table as a queue: atomic claims under a lease, forward-only transitions, an outbox for reports. */
+/**
+ * The messages table as a queue: atomic claims under a lease, forward-only transitions; a final state writes its
+ * status report into the outbox (report-repo.ts) in the same transaction.
+ */
 export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
   const pg = isPostgres(db);
 
