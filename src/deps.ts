@@ -15,21 +15,25 @@ import { createPortalRepo } from './portals/portal-repo.js';
 import { createSettingsRepo } from './portals/settings-repo.js';
 import { createProviderRegistry } from './portals/providers.js';
 import { createInstallService } from './portals/install.service.js';
+import { BALANCE_TIMEOUT_MS, createSettingsService } from './portals/settings.service.js';
+import { createSettingsView } from './portals/settings-view.js';
 import { createEventsService } from './portals/events.service.js';
 import { createTokenKeeper } from './portals/token-keeper.js';
 import { createFormTokens } from './portals/form-token.js';
 import { createMessageRepo } from './messages/message-repo.js';
 import { createIntakeService } from './messages/intake.service.js';
-import { createQueueRepo } from './messages/queue-repo.js';
+import { createLogRepo } from './messages/log-repo.js';
+import { createQueueRepo } from './delivery/queue-repo.js';
 import { createGatewayFactory } from './gateways/index.js';
 import { createAccounts } from './delivery/accounts.js';
 import { createSendWorker } from './delivery/send-worker.js';
 import { createReportRepo } from './delivery/report-repo.js';
 import { createStatusReporter } from './delivery/status-reporter.js';
 import { createStatusesJob } from './delivery/statuses-job.js';
-import { dlrUrlFor } from './delivery/dlr.routes.js';
+import { dlrUrl, kannelDlrUrlFor } from './delivery/dlr-url.js';
 import { createQueueSignal } from './delivery/queue-signal.js';
 import { createAppMetrics } from './web/app-metrics.js';
+import { createStatsRepo } from './console/stats-repo.js';
 
 export interface DepsOptions {
   config: Config;
@@ -77,6 +81,9 @@ export function buildDeps(o: DepsOptions) {
     onCall: ({ method, outcome }) => metrics.restCalls.inc({ method, outcome }),
   });
   const gateways = createGatewayFactory({ smsruUrl: config.SMSRU_API_URL, dispatcher, tenantDispatcher: gatewayDispatcher, timeoutMs: config.GATEWAY_TIMEOUT_MS, log });
+  const balanceGateways = createGatewayFactory({
+    smsruUrl: config.SMSRU_API_URL, dispatcher, tenantDispatcher: gatewayDispatcher, timeoutMs: Math.min(BALANCE_TIMEOUT_MS, config.GATEWAY_TIMEOUT_MS), log,
+  });
   const accounts = createAccounts({ settings, gateways });
   const reporter = createStatusReporter({
     reports, rest, clock, log, random: o.random,
@@ -88,7 +95,7 @@ export function buildDeps(o: DepsOptions) {
   });
   const worker = createSendWorker({
     queue, portals, accounts, clock, log, random: o.random,
-    dlrUrl: dlrUrlFor(config.PUBLIC_URL, crypto),
+    dlrUrl: kannelDlrUrlFor(config.PUBLIC_URL, crypto),
     options: {
       concurrency: config.WORKER_CONCURRENCY, perAccount: config.GATEWAY_CONCURRENCY, leaseMs: config.WORKER_LEASE,
       maxAgeMs: config.SEND_MAX_AGE, maxAttempts: config.SEND_MAX_ATTEMPTS, retryBaseMs: config.RETRY_BASE, retryCapMs: config.RETRY_CAP, idlePollMs: config.WORKER_POLL,
@@ -105,7 +112,6 @@ export function buildDeps(o: DepsOptions) {
     options: { maxAgeMs: config.STATUS_MAX_AGE, unknownOutcomeMs: config.UNKNOWN_OUTCOME_WINDOW, perPortalLimit: 5_000 },
   });
   const providers = createProviderRegistry({ rest, portals, settings, publicUrl: config.PUBLIC_URL, clock, log });
-  const install = createInstallService({ oauth, rest, portals, settings, providers, accounts, gateways, crypto, publicUrl: config.PUBLIC_URL, clock, log });
   const events = createEventsService({ oauth, rest, portals, providers, clock, log });
   const queueSignal = createQueueSignal(db, log);
   const intake = createIntakeService({
@@ -116,11 +122,20 @@ export function buildDeps(o: DepsOptions) {
     },
     onRejected: () => reporter.kick(),
   });
+  const settingsService = createSettingsService({
+    oauth, rest, portals, settings, providers, accounts, gateways, balanceGateways, intake, clock, log,
+    callbackUrl: (gateway, portalId) => dlrUrl(config.PUBLIC_URL, crypto, { gateway, portalId }),
+  });
+  const install = createInstallService({ oauth, rest, portals, settings, settingsService, providers, clock, log });
+  const logs = createLogRepo(db);
+  const stats = createStatsRepo(db);
+  const settingsView = createSettingsView({ settings, logs, formTokens, balance: settingsService.balance });
   const tokenKeeper = createTokenKeeper({ portals, refresher, clock, log });
 
   return {
     config, db, log, clock, dispatcher, crypto, formTokens, portals, settings, messages, queue, reports, metrics, oauth, limiter, refresher, rest,
     providers, install, events, intake, tokenKeeper, gateways, accounts, worker, reporter, statusesJob, queueSignal,
+    settingsService, settingsView, logs, stats,
   };
 }
 

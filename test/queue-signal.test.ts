@@ -1,11 +1,12 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import request from 'supertest';
 import { loadConfig } from '../src/platform/config.js';
 import { createLogger } from '../src/platform/logger.js';
 import { buildDeps } from '../src/deps.js';
 import { startBackground } from '../src/runtime.js';
 import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
 import { createTestContext, TEST_SECRET_KEY, type TestContext } from './helpers/app.js';
-import { installPortal } from './helpers/install.js';
+import { installPortal, openAppPage, stateFor } from './helpers/install.js';
 import { eventually } from './helpers/server.js';
 import { postSms } from './helpers/sms.js';
 
@@ -41,6 +42,16 @@ it.runIf(onPostgres)('on PostgreSQL a separate worker process is woken by intake
   const id = await postSms(web, fp);
   await eventually(async () => (await web.db('messages').where({ b24_message_id: id }).first()).state === 'sent', 'the separate worker to send it', 5_000);
   expect(Date.now() - started).toBeLessThan(2_000);
+});
+
+it.runIf(onPostgres)('a test SMS from the settings page wakes a separate worker process at once too', async () => {
+  startSeparateWorker('60s');
+  await new Promise((r) => setTimeout(r, 300)); // LISTEN established
+  const page = (await openAppPage(web, fake, fp)).text;
+  const res = await request(web.app).post('/app/test-sms').type('form').set('accept', 'application/json')
+    .send({ state: stateFor(page, '/app/test-sms'), phone: '+79991234567', text: 'Test' });
+  expect(res.status).toBe(200);
+  await eventually(async () => (await web.db('messages').where({ id: res.body.id }).first()).state === 'sent', 'the separate worker to send it', 5_000);
 });
 
 it.runIf(!onPostgres)('on SQLite a separate worker process picks messages up by polling WORKER_POLL', async () => {

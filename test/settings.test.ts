@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
 import { startFakeSmsRu, type FakeSmsRu } from './fakes/smsru.js';
+import { startFakeKannel } from './fakes/kannel.js';
 import { createTestContext, type TestContext } from './helpers/app.js';
 import { installPortal, openAppPage, stateFor, statusState } from './helpers/install.js';
 import { postSms } from './helpers/sms.js';
@@ -37,6 +38,22 @@ describe('the app page inside Bitrix24 (POST /)', () => {
     expect(res.text).toMatch(/<li><span>MyShop<\/span>/);
     expect(res.headers['content-security-policy']).toContain(`frame-ancestors http://${fp.domain}`);
   });
+
+  it('says the balance is not available when the gateway does not answer, rather than wait for GATEWAY_TIMEOUT_MS', async () => {
+    const kannel = await startFakeKannel();
+    const slow = await createTestContext({ fake, env: { ALLOW_PRIVATE_GATEWAYS: '1', GATEWAY_TIMEOUT_MS: '60000' } });
+    try {
+      const other = await fake.addPortal();
+      await installPortal(slow, fake, other, { provider: 'kannel', kannel_url: kannel.url, kannel_username: kannel.username, kannel_password: kannel.password, sender: 'Shop' });
+      kannel.setBehaviour({ kind: 'trickle', status: 200, everyMs: 1_000, bytes: 3_600 }); // headers, then a byte a second for an hour
+      const page = await openAppPage(slow, fake, other);
+      expect(page.status).toBe(200);
+      expect(page.text).toContain('Gateway balance: <b id="balance">not available</b>');
+    } finally {
+      await slow.close();
+      await kannel.close();
+    }
+  }, 20_000); // well under GATEWAY_TIMEOUT_MS: only the balance's own deadline lets the page answer in time
 
   it('refuses a forged frame (a token of another portal) or an app that is not installed, showing nothing', async () => {
     const other = await fake.addPortal();

@@ -1,12 +1,25 @@
 import { html, type Html } from '../src/web/html.js';
-import type { Portal } from '../src/portals/portal-repo.js';
 import { hourlyChart } from './chart.js';
 import { layout } from './layout.js';
+
+/** One portal's line: `status` is the portal's (active, inactive, uninstalled); `disabled` is the operator's switch. */
+export interface ConsolePortal {
+  id: number;
+  domain: string;
+  memberId: string;
+  status: string;
+  inactiveReason: string | null;
+  disabled: boolean;
+  gateway: string | null;
+  today: number;
+  deliveryRate: number | null;
+  lastError: string | null;
+}
 
 export interface ConsoleView {
   csrf: string;
   flash?: string;
-  portals: Array<Portal & { gateway: string | null; today: number; deliveryRate: number | null; lastError: string | null }>;
+  portals: ConsolePortal[];
   health: {
     queued: number; sending: number; sent: number; oldestQueuedAgeMs: number | null; retrying: number;
     failures: Array<{ reason: string; n: number }>; reportsPending: number; reportsDropped: number;
@@ -16,8 +29,8 @@ export interface ConsoleView {
 
 const age = (ms: number | null) => (ms === null ? '—' : ms < 60_000 ? `${Math.round(ms / 1000)} s` : ms < 3_600_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`);
 
-function stateOf(p: Portal): Html {
-  if (p.disabledAt) return html`<span class="st st-failed">disabled</span>`;
+function stateOf(p: ConsolePortal): Html {
+  if (p.disabled) return html`<span class="st st-failed">disabled</span>`;
   if (p.status === 'inactive') return html`<span class="st st-failed">inactive</span> <span class="hint">${p.inactiveReason ?? ''}</span>`;
   if (p.status === 'uninstalled') return html`<span class="st">uninstalled</span>`;
   return html`<span class="st st-delivered">active</span>`;
@@ -63,7 +76,7 @@ ${hourlyChart(v.hourly, { title: 'Messages per hour by final status', delivered:
 <td>${p.deliveryRate === null ? '—' : `${(p.deliveryRate * 100).toFixed(1)} %`}</td><td>${p.lastError ?? ''}</td>
 <td>${action(`/admin/portals/${p.id}/reregister`, 'register providers again')}
 ${action(`/admin/portals/${p.id}/retry-reports`, 'retry failed reports')}
-${p.disabledAt ? action(`/admin/portals/${p.id}/enable`, 'enable') : action(`/admin/portals/${p.id}/disable`, 'disable')}</td></tr>`)}</tbody></table>
+${p.disabled ? action(`/admin/portals/${p.id}/enable`, 'enable') : action(`/admin/portals/${p.id}/disable`, 'disable')}</td></tr>`)}</tbody></table>
 </section>
 ${action('/admin/logout', 'Sign out')}`,
   });

@@ -1,5 +1,5 @@
 import { html } from '../src/web/html.js';
-import { t, type Lang } from './i18n.js';
+import { t, type Lang } from '../src/web/i18n.js';
 import { layout } from './layout.js';
 
 export function errorPage(p: { lang: Lang; message: string; detail?: string }) {

@@ -1,5 +1,5 @@
 import { html, type Html } from '../src/web/html.js';
-import type { Texts } from './i18n.js';
+import type { Texts } from '../src/web/i18n.js';
 
 /** A labelled input with its hint and, when invalid, the message next to it. */
 export const fieldRenderer = (errors: Record<string, string>) => (name: string, label: string, input: unknown, hint?: string) => html`

@@ -1,5 +1,5 @@
 import { html } from '../src/web/html.js';
-import { t, type Lang } from './i18n.js';
+import { t, type Lang } from '../src/web/i18n.js';
 import { layout } from './layout.js';
 
 // BX24.installFinish() tells Bitrix24 the install page is done; until then the app is "not installed".

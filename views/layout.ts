@@ -1,5 +1,5 @@
 import { html, type Html } from '../src/web/html.js';
-import type { Lang } from './i18n.js';
+import type { Lang } from '../src/web/i18n.js';
 
 // Light and plain, close to Bitrix24's own forms; everything inline, no external CDN.
 const css = `

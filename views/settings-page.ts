@@ -1,9 +1,18 @@
 import { html, Html } from '../src/web/html.js';
-import type { LogEntry } from '../src/messages/log-repo.js';
-import { LOG_WINDOW, maskRecipient } from '../src/messages/log-repo.js';
-import { t, type Lang } from './i18n.js';
+import { t, type Lang } from '../src/web/i18n.js';
 import { layout } from './layout.js';
 import { fieldRenderer, gatewayFields, gatewayToggleScript } from './form-parts.js';
+
+/** A message in the log, as shown: `to` is already masked unless the page shows full numbers. */
+export interface LogRow {
+  createdAt: number;
+  to: string;
+  sender: string | null;
+  segments: number | null;
+  state: string;
+  reason: string | null;
+  isTest: boolean;
+}
 
 export interface SettingsView {
   lang: Lang;
@@ -18,8 +27,8 @@ export interface SettingsView {
   gateways: readonly string[];
   defaultCountry: string;
   senders: Array<{ code: string; name: string }>;
-  /** `windowed`: the range holds more than the log's pages reach; only its newest messages are shown. */
-  log: { entries: LogEntry[]; total: number; windowed: boolean; page: number; pageSize: number; filter: { status?: string; from?: string; to?: string }; full: boolean };
+  /** `window`: set when the range holds more than the log's pages reach; how many of its newest messages are shown. */
+  log: { entries: LogRow[]; total: number; window?: number; page: number; pageSize: number; filter: { status?: string; from?: string; to?: string }; full: boolean };
 }
 
 const STATES = ['queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed'];
@@ -92,12 +101,12 @@ ${l.entries.length === 0 ? html`<p>${tx.noMessages}</p>` : html`<table>
 <thead><tr><th>${tx.time}</th><th>${tx.recipient}</th><th>${tx.sender}</th><th>${tx.segments}</th><th>${tx.status}</th><th>${tx.reason}</th></tr></thead>
 <tbody>${l.entries.map((e) => html`<tr>
   <td>${new Date(e.createdAt).toISOString().slice(0, 16).replace('T', ' ')}</td>
-  <td>${l.full && v.admin ? e.to : maskRecipient(e.to)}${e.isTest ? html` <span class="tag">${tx.test}</span>` : ''}</td>
+  <td>${e.to}${e.isTest ? html` <span class="tag">${tx.test}</span>` : ''}</td>
   <td>${e.sender || '—'}</td><td>${e.segments ?? '—'}</td>
   <td><span class="st st-${e.state}">${tx.states[e.state]}</span></td><td>${e.reason ?? ''}</td></tr>`)}</tbody>
 </table>
 <p class="pager">${l.page > 1 ? logButton(tx.prev, { page: l.page - 1 }) : ''} ${tx.pageOf(l.page, pages)} ${l.page < pages ? logButton(tx.next, { page: l.page + 1 }) : ''}</p>
-${l.windowed ? html`<p class="hint" id="log-windowed">${tx.logWindowed(LOG_WINDOW)}</p>` : ''}`}
+${l.window ? html`<p class="hint" id="log-windowed">${tx.logWindowed(l.window)}</p>` : ''}`}
 </section>`;
 
   return layout({

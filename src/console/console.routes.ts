@@ -1,10 +1,15 @@
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import { randomBytes } from 'node:crypto';
-import type { Deps } from '../deps.js';
-import { safeEqual } from '../platform/crypto.js';
+import type { Clock } from '../platform/clock.js';
+import type { Config } from '../platform/config.js';
+import { safeEqual, type Crypto } from '../platform/crypto.js';
+import type { Log } from '../platform/logger.js';
 import { AppError } from '../platform/errors.js';
+import type { PortalRepo } from '../portals/portal-repo.js';
+import type { SettingsRepo } from '../portals/settings-repo.js';
+import type { ProviderRegistry } from '../portals/providers.js';
 import { consolePage, loginPage } from '../../views/console.js';
-import { createStatsRepo } from './stats-repo.js';
+import type { StatsRepo } from './stats-repo.js';
 import { addressKey, createFailureLog } from './login-throttle.js';
 
 const COOKIE = 'b24sms_admin';
@@ -36,9 +41,21 @@ function cookie(req: Request, name: string): string | undefined {
  * lockout of their address (req.ip, see TRUST_PROXY). Guessing from the operator's address therefore cannot
  * lock the operator out.
  */
-export function consoleRoutes(deps: Deps) {
+export function consoleRoutes(deps: {
+  config: Pick<Config, 'ADMIN_PASSWORD' | 'PUBLIC_URL'>;
+  crypto: Pick<Crypto, 'sign' | 'verify' | 'derivedToken'>;
+  clock: Clock;
+  log: Log;
+  portals: Pick<PortalRepo, 'all' | 'findById' | 'setDisabled'>;
+  settings: Pick<SettingsRepo, 'gatewayKinds'>;
+  providers: Pick<ProviderRegistry, 'registerAll' | 'bindEvents'>;
+  stats: StatsRepo;
+  // The status reports' outbox and its reporter, as far as the console uses them.
+  reports: { counts(): Promise<{ pending: number; dropped: number }>; requeuePortal(portalId: number, now: number): Promise<number> };
+  reporter: { kick(): void };
+}) {
   const router = Router();
-  const stats = createStatsRepo(deps.db);
+  const stats = deps.stats;
   const password = deps.config.ADMIN_PASSWORD;
   const secure = deps.config.PUBLIC_URL.startsWith('https:');
   const addresses = createFailureLog({ ...THROTTLE, maxKeys: 10_000 });
@@ -89,7 +106,10 @@ export function consoleRoutes(deps: Deps) {
     res.type('html').send(consolePage({
       csrf: csrfFor(sid),
       flash: typeof req.query.flash === 'string' ? req.query.flash.slice(0, 200) : undefined,
-      portals: portals.map((p) => ({ ...p, gateway: gateways.get(p.id) ?? null, ...(figures.get(p.id) ?? { today: 0, deliveryRate: null, lastError: null }) })),
+      portals: portals.map((p) => ({
+        id: p.id, domain: p.domain, memberId: p.memberId, status: p.status, inactiveReason: p.inactiveReason, disabled: Boolean(p.disabledAt),
+        gateway: gateways.get(p.id) ?? null, ...(figures.get(p.id) ?? { today: 0, deliveryRate: null, lastError: null }),
+      })),
       health,
       hourly,
     }).toString());

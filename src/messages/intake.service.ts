@@ -18,7 +18,10 @@ export interface IncomingSms {
 
 const unauthorized = (why: string) => new AppError('unauthorized', 401, why);
 
-/** Takes an SMS from Bitrix24: authenticates the caller, normalises the number, queues it durably. */
+/**
+ * Takes an SMS from Bitrix24 (or a test SMS from the settings page): authenticates the caller, normalises the
+ * number, queues it durably and wakes the workers.
+ */
 export function createIntakeService(deps: {
   portals: PortalRepo;
   messages: MessageRepo;
@@ -43,7 +46,11 @@ export function createIntakeService(deps: {
     return found.portal;
   }
 
-  async function accept(portal: Portal, sms: IncomingSms): Promise<{ id?: number; duplicate: boolean; state: 'queued' | 'failed' }> {
+  /**
+   * `test`: a test SMS from the settings page. It takes the same way as Bitrix24's messages, so every wake-up fires
+   * for it too; flagged, it is never reported to Bitrix24 (which knows nothing of it).
+   */
+  async function accept(portal: Portal, sms: IncomingSms, opts: { test?: boolean } = {}): Promise<{ id?: number; duplicate: boolean; state: 'queued' | 'failed' }> {
     const tooLong = textTooLong(sms.messageBody);
     const phone = normalizePhone(sms.messageTo, portal.defaultCountry);
     const reason = tooLong ?? (phone.ok ? undefined : phone.reason);
@@ -59,9 +66,10 @@ export function createIntakeService(deps: {
       body: tooLong ? null : sms.messageBody, // never processed, so not kept either
       state,
       failureReason: reason,
+      isTest: opts.test,
       now: deps.clock(),
     });
-    const log = deps.log.child({ portalId: portal.id, b24MessageId: sms.messageId });
+    const log = deps.log.child({ portalId: portal.id, b24MessageId: sms.messageId, ...(opts.test ? { test: true } : {}) });
     if (id === undefined) {
       log.info('message.duplicate');
       return { duplicate: true, state };

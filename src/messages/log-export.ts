@@ -1,6 +1,7 @@
 import type { Response } from 'express';
 import type { Clock } from '../platform/clock.js';
-import { maskRecipient, type LogEntry, type LogFilter, type LogRepo } from './log-repo.js';
+import type { LogEntry, LogFilter, LogRepo } from './log-repo.js';
+import { maskRecipient } from './phone.js';
 
 /**
  * One CSV cell. Spreadsheets run a cell that starts with = + - @, tab or CR as a formula (CSV injection): such a

@@ -99,10 +99,3 @@ export function createLogRepo(db: Db) {
 }
 
 export type LogRepo = ReturnType<typeof createLogRepo>;
-
-/** Recipients in the log: all but the last 4 digits masked. */
-export function maskRecipient(to: string): string {
-  const digits = to.replace(/\D/g, '');
-  if (digits.length <= 4) return to ? '••••' : '';
-  return `${to.startsWith('+') ? '+' : ''}${'•'.repeat(digits.length - 4)}${digits.slice(-4)}`;
-}

@@ -15,3 +15,10 @@ export function normalizePhone(raw: string, defaultCountry: string): PhoneResult
   }
   return { ok: true, e164: parsed.number };
 }
+
+/** Recipients in the message log and its CSV for those who may not see full numbers: all but the last 4 digits masked. */
+export function maskRecipient(to: string): string {
+  const digits = to.replace(/\D/g, '');
+  if (digits.length <= 4) return to ? '••••' : '';
+  return `${to.startsWith('+') ? '+' : ''}${'•'.repeat(digits.length - 4)}${digits.slice(-4)}`;
+}

@@ -1,6 +1,6 @@
 import type { Clock } from '../platform/clock.js';
 import type { Crypto } from '../platform/crypto.js';
-import type { Lang } from '../../views/i18n.js';
+import type { Lang } from '../web/i18n.js';
 
 /**
  * What a signed form token may be used for: one page action each. A token minted for one purpose is refused

@@ -1,7 +1,17 @@
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import { pickLang, type Lang } from '../../views/i18n.js';
-import type { FrameAuth } from './install.service.js';
+import { pickLang, type Lang } from '../web/i18n.js';
+
+/** What Bitrix24 tells a frame page about the viewer and the portal, unverified until the OAuth server confirms it. */
+export interface FrameAuth {
+  authId: string;
+  authExpires?: number;
+  refreshId: string;
+  memberId: string;
+  applicationToken?: string;
+  domain: string;
+  https: boolean;
+}
 
 // What Bitrix24 posts into the app's frames (install page and main page, reference §4).
 const frameQuery = z.object({

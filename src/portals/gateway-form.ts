@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { GATEWAYS, type GatewayKind } from '../gateways/index.js';
 import { isForbiddenHostLiteral } from '../platform/address-guard.js';
-import type { Lang } from '../../views/i18n.js';
+import { t, type Lang } from '../web/i18n.js';
 
 // Sender names are what operators approve: up to 11 Latin letters/digits, or a number of up to 15 digits.
 export const senderField = (lang: Lang) =>
@@ -9,9 +9,7 @@ export const senderField = (lang: Lang) =>
     .string()
     .trim()
     .default('')
-    .refine((s) => s === '' || /^[A-Za-z0-9 ._&-]{1,11}$/.test(s) || /^\+?\d{1,15}$/.test(s), {
-      message: lang === 'ru' ? 'До 11 латинских букв, цифр, пробелов и . _ & - или номер до 15 цифр' : 'Up to 11 Latin letters, digits, spaces and . _ & -, or a number of up to 15 digits',
-    });
+    .refine((s) => s === '' || /^[A-Za-z0-9 ._&-]{1,11}$/.test(s) || /^\+?\d{1,15}$/.test(s), { message: t(lang).form.senderName });
 
 /**
  * Each gateway's connection: non-secret fields and secrets (form field → stored credential key). A secret left
@@ -46,18 +44,15 @@ const urlOf = (u: string) => {
  * checked again when connecting (src/platform/address-guard.ts): what a name resolves to can change.
  */
 const gatewayUrl = (lang: Lang, allowPrivate: boolean) => {
-  const ru = lang === 'ru';
+  const say = t(lang).form;
   return z
     .string()
     .trim()
-    .url(ru ? 'Введите адрес smsbox, например http://kannel:13013' : 'Enter the smsbox address, e.g. http://kannel:13013')
-    .refine((u) => ['http:', 'https:'].includes(urlOf(u)?.protocol ?? ''), ru ? 'Только http или https' : 'http or https only')
-    .refine((u) => !/[?#]/.test(u), ru ? 'Только адрес smsbox, без ? и #' : 'The smsbox address only, without ? or #')
-    .refine((u) => !urlOf(u)?.username && !urlOf(u)?.password, ru ? 'Без имени и пароля в адресе' : 'No user name or password in the address')
-    .refine(
-      (u) => allowPrivate || !isForbiddenHostLiteral(urlOf(u)?.hostname ?? ''),
-      ru ? 'Адрес во внутренней или локальной сети: сервис не отправляет через такие адреса' : 'This address is on a private or local network, which this service does not reach',
-    );
+    .url(say.kannelUrl)
+    .refine((u) => ['http:', 'https:'].includes(urlOf(u)?.protocol ?? ''), say.httpOnly)
+    .refine((u) => !/[?#]/.test(u), say.noQuery)
+    .refine((u) => !urlOf(u)?.username && !urlOf(u)?.password, say.noUserInfo)
+    .refine((u) => allowPrivate || !isForbiddenHostLiteral(urlOf(u)?.hostname ?? ''), say.privateAddress);
 };
 
 /**
@@ -65,11 +60,11 @@ const gatewayUrl = (lang: Lang, allowPrivate: boolean) => {
  * already has them saved and no connection field changed. `allowPrivate` is ALLOW_PRIVATE_GATEWAYS.
  */
 export function parseSubmission(raw: Record<string, unknown>, lang: Lang, saved: Saved, policy: { allowPrivate: boolean }) {
-  const ru = lang === 'ru';
+  const say = t(lang).form;
   // A field left out of the post reads as an empty one, so every message names what is missing.
   const body: Record<string, unknown> = { sender: '', api_key: '', kannel_url: '', kannel_username: '', kannel_password: '', ...raw };
   // The form field keeps the name `provider` (the page contract); what it names is a gateway kind.
-  const gateway = z.enum(GATEWAYS, { message: ru ? 'Выберите шлюз из списка' : 'Choose a gateway from the list' }).safeParse(body.provider);
+  const gateway = z.enum(GATEWAYS, { message: say.chooseGateway }).safeParse(body.provider);
   if (!gateway.success) {
     const sender = senderField(lang).safeParse(body.sender);
     const errors: Record<string, string> = { provider: gateway.error.issues[0]!.message };
@@ -83,7 +78,7 @@ export function parseSubmission(raw: Record<string, unknown>, lang: Lang, saved:
       : z.object({
           sender: senderField(lang),
           kannel_url: gatewayUrl(lang, policy.allowPrivate),
-          kannel_username: z.string().trim().min(1, ru ? 'Введите имя пользователя sendsms' : 'Enter the sendsms username').max(100),
+          kannel_username: z.string().trim().min(1, say.kannelUsername).max(100),
           kannel_password: secret,
         });
   const parsed = schema.safeParse(body);
@@ -93,12 +88,7 @@ export function parseSubmission(raw: Record<string, unknown>, lang: Lang, saved:
   const values = Object.fromEntries(Object.keys(body).map((k) => [k, typeof body[k] === 'string' ? body[k].trim() : undefined]));
   const keep = keepsSecrets(gateway.data, values, saved);
   const changed = saved?.gateway === gateway.data && !keep;
-  const missing: Record<string, string> = {
-    api_key: ru ? 'Введите API-ключ' : 'Enter the API key',
-    kannel_password: changed
-      ? ru ? 'Адрес или имя пользователя изменились: введите пароль sendsms ещё раз' : 'The address or username changed: enter the sendsms password again'
-      : ru ? 'Введите пароль sendsms' : 'Enter the sendsms password',
-  };
+  const missing: Record<string, string> = { api_key: say.apiKey, kannel_password: changed ? say.kannelPasswordAgain : say.kannelPassword };
   for (const field of Object.keys(CONNECTION[gateway.data].secrets)) {
     if (!keep && !values[field]) errors[field] ??= missing[field]!;
   }

@@ -1,46 +1,27 @@
 import type { Clock } from '../platform/clock.js';
-import type { Crypto } from '../platform/crypto.js';
 import type { Log } from '../platform/logger.js';
 import { AppError } from '../platform/errors.js';
 import type { OAuthClient } from '../bitrix/oauth.js';
 import type { RestClient } from '../bitrix/rest-client.js';
-import type { GatewayFactory } from '../gateways/index.js';
-import type { CredentialCheck } from '../gateways/gateway.js';
-import type { Accounts } from '../delivery/accounts.js';
-import { dlrToken } from '../delivery/dlr.routes.js';
+import type { FrameAuth } from './frame.js';
 import type { PortalRepo, Portal } from './portal-repo.js';
 import type { SettingsRepo } from './settings-repo.js';
+import type { SettingsService } from './settings.service.js';
 import { senderCode, type ProviderRegistry } from './providers.js';
 import { verifyAccessToken } from './verify.js';
 import { identifyViewer, type Viewer } from './viewer.js';
 
-export interface FrameAuth {
-  authId: string;
-  authExpires?: number;
-  refreshId: string;
-  memberId: string;
-  applicationToken?: string;
-  domain: string;
-  https: boolean;
-}
-
-export class GatewayCheckFailed extends Error {
-  constructor(readonly check: Extract<CredentialCheck, { ok: false }>) {
-    super(check.reason);
-  }
-}
-
-/** The install story: verify the frame's token, store the portal, then check, save and register. */
+/**
+ * The install story: verify the frame's token, store the portal, then check and save the gateway (the settings
+ * service's job, as on the app's page) and register.
+ */
 export function createInstallService(deps: {
   oauth: OAuthClient;
   rest: RestClient;
   portals: PortalRepo;
   settings: SettingsRepo;
+  settingsService: Pick<SettingsService, 'saveGateway'>;
   providers: ProviderRegistry;
-  accounts: Accounts;
-  gateways: GatewayFactory;
-  crypto: Crypto;
-  publicUrl: string;
   clock: Clock;
   log: Log;
 }) {
@@ -79,25 +60,6 @@ export function createInstallService(deps: {
   }
 
   /**
-   * Checks the credentials with the gateway (throws GatewayCheckFailed) and saves them; SMS.ru also gets our
-   * callback URL. `credentials` undefined keeps the saved ones.
-   */
-  async function saveGateway(portalId: number, gatewayKind: string, credentials?: Record<string, string>): Promise<{ balance?: number }> {
-    const creds = credentials ?? (await deps.settings.get(portalId))?.credentials ?? {};
-    const gateway = deps.gateways(gatewayKind, creds);
-    const check = await gateway.checkCredentials();
-    if (!check.ok) throw new GatewayCheckFailed(check);
-    await deps.settings.save(portalId, { gateway: gatewayKind, credentials: creds }, deps.clock());
-    deps.accounts.forget(portalId);
-    if (gateway.ensureCallback) {
-      const url = `${deps.publicUrl}/dlr/${gateway.name}/${portalId}/${dlrToken(deps.crypto, portalId)}`;
-      // Best effort: without it, statuses still arrive by polling.
-      await gateway.ensureCallback(url).catch((err) => deps.log.warn({ portalId, error: err.code ?? String(err) }, 'gateway.callback.failed'));
-    }
-    return { balance: check.balance };
-  }
-
-  /**
    * The install form: gateway first, then the single sender it manages (a replaced one is removed from
    * Bitrix24 too), the provider registration and the lifecycle events. Settings are stored before Bitrix24
    * is called, so a Bitrix24 failure can simply be retried by submitting again.
@@ -106,7 +68,8 @@ export function createInstallService(deps: {
     portalId: number,
     input: { gateway: string; credentials?: Record<string, string>; sender: string },
   ): Promise<{ codes: string[]; balance?: number }> {
-    const { balance } = await saveGateway(portalId, input.gateway, input.credentials);
+    // Throws GatewayCheckFailed before anything is saved.
+    const { balance } = await deps.settingsService.saveGateway(portalId, input.gateway, input.credentials);
     const code = senderCode(input.sender);
     for (const old of await deps.settings.senders(portalId)) {
       if (old.code !== code) await deps.providers.unregister(portalId, old.code);
@@ -118,7 +81,7 @@ export function createInstallService(deps: {
     return { codes, balance };
   }
 
-  return { acceptInstallFrame, saveGateway, configure };
+  return { acceptInstallFrame, configure };
 }
 
 export type InstallService = ReturnType<typeof createInstallService>;

@@ -1,19 +1,22 @@
 import { Router } from 'express';
-import type { Deps } from '../deps.js';
+import type { Clock } from '../platform/clock.js';
 import { AppError } from '../platform/errors.js';
 import { createExportGate, streamCsv } from '../messages/log-export.js';
+import type { LogRepo } from '../messages/log-repo.js';
 import { formBody } from '../web/form.js';
-import { t } from '../../views/i18n.js';
-import { openFormToken } from './frame-session.js';
-import { createSettingsView, filterFrom, framePageErrors, logQuery } from './settings-view.js';
+import { t } from '../web/i18n.js';
+import type { FormTokens } from './form-token.js';
+import { framePageErrors, openFormToken } from './frame-page.js';
+import type { PortalRepo } from './portal-repo.js';
+import { filterFrom, logQuery, type SettingsViewRenderer } from './settings-view.js';
 
 /**
  * The portal's message log inside the app's page: everyone who may open the app sees it (numbers masked for
  * non-administrators). Navigation and the CSV export post a log token in the body.
  */
-export function logRoutes(deps: Deps) {
+export function logRoutes(deps: { settingsView: SettingsViewRenderer; logs: LogRepo; portals: PortalRepo; formTokens: FormTokens; clock: Clock }) {
   const router = Router();
-  const view = createSettingsView(deps);
+  const view = deps.settingsView;
   const exports = createExportGate({ perMinute: 5, clock: deps.clock });
 
   router.post('/app/log', formBody, async (req, res) => {
@@ -32,7 +35,7 @@ export function logRoutes(deps: Deps) {
       const q = logQuery.parse(req.body ?? {});
       res.type('text/csv; charset=utf-8').attachment(`sms-log-${portal.domain.replace(/[^a-z0-9.-]/gi, '_')}.csv`);
       res.setHeader('Cache-Control', 'no-store');
-      await streamCsv(res, view.logs, portal.id, filterFrom(q), q.full === '1' && holder.admin);
+      await streamCsv(res, deps.logs, portal.id, filterFrom(q), q.full === '1' && holder.admin);
     } finally {
       gate.release();
     }
@@ -40,7 +43,7 @@ export function logRoutes(deps: Deps) {
 
   router.post('/app/messages/:id', formBody, async (req, res) => {
     const { portal } = await openFormToken(deps, req, res, 'app.message');
-    const e = await view.logs.byId(portal.id, Number(req.params.id));
+    const e = await deps.logs.byId(portal.id, Number(req.params.id));
     if (!e) throw new AppError('not_found', 404, 'no such message');
     res.json({ id: e.id, state: e.state, reason: e.reason });
   });

@@ -5,10 +5,11 @@ import { B24Error } from '../bitrix/errors.js';
 import type { RestClient } from '../bitrix/rest-client.js';
 import type { PortalRepo } from './portal-repo.js';
 import type { SettingsRepo } from './settings-repo.js';
+import { t } from '../web/i18n.js';
 
 const CODE_PREFIX = 'smsgw';
 // Shown as "[app name] NAME" in Bitrix24 when the sender has no name of its own (gateway default sender).
-const DEFAULT_NAME = { ru: 'SMS-шлюз', en: 'SMS gateway' };
+const DEFAULT_NAME = { ru: t('ru').defaultSenderName, en: t('en').defaultSenderName };
 export const LIFECYCLE_EVENTS = ['ONAPPUNINSTALL', 'ONAPPUPDATE'] as const;
 
 /**

@@ -1,16 +1,14 @@
-import type { ErrorRequestHandler, Response } from 'express';
+import type { Response } from 'express';
 import { z } from 'zod';
-import type { Deps } from '../deps.js';
-import { AppError } from '../platform/errors.js';
 import { GATEWAYS } from '../gateways/index.js';
-import { createLogRepo, type LogFilter } from '../messages/log-repo.js';
+import { LOG_WINDOW, type LogFilter, type LogRepo } from '../messages/log-repo.js';
+import { maskRecipient } from '../messages/phone.js';
 import type { MessageState } from '../messages/states.js';
-import { pickLang } from '../../views/i18n.js';
-import { errorPage } from '../../views/error-page.js';
 import { settingsPage, type SettingsView } from '../../views/settings-page.js';
 import { sendPage } from './frame.js';
-import type { Holder } from './form-token.js';
+import type { FormTokens, Holder } from './form-token.js';
 import type { Portal } from './portal-repo.js';
+import type { GatewaySettings, SettingsRepo } from './settings-repo.js';
 
 const PAGE_SIZE = 50;
 
@@ -30,23 +28,24 @@ export function filterFrom(q: LogQuery): LogFilter {
 
 /**
  * The app's page inside Bitrix24, rendered for one holder: every form gets a fresh token for its own action, and a
- * non-administrator gets only the message log's.
+ * non-administrator gets only the message log's. The template gets its data shaped: recipients are masked here,
+ * unless an administrator asked for full numbers.
  */
-export function createSettingsView(deps: Pick<Deps, 'db' | 'settings' | 'gateways' | 'formTokens'>) {
-  const logs = createLogRepo(deps.db);
-
+export function createSettingsView(deps: {
+  settings: Pick<SettingsRepo, 'get' | 'senders'>;
+  logs: Pick<LogRepo, 'page'>;
+  formTokens: Pick<FormTokens, 'mint'>;
+  /** The gateway's live balance (see the settings service): null when it could not be asked. */
+  balance: (saved: GatewaySettings) => Promise<number | null | undefined>;
+}) {
   async function render(res: Response, status: number, holder: Holder, portal: Portal, extra: Partial<SettingsView> & { withBalance?: boolean; query?: unknown } = {}) {
     const q = logQuery.parse(extra.query ?? {});
     const [saved, senders, log] = await Promise.all([
       deps.settings.get(portal.id),
       deps.settings.senders(portal.id),
-      logs.page(portal.id, filterFrom(q), q.page, PAGE_SIZE),
+      deps.logs.page(portal.id, filterFrom(q), q.page, PAGE_SIZE),
     ]);
-    let balance: number | null | undefined;
-    if (holder.admin && saved && extra.withBalance) {
-      const check = await deps.gateways(saved.gateway, saved.credentials).checkCredentials();
-      balance = check.ok ? (check.balance ?? undefined) : null;
-    }
+    const balance = holder.admin && saved && extra.withBalance ? await deps.balance(saved) : undefined;
     const mint = deps.formTokens.mint;
     const tokens = holder.admin
       ? {
@@ -54,6 +53,7 @@ export function createSettingsView(deps: Pick<Deps, 'db' | 'settings' | 'gateway
           sendersRemove: mint(holder, 'app.senders.remove'), testSms: mint(holder, 'app.test-sms'), message: mint(holder, 'app.message'),
         }
       : { log: mint(holder, 'app.log') };
+    const full = q.full === '1' && holder.admin;
     sendPage(res, status, settingsPage({
       lang: holder.lang,
       admin: holder.admin,
@@ -66,16 +66,20 @@ export function createSettingsView(deps: Pick<Deps, 'db' | 'settings' | 'gateway
       },
       defaultCountry: portal.defaultCountry,
       senders,
-      log: { ...log, page: Math.min(q.page, Math.max(1, Math.ceil(log.total / PAGE_SIZE))), pageSize: PAGE_SIZE, filter: { status: q.status, from: q.from, to: q.to }, full: q.full === '1' && holder.admin },
+      log: {
+        entries: log.entries.map((e) => ({ ...e, to: full ? e.to : maskRecipient(e.to) })),
+        total: log.total,
+        window: log.windowed ? LOG_WINDOW : undefined,
+        page: Math.min(q.page, Math.max(1, Math.ceil(log.total / PAGE_SIZE))),
+        pageSize: PAGE_SIZE,
+        filter: { status: q.status, from: q.from, to: q.to },
+        full,
+      },
       ...extra,
     }));
   }
 
-  return { render, logs };
+  return { render };
 }
 
-/** Errors of the frame pages' actions are pages or JSON, as the caller asked. */
-export const framePageErrors: ErrorRequestHandler = (err, req, res, next) => {
-  if (!(err instanceof AppError) || !err.expose || req.accepts(['html', 'json']) === 'json') return next(err);
-  sendPage(res, err.status, errorPage({ lang: pickLang(req.query.LANG), message: err.message }));
-};
+export type SettingsViewRenderer = ReturnType<typeof createSettingsView>;

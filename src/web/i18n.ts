@@ -1,3 +1,7 @@
+/**
+ * Every translated string, for the templates in views/ and for the code that words things for people outside them
+ * (form messages, Bitrix24 errors in plain words, frame errors): one place, imported by both sides.
+ */
 export type Lang = 'ru' | 'en';
 
 /** Bitrix24 passes LANG (ru, en, de, ua…); Russian-speaking portals get Russian, everyone else English. */
@@ -77,6 +81,31 @@ const en = {
   logWindowed: (n: number) => `Showing the newest ${n.toLocaleString('en')} messages of this range. Choose dates to see older ones, or export CSV.`,
   test: 'test',
   states: { queued: 'queued', sending: 'sending', sent: 'sent', delivered: 'delivered', undelivered: 'not delivered', failed: 'failed' } as Record<string, string>,
+  form: {
+    chooseGateway: 'Choose a gateway from the list',
+    senderName: 'Up to 11 Latin letters, digits, spaces and . _ & -, or a number of up to 15 digits',
+    kannelUrl: 'Enter the smsbox address, e.g. http://kannel:13013',
+    httpOnly: 'http or https only',
+    noQuery: 'The smsbox address only, without ? or #',
+    noUserInfo: 'No user name or password in the address',
+    privateAddress: 'This address is on a private or local network, which this service does not reach',
+    kannelUsername: 'Enter the sendsms username',
+    apiKey: 'Enter the API key',
+    kannelPassword: 'Enter the sendsms password',
+    kannelPasswordAgain: 'The address or username changed: enter the sendsms password again',
+    testText: 'Enter a text of up to 1000 characters',
+  },
+  /** Bitrix24 errors an administrator can meet on the install and settings pages, by Bitrix24's error code. */
+  bitrixErrors: {
+    ACCESS_DENIED: 'Only a Bitrix24 administrator can install this app. Ask an administrator of your Bitrix24 to open it.',
+    insufficient_scope: 'The app has no access to SMS providers (the "messageservice" scope). Reinstall the app with that permission.',
+    ERROR_WRONG_HANDLER_URL: 'Bitrix24 refused our handler address. The service must be reachable at a public https address.',
+    ERROR_UNSUPPORTED_PROTOCOL: 'Bitrix24 refused our handler address. The service must be reachable at a public https address.',
+    PAYMENT_REQUIRED: 'Your Bitrix24 plan does not allow this app (payment required).',
+    QUERY_LIMIT_EXCEEDED: 'Bitrix24 is busy right now. Please try again in a minute.',
+    NETWORK: 'Bitrix24 could not be reached. Please try again in a minute.',
+  } as Record<string, string>,
+  bitrixError: (code: string, description: string) => `Bitrix24 answered with an error ${code}: ${description}`,
 };
 
 const ru: typeof en = {
@@ -153,6 +182,30 @@ const ru: typeof en = {
   logWindowed: (n: number) => `Показаны последние ${n.toLocaleString('ru')} сообщений за период. Чтобы увидеть более ранние, выберите даты или выгрузите CSV.`,
   test: 'тест',
   states: { queued: 'в очереди', sending: 'отправляется', sent: 'отправлено', delivered: 'доставлено', undelivered: 'не доставлено', failed: 'ошибка' },
+  form: {
+    chooseGateway: 'Выберите шлюз из списка',
+    senderName: 'До 11 латинских букв, цифр, пробелов и . _ & - или номер до 15 цифр',
+    kannelUrl: 'Введите адрес smsbox, например http://kannel:13013',
+    httpOnly: 'Только http или https',
+    noQuery: 'Только адрес smsbox, без ? и #',
+    noUserInfo: 'Без имени и пароля в адресе',
+    privateAddress: 'Адрес во внутренней или локальной сети: сервис не отправляет через такие адреса',
+    kannelUsername: 'Введите имя пользователя sendsms',
+    apiKey: 'Введите API-ключ',
+    kannelPassword: 'Введите пароль sendsms',
+    kannelPasswordAgain: 'Адрес или имя пользователя изменились: введите пароль sendsms ещё раз',
+    testText: 'Введите текст до 1000 символов',
+  },
+  bitrixErrors: {
+    ACCESS_DENIED: 'Установить приложение может только администратор Битрикс24. Попросите администратора вашего портала открыть его.',
+    insufficient_scope: 'У приложения нет доступа к SMS-провайдерам (право «messageservice»). Переустановите приложение с этим правом.',
+    ERROR_WRONG_HANDLER_URL: 'Битрикс24 не принял адрес обработчика. Сервис должен быть доступен по публичному https-адресу.',
+    ERROR_UNSUPPORTED_PROTOCOL: 'Битрикс24 не принял адрес обработчика. Сервис должен быть доступен по публичному https-адресу.',
+    PAYMENT_REQUIRED: 'Тариф вашего Битрикс24 не позволяет использовать это приложение (требуется оплата).',
+    QUERY_LIMIT_EXCEEDED: 'Битрикс24 сейчас перегружен. Повторите через минуту.',
+    NETWORK: 'Не удалось связаться с Битрикс24. Повторите через минуту.',
+  },
+  bitrixError: (code: string, description: string) => `Битрикс24 ответил ошибкой ${code}: ${description}`,
 };
 
 export const t = (lang: Lang) => (lang === 'ru' ? ru : en);
