@@ -4,6 +4,7 @@
  * Arguments: handlerUrl rate seconds memberId applicationToken idPrefix
  */
 import { Agent, request } from 'undici';
+import { smsForm } from '../test/fakes/sms-body.js';
 
 const [url, rateArg, secondsArg, memberId, appToken, prefix] = process.argv.slice(2);
 const rate = Number(rateArg);
@@ -16,11 +17,10 @@ await Promise.all(
   Array.from({ length: total }, async (_, i) => {
     const wait = started + (i * 1000) / rate - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const body = new URLSearchParams({
-      module_id: 'crm', type: 'SMS', code: 'smsgw_bench', message_id: `${prefix}${String(i).padStart(24, '0')}`,
-      message_to: '+7 (999) 123-45-67', message_body: 'Your order is ready',
-      'auth[member_id]': memberId!, 'auth[application_token]': appToken!,
-    }).toString();
+    const body = smsForm({
+      portal: { memberId: memberId!, applicationToken: appToken! }, code: 'smsgw_bench', id: `${prefix}${String(i).padStart(24, '0')}`,
+      to: '+7 (999) 123-45-67', text: 'Your order is ready',
+    });
     const t0 = performance.now();
     try {
       const res = await request(url!, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body, dispatcher: agent });

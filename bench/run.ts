@@ -8,10 +8,9 @@
  */
 import os from 'node:os';
 import { spawn } from 'node:child_process';
-import { startFakeBitrix24 } from '../test/fakes/bitrix24.js';
-import { installPortal } from '../test/helpers/install.js';
+import { installedPortal } from '../test/helpers/installed-portal.js';
 import { kannelInstalled, startKannel } from '../test/helpers/kannel.js';
-import { createListeningContext, eventually } from '../test/helpers/server.js';
+import { eventually } from '../test/helpers/wait.js';
 
 function runLoad(args: string[]): Promise<{ total: number; elapsed: number; errors: number; p50: number; p99: number }> {
   return new Promise((resolve, reject) => {
@@ -25,26 +24,22 @@ const rows: string[][] = [];
 const row = (...cells: Array<string | number>) => rows.push(cells.map(String));
 
 async function intake(rate: number, seconds: number) {
-  const fake = await startFakeBitrix24();
-  const fp = await fake.addPortal();
-  const ctx = await createListeningContext({ fake, env: { WORKER_ENABLED: '0' } });
-  await installPortal(ctx, fake, fp, { provider: 'smsru', api_key: 'bench-key', sender: 'Bench' });
+  const { fp, ctx, close } = await installedPortal({ listening: true, env: { WORKER_ENABLED: '0' }, install: { provider: 'smsru', api_key: 'bench-key', sender: 'Bench' } });
   const handler = fp.senders.get('smsgw_bench')!.HANDLER;
   const result = await runLoad([handler, String(rate), String(seconds), fp.memberId, fp.applicationToken, `r${rate}x`]);
   const { total, elapsed, errors, p50, p99 } = result;
   const stored = Number((await ctx.db('messages').count({ n: '*' }))[0]!.n);
   row('handler intake', `${rate}/s offered, ${total} msgs`, (stored / elapsed).toFixed(0), p50.toFixed(2), p99.toFixed(2), errors ? `${errors} errors, ${stored} stored` : `${stored} stored`);
-  await ctx.close();
-  await fake.close();
+  await close();
 }
 
 async function endToEnd(n: number, concurrency: number) {
   const kannel = await startKannel();
-  const fake = await startFakeBitrix24();
-  const fp = await fake.addPortal();
   // The bench's Kannel runs on 127.0.0.1, as a single company's own gateway would.
-  const ctx = await createListeningContext({ fake, env: { GATEWAY_CONCURRENCY: String(concurrency), REPORT_LINGER: '500ms', ALLOW_PRIVATE_GATEWAYS: '1' } });
-  await installPortal(ctx, fake, fp, { provider: 'kannel', kannel_url: kannel.url, kannel_username: kannel.username, kannel_password: kannel.password, sender: 'Bench' });
+  const { fake, fp, ctx, close } = await installedPortal({
+    listening: true, env: { GATEWAY_CONCURRENCY: String(concurrency), REPORT_LINGER: '500ms', ALLOW_PRIVATE_GATEWAYS: '1' },
+    install: { provider: 'kannel', kannel_url: kannel.url, kannel_username: kannel.username, kannel_password: kannel.password, sender: 'Bench' },
+  });
   const callsBefore = fp.calls.length;
   ctx.deps.worker.start();
   ctx.deps.reporter.start();
@@ -61,8 +56,7 @@ async function endToEnd(n: number, concurrency: number) {
   const batches = fp.calls.slice(callsBefore).filter((c) => c.method === 'batch' && !c.batched).length;
   row('end to end via Kannel', `${n} msgs, GATEWAY_CONCURRENCY=${concurrency}`, (n / elapsed).toFixed(0), '', '', `${elapsed.toFixed(1)} s to all delivered in Bitrix24`);
   row('Bitrix24 REST calls', `${n} statuses reported`, '', '', '', `${(batches / n).toFixed(3)} calls/status (${batches} batch calls, ${fp.limitHits} limit hits)`);
-  await ctx.close();
-  await fake.close();
+  await close();
   await kannel.stop();
 }
 

@@ -2,16 +2,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
 import { launchBrowser, postFrame, shot, stubBx24 } from './helpers/browser.js';
-import { requireKannel, startKannel } from './helpers/kannel.js';
-import { createListeningContext, eventually } from './helpers/server.js';
+import { requireKannel, startKannel, type Kannel } from './helpers/kannel.js';
+import { createListeningContext, type ListeningContext } from './helpers/server.js';
+import { eventually } from './helpers/wait.js';
 
 requireKannel();
 const PASSWORD = 'console-password-42';
 
 let fake: FakeBitrix24;
 let fp: FakePortal;
-let kannel: Awaited<ReturnType<typeof startKannel>>;
-let ctx: Awaited<ReturnType<typeof createListeningContext>>;
+let kannel: Kannel;
+let ctx: ListeningContext;
 let browser: Browser;
 let page: Page;
 

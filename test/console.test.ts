@@ -1,26 +1,20 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
+import type { FakeBitrix24, FakePortal } from './fakes/bitrix24.js';
 import { createTestContext, type TestContext } from './helpers/app.js';
-import { installPortal } from './helpers/install.js';
-import { postSms } from './helpers/sms.js';
-import { addressKey, createFailureLog } from '../src/console/login-throttle.js';
+import { installedPortal } from './helpers/installed-portal.js';
+import { postHandler, postSms } from './helpers/sms.js';
 
 const PASSWORD = 'operator-secret-1';
 let fake: FakeBitrix24;
 let fp: FakePortal;
 let ctx: TestContext;
+let close: () => Promise<void>;
 
 beforeEach(async () => {
-  fake = await startFakeBitrix24();
-  fp = await fake.addPortal();
-  ctx = await createTestContext({ fake, env: { ADMIN_PASSWORD: PASSWORD } });
-  await installPortal(ctx, fake, fp);
+  ({ fake, fp, ctx, close } = await installedPortal({ env: { ADMIN_PASSWORD: PASSWORD } }));
 });
-afterEach(async () => {
-  await ctx.close();
-  await fake.close();
-});
+afterEach(() => close());
 
 async function login() {
   const res = await request(ctx.app).post('/admin/login').type('form').send({ password: PASSWORD });
@@ -86,12 +80,12 @@ describe('operator console', () => {
     const act = (what: string) => request(ctx.app).post(`/admin/portals/${portal.id}/${what}`).set('cookie', cookie).type('form').send({ csrf });
 
     expect((await act('disable')).status).toBe(303);
-    const sms = { message_id: 'a'.repeat(32), message_to: '+79991234567', message_body: 'x', 'auth[member_id]': fp.memberId, 'auth[application_token]': fp.applicationToken };
-    const refused = await request(ctx.app).post('/handler').type('form').send(sms);
+    const sms = { portal: fp, id: 'a'.repeat(32), text: 'x' };
+    const refused = await postHandler(ctx, sms);
     expect(refused.status).toBe(403);
     expect(refused.body.error).toBe('portal_disabled');
     expect((await act('enable')).status).toBe(303);
-    expect((await request(ctx.app).post('/handler').type('form').send(sms)).status).toBe(200);
+    expect((await postHandler(ctx, sms)).status).toBe(200);
 
     fp.senders.clear();
     const rereg = await act('reregister');
@@ -160,33 +154,5 @@ describe('operator console login throttle', () => {
   it('without TRUST_PROXY, ignores X-Forwarded-For: a client cannot pick a fresh address per guess', async () => {
     for (let i = 0; i < 5; i++) expect((await attempt(ctx.app, 'guess', { forwardedFor: `203.0.113.${i}` })).status).toBe(401);
     expect((await attempt(ctx.app, PASSWORD, { forwardedFor: '198.51.100.20' })).status).toBe(429);
-  });
-});
-
-describe('failure log', () => {
-  it('never holds more keys than its cap, dropping expired keys first, then the longest quiet', () => {
-    const log = createFailureLog({ limit: 2, windowMs: 1000, maxKeys: 100 });
-    log.fail('old', 0);
-    log.fail('locked', 500);
-    log.fail('locked', 500);
-    for (let i = 0; i < 98; i++) log.fail(`a${i}`, 900);
-    expect(log.size).toBe(100);
-    log.fail('new', 1200); // 'old' expired: it goes, the locked key stays
-    expect(log.size).toBe(100);
-    expect(log.lockedUntil('locked', 1200)).toBe(1500);
-    for (let i = 0; i < 10_000; i++) log.fail(`flood${i}`, 1300);
-    expect(log.size).toBe(100);
-    expect(log.lockedUntil('flood9999', 1300)).toBeUndefined();
-    log.fail('flood9999', 1300);
-    expect(log.lockedUntil('flood9999', 1300)).toBe(2300);
-  });
-
-  it('counts an IPv6 client by its /64 and an IPv4-mapped address as IPv4', () => {
-    expect(addressKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
-    expect(addressKey('2001:db8:1:2:bbbb:cccc:dddd:eeee')).toBe('2001:db8:1:2::/64');
-    expect(addressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
-    expect(addressKey('::1')).toBe('0:0:0:0::/64');
-    expect(addressKey('::ffff:203.0.113.7')).toBe('203.0.113.7');
-    expect(addressKey('203.0.113.7')).toBe('203.0.113.7');
   });
 });

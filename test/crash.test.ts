@@ -1,29 +1,34 @@
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
+import type { FakeBitrix24, FakePortal } from './fakes/bitrix24.js';
 import { TEST_SECRET_KEY } from './helpers/app.js';
-import { installPortal } from './helpers/install.js';
-import { requireKannel, startKannel } from './helpers/kannel.js';
+import { installedPortal } from './helpers/installed-portal.js';
+import { requireKannel, startKannel, type Kannel } from './helpers/kannel.js';
 import { startSwallowingProxy } from './helpers/proxy.js';
-import { createListeningContext, eventually } from './helpers/server.js';
+import type { ListeningContext } from './helpers/server.js';
+import { eventually } from './helpers/wait.js';
 
 requireKannel();
 
 let fake: FakeBitrix24;
 let fp: FakePortal;
-let kannel: Awaited<ReturnType<typeof startKannel>>;
-let ctx: Awaited<ReturnType<typeof createListeningContext>>;
+let kannel: Kannel;
+let ctx: ListeningContext;
+let close: (() => Promise<void>) | undefined;
+// This process's clock runs ahead of the real one by `skew`: the worker process stamps its leases with real time, and
+// moving only our clock past them (and past UNKNOWN_OUTCOME_WINDOW) stands for the wait without sleeping through it.
+let skew = 0;
 
 beforeAll(async () => {
   kannel = await startKannel();
-  fake = await startFakeBitrix24();
-  fp = await fake.addPortal();
-  ctx = await createListeningContext({ fake, env: { UNKNOWN_OUTCOME_WINDOW: '2s', ALLOW_PRIVATE_GATEWAYS: '1' } });
-  await installPortal(ctx, fake, fp, { provider: 'kannel', kannel_url: kannel.url, kannel_username: kannel.username, kannel_password: kannel.password, sender: 'MyShop' });
+  ({ fake, fp, ctx, close } = await installedPortal({
+    listening: true, clock: () => Date.now() + skew, env: { UNKNOWN_OUTCOME_WINDOW: '2s', ALLOW_PRIVATE_GATEWAYS: '1' },
+    install: { provider: 'kannel', kannel_url: kannel.url, kannel_username: kannel.username, kannel_password: kannel.password, sender: 'MyShop' },
+  }));
 }, 60_000);
 afterAll(async () => {
-  await ctx?.close();
-  await fake?.close();
+  await close?.();
   await kannel?.stop();
 });
 
@@ -61,13 +66,14 @@ it('a worker process killed with sends in flight: nothing is sent twice and ever
   let stderr = '';
   worker.stderr!.on('data', (d) => (stderr += d));
   try {
-    await eventually(() => proxy.connections >= 10, 'the worker to put all 10 requests in flight', 30_000).catch((err) => {
+    await eventually(() => proxy.connections >= 10, 'the worker to put all 10 requests in flight', 30_000).catch((err: Error) => {
       throw new Error(`${err.message}; worker stderr: ${stderr.slice(0, 2000)}`);
     });
     await eventually(async () => (await kannelSent()) === 6, 'Kannel to send the 6 that reached it', 15_000);
   } finally {
+    const exited = worker.exitCode !== null || worker.signalCode !== null ? Promise.resolve() : once(worker, 'exit');
     worker.kill('SIGKILL');
-    await new Promise((r) => worker.once('exit', r));
+    await exited;
   }
   const inFlight = await ctx.db('messages').whereNotNull('submitted_at');
   expect(inFlight).toHaveLength(10);
@@ -75,11 +81,11 @@ it('a worker process killed with sends in flight: nothing is sent twice and ever
   // The next worker (this process) starts after the lease: it must not resend anything in flight.
   await ctx.deps.settings.save(portal.id, { gateway: 'kannel', credentials: { url: kannel.url, username: kannel.username, password: kannel.password } }, Date.now());
   ctx.deps.accounts.forget(portal.id);
-  await new Promise((r) => setTimeout(r, 3100));
+  skew += 3_100; // WORKER_LEASE (3 s) has passed for every claim the dead worker held
   await ctx.deps.worker.runOnce();
   // Those that reached Kannel are settled by their DLRs; the rest fail "outcome unknown" once the window passes.
   await eventually(async () => (await ctx.db('messages').where({ state: 'delivered' })).length === 6, 'the DLRs of the 6 that reached Kannel');
-  await new Promise((r) => setTimeout(r, 2100));
+  skew += 2_100; // UNKNOWN_OUTCOME_WINDOW (2 s) has passed for the 4 that never reached Kannel
   await ctx.deps.statusesJob.runOnce();
   await ctx.deps.reporter.runOnce();
 

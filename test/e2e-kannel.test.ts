@@ -1,28 +1,31 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
-import { installPortal } from './helpers/install.js';
-import { requireKannel, startKannel } from './helpers/kannel.js';
-import { createListeningContext, eventually } from './helpers/server.js';
+import type { FakeBitrix24, FakePortal } from './fakes/bitrix24.js';
+import { formState, openInstallPage, submitInstallForm } from './helpers/install.js';
+import { installedPortal } from './helpers/installed-portal.js';
+import { requireKannel, startKannel, type Kannel } from './helpers/kannel.js';
+import type { ListeningContext } from './helpers/server.js';
+import { eventually } from './helpers/wait.js';
 
 requireKannel();
 
 let fake: FakeBitrix24;
 let fp: FakePortal;
-let kannel: Awaited<ReturnType<typeof startKannel>>;
-let ctx: Awaited<ReturnType<typeof createListeningContext>>;
+let kannel: Kannel;
+let ctx: ListeningContext;
+let close: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
   kannel = await startKannel();
-  fake = await startFakeBitrix24(); // Bitrix24's real limits: burst 50, 2 requests/s
-  fp = await fake.addPortal();
-  ctx = await createListeningContext({ fake, env: { REPORT_LINGER: '500ms', ALLOW_PRIVATE_GATEWAYS: '1' } });
-  await installPortal(ctx, fake, fp, { provider: 'kannel', kannel_url: kannel.url, kannel_username: kannel.username, kannel_password: kannel.password, sender: 'MyShop' });
+  // The fake Bitrix24 has Bitrix24's real limits: burst 50, 2 requests/s.
+  ({ fake, fp, ctx, close } = await installedPortal({
+    listening: true, env: { REPORT_LINGER: '500ms', ALLOW_PRIVATE_GATEWAYS: '1' },
+    install: { provider: 'kannel', kannel_url: kannel.url, kannel_username: kannel.username, kannel_password: kannel.password, sender: 'MyShop' },
+  }));
   ctx.deps.worker.start();
   ctx.deps.reporter.start();
 }, 60_000);
 afterAll(async () => {
-  await ctx?.close();
-  await fake?.close();
+  await close?.();
   await kannel?.stop();
 });
 
@@ -59,7 +62,6 @@ describe('end to end through a real Kannel', () => {
   }, 120_000);
 
   it('the install form refuses Kannel credentials that Kannel refuses', async () => {
-    const { openInstallPage, formState, submitInstallForm } = await import('./helpers/install.js');
     const other = await fake.addPortal();
     const page = await openInstallPage(ctx, fake, other);
     const res = await submitInstallForm(ctx, formState(page.text), { provider: 'kannel', kannel_url: kannel.url, kannel_username: 'nobody', kannel_password: 'wrong', sender: '' });

@@ -1,27 +1,25 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
-import { startFakeSmsRu, type FakeSmsRu } from './fakes/smsru.js';
-import { installPortal } from './helpers/install.js';
-import { createListeningContext, eventually } from './helpers/server.js';
+import type { FakeBitrix24, FakePortal } from './fakes/bitrix24.js';
+import type { FakeSmsRu } from './fakes/smsru.js';
+import { installedPortal } from './helpers/installed-portal.js';
+import type { ListeningContext } from './helpers/server.js';
+import { eventually } from './helpers/wait.js';
 
 let fake: FakeBitrix24;
 let smsru: FakeSmsRu;
 let fp: FakePortal;
-let ctx: Awaited<ReturnType<typeof createListeningContext>>;
+let ctx: ListeningContext;
+let close: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  fake = await startFakeBitrix24();
-  smsru = await startFakeSmsRu({ keys: { 'e2e-key': 1000 } });
-  fp = await fake.addPortal();
-  ctx = await createListeningContext({ fake, smsru, env: { REPORT_LINGER: '300ms' } });
-  await installPortal(ctx, fake, fp, { provider: 'smsru', api_key: 'e2e-key', sender: 'MyShop' });
+  ({ fake, fp, ctx, smsru, close } = await installedPortal({
+    listening: true, smsru: { keys: { 'e2e-key': 1000 } }, env: { REPORT_LINGER: '300ms' }, install: { provider: 'smsru', api_key: 'e2e-key', sender: 'MyShop' },
+  }));
   ctx.deps.worker.start();
   ctx.deps.reporter.start();
 });
 afterAll(async () => {
-  await ctx?.close();
-  await smsru?.close();
-  await fake?.close();
+  await close?.();
 });
 
 describe('end to end through SMS.ru', () => {

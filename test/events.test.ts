@@ -1,26 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
-import { createTestContext, PUBLIC_URL, type TestContext } from './helpers/app.js';
+import type { FakeBitrix24, FakePortal } from './fakes/bitrix24.js';
+import { PUBLIC_URL, type TestContext } from './helpers/app.js';
 import { installPortal } from './helpers/install.js';
+import { installedPortal } from './helpers/installed-portal.js';
+import { postHandler } from './helpers/sms.js';
 import type { Portal } from '../src/portals/portal-repo.js';
 
 let fake: FakeBitrix24;
 let fp: FakePortal;
 let ctx: TestContext;
 let portal: Portal;
+let close: () => Promise<void>;
 
 beforeEach(async () => {
-  fake = await startFakeBitrix24();
-  fp = await fake.addPortal();
-  ctx = await createTestContext({ fake });
-  portal = await installPortal(ctx, fake, fp);
+  ({ fake, fp, ctx, portal, close } = await installedPortal());
 });
-afterEach(async () => {
-  await ctx.close();
-  await fake.close();
-});
+afterEach(() => close());
 
 /** An event as Bitrix24 posts it: form-urlencoded, event / data[...] / auth[...]. */
 function postEvent(event: string, p: { portal?: FakePortal; data?: Record<string, string>; auth?: Record<string, string | undefined> }) {
@@ -39,11 +36,8 @@ function tokenAuth(tokens: { accessToken: string; refreshToken: string }, target
   };
 }
 
-const sms = (applicationToken: string, id: string) =>
-  request(ctx.app).post('/handler').type('form').send({
-    message_id: id, message_to: '+79991234567', message_body: 'hi', code: 'smsgw_myshop',
-    'auth[member_id]': fp.memberId, 'auth[application_token]': applicationToken,
-  });
+/** An SMS whose auth block carries `applicationToken`, to /handler without the key: the token alone decides. */
+const sms = (applicationToken: string, id: string) => postHandler(ctx, { portal: fp, id, text: 'hi', auth: { application_token: applicationToken } });
 
 describe('POST /events', () => {
   it('ONAPPUPDATE replaces the application_token and tokens, and registers the providers again', async () => {

@@ -5,7 +5,7 @@ import { startFakeKannel, type FakeKannel } from './fakes/kannel.js';
 import { createTestContext, type TestContext } from './helpers/app.js';
 import { installPortal } from './helpers/install.js';
 import { messageRow, postSms } from './helpers/sms.js';
-import { eventually } from './helpers/server.js';
+import { eventually } from './helpers/wait.js';
 
 // Headers at once, then one byte a second for a minute: each request holds its slot until GATEWAY_TIMEOUT_MS.
 const TRICKLE = { kind: 'trickle', status: 202, everyMs: 1_000, bytes: 60 } as const;

@@ -6,9 +6,6 @@ import { createKannelGateway } from '../src/gateways/kannel.js';
 import { createSmsRuGateway } from '../src/gateways/smsru.js';
 import { createDispatcher } from '../src/platform/http.js';
 import { startFakeKannel, type FakeKannel } from './fakes/kannel.js';
-import { backoffMs } from '../src/delivery/backoff.js';
-import { segmentsOf } from '../src/gateways/segments.js';
-import { predecessors } from '../src/messages/states.js';
 
 // Expected readings copied from gateways.md §1, one row each.
 const smsruSend: Array<[number, string]> = [
@@ -93,39 +90,5 @@ describe('transport failures', () => {
   });
   it.each(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_SOCKET', 'ECONNRESET'])('%s may have reached it: unknown', (code) => {
     expect(transportOutcome(Object.assign(new Error(), { code })).kind).toBe('unknown');
-  });
-});
-
-describe('backoff', () => {
-  it('starts at about 2 s and doubles', () => {
-    expect([1, 2, 3, 4].map((n) => backoffMs(n, 0.5))).toEqual([2000, 4000, 8000, 16000]);
-  });
-  it('is capped at 5 minutes, jitter included', () => {
-    expect(backoffMs(20, 0.5)).toBe(300_000);
-    expect(backoffMs(20, 1)).toBe(300_000);
-    expect(backoffMs(9, 1)).toBe(300_000);
-  });
-  it('spreads retries by ±25%', () => {
-    expect(backoffMs(1, 0)).toBe(1500);
-    expect(backoffMs(1, 1)).toBe(2500);
-    expect(backoffMs(3, 0, { baseMs: 100, capMs: 1000 })).toBe(300);
-  });
-});
-
-describe('segments', () => {
-  it.each([
-    ['a'.repeat(160), 1, 'GSM-7'], ['a'.repeat(161), 2, 'GSM-7'], ['a'.repeat(306), 2, 'GSM-7'], ['a'.repeat(307), 3, 'GSM-7'],
-    ['ж'.repeat(70), 1, 'UCS-2'], ['ж'.repeat(71), 2, 'UCS-2'], ['ж'.repeat(134), 2, 'UCS-2'], ['ж'.repeat(135), 3, 'UCS-2'],
-    ['€'.repeat(80), 1, 'GSM-7'], ['€'.repeat(81), 2, 'GSM-7'], ['hi 😀', 1, 'UCS-2'],
-  ] as const)('%#: %i parts of %s', (text, segments, encoding) => {
-    expect(segmentsOf(text)).toEqual({ segments, encoding });
-  });
-});
-
-describe('state machine', () => {
-  it('moves only forwards and never out of a final state', () => {
-    expect(predecessors('sent')).toEqual(['queued', 'sending']);
-    expect(predecessors('delivered')).toEqual(['queued', 'sending', 'sent']);
-    expect(predecessors('queued')).toEqual([]);
   });
 });

@@ -1,55 +1,36 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
-import { createTestContext, type TestContext } from './helpers/app.js';
+import type { FakeBitrix24, FakePortal } from './fakes/bitrix24.js';
+import { smsForm, type SmsBodyOptions } from './fakes/sms-body.js';
+import type { TestContext } from './helpers/app.js';
 import { installPortal } from './helpers/install.js';
+import { installedPortal } from './helpers/installed-portal.js';
+import { postHandler } from './helpers/sms.js';
 import type { Portal } from '../src/portals/portal-repo.js';
 
 let fake: FakeBitrix24;
 let fp: FakePortal;
 let ctx: TestContext;
 let portal: Portal;
+let close: () => Promise<void>;
 let handlerPath: string;
 
-/** The body Bitrix24 posts for an SMS from a CRM card (reference §2), PHP bracket keys. */
-function crmSms(over: Record<string, string | undefined> = {}) {
-  const body: Record<string, string | undefined> = {
-    module_id: 'crm',
-    'bindings[0][OWNER_TYPE_ID]': '3',
-    'bindings[0][OWNER_ID]': '5783',
-    'properties[phone_number]': '+7 (999) 123-45-67',
-    'properties[message_text]': 'Hello',
-    type: 'SMS',
-    code: 'smsgw_myshop',
-    message_id: 'e35864edce3eaad987d32f8955c1177b',
-    message_to: '+7 (999) 123-45-67',
-    message_body: 'Hello',
-    ts: '1513177809',
-    'auth[access_token]': 'short-lived',
-    'auth[domain]': fp.domain,
-    'auth[member_id]': fp.memberId,
-    'auth[user_id]': '1',
-    'auth[application_token]': fp.applicationToken,
-    ...over,
-  };
-  return new URLSearchParams(Object.entries(body).filter((e): e is [string, string] => e[1] !== undefined)).toString();
-}
+/** The body Bitrix24 posts for an SMS from a CRM card (reference §2), with the reference example's message_id and ts. */
+const crmSms = (over: SmsBodyOptions = {}) =>
+  smsForm({
+    portal: fp, code: 'smsgw_myshop', id: 'e35864edce3eaad987d32f8955c1177b', to: '+7 (999) 123-45-67', text: 'Hello', ts: 1513177809,
+    bindings: [{ OWNER_TYPE_ID: '3', OWNER_ID: '5783' }], ...over, auth: over.auth === false ? false : { access_token: 'short-lived', ...over.auth },
+  });
 
-const post = (body: string, path = '/handler') => request(ctx.app).post(path).type('form').send(body);
+const post = (body: string, path = '/handler') => postHandler(ctx, body, path);
 const rows = () => ctx.db('messages').select();
 
 beforeEach(async () => {
-  fake = await startFakeBitrix24();
-  fp = await fake.addPortal();
-  ctx = await createTestContext({ fake });
-  portal = await installPortal(ctx, fake, fp);
+  ({ fake, fp, ctx, portal, close } = await installedPortal());
   handlerPath = new URL(fp.senders.get('smsgw_myshop')!.HANDLER).pathname + new URL(fp.senders.get('smsgw_myshop')!.HANDLER).search;
 });
-afterEach(async () => {
-  await ctx.close();
-  await fake.close();
-});
+afterEach(() => close());
 
 describe('POST /handler', () => {
   it('stores one queued message with the number in E.164 and answers 200', async () => {
@@ -75,7 +56,7 @@ describe('POST /handler', () => {
 
   it('refuses a wrong application_token with 401, even when the handler key is right', async () => {
     for (const path of ['/handler', handlerPath]) {
-      const res = await post(crmSms({ 'auth[application_token]': 'f'.repeat(32) }), path);
+      const res = await post(crmSms({ auth: { application_token: 'f'.repeat(32) } }), path);
       expect(res.status).toBe(401);
       expect(res.body.error).toBe('unauthorized');
     }
@@ -83,37 +64,33 @@ describe('POST /handler', () => {
   });
 
   it('refuses an unknown portal, a missing auth and a wrong handler key', async () => {
-    expect((await post(crmSms({ 'auth[member_id]': 'not-a-portal' }))).status).toBe(401);
-    const noAuth = crmSms({ 'auth[member_id]': undefined, 'auth[application_token]': undefined, 'auth[access_token]': undefined, 'auth[domain]': undefined, 'auth[user_id]': undefined });
+    expect((await post(crmSms({ auth: { member_id: 'not-a-portal' } }))).status).toBe(401);
+    const noAuth = crmSms({ auth: false });
     expect((await post(noAuth, '/handler')).status).toBe(401);
     expect((await post(noAuth, '/handler?key=wrong')).status).toBe(401);
     expect(await rows()).toHaveLength(0);
   });
 
   it('accepts an author-less message by the per-portal key in the handler URL', async () => {
-    const noAuth = crmSms({ 'auth[member_id]': undefined, 'auth[application_token]': undefined, 'auth[access_token]': undefined, 'auth[domain]': undefined, 'auth[user_id]': undefined });
+    const noAuth = crmSms({ auth: false });
     const res = await post(noAuth, handlerPath);
     expect(res.status).toBe(200);
     expect(await rows()).toHaveLength(1);
   });
 
   it.each(['message_id', 'message_to', 'message_body'])('answers 400 naming %s when it is missing or empty', async (field) => {
-    const missing = await post(crmSms({ [field]: undefined }), handlerPath);
+    const missing = await post(crmSms({ fields: { [field]: undefined } }), handlerPath);
     expect(missing.status).toBe(400);
     expect(missing.body).toMatchObject({ error: 'invalid_request', field, message: `${field} is required` });
-    const empty = await post(crmSms({ [field]: '  ' }), handlerPath);
+    const empty = await post(crmSms({ fields: { [field]: '  ' } }), handlerPath);
     expect(empty.status).toBe(400);
     expect(empty.body.field).toBe(field);
     expect(await rows()).toHaveLength(0);
   });
 
   it('accepts a business-process payload (module_id=bizproc, document_id[…])', async () => {
-    const res = await post(crmSms({
-      module_id: 'bizproc', 'bindings[0][OWNER_TYPE_ID]': undefined, 'bindings[0][OWNER_ID]': undefined,
-      workflow_id: '59ce38567ff2a5.26351167', 'document_id[0]': 'crm', 'document_id[1]': 'CCrmDocumentLead', 'document_id[2]': 'LEAD_98',
-      'document_type[0]': 'crm', 'document_type[1]': 'CCrmDocumentLead', 'document_type[2]': 'LEAD',
-      message_id: 'a'.repeat(32), message_to: '89991234567',
-    }), handlerPath);
+    // workflow_id 59ce38567ff2a5.26351167, document_id crm / CCrmDocumentLead / LEAD_98, document_type … / LEAD
+    const res = await post(crmSms({ from: 'bizproc', id: 'a'.repeat(32), to: '89991234567' }), handlerPath);
     expect(res.status).toBe(200);
     const [m] = await rows();
     expect(m).toMatchObject({ module_id: 'bizproc', phone: '+79991234567', state: 'queued' });
@@ -136,7 +113,7 @@ describe('POST /handler', () => {
   });
 
   it('keeps a number that cannot be parsed, marked failed with the reason', async () => {
-    const res = await post(crmSms({ message_to: '12' }), handlerPath);
+    const res = await post(crmSms({ to: '12' }), handlerPath);
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ status: 'failed' });
     const [m] = await rows();
@@ -146,7 +123,7 @@ describe('POST /handler', () => {
   });
 
   it('fails a text no SMS can carry at once (40,000 characters), reports it, and never hands it to the worker', async () => {
-    const res = await post(crmSms({ message_body: 'ж'.repeat(40_000), message_id: 'a'.repeat(32) }), handlerPath);
+    const res = await post(crmSms({ text: 'ж'.repeat(40_000), id: 'a'.repeat(32) }), handlerPath);
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ status: 'failed' });
     const [m] = await rows();
@@ -158,8 +135,8 @@ describe('POST /handler', () => {
   });
 
   it('queues a text of exactly 255 parts and fails one character more', async () => {
-    const fits = await post(crmSms({ message_body: 'a'.repeat(255 * 153), message_id: 'b'.repeat(32) }), handlerPath);
-    const over = await post(crmSms({ message_body: 'a'.repeat(255 * 153 + 1), message_id: 'c'.repeat(32) }), handlerPath);
+    const fits = await post(crmSms({ text: 'a'.repeat(255 * 153), id: 'b'.repeat(32) }), handlerPath);
+    const over = await post(crmSms({ text: 'a'.repeat(255 * 153 + 1), id: 'c'.repeat(32) }), handlerPath);
     expect([fits.body, over.body]).toEqual([{ status: 'queued' }, { status: 'failed' }]);
   });
 
@@ -167,7 +144,7 @@ describe('POST /handler', () => {
     const json = await request(ctx.app).post(handlerPath).set('content-type', 'application/json').send('{"message_id":"x"}');
     expect(json.status).toBe(415);
     expect(json.body.error).toBe('unsupported_media_type');
-    const big = await post(crmSms({ message_body: 'x'.repeat(1_100_000) }), handlerPath);
+    const big = await post(crmSms({ text: 'x'.repeat(1_100_000) }), handlerPath);
     expect(big.status).toBe(413);
     expect(big.body.error).toBe('payload_too_large');
     expect(await rows()).toHaveLength(0);
@@ -184,7 +161,7 @@ describe('POST /handler', () => {
     await installPortal(ctx, fake, other);
     const otherKeyPath = new URL(other.senders.get('smsgw_myshop')!.HANDLER).search;
     expect((await post(crmSms(), `/handler${otherKeyPath}`)).status).toBe(401);
-    expect((await post(crmSms({ 'auth[member_id]': other.memberId, 'auth[application_token]': other.applicationToken }), `/handler${otherKeyPath}`)).status).toBe(200);
+    expect((await post(crmSms({ portal: other }), `/handler${otherKeyPath}`)).status).toBe(200);
     expect(await rows()).toHaveLength(1);
   });
 });

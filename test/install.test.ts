@@ -2,24 +2,26 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
 import { createTestContext, PUBLIC_URL, type TestContext } from './helpers/app.js';
 import { formState, installPortal, openInstallPage, submitInstallForm } from './helpers/install.js';
+import { installedPortal, type InstalledPortal } from './helpers/installed-portal.js';
 
 let fake: FakeBitrix24;
 let portal: FakePortal;
 let ctx: TestContext;
 
-beforeEach(async () => {
-  fake = await startFakeBitrix24();
-  portal = await fake.addPortal();
-  ctx = await createTestContext({ fake });
-});
-afterEach(async () => {
-  await ctx.close();
-  await fake.close();
-});
-
 const portalRows = () => ctx.db('portals').select();
 
 describe('install page', () => {
+  // A portal that has not installed the app yet.
+  beforeEach(async () => {
+    fake = await startFakeBitrix24();
+    portal = await fake.addPortal();
+    ctx = await createTestContext({ fake });
+  });
+  afterEach(async () => {
+    await ctx.close();
+    await fake.close();
+  });
+
   it('verifies the frame, shows the settings form and keeps raw tokens out of the page', async () => {
     const tokens = fake.issueTokens(portal);
     const res = await openInstallPage(ctx, fake, portal, { tokens });
@@ -190,5 +192,34 @@ describe('install page', () => {
     await installPortal(ctx, fake, portal, { provider: 'smsru', api_key: 'k', sender: 'NewName' });
     expect([...portal.senders.keys()]).toEqual(['smsgw_newname']);
     expect((await ctx.db('senders').select('code')).map((r) => r.code)).toEqual(['smsgw_newname']);
+  });
+});
+
+describe('install form and the gateway', () => {
+  // An installed portal whose SMS.ru account holds 77.25; SMS.ru refuses any other key.
+  let t: InstalledPortal;
+  beforeEach(async () => {
+    t = await installedPortal({ smsru: { keys: { 'good-key': 77.25 } }, install: { provider: 'smsru', api_key: 'good-key', sender: 'MyShop' } });
+  });
+  afterEach(() => t.close());
+
+  it('re-renders the form with SMS.ru\'s reason when the key is wrong, and saves nothing', async () => {
+    const { fake, ctx } = t;
+    const other = await fake.addPortal();
+    const page = await openInstallPage(ctx, fake, other);
+    const res = await submitInstallForm(ctx, formState(page.text), { provider: 'smsru', api_key: 'wrong-key', sender: 'Shop' });
+    expect(res.status).toBe(422);
+    expect(res.text).toMatch(/id="api_key-error">Неправильный api_id \(200\)/);
+    expect(other.senders.size).toBe(0);
+    const p = await ctx.deps.portals.findByMemberId(other.memberId);
+    expect(await ctx.deps.settings.get(p!.id)).toBeUndefined();
+  });
+
+  it('shows the balance after a successful install', async () => {
+    const { fake, fp, ctx } = t;
+    const page = await openInstallPage(ctx, fake, fp);
+    const res = await submitInstallForm(ctx, formState(page.text), { provider: 'smsru', api_key: 'good-key', sender: 'MyShop' });
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('Gateway balance: <b>77.25</b>');
   });
 });

@@ -1,10 +1,11 @@
 import http from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
-import { createTestContext, type TestContext } from './helpers/app.js';
-import { createListeningContext, eventually } from './helpers/server.js';
-import { installPortal, openAppPage, stateFor } from './helpers/install.js';
+import type { FakeBitrix24, FakePortal } from './fakes/bitrix24.js';
+import type { TestContext } from './helpers/app.js';
+import { openAppPage, stateFor } from './helpers/install.js';
+import { installedPortal } from './helpers/installed-portal.js';
+import { eventually } from './helpers/wait.js';
 import { csvCell, createExportGate } from '../src/messages/log-export.js';
 import type { Portal } from '../src/portals/portal-repo.js';
 
@@ -50,17 +51,12 @@ describe('the log export', () => {
   let fp: FakePortal;
   let ctx: TestContext;
   let portal: Portal;
+  let close: () => Promise<void>;
 
   beforeEach(async () => {
-    fake = await startFakeBitrix24();
-    fp = await fake.addPortal();
-    ctx = await createTestContext({ fake });
-    portal = await installPortal(ctx, fake, fp);
+    ({ fake, fp, ctx, portal, close } = await installedPortal());
   });
-  afterEach(async () => {
-    await ctx.close();
-    await fake.close();
-  });
+  afterEach(() => close());
 
   const exportCsv = (state: string) => request(ctx.app).post('/app/log.csv').type('form').send({ state, full: '1' });
 
@@ -116,11 +112,8 @@ describe('the log export', () => {
 
 describe('an export whose client goes away', () => {
   it('ends, and the portal can export again at once', async () => {
-    const fake = await startFakeBitrix24();
-    const fp = await fake.addPortal();
-    const ctx = await createListeningContext({ fake });
+    const { fake, fp, ctx, portal, close } = await installedPortal({ listening: true });
     try {
-      const portal = await installPortal(ctx, fake, fp);
       const now = Date.now();
       // Enough rows that the socket's buffers fill and the export waits for the client to read.
       const rows = Array.from({ length: 60_000 }, (_, i) => ({
@@ -131,26 +124,27 @@ describe('an export whose client goes away', () => {
       for (let i = 0; i < rows.length; i += 500) await ctx.db('messages').insert(rows.slice(i, i + 500));
       const state = stateFor((await openAppPage(ctx, fake, fp)).text, '/app/log');
       const body = new URLSearchParams({ state }).toString();
+      let exporting: http.ServerResponse | undefined; // the export's response, seen from the server's side
+      ctx.server.on('request', (req, res) => {
+        if (req.url === '/app/log.csv') exporting = res;
+      });
 
-      await new Promise<void>((resolve, reject) => {
-        const req = http.request(`${ctx.publicUrl}/app/log.csv`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
-          expect(res.statusCode).toBe(200);
-          res.pause(); // a client that stops reading…
-          setTimeout(() => {
-            req.destroy(); // …and goes away
-            resolve();
-          }, 300);
-        });
-        req.on('error', () => {});
+      const req = http.request(`${ctx.publicUrl}/app/log.csv`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      req.on('error', () => {}); // what going away may raise on our side
+      const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        req.once('response', resolve);
         req.once('error', reject);
         req.end(body);
       });
+      expect(res.statusCode).toBe(200);
+      res.pause(); // a client that stops reading…
+      await eventually(() => exporting?.writableNeedDrain === true, 'the export to wait for the client to read', 10_000);
+      req.destroy(); // …and goes away
       let again = 0;
       await eventually(async () => (again = (await request(ctx.app).post('/app/log.csv').type('form').send({ state }).then((r) => r.status))) !== 429, 'the next export to be let in', 10_000);
       expect(again).toBe(200);
     } finally {
-      await ctx.close();
-      await fake.close();
+      await close();
     }
   }, 60_000);
 });

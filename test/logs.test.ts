@@ -1,32 +1,25 @@
 import { afterEach, expect, it } from 'vitest';
-import request from 'supertest';
 import { createLogger } from '../src/platform/logger.js';
-import { startFakeBitrix24, type FakeBitrix24 } from './fakes/bitrix24.js';
-import { createTestContext, type TestContext } from './helpers/app.js';
-import { installPortal, openInstallPage } from './helpers/install.js';
+import { openInstallPage } from './helpers/install.js';
+import { installedPortal, type InstalledPortal } from './helpers/installed-portal.js';
+import { postHandler } from './helpers/sms.js';
 
-let fake: FakeBitrix24;
-let ctx: TestContext;
+let t: InstalledPortal | undefined;
 afterEach(async () => {
-  await ctx.close();
-  await fake.close();
+  await t?.close();
+  t = undefined;
 });
 
 it('logs carry stable event names but never tokens, API keys or full phone numbers', async () => {
   const lines: string[] = [];
   const log = createLogger('debug', { write: (s: string) => void lines.push(s) });
-  fake = await startFakeBitrix24();
-  const fp = await fake.addPortal();
-  ctx = await createTestContext({ fake, log });
-  const portal = await installPortal(ctx, fake, fp, { provider: 'smsru', api_key: 'SECRET-API-KEY-42', sender: 'MyShop' });
+  t = await installedPortal({ log, install: { provider: 'smsru', api_key: 'SECRET-API-KEY-42', sender: 'MyShop' } });
+  const { fake, fp, ctx, portal } = t;
   await openInstallPage(ctx, fake, fp, { userId: 2 }); // a second user's tokens
   const handler = fp.senders.get('smsgw_myshop')!.HANDLER;
   const key = new URL(handler).searchParams.get('key')!;
-  await request(ctx.app).post(`/handler?key=${key}`).type('form').send({
-    message_id: 'x1', message_to: '+7 999 123-45-67', message_body: 'Your code is 1234',
-    'auth[member_id]': fp.memberId, 'auth[application_token]': fp.applicationToken,
-  });
-  await request(ctx.app).post(`/handler?key=${key}`).type('form').send({ message_id: 'x2', message_to: '+7 999 7654321 bad', message_body: 'x' });
+  await postHandler(ctx, { portal: fp, id: 'x1', to: '+7 999 123-45-67', text: 'Your code is 1234' }, `/handler?key=${key}`);
+  await postHandler(ctx, { id: 'x2', to: '+7 999 7654321 bad', text: 'x', auth: false }, `/handler?key=${key}`);
   fake.expireAccessTokens(fp);
   await ctx.deps.rest.call(portal.id, 'user.admin');
 

@@ -7,7 +7,7 @@ import { startFakeKannel, type FakeKannel } from './fakes/kannel.js';
 import { createTestContext, type TestContext } from './helpers/app.js';
 import { installPortal } from './helpers/install.js';
 import { messageRow, postSms } from './helpers/sms.js';
-import { eventually } from './helpers/server.js';
+import { eventually, untilIdle } from './helpers/wait.js';
 
 const HUNDRED_MB = 100 * 1024 * 1024;
 
@@ -114,7 +114,7 @@ describe('one tenant does not stall the others', () => {
     slow.setBehaviour({ kind: 'kannel' });
     const a = await postSms(ctx, fpA);
     const b = await postSms(ctx, fpB);
-    while ((await ctx.deps.worker.runOnce()) > 0);
+    await untilIdle(ctx.deps.worker);
     const settle = async (id: string) => ctx.deps.queue.advance((await messageRow(ctx, id)).id, 'delivered', Date.now());
     fpA.delayNext.push(30_000); // A's portal holds its first report call past the 6 s deadline
     await settle(a);

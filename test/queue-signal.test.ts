@@ -4,40 +4,49 @@ import { loadConfig } from '../src/platform/config.js';
 import { createLogger } from '../src/platform/logger.js';
 import { buildDeps } from '../src/deps.js';
 import { startBackground } from '../src/runtime.js';
-import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
-import { createTestContext, TEST_SECRET_KEY, type TestContext } from './helpers/app.js';
-import { installPortal, openAppPage, stateFor } from './helpers/install.js';
-import { eventually } from './helpers/server.js';
+import type { FakeBitrix24, FakePortal } from './fakes/bitrix24.js';
+import { TEST_SECRET_KEY, type TestContext } from './helpers/app.js';
+import { openAppPage, stateFor } from './helpers/install.js';
+import { installedPortal } from './helpers/installed-portal.js';
 import { postSms } from './helpers/sms.js';
+import { eventually } from './helpers/wait.js';
 
 const onPostgres = Boolean(process.env.TEST_DATABASE_URL);
 let fake: FakeBitrix24;
 let fp: FakePortal;
 let web: TestContext;
+let close: () => Promise<void>;
 let stopWorker: (() => Promise<void>) | undefined;
 
 beforeEach(async () => {
-  fake = await startFakeBitrix24();
-  fp = await fake.addPortal();
-  web = await createTestContext({ fake, env: { WORKER_ENABLED: '0' } });
-  await installPortal(web, fake, fp);
+  ({ fake, fp, ctx: web, close } = await installedPortal({ env: { WORKER_ENABLED: '0' } }));
 });
 afterEach(async () => {
   await stopWorker?.();
-  await web.close();
-  await fake.close();
+  stopWorker = undefined;
+  await close();
 });
 
-/** A separate worker process (`npm run worker`): same database, its own memory, its own poll interval. */
+/**
+ * A separate worker process (`npm run worker`): same database, its own memory, its own poll interval. On PostgreSQL,
+ * `listening` turns true once its LISTEN is in place: startBackground then kicks the worker for anything queued before.
+ */
 function startSeparateWorker(poll: string) {
   const config = loadConfig({ ...Object.fromEntries(Object.entries(web.config).map(([k, v]) => [k, String(v ?? '')])), WORKER_POLL: poll, DATABASE_SCHEMA: web.dbSchema ?? '' });
   const deps = buildDeps({ config, db: web.db, log: createLogger('silent'), secretKey: TEST_SECRET_KEY });
+  const worker = { listening: false };
+  const kick = deps.worker.kick;
+  deps.worker.kick = () => {
+    worker.listening = true;
+    kick();
+  };
   stopWorker = startBackground(deps);
+  return worker;
 }
 
 it.runIf(onPostgres)('on PostgreSQL a separate worker process is woken by intake at once (LISTEN/NOTIFY), not by polling', async () => {
-  startSeparateWorker('60s');
-  await new Promise((r) => setTimeout(r, 300)); // LISTEN established
+  const worker = startSeparateWorker('60s');
+  await eventually(() => worker.listening, 'the separate worker to LISTEN', 5_000);
   const started = Date.now();
   const id = await postSms(web, fp);
   await eventually(async () => (await web.db('messages').where({ b24_message_id: id }).first()).state === 'sent', 'the separate worker to send it', 5_000);
@@ -45,8 +54,8 @@ it.runIf(onPostgres)('on PostgreSQL a separate worker process is woken by intake
 });
 
 it.runIf(onPostgres)('a test SMS from the settings page wakes a separate worker process at once too', async () => {
-  startSeparateWorker('60s');
-  await new Promise((r) => setTimeout(r, 300)); // LISTEN established
+  const worker = startSeparateWorker('60s');
+  await eventually(() => worker.listening, 'the separate worker to LISTEN', 5_000);
   const page = (await openAppPage(web, fake, fp)).text;
   const res = await request(web.app).post('/app/test-sms').type('form').set('accept', 'application/json')
     .send({ state: stateFor(page, '/app/test-sms'), phone: '+79991234567', text: 'Test' });

@@ -1,10 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
-import { startFakeSmsRu, type FakeSmsRu } from './fakes/smsru.js';
+import type { FakeBitrix24, FakePortal } from './fakes/bitrix24.js';
+import type { FakeSmsRu } from './fakes/smsru.js';
 import { createTestContext, PUBLIC_URL, type TestContext } from './helpers/app.js';
-import { installPortal, openInstallPage, formState, submitInstallForm } from './helpers/install.js';
+import { installPortal } from './helpers/install.js';
+import { installedPortal } from './helpers/installed-portal.js';
 import { messageRow, postSms } from './helpers/sms.js';
+import { untilIdle } from './helpers/wait.js';
 import { dlrToken } from '../src/delivery/dlr-url.js';
 import type { Portal } from '../src/portals/portal-repo.js';
 
@@ -13,26 +15,21 @@ let smsru: FakeSmsRu;
 let fp: FakePortal;
 let ctx: TestContext;
 let portal: Portal;
+let close: () => Promise<void>;
 let now: number;
 
 beforeEach(async () => {
   now = Date.UTC(2026, 10, 22, 12);
-  fake = await startFakeBitrix24();
-  smsru = await startFakeSmsRu({ keys: { 'good-key': 77.25 } });
-  fp = await fake.addPortal();
-  ctx = await createTestContext({ fake, smsru, clock: () => now, random: () => 0.5 });
-  portal = await installPortal(ctx, fake, fp, { provider: 'smsru', api_key: 'good-key', sender: 'MyShop' });
+  ({ fake, fp, ctx, portal, smsru, close } = await installedPortal({
+    smsru: { keys: { 'good-key': 77.25 } }, clock: () => now, random: () => 0.5, install: { provider: 'smsru', api_key: 'good-key', sender: 'MyShop' },
+  }));
 });
-afterEach(async () => {
-  await ctx.close();
-  await smsru.close();
-  await fake.close();
-});
+afterEach(() => close());
 
 async function deliverAll(n: number) {
   const ids: string[] = [];
   for (let i = 0; i < n; i++) ids.push(await postSms(ctx, fp, { to: `+7999${String(i).padStart(7, '0')}` }));
-  while ((await ctx.deps.worker.runOnce()) > 0);
+  await untilIdle(ctx.deps.worker);
   smsru.settle();
   await ctx.deps.statusesJob.runOnce();
   return ids;
@@ -56,7 +53,7 @@ describe('status reports to Bitrix24', () => {
       const other = await fake.addPortal();
       await installPortal(lingering, fake, other, { provider: 'smsru', api_key: 'good-key', sender: 'Other' });
       for (let i = 0; i < 60; i++) await postSms(lingering, other, { to: `+7999${String(i).padStart(7, '0')}` });
-      while ((await lingering.deps.worker.runOnce()) > 0);
+      await untilIdle(lingering.deps.worker);
       smsru.settle();
       await lingering.deps.statusesJob.runOnce();
       expect(await lingering.deps.reporter.runOnce()).toBe(50);
@@ -166,25 +163,5 @@ describe('delivery callbacks', () => {
     expect((await request(ctx.app).get(`/dlr/kannel/${portal.id + 1}/${token}/${row.id}?type=1`)).status).toBe(401);
     expect((await request(ctx.app).get(`/dlr/kannel/${portal.id}/${token}/${row.id}?type=77`)).status).toBe(400);
     expect((await messageRow(ctx, id)).state).toBe('queued');
-  });
-});
-
-describe('install form and the gateway', () => {
-  it('re-renders the form with SMS.ru\'s reason when the key is wrong, and saves nothing', async () => {
-    const other = await fake.addPortal();
-    const page = await openInstallPage(ctx, fake, other);
-    const res = await submitInstallForm(ctx, formState(page.text), { provider: 'smsru', api_key: 'wrong-key', sender: 'Shop' });
-    expect(res.status).toBe(422);
-    expect(res.text).toMatch(/id="api_key-error">Неправильный api_id \(200\)/);
-    expect(other.senders.size).toBe(0);
-    const p = await ctx.deps.portals.findByMemberId(other.memberId);
-    expect(await ctx.deps.settings.get(p!.id)).toBeUndefined();
-  });
-
-  it('shows the balance after a successful install', async () => {
-    const page = await openInstallPage(ctx, fake, fp);
-    const res = await submitInstallForm(ctx, formState(page.text), { provider: 'smsru', api_key: 'good-key', sender: 'MyShop' });
-    expect(res.status).toBe(200);
-    expect(res.text).toContain('Gateway balance: <b>77.25</b>');
   });
 });

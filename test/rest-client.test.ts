@@ -1,28 +1,27 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startFakeBitrix24, type FakeBitrix24 } from './fakes/bitrix24.js';
-import { createTestContext, type TestContext } from './helpers/app.js';
-import { installPortal } from './helpers/install.js';
+import type { FakeBitrix24, FakeOptions } from './fakes/bitrix24.js';
+import { TEST_SECRET_KEY, type TestContext } from './helpers/app.js';
+import { installedPortal } from './helpers/installed-portal.js';
 import { B24Error } from '../src/bitrix/errors.js';
 import type { Portal } from '../src/portals/portal-repo.js';
 import { buildDeps } from '../src/deps.js';
 import { createLogger } from '../src/platform/logger.js';
-import { TEST_SECRET_KEY } from './helpers/app.js';
 
 let fake: FakeBitrix24;
 let ctx: TestContext;
+let close: (() => Promise<void>) | undefined;
 
-async function setup(fakeOpts: Parameters<typeof startFakeBitrix24>[0] = {}, env: Record<string, string> = {}) {
-  fake = await startFakeBitrix24(fakeOpts);
-  const fp = await fake.addPortal();
-  ctx = await createTestContext({ fake, env });
-  const portal = await installPortal(ctx, fake, fp);
-  fp.calls.length = 0;
-  return { fp, portal };
+/** An installed portal whose REST calls so far (the install's) are forgotten. */
+async function setup(bitrix24: FakeOptions = {}, env: Record<string, string> = {}) {
+  const t = await installedPortal({ bitrix24, env });
+  ({ fake, ctx, close } = t);
+  t.fp.calls.length = 0;
+  return { fp: t.fp, portal: t.portal };
 }
 
 afterEach(async () => {
-  await ctx?.close();
-  await fake?.close();
+  await close?.();
+  close = undefined;
 });
 
 const status = (p: Portal, id: string, s = 'delivered') => ({ method: 'messageservice.message.status.update', params: { CODE: 'smsgw_myshop', MESSAGE_ID: id, STATUS: s } });
@@ -127,28 +126,5 @@ describe('Bitrix24 REST client', () => {
     const { fp, portal } = await setup();
     await expect(ctx.deps.rest.call(portal.id, 'no.such.method')).rejects.toMatchObject({ code: 'ERROR_METHOD_NOT_FOUND', kind: 'permanent' });
     expect(fp.calls.filter((c) => c.method === 'no.such.method')).toHaveLength(1);
-  });
-});
-
-describe('token keeper', () => {
-  it('refreshes the pair of a portal idle for 20 days and leaves busy portals alone', async () => {
-    let now = Date.now();
-    fake = await startFakeBitrix24();
-    const idle = await fake.addPortal();
-    const busy = await fake.addPortal();
-    ctx = await createTestContext({ fake, clock: () => now });
-    const idlePortal = await installPortal(ctx, fake, idle);
-    now += 15 * 86_400_000;
-    const busyPortal = await installPortal(ctx, fake, busy);
-    now += 6 * 86_400_000; // idle: 21 days without a call; busy: 6 days
-    const before = fake.refreshCount;
-    const oldTokens = await ctx.deps.portals.tokens(idlePortal.id);
-    expect(await ctx.deps.tokenKeeper.runOnce()).toEqual({ refreshed: 1, failed: 0 });
-    expect(fake.refreshCount - before).toBe(1);
-    expect((await ctx.deps.portals.tokens(idlePortal.id))?.refreshToken).not.toBe(oldTokens?.refreshToken);
-    expect((await ctx.deps.portals.tokens(busyPortal.id))).toBeDefined();
-    // The new pair works, and the portal is not idle any more.
-    expect(await ctx.deps.rest.call(idlePortal.id, 'user.admin')).toBe(true);
-    expect(await ctx.deps.tokenKeeper.runOnce()).toEqual({ refreshed: 0, failed: 0 });
   });
 });

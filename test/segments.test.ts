@@ -91,6 +91,16 @@ describe('segmentsOf', () => {
   });
 });
 
+describe('segments', () => {
+  it.each([
+    ['a'.repeat(160), 1, 'GSM-7'], ['a'.repeat(161), 2, 'GSM-7'], ['a'.repeat(306), 2, 'GSM-7'], ['a'.repeat(307), 3, 'GSM-7'],
+    ['ж'.repeat(70), 1, 'UCS-2'], ['ж'.repeat(71), 2, 'UCS-2'], ['ж'.repeat(134), 2, 'UCS-2'], ['ж'.repeat(135), 3, 'UCS-2'],
+    ['€'.repeat(80), 1, 'GSM-7'], ['€'.repeat(81), 2, 'GSM-7'], ['hi 😀', 1, 'UCS-2'],
+  ] as const)('%#: %i parts of %s', (text, segments, encoding) => {
+    expect(segmentsOf(text)).toEqual({ segments, encoding });
+  });
+});
+
 describe('segmentsOf against sms-segments-calculator', () => {
   // Each pool is one code point per character. Multi-code-point graphemes (flags, ZWJ sequences, skin
   // tones, U+FE0F, combining marks) are left out on purpose: the library never splits a grapheme across

@@ -1,29 +1,23 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
-import { startFakeSmsRu, type FakeSmsRu } from './fakes/smsru.js';
+import type { FakeBitrix24, FakePortal } from './fakes/bitrix24.js';
+import type { FakeSmsRu } from './fakes/smsru.js';
 import { startFakeKannel } from './fakes/kannel.js';
 import { createTestContext, type TestContext } from './helpers/app.js';
 import { installPortal, openAppPage, stateFor, statusState } from './helpers/install.js';
+import { installedPortal } from './helpers/installed-portal.js';
 import { postSms } from './helpers/sms.js';
 
 let fake: FakeBitrix24;
 let smsru: FakeSmsRu;
 let fp: FakePortal;
 let ctx: TestContext;
+let close: () => Promise<void>;
 
 beforeEach(async () => {
-  fake = await startFakeBitrix24();
-  smsru = await startFakeSmsRu({ keys: { 'good-key': 321.5 } });
-  fp = await fake.addPortal();
-  ctx = await createTestContext({ fake, smsru });
-  await installPortal(ctx, fake, fp, { provider: 'smsru', api_key: 'good-key', sender: 'MyShop' });
+  ({ fake, fp, ctx, smsru, close } = await installedPortal({ smsru: { keys: { 'good-key': 321.5 } }, install: { provider: 'smsru', api_key: 'good-key', sender: 'MyShop' } }));
 });
-afterEach(async () => {
-  await ctx.close();
-  await smsru.close();
-  await fake.close();
-});
+afterEach(() => close());
 
 const post = (path: string, fields: Record<string, string>) => request(ctx.app).post(path).type('form').send(fields);
 

@@ -1,10 +1,12 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
+import type { FakeBitrix24, FakePortal } from './fakes/bitrix24.js';
 import { startRecorder } from './fakes/recorder.js';
-import { createTestContext, type TestContext } from './helpers/app.js';
+import type { TestContext } from './helpers/app.js';
 import { installPortal, openAppPage, openInstallPage, stateFor, statusState, submitInstallForm } from './helpers/install.js';
-import { requireKannel, startKannel } from './helpers/kannel.js';
+import { installedPortal } from './helpers/installed-portal.js';
+import { requireKannel, startKannel, type Kannel } from './helpers/kannel.js';
+import { postHandler } from './helpers/sms.js';
 import type { Portal } from '../src/portals/portal-repo.js';
 import { dlrToken } from '../src/delivery/dlr-url.js';
 
@@ -12,11 +14,12 @@ import { dlrToken } from '../src/delivery/dlr-url.js';
 // tried against the portal's settings, tokens and lifecycle, reproduced through the public interface.
 requireKannel();
 
-let kannel: Awaited<ReturnType<typeof startKannel>>;
+let kannel: Kannel;
 let fake: FakeBitrix24;
 let fp: FakePortal;
 let ctx: TestContext;
 let portal: Portal;
+let close: () => Promise<void>;
 let attacker: Awaited<ReturnType<typeof startRecorder>>;
 let now: number;
 
@@ -27,26 +30,24 @@ afterAll(async () => {
   await kannel?.stop();
 });
 
+const kannelFields = () => ({ provider: 'kannel', kannel_url: kannel.url, kannel_username: 'shop', kannel_password: 'kannel-secret-pw', sender: 'MyShop' });
+
 beforeEach(async () => {
   now = Date.now();
-  fake = await startFakeBitrix24();
-  fp = await fake.addPortal();
   attacker = await startRecorder();
   // The portal's own Kannel sits on this machine, as in a single-company deployment.
-  ctx = await createTestContext({ fake, clock: () => now, env: { ALLOW_PRIVATE_GATEWAYS: '1' } });
-  portal = await installPortal(ctx, fake, fp, { provider: 'kannel', kannel_url: kannel.url, kannel_username: 'shop', kannel_password: 'kannel-secret-pw', sender: 'MyShop' });
+  ({ fake, fp, ctx, portal, close } = await installedPortal({ clock: () => now, env: { ALLOW_PRIVATE_GATEWAYS: '1' }, install: kannelFields() }));
 });
 afterEach(async () => {
-  await ctx.close();
-  await fake.close();
+  await close();
   await attacker.close();
 });
 
 const post = (path: string, fields: Record<string, string>) => request(ctx.app).post(path).type('form').send(fields);
 const portalRow = () => ctx.db('portals').where({ id: portal.id }).first();
 const savedGateway = async () => (await ctx.deps.settings.get(portal.id))?.credentials;
-const sms = (applicationToken: string, id: string) =>
-  post('/handler', { message_id: id, message_to: '+79991234567', message_body: 'hi', code: 'smsgw_myshop', 'auth[member_id]': fp.memberId, 'auth[application_token]': applicationToken });
+/** An SMS whose auth block carries `applicationToken`, to /handler without the key: the token alone decides. */
+const sms = (applicationToken: string, id: string) => postHandler(ctx, { portal: fp, id, text: 'hi', auth: { application_token: applicationToken } });
 
 describe('an ordinary portal user cannot take the portal over', () => {
   it('a non-admin\'s page token cannot change the gateway (the reported attack): refused, nothing sent to the new URL', async () => {
@@ -195,10 +196,7 @@ describe('lifecycle events cannot be forged with a portal user\'s token', () => 
 describe('uninstall with CLEAN=1', () => {
   it('erases reasons, origins and gateway texts too, and rotates the handler key', async () => {
     await sms(fp.applicationToken, 'c1');
-    const bad = await post('/handler', {
-      message_id: 'c2', message_to: 'call 8-999-INVALID', message_body: 'x', 'bindings[0][OWNER_TYPE_ID]': '3', 'bindings[0][OWNER_ID]': '42',
-      'auth[member_id]': fp.memberId, 'auth[application_token]': fp.applicationToken,
-    });
+    const bad = await postHandler(ctx, { portal: fp, id: 'c2', to: 'call 8-999-INVALID', text: 'x', bindings: [{ OWNER_TYPE_ID: '3', OWNER_ID: '42' }] });
     expect(bad.body.status).toBe('failed');
     await ctx.db('messages').where({ b24_message_id: 'c1' }).update({ gateway_status_text: 'rejected: +79991234567 is blocked' });
     const oldHandler = new URL(fp.senders.get('smsgw_myshop')!.HANDLER);
@@ -213,10 +211,10 @@ describe('uninstall with CLEAN=1', () => {
     }
     // Reinstalled: the old handler URL (key only, as for author-less messages) opens nothing; the new one works.
     fp.senders.clear();
-    await installPortal(ctx, fake, fp, { provider: 'kannel', kannel_url: kannel.url, kannel_username: 'shop', kannel_password: 'kannel-secret-pw', sender: 'MyShop' });
+    await installPortal(ctx, fake, fp, kannelFields());
     const newHandler = new URL(fp.senders.get('smsgw_myshop')!.HANDLER);
     expect(newHandler.search).not.toBe(oldHandler.search);
-    const authorless = (search: string, id: string) => request(ctx.app).post(`/handler${search}`).type('form').send({ message_id: id, message_to: '+79991234567', message_body: 'hi' });
+    const authorless = (search: string, id: string) => postHandler(ctx, { id, text: 'hi', auth: false }, `/handler${search}`);
     expect((await authorless(oldHandler.search, 'k1')).status).toBe(401);
     expect((await authorless(newHandler.search, 'k2')).status).toBe(200);
   });

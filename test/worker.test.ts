@@ -1,30 +1,28 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startFakeBitrix24, type FakeBitrix24, type FakePortal } from './fakes/bitrix24.js';
-import { startFakeSmsRu, type FakeSmsRu } from './fakes/smsru.js';
-import { createTestContext, type TestContext } from './helpers/app.js';
+import type { FakeBitrix24, FakePortal } from './fakes/bitrix24.js';
+import type { FakeSmsRu } from './fakes/smsru.js';
+import type { TestContext } from './helpers/app.js';
 import { installPortal } from './helpers/install.js';
+import { installedPortal } from './helpers/installed-portal.js';
 import { messageRow, postSms } from './helpers/sms.js';
+import { eventually, untilIdle } from './helpers/wait.js';
 import { startFakeKannel } from './fakes/kannel.js';
 
 let fake: FakeBitrix24;
 let smsru: FakeSmsRu;
 let fp: FakePortal;
 let ctx: TestContext;
+let close: () => Promise<void>;
 let now: number;
 
 beforeEach(async () => {
   now = Date.UTC(2026, 10, 22, 12);
-  fake = await startFakeBitrix24();
-  smsru = await startFakeSmsRu({ keys: { 'good-key': 512.5 } });
-  fp = await fake.addPortal();
-  ctx = await createTestContext({ fake, smsru, clock: () => now, random: () => 0.5, env: { ALLOW_PRIVATE_GATEWAYS: '1' } });
-  await installPortal(ctx, fake, fp, { provider: 'smsru', api_key: 'good-key', sender: 'MyShop' });
+  ({ fake, fp, ctx, smsru, close } = await installedPortal({
+    smsru: { keys: { 'good-key': 512.5 } }, clock: () => now, random: () => 0.5, env: { ALLOW_PRIVATE_GATEWAYS: '1' },
+    install: { provider: 'smsru', api_key: 'good-key', sender: 'MyShop' },
+  }));
 });
-afterEach(async () => {
-  await ctx.close();
-  await smsru.close();
-  await fake.close();
-});
+afterEach(() => close());
 
 const sendsTo = (to: string) => [...smsru.messages.values()].filter((m) => m.to === to).length;
 
@@ -112,7 +110,7 @@ describe('send worker', () => {
     const id = await postSms(ctx, fp);
     smsru.setMode('hang');
     const dying = ctx.deps.worker.runOnce(); // this process "dies" with the request at SMS.ru
-    while (smsru.messages.size === 0) await new Promise((r) => setTimeout(r, 5));
+    await eventually(() => smsru.messages.size > 0, 'the request to reach SMS.ru', 5_000);
     const row = await messageRow(ctx, id);
     expect(row).toMatchObject({ state: 'sending' });
     expect(row.submitted_at).not.toBeNull();
@@ -142,7 +140,7 @@ describe('claims', () => {
   it('the worker takes no more of one gateway account than GATEWAY_CONCURRENCY at a time', async () => {
     for (let i = 0; i < 20; i++) await postSms(ctx, fp, { to: `+799900000${String(i).padStart(2, '0')}` });
     expect(await ctx.deps.worker.runOnce()).toBe(8);
-    while ((await ctx.deps.worker.runOnce()) > 0);
+    await untilIdle(ctx.deps.worker);
     expect(smsru.messages.size).toBe(20);
   });
 
@@ -247,7 +245,7 @@ describe('statuses job', () => {
     smsru.undeliverable.add('79990000013');
     const ids: string[] = [];
     for (let i = 0; i < 150; i++) ids.push(await postSms(ctx, fp, { to: `+7999${String(i).padStart(7, '0')}` }));
-    while ((await ctx.deps.worker.runOnce()) > 0);
+    await untilIdle(ctx.deps.worker);
     smsru.settle();
     expect(await ctx.deps.statusesJob.runOnce()).toEqual({ polled: 150, expired: 0 });
     expect(smsru.stats.statusIdsMax).toBe(100);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import { listen, readBody, send, type Json } from './http-util.js';
 import { callMethod } from './bitrix24-methods.js';
+import { nextMessageId, smsForm } from './sms-body.js';
 
 /**
  * A fake Bitrix24 built from ../shared/reference/bitrix24.md: one OAuth server (oauth.bitrix.info)
@@ -214,20 +215,12 @@ export async function startFakeBitrix24(opts: FakeOptions = {}) {
     async dispatchSms(portal: FakePortal, m: { code: string; to: string; text: string; id?: string; withAuth?: boolean }) {
       const sender = portal.senders.get(m.code);
       if (!sender) throw new Error(`no provider ${m.code} registered`);
-      const id = m.id ?? randomBytes(16).toString('hex');
+      const id = m.id ?? nextMessageId();
       portal.shown.set(id, 'sent'); // Bitrix24 marks it sent on its side at once
-      const body = new URLSearchParams({
-        module_id: 'crm', 'bindings[0][OWNER_TYPE_ID]': '3', 'bindings[0][OWNER_ID]': '42',
-        'properties[phone_number]': m.to, 'properties[message_text]': m.text, type: 'SMS', code: m.code,
-        message_id: id, message_to: m.to, message_body: m.text, ts: String(Math.floor(Date.now() / 1000)),
-      });
-      if (m.withAuth !== false) {
-        const t = issue(portal, portal.users[0]!);
-        for (const [k, v] of Object.entries({ access_token: t.accessToken, expires_in: '3600', scope: 'messageservice', domain: portal.domain,
-          server_endpoint: `http://127.0.0.1:${oauth.port}/rest/`, status: 'L', client_endpoint: portal.endpoint, member_id: portal.memberId,
-          user_id: '1', application_token: portal.applicationToken })) body.set(`auth[${k}]`, v);
-      }
-      const res = await fetch(sender.HANDLER, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString() });
+      // The author's own short-lived token, as Bitrix24 issues it; never a refresh token.
+      const auth = m.withAuth === false ? false : { access_token: issue(portal, portal.users[0]!).accessToken, server_endpoint: `http://127.0.0.1:${oauth.port}/rest/` };
+      const body = smsForm({ portal, code: m.code, id, to: m.to, text: m.text, auth });
+      const res = await fetch(sender.HANDLER, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
       await res.text();
       return { status: res.status, id };
     },

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { eventually } from './wait.js';
 
 export const KANNEL_BIN = { bearerbox: '/usr/sbin/bearerbox', smsbox: '/usr/sbin/smsbox', fakesmsc: '/usr/lib/kannel/test/fakesmsc' };
 export const kannelInstalled = () => Object.values(KANNEL_BIN).every((p) => existsSync(p));
@@ -21,15 +22,6 @@ async function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
-}
-
-async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 /**
@@ -90,11 +82,11 @@ concatenation = true
   };
   const status = () => fetch(`http://127.0.0.1:${admin}/status.txt?password=adminpw`).then((r) => r.text());
   start(KANNEL_BIN.bearerbox, [conf], 'bearerbox');
-  await waitFor(async () => (await status()).length > 0, 'bearerbox');
+  await eventually(async () => (await status()).length > 0, 'bearerbox', 15_000);
   start(KANNEL_BIN.fakesmsc, ['-H', '127.0.0.1', '-r', String(fakePort), '-i', '1', '-m', '0', '100 200 text hello'], 'fakesmsc');
-  await waitFor(async () => /FAKE.*online/.test(await status()), 'fakesmsc to connect');
+  await eventually(async () => /FAKE.*online/.test(await status()), 'fakesmsc to connect', 15_000);
   start(KANNEL_BIN.smsbox, [conf], 'smsbox');
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${sendsms}/cgi-bin/sendsms`)).status > 0, 'smsbox');
+  await eventually(async () => (await fetch(`http://127.0.0.1:${sendsms}/cgi-bin/sendsms`)).status > 0, 'smsbox', 15_000);
 
   return {
     url: `http://127.0.0.1:${sendsms}`,
@@ -113,3 +105,5 @@ concatenation = true
     },
   };
 }
+
+export type Kannel = Awaited<ReturnType<typeof startKannel>>;

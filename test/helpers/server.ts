@@ -16,6 +16,8 @@ export async function createListeningContext(opts: Parameters<typeof createTestC
   return {
     ...ctx,
     publicUrl,
+    /** The listening server itself, for tests that watch a response from the server's side. */
+    server,
     close: async () => {
       await new Promise<void>((r) => {
         server.closeAllConnections();
@@ -26,12 +28,4 @@ export async function createListeningContext(opts: Parameters<typeof createTestC
   };
 }
 
-/** Waits (bounded) until `check` holds, polling every 50 ms. */
-export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
+export type ListeningContext = Awaited<ReturnType<typeof createListeningContext>>;

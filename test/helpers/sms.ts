@@ -1,21 +1,26 @@
 import request from 'supertest';
 import type { FakePortal } from '../fakes/bitrix24.js';
+import { smsForm, type SmsBodyOptions } from '../fakes/sms-body.js';
 import type { TestContext } from './app.js';
 
-let seq = 0;
+/** POSTs an SMS body (../fakes/sms-body.ts, or a raw form string) to the handler at `path`; the raw answer. */
+export function postHandler(ctx: Pick<TestContext, 'app'>, body: SmsBodyOptions | string, path = '/handler') {
+  return request(ctx.app).post(path).type('form').send(typeof body === 'string' ? body : smsForm(body));
+}
 
-/** Posts an SMS to /handler as Bitrix24 would for the portal's first provider; returns its Bitrix24 message id. */
-export async function postSms(ctx: TestContext, fp: FakePortal, m: { to?: string; text?: string; id?: string } = {}) {
+/**
+ * Posts an SMS to /handler as Bitrix24 would for the portal's first provider (its HANDLER URL, key included, and the
+ * portal's auth block); returns its Bitrix24 message id, and fails unless the handler answered 200.
+ */
+export async function postSms(ctx: Pick<TestContext, 'app'>, fp: FakePortal, m: SmsBodyOptions = {}) {
   const [sender] = [...fp.senders.values()];
-  const url = new URL(sender!.HANDLER);
-  const id = m.id ?? `msg${String(++seq).padStart(29, '0')}`;
-  const res = await request(ctx.app).post(`/handler${url.search}`).type('form').send({
-    module_id: 'crm', type: 'SMS', code: sender!.CODE, message_id: id, message_to: m.to ?? '+79991234567', message_body: m.text ?? 'Hello',
-    'auth[member_id]': fp.memberId, 'auth[application_token]': fp.applicationToken,
-  });
+  if (!sender) throw new Error('the portal has no provider registered');
+  const body = smsForm({ portal: fp, code: sender.CODE, ...m });
+  const id = new URLSearchParams(body).get('message_id')!;
+  const res = await postHandler(ctx, body, `/handler${new URL(sender.HANDLER).search}`);
   if (res.status !== 200) throw new Error(`handler answered ${res.status}: ${res.text}`);
   fp.shown.set(id, 'sent');
   return id;
 }
 
-export const messageRow = (ctx: TestContext, b24MessageId: string) => ctx.db('messages').where({ b24_message_id: b24MessageId }).first();
+export const messageRow = (ctx: Pick<TestContext, 'db'>, b24MessageId: string) => ctx.db('messages').where({ b24_message_id: b24MessageId }).first();
