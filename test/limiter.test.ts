@@ -19,3 +19,33 @@ describe('leaky-bucket limiter', () => {
     expect(t).toBe(2000);
   });
 });
+
+describe('leaky-bucket limiter after a stall', () => {
+  it('lets only a burst\'s worth go when a stalled event loop wakes, then paces again', async () => {
+    let t = 0;
+    const timers: Array<{ at: number; fire: () => void }> = [];
+    const limiter = createLimiter({ burst: 5, perSecond: 10, jitterMs: 1, now: () => t, sleep: (ms) => new Promise<void>((r) => timers.push({ at: t + ms, fire: r })) });
+    const settle = async () => {
+      for (let i = 0; i < 50; i++) await new Promise<void>((r) => setImmediate(r));
+    };
+    const went: number[] = [];
+    const calls = Array.from({ length: 20 }, () => limiter.acquire('p').then(() => went.push(t)));
+    await settle();
+    expect(went).toHaveLength(limiter.capacity); // the burst, at once
+
+    t = 5_000; // the loop stalls for five seconds: every timer is overdue when it wakes
+    for (const timer of timers.splice(0)) if (timer.at <= t) timer.fire();
+    await settle();
+    expect(went.filter((at) => at === 5_000).length).toBeLessThanOrEqual(limiter.capacity);
+
+    while (went.length < 20) {
+      t = Math.min(...timers.map((x) => x.at));
+      for (const timer of timers.splice(0)) if (timer.at <= t) timer.fire(); else timers.push(timer);
+      await settle();
+    }
+    await Promise.all(calls);
+    // After the stall, calls are spaced by the drain interval (100 ms) once the burst is spent.
+    const after = went.filter((at) => at > 5_000);
+    for (let i = 1; i < after.length; i++) expect(after[i]! - after[i - 1]!).toBeGreaterThanOrEqual(100);
+  });
+});
