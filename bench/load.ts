@@ -1,39 +1,66 @@
 /**
- * Open-loop load for /handler, run as its own process so that the client does not share the server's event
- * loop: request i starts at i/rate seconds whatever the previous ones are doing. Prints one JSON line.
- * Arguments: handlerUrl rate seconds memberId applicationToken idPrefix
+ * Load for /handler (or Kannel's sendsms), run as its own process so that the client does not share the server's
+ * event loop. Prints one JSON line.
+ *  open   url rate seconds memberId applicationToken idPrefix   request i starts at i/rate s, whatever the others do
+ *  closed url connections seconds memberId applicationToken idPrefix   each connection sends its next request when
+ *         the previous answer is in (`memberId` = "-" sends Kannel's `GET /cgi-bin/sendsms`, user:pass in the token)
  */
 import { Agent, request } from 'undici';
 import { smsForm } from '../test/fakes/sms-body.js';
 
-const [url, rateArg, secondsArg, memberId, appToken, prefix] = process.argv.slice(2);
-const rate = Number(rateArg);
-const total = rate * Number(secondsArg);
-const agent = new Agent({ connections: 128 });
+const [mode, url, nArg, secondsArg, memberId, appToken, prefix] = process.argv.slice(2);
+const seconds = Number(secondsArg);
+const agent = new Agent({ connections: mode === 'closed' ? Number(nArg) : 128, pipelining: 1 });
 const latencies: number[] = [];
 let errors = 0;
+let sent = 0;
+
+function one(i: number) {
+  if (memberId === '-') {
+    const [user, pass] = appToken!.split(':');
+    const q = new URLSearchParams({ username: user!, password: pass!, from: 'Bench', to: `7999${String(1000000 + (i % 8999999))}`, text: 'Your order is ready' });
+    return { method: 'GET' as const, path: `${url}?${q}`, body: undefined, headers: {} };
+  }
+  const body = smsForm({
+    portal: { memberId: memberId!, applicationToken: appToken! }, code: 'smsgw_bench', id: `${prefix}${String(i).padStart(24, '0')}`,
+    to: '+7 (999) 123-45-67', text: 'Your order is ready',
+  });
+  return { method: 'POST' as const, path: url!, body, headers: { 'content-type': 'application/x-www-form-urlencoded' } };
+}
+
+async function fire(i: number) {
+  const r = one(i);
+  const t0 = performance.now();
+  try {
+    const res = await request(r.path, { method: r.method, headers: r.headers, body: r.body, dispatcher: agent });
+    await res.body.text();
+    if (res.statusCode < 200 || res.statusCode > 299) errors++;
+  } catch {
+    errors++;
+  }
+  latencies.push(performance.now() - t0);
+}
+
 const started = performance.now();
-await Promise.all(
-  Array.from({ length: total }, async (_, i) => {
-    const wait = started + (i * 1000) / rate - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const body = smsForm({
-      portal: { memberId: memberId!, applicationToken: appToken! }, code: 'smsgw_bench', id: `${prefix}${String(i).padStart(24, '0')}`,
-      to: '+7 (999) 123-45-67', text: 'Your order is ready',
-    });
-    const t0 = performance.now();
-    try {
-      const res = await request(url!, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body, dispatcher: agent });
-      await res.body.text();
-      if (res.statusCode !== 200) errors++;
-    } catch {
-      errors++;
-    }
-    latencies.push(performance.now() - t0);
-  }),
-);
+if (mode === 'open') {
+  const rate = Number(nArg);
+  await Promise.all(
+    Array.from({ length: rate * seconds }, async (_, i) => {
+      const wait = started + (i * 1000) / rate - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      await fire(i);
+    }),
+  );
+} else {
+  const until = started + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: Number(nArg) }, async () => {
+      while (performance.now() < until) await fire(sent++);
+    }),
+  );
+}
 const elapsed = (performance.now() - started) / 1000;
 latencies.sort((a, b) => a - b);
-const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!;
-console.log(JSON.stringify({ total, elapsed, errors, p50: pct(50), p99: pct(99) }));
+const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0;
+console.log(JSON.stringify({ total: latencies.length, elapsed, errors, p50: pct(50), p99: pct(99) }));
 await agent.close();

@@ -60,7 +60,7 @@ export function buildDeps(o: DepsOptions) {
   const reports = createReportRepo(db);
   const metrics = createAppMetrics(db, reports);
   const formTokens = createFormTokens(crypto, clock);
-  const portals = createPortalRepo(db, crypto);
+  const portals = createPortalRepo(db, crypto, clock);
   const settings = createSettingsRepo(db, crypto);
   // Final states are counted as they happen (metrics), so /metrics never scans the whole messages table.
   const onFinal = (state: string, gateway: string) => metrics.messagesFinal.inc({ state, gateway });

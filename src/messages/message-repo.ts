@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Db } from '../platform/db.js';
 import { writeStatusReport, type OnFinal } from '../delivery/report-repo.js';
 import type { MessageState } from './states.js';
+import { createIntakeWriter } from './intake-writer.js';
 
 export interface NewMessage {
   portalId: number;
@@ -36,13 +37,20 @@ export interface MessageRow {
 }
 
 export function createMessageRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
+  const writer = createIntakeWriter(db);
+
   /**
    * Stores a message once per (portal, Bitrix24 message id): Bitrix24's queue may deliver the same
    * message twice. Returns the new row's id, or undefined when it was a duplicate.
    */
   async function enqueue(m: NewMessage): Promise<number | undefined> {
+    if (m.state === 'queued') {
+      return writer.insert({
+        portalId: m.portalId, b24MessageId: m.b24MessageId, code: m.code, moduleId: m.moduleId ?? null, origin: m.origin ? JSON.stringify(m.origin) : null,
+        messageTo: m.messageTo, phone: m.phone!, body: m.body!, isTest: m.isTest ?? false, now: m.now,
+      });
+    }
     // A number rejected at intake is final at once: its `failed` report goes into the outbox in the same transaction.
-    if (m.state !== 'failed') return insert(db, m);
     const id = await db.transaction(async (trx) => {
       const inserted = await insert(trx, m);
       if (inserted !== undefined) await writeStatusReport(trx, inserted, 'failed', m.now);

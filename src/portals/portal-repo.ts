@@ -1,3 +1,4 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db } from '../platform/db.js';
 import type { Crypto } from '../platform/crypto.js';
 import { randomToken, safeEqual, sha256hex } from '../platform/crypto.js';
@@ -54,9 +55,33 @@ const toPortal = (r: PortalRow): Portal => ({
   disabledAt: r.disabled_at ?? null,
 });
 
-export function createPortalRepo(db: Db, crypto: Crypto) {
+/**
+ * How long the handler may answer from a portal read earlier. A change made by this process (an uninstall, an
+ * operator's disable, a reinstall) clears the cache at once; other processes see it after at most this long.
+ */
+export const AUTH_CACHE_MS = 2000;
+
+interface AuthEntry {
+  portal: Portal;
+  /** HMAC of the stored application token under a key that exists only in this process's memory. */
+  tokenMac: Buffer | null;
+  handlerKeyHash: string;
+  readAt: number;
+}
+
+export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Date.now) {
   const table = () => db<PortalRow>('portals');
   const seal = (v: string | null | undefined) => (v ? crypto.encrypt(v) : null);
+  const macKey = randomBytes(32);
+  const macOf = (token: string) => createHmac('sha256', macKey).update(token).digest();
+  const authCache = new Map<string, AuthEntry>();
+  let generation = 0;
+  /** Every write to a portal row goes through here: the handler must not answer from what was before. */
+  const changed = <T>(result: T): T => {
+    generation++;
+    authCache.clear();
+    return result;
+  };
 
   async function findByMemberId(memberId: string): Promise<Portal | undefined> {
     const row = await table().where({ member_id: memberId }).first();
@@ -105,6 +130,7 @@ export function createPortalRepo(db: Db, crypto: Crypto) {
       })
       .onConflict('member_id')
       .merge(fields);
+    changed(undefined);
     return (await findByMemberId(p.memberId))!;
   }
 
@@ -137,21 +163,34 @@ export function createPortalRepo(db: Db, crypto: Crypto) {
   }
 
   /**
-   * The handler's authentication in one read: the portal named by member_id (or, for author-less messages,
-   * by the handler key), with its application_token checked in constant time and the key's owner compared.
+   * The handler's authentication: the portal named by member_id (or, for author-less messages, by the handler key),
+   * with its application_token checked in constant time and the key's owner compared. Served from memory for
+   * AUTH_CACHE_MS after one read; the stored token is decrypted once per read, a request's token is compared by HMAC.
    */
   async function authenticate(p: { memberId?: string; applicationToken?: string; handlerKey?: string }): Promise<
     { ok: true; portal: Portal } | { ok: false; why: string }
   > {
     const keyHash = p.handlerKey !== undefined ? sha256hex(p.handlerKey) : undefined;
-    const row = p.memberId !== undefined ? await table().where({ member_id: p.memberId }).first() : keyHash ? await table().where({ handler_key_hash: keyHash }).first() : undefined;
-    if (!row) return { ok: false, why: p.memberId !== undefined ? 'unknown portal or wrong application_token' : 'unknown handler key' };
-    if (p.memberId !== undefined) {
-      const stored = row.application_token_enc ? crypto.decrypt(row.application_token_enc) : undefined;
-      if (!stored || !p.applicationToken || !safeEqual(stored, p.applicationToken)) return { ok: false, why: 'unknown portal or wrong application_token' };
-      if (keyHash !== undefined && !safeEqual(keyHash, row.handler_key_hash)) return { ok: false, why: 'the handler key does not belong to this portal' };
+    const cacheKey = p.memberId !== undefined ? `m:${p.memberId}` : keyHash !== undefined ? `k:${keyHash}` : undefined;
+    if (cacheKey === undefined) return { ok: false, why: 'unknown handler key' };
+    let entry = authCache.get(cacheKey);
+    if (!entry || now() - entry.readAt >= AUTH_CACHE_MS || now() < entry.readAt) {
+      const readAt = now();
+      const before = generation;
+      const row = p.memberId !== undefined ? await table().where({ member_id: p.memberId }).first() : await table().where({ handler_key_hash: keyHash! }).first();
+      if (!row) return { ok: false, why: p.memberId !== undefined ? 'unknown portal or wrong application_token' : 'unknown handler key' };
+      entry = { portal: toPortal(row), tokenMac: row.application_token_enc ? macOf(crypto.decrypt(row.application_token_enc)) : null, handlerKeyHash: row.handler_key_hash, readAt };
+      if (authCache.size >= 10_000) authCache.clear(); // unknown member ids are never cached, so this bounds real portals only
+      // A write by this process while the row was being read may have changed it: that read is used once, not kept.
+      if (generation === before) authCache.set(cacheKey, entry);
     }
-    return { ok: true, portal: toPortal(row) };
+    if (p.memberId !== undefined) {
+      if (!entry.tokenMac || !p.applicationToken || !timingSafeEqual(entry.tokenMac, macOf(p.applicationToken))) {
+        return { ok: false, why: 'unknown portal or wrong application_token' };
+      }
+      if (keyHash !== undefined && !safeEqual(keyHash, entry.handlerKeyHash)) return { ok: false, why: 'the handler key does not belong to this portal' };
+    }
+    return { ok: true, portal: entry.portal };
   }
 
   async function hasApplicationToken(id: number): Promise<boolean> {
@@ -183,6 +222,7 @@ export function createPortalRepo(db: Db, crypto: Crypto) {
 
   /** An administrator's verified tokens revive a portal whose stored pair died (invalid_grant and the like). */
   async function reactivate(id: number, t: TokenPair, now: number): Promise<void> {
+    changed(undefined);
     await db('portals').where({ id, status: 'inactive' }).update({
       status: 'active', inactive_reason: null, access_token_enc: crypto.encrypt(t.accessToken), refresh_token_enc: crypto.encrypt(t.refreshToken),
       access_expires_at: t.expiresAt, refresh_lock_until: null, last_rest_call_at: now, updated_at: now,
@@ -190,7 +230,7 @@ export function createPortalRepo(db: Db, crypto: Crypto) {
   }
 
   async function markInactive(id: number, reason: string, now: number): Promise<void> {
-    await db('portals').where({ id }).update({ status: 'inactive', inactive_reason: reason.slice(0, 255), updated_at: now });
+    changed(await db('portals').where({ id }).update({ status: 'inactive', inactive_reason: reason.slice(0, 255), updated_at: now }));
   }
 
   async function touchRestCall(id: number, now: number): Promise<void> {
@@ -198,7 +238,7 @@ export function createPortalRepo(db: Db, crypto: Crypto) {
   }
 
   async function moveEndpoint(id: number, restEndpoint: string, domain: string, now: number): Promise<void> {
-    await db('portals').where({ id }).update({ rest_endpoint: restEndpoint, domain, updated_at: now });
+    changed(await db('portals').where({ id }).update({ rest_endpoint: restEndpoint, domain, updated_at: now }));
   }
 
   /**
@@ -227,14 +267,15 @@ export function createPortalRepo(db: Db, crypto: Crypto) {
           .update({ body: null, phone: null, message_to: '', origin: null, failure_reason: null, gateway_status_text: null, updated_at: now });
       }
     });
+    changed(undefined);
   }
 
   async function setDisabled(id: number, disabled: boolean, now: number): Promise<void> {
-    await db('portals').where({ id }).update({ disabled_at: disabled ? now : null, updated_at: now });
+    changed(await db('portals').where({ id }).update({ disabled_at: disabled ? now : null, updated_at: now }));
   }
 
   async function setDefaultCountry(id: number, country: string, now: number): Promise<void> {
-    await db('portals').where({ id }).update({ default_country: country, updated_at: now });
+    changed(await db('portals').where({ id }).update({ default_country: country, updated_at: now }));
   }
 
   async function all(): Promise<Portal[]> {

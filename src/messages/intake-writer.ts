@@ -1,0 +1,119 @@
+import type { Db } from '../platform/db.js';
+import { isPostgres } from '../platform/db.js';
+
+/** A queued message as intake stores it (rejected ones take message-repo's transactional way with their report). */
+export interface QueuedRow {
+  portalId: number;
+  b24MessageId: string;
+  code: string;
+  moduleId: string | null;
+  origin: string | null;
+  messageTo: string;
+  phone: string;
+  body: string;
+  isTest: boolean;
+  now: number;
+}
+
+const COLUMNS = 'portal_id, b24_message_id, code, module_id, origin, message_to, phone, body, state, is_test, next_attempt_at, created_at, updated_at';
+
+interface SqliteStatement { get(...params: unknown[]): { id: number } | undefined }
+interface SqliteConnection { prepare(sql: string): SqliteStatement; transaction<F extends (...a: never[]) => unknown>(fn: F): F }
+interface PgConnection { query(q: { name: string; text: string; values: unknown[] }): Promise<{ rows: { id: string | number; portal_id: string | number; b24_message_id: string }[] }> }
+
+/**
+ * The handler's one write, group-committed: every message that arrives while a commit is being written goes into
+ * the next one, so a burst of N requests costs a handful of commits, not N. Each caller is answered only after the
+ * transaction holding its row committed. Statements are prepared once per connection (SQLite) or named and
+ * prepared by the server once per connection (PostgreSQL); knex is not on this path.
+ */
+export function createIntakeWriter(db: Db, opts: { maxBatch?: number } = {}) {
+  const maxBatch = opts.maxBatch ?? 256;
+  const pg = isPostgres(db);
+  type Pending = { row: QueuedRow; resolve: (id: number | undefined) => void; reject: (err: unknown) => void };
+  let pending: Pending[] = [];
+  let flushing = false;
+  const prepared = new WeakMap<object, { insert: SqliteStatement; batch: (rows: QueuedRow[]) => (number | undefined)[] }>();
+  const client = db.client as { acquireConnection(): Promise<unknown>; releaseConnection(c: unknown): Promise<void> };
+
+  /** Stores one queued message; undefined when (portal, Bitrix24 message id) was stored before. */
+  function insert(row: QueuedRow): Promise<number | undefined> {
+    return new Promise((resolve, reject) => {
+      pending.push({ row, resolve, reject });
+      if (!flushing) {
+        flushing = true;
+        setImmediate(flush); // requests parsed in this turn of the event loop join the same commit
+      }
+    });
+  }
+
+  async function flush() {
+    while (pending.length) {
+      const batch = pending.slice(0, maxBatch);
+      pending = pending.slice(batch.length);
+      try {
+        const ids = await write(batch.map((p) => p.row));
+        batch.forEach((p, i) => p.resolve(ids[i]));
+      } catch (err) {
+        // One bad row must not fail its neighbours: each is written alone, and only what fails alone is refused.
+        if (batch.length === 1) batch[0]!.reject(err);
+        else for (const p of batch) await write([p.row]).then((ids) => p.resolve(ids[0]), p.reject);
+      }
+    }
+    flushing = false;
+  }
+
+  async function write(rows: QueuedRow[]): Promise<(number | undefined)[]> {
+    const conn = await client.acquireConnection();
+    try {
+      return pg ? await writePg(conn as PgConnection, rows) : sqliteStatements(conn as SqliteConnection).batch(rows);
+    } finally {
+      await client.releaseConnection(conn);
+    }
+  }
+
+  function sqliteStatements(conn: SqliteConnection) {
+    let s = prepared.get(conn);
+    if (!s) {
+      const insertStmt = conn.prepare(
+        `INSERT INTO messages (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) ON CONFLICT (portal_id, b24_message_id) DO NOTHING RETURNING id`,
+      );
+      const batch = conn.transaction((rows: QueuedRow[]) =>
+        rows.map((r) => insertStmt.get(r.portalId, r.b24MessageId, r.code, r.moduleId, r.origin, r.messageTo, r.phone, r.body, r.isTest ? 1 : 0, r.now, r.now, r.now)?.id),
+      );
+      s = { insert: insertStmt, batch };
+      prepared.set(conn, s);
+    }
+    return s;
+  }
+
+  /**
+   * One statement for the whole batch (atomic by itself): the rows travel as arrays. A key twice in one batch (the
+   * same message delivered twice within milliseconds) is stored once; the second caller hears "duplicate".
+   */
+  async function writePg(conn: PgConnection, rows: QueuedRow[]): Promise<(number | undefined)[]> {
+    const keyOf = (portalId: number | string, b24Id: string) => `${portalId}\u0000${b24Id}`;
+    const first = new Map<string, number>();
+    rows.forEach((r, i) => first.has(keyOf(r.portalId, r.b24MessageId)) || first.set(keyOf(r.portalId, r.b24MessageId), i));
+    const unique = rows.filter((r, i) => first.get(keyOf(r.portalId, r.b24MessageId)) === i);
+    const col = <T>(f: (r: QueuedRow) => T) => unique.map(f);
+    const res = await conn.query({
+      name: 'intake_insert_v1',
+      text: `INSERT INTO messages (${COLUMNS})
+             SELECT p, b, c, m, o, t, ph, bo, 'queued', te, n, n, n
+               FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::bigint[])
+                 AS x(p, b, c, m, o, t, ph, bo, te, n)
+             ON CONFLICT (portal_id, b24_message_id) DO NOTHING RETURNING id, portal_id, b24_message_id`,
+      values: [
+        col((r) => r.portalId), col((r) => r.b24MessageId), col((r) => r.code), col((r) => r.moduleId), col((r) => r.origin),
+        col((r) => r.messageTo), col((r) => r.phone), col((r) => r.body), col((r) => r.isTest), col((r) => r.now),
+      ],
+    });
+    const ids = new Map(res.rows.map((r) => [keyOf(Number(r.portal_id), r.b24_message_id), Number(r.id)]));
+    return rows.map((r, i) => (first.get(keyOf(r.portalId, r.b24MessageId)) === i ? ids.get(keyOf(r.portalId, r.b24MessageId)) : undefined));
+  }
+
+  return { insert };
+}
+
+export type IntakeWriter = ReturnType<typeof createIntakeWriter>;

@@ -1,0 +1,81 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import request from 'supertest';
+import { buildDeps } from '../src/deps.js';
+import { createApp } from '../src/web/app.js';
+import { createLogger } from '../src/platform/logger.js';
+import { AUTH_CACHE_MS } from '../src/portals/portal-repo.js';
+import { smsForm } from './fakes/sms-body.js';
+import { TEST_SECRET_KEY } from './helpers/app.js';
+import { installedPortal, type InstalledPortal } from './helpers/installed-portal.js';
+
+let t: InstalledPortal;
+let handlerPath: string;
+beforeEach(async () => {
+  t = await installedPortal({ env: { WORKER_ENABLED: '0' } });
+  const h = new URL(t.fp.senders.get('smsgw_myshop')!.HANDLER);
+  handlerPath = h.pathname + h.search;
+});
+afterEach(() => t.close());
+
+const sms = (id: string, to = '+79991234567') => smsForm({ portal: t.fp, code: 'smsgw_myshop', id, to, text: 'Hello' });
+const storedCount = async () => Number((await t.ctx.db('messages').count({ n: '*' }))[0]!.n);
+const post = (app: Parameters<typeof request>[0], body: string) => request(app).post(handlerPath).type('form').send(body);
+
+/** A second process on the same database: its own deps (and so its own memory), its own clock. */
+function otherProcess() {
+  let now = Date.now();
+  const deps = buildDeps({ config: t.ctx.config, db: t.ctx.db, log: createLogger('silent'), secretKey: TEST_SECRET_KEY, clock: () => now });
+  return { app: createApp(deps), deps, advance: (ms: number) => (now += ms) };
+}
+
+describe('the handler under concurrent load', () => {
+  it('answers every request of a burst only with its own row committed, each stored once', async () => {
+    const ids = Array.from({ length: 60 }, (_, i) => `burst${String(i).padStart(27, '0')}`);
+    const answers = await Promise.all(ids.map((id, i) => post(t.ctx.app, sms(id, `+7999123${String(4000 + i)}`))));
+    expect(answers.map((a) => a.status)).toEqual(ids.map(() => 200));
+    expect(answers.map((a) => a.body.status)).toEqual(ids.map(() => 'queued'));
+    const stored = await t.ctx.db('messages').select('b24_message_id', 'phone', 'state');
+    expect(stored.map((r) => r.b24_message_id).sort()).toEqual([...ids].sort());
+    expect(new Set(stored.map((r) => r.phone)).size).toBe(60);
+    expect(stored.every((r) => r.state === 'queued')).toBe(true);
+  });
+
+  it('stores a message posted twice at the same moment once, and tells the second caller it was a duplicate', async () => {
+    const [a, b] = await Promise.all([post(t.ctx.app, sms('twice000000000000000000000000001')), post(t.ctx.app, sms('twice000000000000000000000000001'))]);
+    expect([a.body.status, b.body.status].sort()).toEqual(['duplicate', 'queued']);
+    expect(await storedCount()).toBe(1);
+  });
+});
+
+describe('authentication served from memory', () => {
+  it('an operator\'s disable takes effect at once in the process that made it, and within AUTH_CACHE_MS in every other', async () => {
+    const other = otherProcess();
+    expect((await post(other.app, sms('before00000000000000000000000001'))).status).toBe(200); // the other process has read the portal
+    await t.ctx.deps.portals.setDisabled(t.portal.id, true, Date.now());
+
+    expect((await post(t.ctx.app, sms('here0000000000000000000000000001'))).status).toBe(403);
+    other.advance(AUTH_CACHE_MS);
+    const there = await post(other.app, sms('there000000000000000000000000001'));
+    expect(there.status).toBe(403);
+    expect(there.body.error).toBe('portal_disabled');
+    expect(await t.ctx.db('messages').pluck('b24_message_id')).toEqual(['before00000000000000000000000001']);
+  });
+
+  it('an uninstall refuses the old application token at once in this process and within AUTH_CACHE_MS in another', async () => {
+    const other = otherProcess();
+    expect((await post(other.app, sms('before00000000000000000000000002'))).status).toBe(200);
+    await t.ctx.deps.portals.markUninstalled(t.portal.id, true, Date.now());
+    expect((await post(t.ctx.app, sms('here0000000000000000000000000002'))).status).toBe(401);
+    other.advance(AUTH_CACHE_MS);
+    expect((await post(other.app, sms('there000000000000000000000000002'))).status).toBe(401);
+  });
+
+  it('a wrong application token is refused even while the portal is served from memory', async () => {
+    expect((await post(t.ctx.app, sms('good0000000000000000000000000001'))).status).toBe(200);
+    const forged = smsForm({ portal: { ...t.fp, applicationToken: `${t.fp.applicationToken.slice(0, -1)}x` }, code: 'smsgw_myshop', id: 'forged00000000000000000000000001' });
+    const res = await post(t.ctx.app, forged);
+    expect(res.status).toBe(401);
+    expect(res.body.message).toMatch(/application_token/);
+    expect(await storedCount()).toBe(1);
+  });
+});
