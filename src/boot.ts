@@ -30,7 +30,7 @@ export async function boot(): Promise<{ config: Config; log: Log; deps: ReturnTy
 }
 
 /** SIGTERM / SIGINT: stop taking work, finish what is in hand, close the database. */
-export function onShutdown(log: Log, stop: () => Promise<void>) {
+export function onShutdown(log: Log, stop: () => Promise<void>): (reason: string) => void {
   let stopping = false;
   const handler = (signal: string) => {
     if (stopping) return;
@@ -47,4 +47,5 @@ export function onShutdown(log: Log, stop: () => Promise<void>) {
   };
   process.on('SIGTERM', () => handler('SIGTERM'));
   process.on('SIGINT', () => handler('SIGINT'));
+  return handler;
 }

@@ -88,7 +88,7 @@ export function buildDeps(o: DepsOptions) {
   const reporter = createStatusReporter({
     reports, rest, clock, log, random: o.random,
     options: {
-      claimLimit: 500, leaseMs: 5 * 60_000, maxAgeMs: config.REPORT_MAX_AGE, retryBaseMs: config.RETRY_BASE, retryCapMs: config.RETRY_CAP,
+      claimLimit: 500, leaseMs: 60_000, maxAgeMs: config.REPORT_MAX_AGE, retryBaseMs: config.RETRY_BASE, retryCapMs: config.RETRY_CAP,
       idlePollMs: 5_000, lingerMs: config.REPORT_LINGER,
     },
     onReport: (outcome, n) => metrics.reports.inc({ outcome }, n),
@@ -114,14 +114,26 @@ export function buildDeps(o: DepsOptions) {
   const providers = createProviderRegistry({ rest, portals, settings, publicUrl: config.PUBLIC_URL, clock, log });
   const events = createEventsService({ oauth, rest, portals, providers, clock, log });
   const queueSignal = createQueueSignal(db, log);
-  const intake = createIntakeService({
-    portals, messages, clock, log,
-    onQueued: () => {
-      worker.kick(); // this process's worker, at once
-      queueSignal.notify(); // workers in other processes (PostgreSQL)
+  /**
+   * Wake-ups for the loops: this process's own at once, workers in other processes through PostgreSQL's
+   * LISTEN/NOTIFY, and `npm start`'s own background process through its IPC channel (`forwardTo`).
+   */
+  const forwards: Array<(what: 'queued' | 'settled') => void> = [];
+  const wake = {
+    queued() {
+      worker.kick();
+      queueSignal.notify();
+      for (const f of forwards) f('queued');
     },
-    onRejected: () => reporter.kick(),
-  });
+    settled() {
+      reporter.kick();
+      for (const f of forwards) f('settled');
+    },
+    forwardTo(f: (what: 'queued' | 'settled') => void) {
+      forwards.push(f);
+    },
+  };
+  const intake = createIntakeService({ portals, messages, clock, log, onQueued: wake.queued, onRejected: wake.settled });
   const settingsService = createSettingsService({
     oauth, rest, portals, settings, providers, accounts, gateways, balanceGateways, intake, clock, log,
     callbackUrl: (gateway, portalId) => dlrUrl(config.PUBLIC_URL, crypto, { gateway, portalId }),
@@ -134,7 +146,7 @@ export function buildDeps(o: DepsOptions) {
 
   return {
     config, db, log, clock, dispatcher, crypto, formTokens, portals, settings, messages, queue, reports, metrics, oauth, limiter, refresher, rest,
-    providers, install, events, intake, tokenKeeper, gateways, accounts, worker, reporter, statusesJob, queueSignal,
+    providers, install, events, intake, tokenKeeper, gateways, accounts, worker, reporter, statusesJob, queueSignal, wake,
     settingsService, settingsView, logs, stats,
   };
 }

@@ -128,6 +128,37 @@ describe('send worker', () => {
   });
 });
 
+describe('leases', () => {
+  it('a send slower than the lease keeps its claim while its worker lives (heartbeats), and no reaper takes it', async () => {
+    smsru.setMode('hang');
+    const id = await postSms(ctx, fp);
+    const run = ctx.deps.worker.runOnce();
+    await eventually(() => smsru.messages.size === 1, 'the request to reach SMS.ru');
+    for (let i = 0; i < 8; i++) {
+      // Two whole leases pass, a quarter at a time, each quarter with its heartbeat.
+      now += ctx.config.WORKER_LEASE / 4;
+      expect(await ctx.deps.worker.heartbeat()).toBe(1);
+      expect(await ctx.deps.worker.reap()).toBe(0);
+    }
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'sending', unknown_since: null });
+    smsru.dropHung(); // the answer is lost: SMS.ru names its message only in that answer, so it ends failed at once
+    await run;
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'failed', failure_reason: expect.stringMatching(/^outcome unknown/) });
+    expect(sendsTo('79991234567')).toBe(1);
+  });
+
+  it('a claim whose worker stopped renewing it comes back after one lease, not before', async () => {
+    const id = await postSms(ctx, fp);
+    await ctx.deps.queue.claim(now, 10, ctx.config.WORKER_LEASE); // a worker that died right after claiming
+    now += ctx.config.WORKER_LEASE - 1;
+    expect(await ctx.deps.worker.reap()).toBe(0);
+    now += 2;
+    expect(await ctx.deps.worker.runOnce()).toBe(1); // reaped, claimed again, sent
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'sent', attempts: 2 });
+    expect(sendsTo('79991234567')).toBe(1);
+  });
+});
+
 describe('claims', () => {
   it('take at most the number asked for, on SQLite and PostgreSQL alike', async () => {
     for (let i = 0; i < 6; i++) await postSms(ctx, fp, { to: `+7999000000${i}` });

@@ -134,6 +134,12 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
     return n === 1;
   }
 
+  /** The heartbeat of a live worker: its claims' leases run `leaseMs` from now again. Returns the rows renewed. */
+  async function renewLeases(tokens: string[], until: number): Promise<number> {
+    if (!tokens.length) return 0;
+    return db('messages').where('state', 'sending').whereIn('lease_token', tokens).update({ lease_until: until });
+  }
+
   /** Claims whose lease expired (the worker died): split into never-submitted and in-flight. */
   async function expiredClaims(now: number, limit = 500) {
     const rows = await db('messages')
@@ -185,7 +191,7 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
     return { expired: expired.map(Number), unknown: unknown.map(Number) };
   }
 
-  return { claim, duePortals, markSubmitted, advance, retryLater, awaitOutcome, expiredClaims, requeue, byId, byGatewayId, sentSince, portalsWithSent, stale };
+  return { claim, duePortals, renewLeases, markSubmitted, advance, retryLater, awaitOutcome, expiredClaims, requeue, byId, byGatewayId, sentSince, portalsWithSent, stale };
 }
 
 export type QueueRepo = ReturnType<typeof createQueueRepo>;

@@ -42,6 +42,7 @@ export function createSendWorker(deps: {
   const random = deps.random ?? Math.random;
   const slots = createSlots(o.concurrency, o.perAccount);
   const inFlight = new Set<Promise<void>>();
+  const held = new Map<string, number>(); // lease token → messages of that claim still in this worker's hands
 
   async function fail(m: { id: number }, reason: string, leaseToken?: string, fields = {}) {
     const moved = await deps.queue.advance(m.id, 'failed', deps.clock(), { failure_reason: reason.slice(0, 500), ...fields }, leaseToken);
@@ -177,9 +178,13 @@ export function createSendWorker(deps: {
   /** Starts a claimed message in its slot; the slot frees (and the loop looks for more) when it is done. */
   function launch(m: ClaimedMessage): Promise<void> {
     slots.take(m.portal_id);
+    held.set(m.lease_token, (held.get(m.lease_token) ?? 0) + 1);
     const run = process(m)
       .catch((err) => deps.log.error({ messageId: m.id, err: String(err) }, 'worker.message.error'))
       .finally(() => {
+        const left = held.get(m.lease_token)! - 1;
+        if (left > 0) held.set(m.lease_token, left);
+        else held.delete(m.lease_token);
         slots.release(m.portal_id);
         inFlight.delete(run);
         loop.kick();
@@ -241,13 +246,32 @@ export function createSendWorker(deps: {
 
   const loop = createLoop({ name: 'worker', step, idleMs: o.idlePollMs, log: deps.log });
 
-  /** Stops claiming, then lets the messages in flight finish (their claims stay consistent). */
+  /**
+   * Leases are short (WORKER_LEASE) and renewed while this worker holds the messages, every quarter of a lease,
+   * so a worker that dies gives its claims back within one lease, while a send slower than a lease keeps its own.
+   */
+  async function heartbeat(): Promise<number> {
+    return deps.queue.renewLeases([...held.keys()], deps.clock() + o.leaseMs);
+  }
+  let beat: NodeJS.Timeout | undefined;
+
+  function start() {
+    loop.start();
+    beat ??= setInterval(() => {
+      heartbeat().catch((err) => deps.log.error({ err: String(err) }, 'worker.heartbeat.failed'));
+    }, Math.max(250, o.leaseMs / 4));
+    beat.unref();
+  }
+
+  /** Stops claiming, then lets the messages in flight finish (their claims stay consistent and renewed). */
   async function stop() {
     await loop.stop();
     await Promise.allSettled([...inFlight]);
+    clearInterval(beat);
+    beat = undefined;
   }
 
-  return { runOnce, reap, start: loop.start, stop, kick: loop.kick };
+  return { runOnce, reap, heartbeat, start, stop, kick: loop.kick };
 }
 
 export type SendWorker = ReturnType<typeof createSendWorker>;

@@ -66,9 +66,11 @@ const schema = z.object({
   SMSRU_API_URL: url.default('https://sms.ru'),
   GATEWAY_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
   WORKER_ENABLED: bool.default(true),
+  /** Where `npm start` runs the send worker and jobs: `auto` = a second process when the machine has more than one core. */
+  WORKER_PROCESS: z.enum(['auto', '1', '0']).default('auto'),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(32),
   GATEWAY_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(8),
-  WORKER_LEASE: duration.default(120_000),
+  WORKER_LEASE: duration.default(20_000),
   WORKER_POLL: duration.default(1_000), // fallback wake-up (retries coming due, SQLite with separate workers)
   SEND_MAX_AGE: duration.default(24 * 3_600_000),
   // Claims that never reached a gateway (a crash, an error before sending) are tried at most this often.
@@ -102,7 +104,9 @@ export function configWarnings(cfg: Config): string[] {
   const out: string[] = [];
   // A claim should outlive the longest send, or another process's reaper takes a message still in flight and an
   // accepted send is recorded as an unknown outcome.
-  if (cfg.WORKER_LEASE <= cfg.GATEWAY_TIMEOUT_MS) out.push(`WORKER_LEASE (${cfg.WORKER_LEASE} ms) should be longer than GATEWAY_TIMEOUT_MS (${cfg.GATEWAY_TIMEOUT_MS} ms)`);
+  // Leases are renewed every quarter of WORKER_LEASE while a message is in hand: a short one costs a write that often,
+  // and an event loop stalled for longer than one lease lets another worker take the claim (safe, never a resend).
+  if (cfg.WORKER_LEASE < 4_000) out.push(`WORKER_LEASE (${cfg.WORKER_LEASE} ms) is under 4 s: claims are renewed every ${cfg.WORKER_LEASE / 4} ms`);
   return out;
 }
 

@@ -6,12 +6,28 @@ const fmt = (l: Labels) => {
   return parts.length ? `{${parts.join(',')}}` : '';
 };
 
+type Series = { labels: Labels; counts: number[]; sum: number; count: number };
+/** What a process has counted, to be rendered by another (`npm start`'s web process shows its worker's counts too). */
+export interface MetricsSnapshot {
+  counters: Record<string, Array<{ labels: Labels; value: number }>>;
+  histograms: Record<string, Series[]>;
+}
+
 export function createMetrics() {
-  const blocks: Array<() => Promise<string[]> | string[]> = [];
+  const blocks: Array<(others: MetricsSnapshot[]) => Promise<string[]> | string[]> = [];
+  const snapshots: Array<(into: MetricsSnapshot) => void> = [];
 
   function counter(name: string, help: string) {
     const values = new Map<string, { labels: Labels; value: number }>();
-    blocks.push(() => [`# HELP ${name} ${help}`, `# TYPE ${name} counter`, ...[...values.values()].map((v) => `${name}${fmt(v.labels)} ${v.value}`)]);
+    snapshots.push((into) => void (into.counters[name] = [...values.values()]));
+    blocks.push((others) => {
+      const sum = new Map([...values].map(([k, v]) => [k, { ...v }]));
+      for (const o of others) for (const v of o.counters[name] ?? []) {
+        const k = key(v.labels);
+        sum.set(k, { labels: v.labels, value: (sum.get(k)?.value ?? 0) + v.value });
+      }
+      return [`# HELP ${name} ${help}`, `# TYPE ${name} counter`, ...[...sum.values()].map((v) => `${name}${fmt(v.labels)} ${v.value}`)];
+    });
     return {
       inc(labels: Labels = {}, n = 1) {
         const k = key(labels);
@@ -23,10 +39,18 @@ export function createMetrics() {
   }
 
   function histogram(name: string, help: string, buckets: number[]) {
-    const series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
-    blocks.push(() => {
+    const series = new Map<string, Series>();
+    snapshots.push((into) => void (into.histograms[name] = [...series.values()]));
+    blocks.push((others) => {
       const out = [`# HELP ${name} ${help}`, `# TYPE ${name} histogram`];
-      for (const s of series.values()) {
+      const all = new Map([...series].map(([k, s]) => [k, { ...s, counts: [...s.counts] }]));
+      for (const o of others) for (const s of o.histograms[name] ?? []) {
+        const k = key(s.labels);
+        const mine = all.get(k);
+        if (!mine) all.set(k, { ...s, counts: [...s.counts] });
+        else (mine.counts.forEach((_, i) => (mine.counts[i]! += s.counts[i] ?? 0)), (mine.sum += s.sum), (mine.count += s.count));
+      }
+      for (const s of all.values()) {
         buckets.forEach((b, i) => out.push(`${name}_bucket${fmt({ ...s.labels, le: String(b) })} ${s.counts[i]}`));
         out.push(`${name}_bucket${fmt({ ...s.labels, le: '+Inf' })} ${s.count}`, `${name}_sum${fmt(s.labels)} ${s.sum}`, `${name}_count${fmt(s.labels)} ${s.count}`);
       }
@@ -49,12 +73,19 @@ export function createMetrics() {
     blocks.push(async () => [`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, ...(await collect()).map((s) => `${name}${fmt(s.labels)} ${s.value}`)]);
   }
 
-  async function render(): Promise<string> {
-    const parts = await Promise.all(blocks.map((b) => b()));
+  /** The text format; `others`' counts (other processes of this service) are added to this process's own. */
+  async function render(others: MetricsSnapshot[] = []): Promise<string> {
+    const parts = await Promise.all(blocks.map((b) => b(others)));
     return parts.flat().join('\n') + '\n';
   }
 
-  return { counter, histogram, gauge, render };
+  function snapshot(): MetricsSnapshot {
+    const into: MetricsSnapshot = { counters: {}, histograms: {} };
+    for (const s of snapshots) s(into);
+    return into;
+  }
+
+  return { counter, histogram, gauge, render, snapshot };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

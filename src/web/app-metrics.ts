@@ -1,5 +1,5 @@
 import type { Db } from '../platform/db.js';
-import { createMetrics, sharedRead } from '../platform/metrics.js';
+import { createMetrics, sharedRead, type MetricsSnapshot } from '../platform/metrics.js';
 import type { ReportRepo } from '../delivery/report-repo.js';
 
 const LIVE_STATES = ['queued', 'sending', 'sent'];
@@ -29,8 +29,12 @@ export function createAppMetrics(db: Db, reports: ReportRepo, opts: { refreshMs?
   const staleness = `read at most every ${every.maxAgeMs / 1000} s`;
   m.gauge('sms_messages', `Messages in a live state (queued, sending, sent) by gateway, ${staleness}`, live);
   m.gauge('sms_status_reports_pending', `Status reports waiting to be sent to Bitrix24, ${staleness}`, pending);
+  // Other processes of this service whose counts this one shows (npm start's background process).
+  const peers: Array<() => Promise<MetricsSnapshot | undefined>> = [];
   return {
-    render: m.render,
+    render: async () => m.render((await Promise.all(peers.map((p) => p().catch(() => undefined)))).filter((s) => s !== undefined)),
+    snapshot: m.snapshot,
+    addPeer: (peer: () => Promise<MetricsSnapshot | undefined>) => void peers.push(peer),
     /** Call once per message that reaches delivered, undelivered or failed: `inc({ state, gateway: gateway ?? '' })`. */
     messagesFinal: m.counter('sms_messages_final_total', 'Messages that reached a final state (delivered, undelivered, failed), by gateway'),
     handlerLatency: m.histogram('sms_handler_duration_seconds', 'Time to answer Bitrix24 on /handler', [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]),

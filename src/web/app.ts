@@ -39,7 +39,7 @@ export function createApp(deps: Deps) {
     next();
   });
   app.use(intakeRoutes(deps));
-  app.use(dlrRoutes({ ...deps, onSettled: () => deps.reporter.kick() }));
+  app.use(dlrRoutes({ ...deps, onSettled: deps.wake.settled }));
   app.use(installRoutes(deps));
   app.use(settingsRoutes(deps));
   app.use(logRoutes(deps));

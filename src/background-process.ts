@@ -1,0 +1,94 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Deps } from './deps.js';
+import type { MetricsSnapshot } from './platform/metrics.js';
+
+/** Messages between `npm start`'s web process and its background process. */
+type ToChild = { t: 'queued' } | { t: 'settled' } | { t: 'metrics'; id: number };
+type ToParent = { t: 'metrics'; id: number; snapshot: MetricsSnapshot };
+
+const entry = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './worker-main.ts' : './worker-main.js', import.meta.url));
+
+/**
+ * `npm start` on a machine with more than one core: the send worker, reporter and jobs run in a child process
+ * (`npm run worker`'s entry point) on the other core. The web process wakes it the moment intake stores a message
+ * or a report is due (IPC, at most one message per turn of the event loop), shows its counters on /metrics, and
+ * starts it again if it dies. The child exits when the web process goes away, even after a kill -9.
+ */
+export function forkBackground(deps: Deps) {
+  const { log } = deps;
+  let child: ChildProcess | undefined;
+  let stopping = false;
+  let restarts = 0;
+  const due = new Set<'queued' | 'settled'>();
+  let flushQueued = false;
+  const waiting = new Map<number, (s: MetricsSnapshot | undefined) => void>();
+  let nextId = 0;
+
+  function start() {
+    const c = fork(entry, [], { stdio: 'inherit' });
+    child = c;
+    c.on('message', (m: ToParent) => {
+      if (m?.t === 'metrics') waiting.get(m.id)?.(m.snapshot);
+    });
+    c.on('exit', (code, signal) => {
+      if (child === c) child = undefined;
+      for (const [id, resolve] of waiting) (waiting.delete(id), resolve(undefined));
+      if (stopping) return;
+      // A crash loop must not spin: 1 s, 2 s, 4 s … at most 30 s between starts.
+      const delay = Math.min(30_000, 1000 * 2 ** Math.min(restarts++, 5));
+      log.error({ code, signal, restartInMs: delay }, 'background.exited');
+      setTimeout(() => !stopping && start(), delay).unref();
+    });
+    c.once('message', () => (restarts = 0)); // it answered once: it is up
+  }
+
+  function send(m: ToChild) {
+    if (child?.connected) child.send(m, (err) => err && log.debug({ err: String(err) }, 'background.send.failed'));
+  }
+
+  deps.wake.forwardTo((what) => {
+    due.add(what);
+    if (flushQueued) return;
+    flushQueued = true;
+    setImmediate(() => {
+      flushQueued = false;
+      for (const t of due) send({ t });
+      due.clear();
+    });
+  });
+
+  deps.metrics.addPeer(
+    () =>
+      new Promise((resolve) => {
+        if (!child?.connected) return resolve(undefined);
+        const id = ++nextId;
+        const timer = setTimeout(() => (waiting.delete(id), resolve(undefined)), 1000);
+        waiting.set(id, (s) => (clearTimeout(timer), waiting.delete(id), resolve(s)));
+        send({ t: 'metrics', id });
+      }),
+  );
+
+  start();
+  return async function stop() {
+    stopping = true;
+    const c = child;
+    if (!c || c.exitCode !== null) return;
+    const gone = new Promise((r) => c.once('exit', r));
+    c.kill('SIGTERM');
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 15_000))]);
+    if (c.exitCode === null) c.kill('SIGKILL');
+  };
+}
+
+/** The child's side: wake-ups and metric requests from the web process; gone with it. */
+export function serveParent(deps: Deps, shutdown: () => void) {
+  if (!process.send) return;
+  process.on('message', (m: ToChild) => {
+    if (m?.t === 'queued') deps.worker.kick();
+    else if (m?.t === 'settled') deps.reporter.kick();
+    else if (m?.t === 'metrics') process.send!({ t: 'metrics', id: m.id, snapshot: deps.metrics.snapshot() } satisfies ToParent);
+  });
+  process.on('disconnect', shutdown);
+  process.send({ t: 'up' });
+}
