@@ -25,6 +25,7 @@ export async function startFakeSmsRu(opts: { keys?: Record<string, number>; acce
   const hung: Array<() => void> = [];
   let seq = 0;
   let mode: SmsRuMode = 'ok';
+  let sendDelayMs = 0; // the operator's own latency on sms/send
   const stats = { sendRequests: 0, statusRequests: 0, statusIdsMax: 0 };
 
   const keyOk = (k: string) => balances.has(k) || (opts.acceptAnyKey === true && k !== '' && !k.startsWith('bad'));
@@ -52,6 +53,7 @@ export async function startFakeSmsRu(opts: { keys?: Record<string, number>; acce
         }
         // 'hang': the request reached SMS.ru (the message exists) but the reply never comes back.
         if (mode === 'hang') return void hung.push(() => res.destroy());
+        if (sendDelayMs) await new Promise((r) => setTimeout(r, sendDelayMs)); // taken, the answer still on its way
         return send(res, 200, { status: 'OK', status_code: 100, sms, balance: balances.get(key) ?? 100 });
       }
       case '/sms/status': {
@@ -111,6 +113,10 @@ export async function startFakeSmsRu(opts: { keys?: Record<string, number>; acce
     stats,
     setMode(m: SmsRuMode) {
       mode = m;
+    },
+    /** sms/send answers this long after it took the messages (a sender that dies meanwhile never hears the ids). */
+    setSendDelay(ms: number) {
+      sendDelayMs = ms;
     },
     /** Replies never sent in 'hang' mode are dropped (as a lost connection). */
     dropHung() {

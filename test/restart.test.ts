@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Agent, request } from 'undici';
+import { smsForm } from './fakes/sms-body.js';
+import { startServiceProcess } from './helpers/service-process.js';
+import { eventually } from './helpers/wait.js';
+
+/**
+ * `npm start` exactly as an operator runs it (the web process and its background process), killed with SIGKILL
+ * while it takes messages and sends them, then started again: every stored message ends final within 60 s of the
+ * restart, and none reaches the gateway twice.
+ */
+let svc: Awaited<ReturnType<typeof startServiceProcess>>;
+beforeAll(async () => {
+  svc = await startServiceProcess({
+    install: { provider: 'smsru', api_key: 'restart-key', sender: 'MyShop' },
+    // The statuses job polls every 2 s so that "final" comes from the gateway's own statuses, not from a timeout.
+    serviceEnv: { STATUS_POLL_CRON: '*/2 * * * * *', LOG_LEVEL: 'warn' },
+  });
+}, 120_000);
+afterAll(() => svc?.close());
+
+it('npm start killed with SIGKILL under load and started again: every message final within 60 s, none sent twice', async () => {
+  svc.smsru.setSendDelay(300); // each send is in flight for a while: the kill finds some between "taken" and "answered"
+  const agent = new Agent({ connections: 16 });
+  const accepted: string[] = [];
+  let i = 0;
+  let killed = false;
+  // Closed loop, 16 connections, until the kill; answers lost to the kill are simply not counted as accepted.
+  const load = Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (!killed) {
+        const n = i++;
+        const id = `restart${String(n).padStart(25, '0')}`;
+        const body = smsForm({ portal: svc.fp, code: 'smsgw_myshop', id, to: `+7999${String(2000000 + n)}`, text: `order ${n}` });
+        try {
+          const res = await request(svc.handlerUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body, dispatcher: agent });
+          await res.body.text();
+          if (res.statusCode === 200) accepted.push(id);
+        } catch {
+          /* the service died under this request */
+        }
+      }
+    }),
+  );
+  await eventually(async () => svc.smsru.messages.size >= 40 && accepted.length >= 150, 'sends under way', 30_000);
+  await svc.kill(svc.web, 'SIGKILL');
+  killed = true;
+  await load;
+  await agent.close();
+
+  const stored = await svc.ctx.db('messages').select('b24_message_id', 'state');
+  const storedIds = new Set(stored.map((r) => r.b24_message_id));
+  expect(accepted.filter((id) => !storedIds.has(id))).toEqual([]); // every answered 200 was committed
+  expect(stored.some((r) => r.state === 'sending' || r.state === 'queued')).toBe(true); // the kill did cut work short
+
+  svc.smsru.setSendDelay(0);
+  const restarted = performance.now();
+  const again = svc.run('start');
+  await svc.up();
+  const finalStates = ['delivered', 'undelivered', 'failed'];
+  const settle = setInterval(() => svc.smsru.settle(), 500); // the operator delivers what it took
+  try {
+    await eventually(
+      async () => Number((await svc.ctx.db('messages').whereNotIn('state', finalStates).count({ n: '*' }))[0]!.n) === 0,
+      'every message to end final',
+      60_000,
+    );
+  } finally {
+    clearInterval(settle);
+  }
+  const tookMs = performance.now() - restarted;
+  expect(tookMs).toBeLessThan(60_000);
+
+  const rows = await svc.ctx.db('messages').select('phone', 'state', 'failure_reason');
+  const sends = new Map<string, number>();
+  for (const m of svc.smsru.messages.values()) sends.set(m.to, (sends.get(m.to) ?? 0) + 1);
+  expect([...sends.values()].every((n) => n === 1)).toBe(true); // none sent twice
+  for (const r of rows) {
+    const phone = String(r.phone).slice(1);
+    // Delivered only if SMS.ru took it; failed only as an outcome SMS.ru could never name to us.
+    if (r.state === 'delivered') expect(sends.get(phone)).toBe(1);
+    else expect(r).toMatchObject({ state: 'failed', failure_reason: expect.stringMatching(/^outcome unknown/) });
+  }
+  expect(rows.filter((r) => r.state === 'delivered').length).toBeGreaterThan(rows.length / 2);
+  await svc.kill(again);
+}, 180_000);
