@@ -168,6 +168,25 @@ describe('claims', () => {
     expect(await ctx.deps.queue.claim(now, 3, 120_000)).toHaveLength(1);
   });
 
+  it('take at most the number asked for under concurrent claimers, and never the same row twice', async () => {
+    const portal = (await ctx.deps.portals.findByMemberId(fp.memberId))!;
+    await ctx.db.batchInsert('messages', Array.from({ length: 400 }, (_, i) => ({
+      portal_id: portal.id, b24_message_id: `many${i}`, code: 'smsgw_myshop', message_to: `+7999${2000000 + i}`, phone: `+7999${2000000 + i}`, body: 'x',
+      state: 'queued', next_attempt_at: now - i, created_at: now, updated_at: now,
+    })), 200);
+    // Eight claimers at once, as eight worker processes would (separate pool connections on PostgreSQL), round after round.
+    const seen = new Set<number>();
+    for (let round = 0; round < 10; round++) {
+      const claims = await Promise.all(Array.from({ length: 8 }, (_, k) => ctx.deps.queue.claim(now, 3 + k, 120_000, k % 2 ? { portalId: portal.id } : {})));
+      claims.forEach((c, k) => expect(c.length).toBeLessThanOrEqual(3 + k));
+      for (const m of claims.flat()) {
+        expect(seen.has(m.id)).toBe(false);
+        seen.add(m.id);
+      }
+    }
+    expect(seen.size).toBe(Number((await ctx.db('messages').where({ state: 'sending' }).count({ n: '*' }))[0]!.n));
+  });
+
   it('the worker takes no more of one gateway account than GATEWAY_CONCURRENCY at a time', async () => {
     for (let i = 0; i < 20; i++) await postSms(ctx, fp, { to: `+799900000${String(i).padStart(2, '0')}` });
     expect(await ctx.deps.worker.runOnce()).toBe(8);
