@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * Secrets at rest: AES-256-GCM, "v1.<iv>.<tag>.<ciphertext>" in base64url.
@@ -56,10 +56,11 @@ export type Crypto = ReturnType<typeof createCrypto>;
 
 /** Constant-time string comparison (lengths are hashed away first). */
 export function safeEqual(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
+  const ha = hash('sha256', a, 'buffer');
+  const hb = hash('sha256', b, 'buffer');
   return timingSafeEqual(ha, hb) && a.length === b.length;
 }
 
-export const sha256hex = (s: string) => createHash('sha256').update(s).digest('hex');
+// crypto.hash is the one-shot form (Node ≥ 20.12): a third of createHash's cost, and the handler hashes its key on every SMS.
+export const sha256hex = (s: string) => hash('sha256', s, 'hex');
 export const randomToken = (bytes = 24) => randomBytes(bytes).toString('base64url');

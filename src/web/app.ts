@@ -8,17 +8,31 @@ import { settingsRoutes } from '../portals/settings.routes.js';
 import { logRoutes } from '../portals/log.routes.js';
 import { consoleRoutes } from '../console/console.routes.js';
 import { eventsRoutes } from '../portals/events.routes.js';
-import { intakeRoutes } from '../messages/intake.routes.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { intakeHandler, isHandlerRequest } from '../messages/intake.http.js';
 import { dlrRoutes } from '../delivery/dlr.routes.js';
 
-/** Builds the Express app from its dependencies; never listens. */
-export function createApp(deps: Deps) {
+/**
+ * The service's request listener, built from its dependencies; never listens. `POST /handler` (every SMS) is
+ * answered by intake.http.ts on node's own request; everything else by the express app.
+ */
+export function createApp(deps: Deps): (req: IncomingMessage, res: ServerResponse) => void {
+  const https = deps.config.PUBLIC_URL.startsWith('https:');
+  const intake = intakeHandler({
+    intake: deps.intake, log: deps.log, headers: securityHeaderList(https),
+    observe: (seconds, status) => deps.metrics.handlerLatency.observe(seconds, { status: String(status) }),
+  });
+  const app = expressApp(deps, https);
+  return (req, res) => (isHandlerRequest(req) ? intake(req, res) : app(req, res));
+}
+
+function expressApp(deps: Deps, https: boolean) {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   // Which hop's address req.ip names (the console's login throttle keys on it); unset trusts no proxy.
   if (deps.config.TRUST_PROXY !== undefined) app.set('trust proxy', deps.config.TRUST_PROXY);
-  app.use(securityHeaders(deps.config.PUBLIC_URL.startsWith('https:')));
+  app.use(securityHeaders(https));
 
   app.get('/healthz', async (_req, res) => {
     try {
@@ -33,12 +47,6 @@ export function createApp(deps: Deps) {
     res.type('text/plain; version=0.0.4').send(await deps.metrics.render());
   });
 
-  app.use('/handler', (_req, res, next) => {
-    const started = performance.now();
-    res.on('finish', () => deps.metrics.handlerLatency.observe((performance.now() - started) / 1000, { status: String(res.statusCode) }));
-    next();
-  });
-  app.use(intakeRoutes(deps));
   app.use(dlrRoutes({ ...deps, onSettled: deps.wake.settled }));
   app.use(installRoutes(deps));
   app.use(settingsRoutes(deps));
@@ -57,12 +65,19 @@ export function createApp(deps: Deps) {
  * On every answer. The CSP is a default for JSON and error answers: the frame pages and the console set
  * their own with setHeader, which replaces this one.
  */
+function securityHeaderList(https: boolean): Array<[string, string]> {
+  return [
+    ['X-Content-Type-Options', 'nosniff'],
+    ['Referrer-Policy', 'no-referrer'],
+    ['Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'"],
+    ...(https ? [['Strict-Transport-Security', 'max-age=31536000'] as [string, string]] : []),
+  ];
+}
+
 function securityHeaders(https: boolean): RequestHandler {
+  const list = securityHeaderList(https);
   return (_req, res, next) => {
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('Referrer-Policy', 'no-referrer');
-    res.setHeader('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
-    if (https) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
+    for (const [k, v] of list) res.setHeader(k, v);
     next();
   };
 }

@@ -21,17 +21,22 @@ function parserAnswer(err: { status: number; type: string; limit?: number }): { 
   }
 }
 
-/** The one error handler: 4xx answers say what was wrong, 5xx say nothing internal. */
+/** The one answer to an error: 4xx say what was wrong, 5xx say nothing internal. */
+export function errorAnswer(err: any, log: Log, path: string): { status: number; body: Record<string, unknown> } {
+  const parserStatus = typeof err?.status === 'number' && typeof err?.type === 'string' ? (err.status as number) : undefined;
+  if (err instanceof AppError && err.expose) {
+    if (err.status >= 500) log.warn({ code: err.code, path }, 'http.error');
+    return { status: err.status, body: { error: err.code, message: err.message, ...(err.details ?? {}) } };
+  }
+  if (parserStatus && parserStatus < 500) return { status: parserStatus, body: parserAnswer(err) };
+  log.error({ err: { message: err?.message, code: err?.code, stack: err?.stack }, path }, 'http.unhandled');
+  return { status: err instanceof AppError ? err.status : 500, body: { error: 'internal_error', message: 'internal error' } };
+}
+
+/** The express app's error handler (the handler's own path answers through errorAnswer too). */
 export function errorHandler(log: Log): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    const parserStatus = typeof err?.status === 'number' && typeof err?.type === 'string' ? (err.status as number) : undefined;
-    if (err instanceof AppError && err.expose) {
-      if (err.status >= 500) log.warn({ code: err.code, path: req.path }, 'http.error');
-      return res.status(err.status).json({ error: err.code, message: err.message, ...(err.details ?? {}) });
-    }
-    if (parserStatus && parserStatus < 500) return res.status(parserStatus).json(parserAnswer(err));
-    log.error({ err: { message: err?.message, code: err?.code, stack: err?.stack }, path: req.path }, 'http.unhandled');
-    const status = err instanceof AppError ? err.status : 500;
-    res.status(status).json({ error: 'internal_error', message: 'internal error' });
+    const { status, body } = errorAnswer(err, log, req.path);
+    res.status(status).json(body);
   };
 }

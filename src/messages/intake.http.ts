@@ -1,0 +1,127 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { AppError } from '../platform/errors.js';
+import type { Log } from '../platform/logger.js';
+import { errorAnswer } from '../web/error-handler.js';
+import { parsePhpForm } from '../web/php-form.js';
+import { str } from '../web/form.js';
+import type { IntakeService } from './intake.service.js';
+
+const required = (field: string, max: number) =>
+  z
+    .string({ message: `${field} is required` })
+    .trim()
+    .min(1, `${field} is required`)
+    .max(max, `${field} is longer than ${max} characters`);
+
+const sms = z.object({
+  message_id: required('message_id', 64),
+  message_to: required('message_to', 64),
+  message_body: z.string({ message: 'message_body is required' }).min(1, 'message_body is required').refine((s) => s.trim() !== '', 'message_body is required'),
+  code: z.string().max(128).optional(),
+  module_id: z.string().max(32).optional(),
+});
+
+const LIMIT = 1 << 20; // 1 MB, as the other forms' parser
+const MAX_FIELDS = 5000;
+const MAX_DEPTH = 32;
+
+/** `POST /handler…`: what this module answers; everything else goes to the express app. */
+export const isHandlerRequest = (req: IncomingMessage) => req.method === 'POST' && (req.url === '/handler' || req.url!.startsWith('/handler?'));
+
+/**
+ * POST /handler: what Bitrix24 calls for every SMS sent through our provider. Stores, never sends. It is the one
+ * hot path, so it runs on node's own request and response, not through express (whose routing, request decoration
+ * and qs parser took most of its time in the profile): read the body (form only, 1 MB, utf-8), parse, authenticate,
+ * validate, store, answer. Answers and errors are the same JSON as every other route's.
+ */
+export function intakeHandler(deps: { intake: IntakeService; log: Log; headers: Array<[string, string]>; observe: (seconds: number, status: number) => void }) {
+  const answer = (res: ServerResponse, status: number, body: unknown, close = false) => {
+    const json = JSON.stringify(body);
+    res.statusCode = status;
+    for (const [k, v] of deps.headers) res.setHeader(k, v);
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.setHeader('Content-Length', Buffer.byteLength(json));
+    if (close) res.setHeader('Connection', 'close'); // the rest of a refused body is not read
+    res.end(json);
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = parsePhpForm(await readForm(req), { maxFields: MAX_FIELDS, maxDepth: MAX_DEPTH });
+    const auth = (typeof body.auth === 'object' && body.auth !== null && !Array.isArray(body.auth) ? body.auth : {}) as Record<string, unknown>;
+    const portal = await deps.intake.authenticate({ memberId: str(auth.member_id), applicationToken: str(auth.application_token) }, handlerKey(req.url!));
+
+    const parsed = sms.safeParse(body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new AppError('invalid_request', 400, issue.message, true, { field: String(issue.path[0]) });
+    }
+    const m = parsed.data;
+    const result = await deps.intake.accept(portal, {
+      messageId: m.message_id,
+      messageTo: m.message_to,
+      messageBody: m.message_body,
+      code: m.code ?? '',
+      moduleId: m.module_id,
+      origin: pickOrigin(body),
+    });
+    answer(res, 200, { status: result.duplicate ? 'duplicate' : result.state });
+  }
+
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const started = performance.now();
+    res.on('finish', () => deps.observe((performance.now() - started) / 1000, res.statusCode));
+    handle(req, res).catch((err) => {
+      if (res.headersSent) return void res.destroy();
+      const { status, body } = errorAnswer(err, deps.log, '/handler');
+      answer(res, status, body, err instanceof BodyError);
+    });
+  };
+}
+
+class BodyError extends AppError {}
+
+/** The body as text: application/x-www-form-urlencoded in utf-8, unencoded, at most LIMIT bytes. */
+function readForm(req: IncomingMessage): Promise<string> {
+  const [type, ...params] = String(req.headers['content-type'] ?? '').split(';');
+  if (type!.trim().toLowerCase() !== 'application/x-www-form-urlencoded') {
+    throw new BodyError('unsupported_media_type', 415, 'the body must be application/x-www-form-urlencoded');
+  }
+  const charset = params.map((p) => p.trim().toLowerCase()).find((p) => p.startsWith('charset='))?.slice(8).replace(/"/g, '');
+  const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
+  if ((charset && charset !== 'utf-8') || encoding !== 'identity') {
+    throw new BodyError('unsupported_media_type', 415, 'the body has an unsupported charset or content encoding');
+  }
+  const tooLarge = () => new BodyError('payload_too_large', 413, 'the body is larger than 1 MB');
+  if (Number(req.headers['content-length'] ?? 0) > LIMIT) throw tooLarge();
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > LIMIT) {
+        req.removeAllListeners('data');
+        req.pause();
+        return reject(tooLarge());
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/** ?key=… of the handler URL (the per-portal key); a key given twice counts as none. */
+function handlerKey(url: string): string | undefined {
+  const q = url.indexOf('?');
+  if (q < 0) return undefined;
+  const keys = new URLSearchParams(url.slice(q + 1)).getAll('key');
+  return keys.length === 1 ? keys[0] : undefined;
+}
+
+/** Where the SMS came from in Bitrix24 (CRM bindings or the business process), kept for the message log. */
+function pickOrigin(body: Record<string, unknown>): Record<string, unknown> | undefined {
+  const origin: Record<string, unknown> = {};
+  for (const k of ['bindings', 'workflow_id', 'document_id', 'document_type']) if (body[k] !== undefined) origin[k] = body[k];
+  return Object.keys(origin).length ? origin : undefined;
+}
