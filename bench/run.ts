@@ -1,18 +1,29 @@
 /**
- * `npm run bench`: prints a table of
- *  - handler intake: messages/s and p50/p99 latency at fixed offered loads (open loop: requests start on schedule);
- *  - end to end to `delivered` through a real Kannel: messages/s;
- *  - Bitrix24 REST calls per reported status.
- * Everything runs on 127.0.0.1: the app, a fake Bitrix24 with Bitrix24's real limits, Kannel with fakesmsc.
- * TEST_DATABASE_URL=postgres://… runs it on PostgreSQL instead of SQLite.
+ * `npm run bench`: one table, one run, everything on 127.0.0.1. The service runs as an operator runs it (`npm start`,
+ * its own processes, on a database where a portal was installed through the install page) against the fake Bitrix24
+ * with Bitrix24's real limits, a fake SMS.ru, and a real Kannel (bearerbox + smsbox + fakesmsc).
+ *  - intake: Kannel's own `GET /cgi-bin/sendsms` and our `POST /handler`, same load generator (closed loop,
+ *    64 connections, 5 s), alternated three times, medians and their ratio;
+ *  - /handler p50/p99 at 1,000 req/s offered (open loop) while the background process sends to a gateway that
+ *    answers in 50 ms;
+ *  - end to end: /handler → Kannel (fakesmsc, DLRs) → `delivered` reported to Bitrix24, and REST calls per status;
+ *  - intake with 1,000,000 messages already stored;
+ *  - with BENCH_PG_URL=postgres://…: intake on PostgreSQL with two web processes, 32 connections each.
+ * BENCH_SECONDS (5) and BENCH_E2E (5000) scale it down for a quick look.
  */
 import os from 'node:os';
 import { spawn } from 'node:child_process';
-import { installedPortal } from '../test/helpers/installed-portal.js';
-import { kannelInstalled, startKannel } from '../test/helpers/kannel.js';
+import { kannelInstalled, startKannel, type Kannel } from '../test/helpers/kannel.js';
+import { freePort, nodeRssMb, startServiceProcess } from '../test/helpers/service-process.js';
 import { eventually } from '../test/helpers/wait.js';
 
-function runLoad(args: string[]): Promise<{ total: number; elapsed: number; errors: number; p50: number; p99: number }> {
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const E2E = Number(process.env.BENCH_E2E ?? 5000);
+const PG_URL = process.env.BENCH_PG_URL;
+const ROUNDS = 3;
+
+type Load = { total: number; elapsed: number; errors: number; p50: number; p99: number };
+function runLoad(args: string[]): Promise<Load> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'bench/load.ts', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -20,55 +31,157 @@ function runLoad(args: string[]): Promise<{ total: number; elapsed: number; erro
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`load exited ${code}`))));
   });
 }
-const rows: string[][] = [];
-const row = (...cells: Array<string | number>) => rows.push(cells.map(String));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const rate = (l: Load) => (l.total - l.errors) / l.elapsed;
+const mb = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(' + ') + ' MB';
 
-async function intake(rate: number, seconds: number) {
-  const { fp, ctx, close } = await installedPortal({ listening: true, env: { WORKER_ENABLED: '0' }, install: { provider: 'smsru', api_key: 'bench-key', sender: 'Bench' } });
-  const handler = fp.senders.get('smsgw_bench')!.HANDLER;
-  const result = await runLoad([handler, String(rate), String(seconds), fp.memberId, fp.applicationToken, `r${rate}x`]);
-  const { total, elapsed, errors, p50, p99 } = result;
-  const stored = Number((await ctx.db('messages').count({ n: '*' }))[0]!.n);
-  row('handler intake', `${rate}/s offered, ${total} msgs`, (stored / elapsed).toFixed(0), p50.toFixed(2), p99.toFixed(2), errors ? `${errors} errors, ${stored} stored` : `${stored} stored`);
-  await close();
+const rows: string[][] = [];
+const row = (...cells: Array<string | number>) => {
+  rows.push(cells.map(String));
+  console.error(`  ${cells.join(' | ')}`); // progress while the bench runs
+};
+let prefix = 0;
+const closedLoad = (url: string, conns: number, svc?: { fp: { memberId: string; applicationToken: string } }, k?: Kannel) =>
+  runLoad(['closed', url, String(conns), String(SECONDS), svc ? svc.fp.memberId : '-', svc ? svc.fp.applicationToken : `${k!.username}:${k!.password}`, `b${++prefix}x`]);
+
+const smsruInstall = { provider: 'smsru', api_key: 'bench-key', sender: 'Bench' };
+
+async function withDatabase<T>(url: string | undefined, run: () => Promise<T>): Promise<T> {
+  const before = process.env.TEST_DATABASE_URL;
+  if (url) process.env.TEST_DATABASE_URL = url;
+  else delete process.env.TEST_DATABASE_URL;
+  try {
+    return await run();
+  } finally {
+    if (before === undefined) delete process.env.TEST_DATABASE_URL;
+    else process.env.TEST_DATABASE_URL = before;
+  }
 }
 
-async function endToEnd(n: number, concurrency: number) {
-  const kannel = await startKannel();
-  // The bench's Kannel runs on 127.0.0.1, as a single company's own gateway would.
-  const { fake, fp, ctx, close } = await installedPortal({
-    listening: true, env: { GATEWAY_CONCURRENCY: String(concurrency), REPORT_LINGER: '500ms', ALLOW_PRIVATE_GATEWAYS: '1' },
-    install: { provider: 'kannel', kannel_url: kannel.url, kannel_username: kannel.username, kannel_password: kannel.password, sender: 'Bench' },
-  });
-  const callsBefore = fp.calls.length;
-  ctx.deps.worker.start();
-  ctx.deps.reporter.start();
-  const started = performance.now();
-  const ids: string[] = [];
-  for (let i = 0; i < n; i += 50) {
-    const batch = await Promise.all(
-      Array.from({ length: Math.min(50, n - i) }, (_, j) => fake.dispatchSms(fp, { code: 'smsgw_bench', to: `+7999${String(1000000 + i + j)}`, text: 'Your order is ready' })),
-    );
-    ids.push(...batch.map((b) => b.id));
+/** Closed loop: Kannel's sendsms and our handler, alternated, same generator. Returns the handler's median. */
+async function intakeVsKannel(kannel: Kannel): Promise<number> {
+  const svc = await startServiceProcess({ env: { WORKER_ENABLED: '0' }, install: smsruInstall });
+  const k: Load[] = [];
+  const h: Load[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    k.push(await closedLoad(`${kannel.url}/cgi-bin/sendsms`, 64, undefined, kannel));
+    h.push(await closedLoad(svc.handlerUrl, 64, svc));
   }
-  await eventually(() => ids.every((id) => fp.shown.get(id) === 'delivered'), 'all delivered', 300_000);
+  const rss = nodeRssMb(svc.web.pid!);
+  const stored = Number((await svc.ctx.db('messages').count({ n: '*' }))[0]!.n);
+  const answered = h.reduce((a, l) => a + l.total - l.errors, 0);
+  const [km, hm] = [median(k.map(rate)), median(h.map(rate))];
+  row('Kannel 1.4.5 GET /cgi-bin/sendsms (dlr-mask=0, stores nothing)', 'closed loop, 64 conns', km.toFixed(0), median(k.map((l) => l.p50)).toFixed(1), median(k.map((l) => l.p99)).toFixed(1), `runs: ${k.map((l) => rate(l).toFixed(0)).join(', ')}`);
+  row('POST /handler, stored durably (SQLite)', 'closed loop, 64 conns', hm.toFixed(0), median(h.map((l) => l.p50)).toFixed(1), median(h.map((l) => l.p99)).toFixed(1),
+    `runs: ${h.map((l) => rate(l).toFixed(0)).join(', ')}; ${(hm / km).toFixed(2)}× Kannel; ${stored} stored of ${answered} answered 200; RSS ${mb(rss)}`);
+  await svc.close();
+  return hm;
+}
+
+/** Open loop at 1,000 req/s while the background process sends every message to a gateway that answers in 50 ms. */
+async function latencyUnderSending() {
+  const svc = await startServiceProcess({ install: smsruInstall });
+  svc.smsru.setSendDelay(50);
+  const l = await runLoad(['open', svc.handlerUrl, '1000', String(2 * SECONDS), svc.fp.memberId, svc.fp.applicationToken, `o${++prefix}x`]);
+  const sentNow = svc.smsru.messages.size;
+  const rss = nodeRssMb(svc.web.pid!);
+  row('POST /handler while the worker sends (gateway answers in 50 ms)', '1,000 req/s offered, open loop', rate(l).toFixed(0), l.p50.toFixed(1), l.p99.toFixed(1),
+    `${l.errors} errors; ${sentNow} sent meanwhile; RSS web + worker ${mb(rss)}`);
+  await svc.close();
+}
+
+/** handler → Kannel → DLRs → `delivered` in Bitrix24, for E2E messages offered at 2,000/s. */
+async function endToEnd(kannel: Kannel) {
+  const svc = await startServiceProcess({
+    install: { provider: 'kannel', kannel_url: kannel.url, kannel_username: kannel.username, kannel_password: kannel.password, sender: 'Bench' },
+    env: { ALLOW_PRIVATE_GATEWAYS: '1' },
+    serviceEnv: { GATEWAY_CONCURRENCY: '64', WORKER_CONCURRENCY: '64', REPORT_LINGER: '500ms', LOG_LEVEL: 'warn' },
+  });
+  const callsBefore = svc.fp.calls.length;
+  const started = performance.now();
+  const tag = `e${++prefix}x`;
+  const offered = 2000;
+  const l = await runLoad(['open', svc.handlerUrl, String(offered), String(E2E / offered), svc.fp.memberId, svc.fp.applicationToken, tag]);
+  const ids = Array.from({ length: l.total }, (_, i) => `${tag}${String(i).padStart(24, '0')}`);
+  let peak: number[] = [];
+  await eventually(() => {
+    const now = nodeRssMb(svc.web.pid!);
+    if (now.reduce((a, b) => a + b, 0) > peak.reduce((a, b) => a + b, 0)) peak = now;
+    return ids.every((id) => svc.fp.shown.get(id) === 'delivered');
+  }, 'all delivered', 600_000);
   const elapsed = (performance.now() - started) / 1000;
-  const batches = fp.calls.slice(callsBefore).filter((c) => c.method === 'batch' && !c.batched).length;
-  row('end to end via Kannel', `${n} msgs, GATEWAY_CONCURRENCY=${concurrency}`, (n / elapsed).toFixed(0), '', '', `${elapsed.toFixed(1)} s to all delivered in Bitrix24`);
-  row('Bitrix24 REST calls', `${n} statuses reported`, '', '', '', `${(batches / n).toFixed(3)} calls/status (${batches} batch calls, ${fp.limitHits} limit hits)`);
-  await close();
-  await kannel.stop();
+  const batches = svc.fp.calls.slice(callsBefore).filter((c) => c.method === 'batch' && !c.batched).length;
+  row('end to end via Kannel (fakesmsc, DLRs)', `${ids.length} msgs offered at ${offered}/s, 64 in flight`, (ids.length / elapsed).toFixed(0), '', '',
+    `${elapsed.toFixed(1)} s to all delivered in Bitrix24; ${l.errors} intake errors; peak RSS web + worker ${mb(peak)}`);
+  row('Bitrix24 REST calls per reported status', `${ids.length} statuses`, '', '', '', `${(batches / ids.length).toFixed(3)} (${batches} batch calls, ${svc.fp.limitHits} limit hits)`);
+  await svc.close();
+}
+
+/** The same intake with 1,000,000 messages already stored (a year of a busy portal). */
+async function intakeAtScale(empty: number) {
+  const svc = await startServiceProcess({ env: { WORKER_ENABLED: '0' }, install: smsruInstall });
+  await svc.kill(svc.web);
+  const t0 = performance.now();
+  const cols = `portal_id, b24_message_id, code, message_to, phone, body, state, is_test, next_attempt_at, created_at, updated_at, final_at, gateway, gateway_message_id`;
+  const old = Date.now() - 30 * 86_400_000;
+  if (process.env.TEST_DATABASE_URL) {
+    await svc.ctx.db.raw(`INSERT INTO messages (${cols}) SELECT ?, 'old' || g, 'smsgw_bench', '+79990000000', '+79990000000', 'Your order is ready', 'delivered', false, ?, ? + g, ? + g, ? + g, 'smsru', 'gw' || g FROM generate_series(1, 1000000) g`, [svc.portal.id, old, old, old, old]);
+    await svc.ctx.db.raw('ANALYZE messages');
+  } else {
+    await svc.ctx.db.raw(`WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < 1000000)
+      INSERT INTO messages (${cols}) SELECT ?, 'old' || x, 'smsgw_bench', '+79990000000', '+79990000000', 'Your order is ready', 'delivered', 0, ?, ? + x, ? + x, ? + x, 'smsru', 'gw' || x FROM g`, [svc.portal.id, old, old, old, old]);
+    await svc.ctx.db.raw('ANALYZE');
+  }
+  const seeded = (performance.now() - t0) / 1000;
+  const again = svc.run('start');
+  await svc.up();
+  const h: Load[] = [];
+  for (let r = 0; r < ROUNDS; r++) h.push(await closedLoad(svc.handlerUrl, 64, svc));
+  const hm = median(h.map(rate));
+  row('POST /handler with 1,000,000 messages stored', 'closed loop, 64 conns', hm.toFixed(0), median(h.map((l) => l.p50)).toFixed(1), median(h.map((l) => l.p99)).toFixed(1),
+    `${(hm / empty).toFixed(2)}× the empty database; runs: ${h.map((l) => rate(l).toFixed(0)).join(', ')}; seeded in ${seeded.toFixed(0)} s; RSS ${mb(nodeRssMb(again.pid!))}`);
+  await svc.close();
+}
+
+/** Two web processes on one PostgreSQL, 32 connections each, at the same time. */
+async function intakeOnPostgres(sqlite: number) {
+  const svc = await startServiceProcess({ env: { WORKER_ENABLED: '0' }, install: smsruInstall });
+  const port2 = await freePort();
+  const second = svc.run('start', { PORT: String(port2) });
+  await eventually(async () => (await fetch(`http://127.0.0.1:${port2}/healthz`).catch(() => undefined))?.ok === true, 'the second web process', 60_000);
+  const url2 = svc.handlerUrl.replace(new URL(svc.url).host, `127.0.0.1:${port2}`);
+  const sums: number[] = [];
+  const p99s: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const [a, b] = await Promise.all([closedLoad(svc.handlerUrl, 32, svc), closedLoad(url2, 32, svc)]);
+    sums.push(rate(a) + rate(b));
+    p99s.push(Math.max(a.p99, b.p99));
+  }
+  const m = median(sums);
+  row('POST /handler on PostgreSQL, two web processes', '2 × 32 conns, closed loop', m.toFixed(0), '', median(p99s).toFixed(1),
+    `${(m / sqlite).toFixed(2)}× SQLite's single process; runs: ${sums.map((x) => x.toFixed(0)).join(', ')}; RSS ${mb([...nodeRssMb(svc.web.pid!), ...nodeRssMb(second.pid!)])}`);
+  await svc.close();
 }
 
 const cpus = os.cpus();
-console.log(`machine: ${cpus.length} × ${cpus[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, database: ${process.env.TEST_DATABASE_URL ? 'PostgreSQL' : 'SQLite'}`);
-await intake(200, 5);
-await intake(500, 5);
-await intake(1000, 5);
-if (kannelInstalled()) for (const c of [8, 32]) await endToEnd(1000, c);
-else console.log('(Kannel not installed: end-to-end rows skipped; apt-get install kannel kannel-extras)');
+console.log(`machine: ${cpus.length} × ${cpus[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ${new Date().toISOString().slice(0, 10)}`);
+if (!kannelInstalled()) {
+  console.log('Kannel is not installed (apt-get install kannel kannel-extras): the bench compares against it and cannot run without it');
+  process.exit(1);
+}
+const kannel = await startKannel();
+let sqlite = 0;
+await withDatabase(undefined, async () => {
+  sqlite = await intakeVsKannel(kannel);
+  await latencyUnderSending();
+  await endToEnd(kannel);
+  await intakeAtScale(sqlite);
+});
+if (PG_URL) await withDatabase(PG_URL, () => intakeOnPostgres(sqlite));
+else row('POST /handler on PostgreSQL, two web processes', '', '', '', '', 'skipped: set BENCH_PG_URL=postgres://…');
+await kannel.stop();
 
-const head = ['benchmark', 'load', 'msgs/s', 'p50 ms', 'p99 ms', 'notes'];
+const head = ['benchmark', 'load', 'req/s or msgs/s', 'p50 ms', 'p99 ms', 'notes'];
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
 const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
 console.log([line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n'));

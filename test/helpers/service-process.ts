@@ -20,8 +20,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Resident memory of a process and its descendants, in MB (Linux /proc). */
-export function rssMb(rootPid: number): number {
+/** Resident memory of each node process in a process tree, in MB (Linux /proc); npm and sh wrappers are left out. */
+export function nodeRssMb(rootPid: number): number[] {
   const pids = [rootPid];
   for (let i = 0; i < pids.length; i++) {
     try {
@@ -29,15 +29,14 @@ export function rssMb(rootPid: number): number {
       if (children) pids.push(...children.split(/\s+/).map(Number));
     } catch { /* gone */ }
   }
-  let kb = 0;
+  const out: number[] = [];
   for (const pid of pids) {
     try {
       const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      // npm and sh wrappers are a few MB each; count only node processes.
-      if (m && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'node') kb += Number(m[1]);
+      if (m && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'node') out.push(Number(m[1]) / 1024);
     } catch { /* gone */ }
   }
-  return kb / 1024;
+  return out;
 }
 
 /** Waits until no process of the group is left (npm may exit before the node processes it started), at most 15 s. */
@@ -61,7 +60,7 @@ export async function startServiceProcess(o: InstalledPortalOptions & { serviceE
   const url = `http://127.0.0.1:${port}`;
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
-    PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: ctx.publicUrl,
+    PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: url, // its gateways' reports come to it
     DATABASE_URL: ctx.config.DATABASE_URL, ...(ctx.dbSchema ? { DATABASE_SCHEMA: ctx.dbSchema } : {}),
     SECRET_KEY: TEST_SECRET_KEY, B24_CLIENT_ID: fake.clientId, B24_CLIENT_SECRET: fake.clientSecret, B24_OAUTH_URL: fake.oauthUrl,
     SMSRU_API_URL: ctx.config.SMSRU_API_URL, ALLOW_PRIVATE_GATEWAYS: '1', LOG_LEVEL: 'info',
