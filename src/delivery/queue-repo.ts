@@ -3,6 +3,7 @@ import type { Db } from '../platform/db.js';
 import { isPostgres } from '../platform/db.js';
 import { isFinal, predecessors, type MessageState } from '../messages/states.js';
 import { writeStatusReport, type OnFinal } from './report-repo.js';
+import { createSyncTransactions } from '../platform/sqlite-tx.js';
 
 export interface ClaimedMessage {
   id: number;
@@ -36,6 +37,7 @@ export const DUE_PORTALS_LIMIT = 500;
  */
 export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
   const pg = isPostgres(db);
+  const syncTx = pg ? undefined : createSyncTransactions(db);
 
   /**
    * Claims up to `limit` due messages (of one portal, when given) with one atomic UPDATE … RETURNING. On PostgreSQL
@@ -98,7 +100,7 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
    * Returns false when the guard refused (e.g. a late `sent` after `delivered`): nothing stored or reported.
    */
   async function advance(id: number, next: MessageState, now: number, fields: StatusFields = {}, leaseToken?: string): Promise<boolean> {
-    const moved = await db.transaction(async (trx) => {
+    const moved = syncTx ? await advanceSqlite(id, next, now, fields, leaseToken) : await db.transaction(async (trx) => {
       const q = trx('messages').where({ id }).whereIn('state', predecessors(next));
       if (leaseToken) q.andWhere({ lease_token: leaseToken });
       const n = await q.update({
@@ -116,6 +118,31 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
     });
     if (moved && isFinal(next)) opts.onFinal?.(next, moved.gateway ?? '');
     return moved !== undefined;
+  }
+
+  /** advance() on SQLite: the same statements in one synchronous transaction (see sqlite-tx.ts). */
+  function advanceSqlite(id: number, next: MessageState, now: number, fields: StatusFields, leaseToken?: string) {
+    const set: Record<string, unknown> = {
+      state: next, lease_until: null, lease_token: null, unknown_since: null, updated_at: now,
+      ...(next === 'sent' ? { sent_at: now } : {}),
+      ...(isFinal(next) ? { final_at: now } : {}),
+      ...fields,
+    };
+    const cols = Object.keys(set);
+    for (const c of cols) if (!/^[a-z_]+$/.test(c)) throw new Error(`not a column: ${c}`);
+    const from = predecessors(next);
+    const update = `UPDATE messages SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE id = ? AND state IN (${from.map(() => '?').join(', ')})${leaseToken ? ' AND lease_token = ?' : ''}`;
+    return syncTx!((sql) => {
+      const n = sql(update).run(...cols.map((c) => set[c] ?? null), id, ...from, ...(leaseToken ? [leaseToken] : [])).changes;
+      if (n !== 1) return undefined;
+      if (!isFinal(next)) return { gateway: null };
+      const m = sql('SELECT portal_id, code, b24_message_id, is_test, gateway FROM messages WHERE id = ?').get(id)!;
+      if (!m.is_test) {
+        sql(`INSERT INTO status_reports (portal_id, message_id, code, b24_message_id, status, next_attempt_at, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, status) DO NOTHING`).run(m.portal_id, id, m.code, m.b24_message_id, next, now, now, now);
+      }
+      return { gateway: (m.gateway as string | null) ?? null };
+    });
   }
 
   /** A retryable failure: back to the queue until `nextAttemptAt`. */

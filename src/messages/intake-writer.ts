@@ -18,7 +18,7 @@ export interface QueuedRow {
 const COLUMNS = 'portal_id, b24_message_id, code, module_id, origin, message_to, phone, body, state, is_test, next_attempt_at, created_at, updated_at';
 
 interface SqliteStatement { get(...params: unknown[]): { id: number } | undefined }
-interface SqliteConnection { prepare(sql: string): SqliteStatement; transaction<F extends (...a: never[]) => unknown>(fn: F): F }
+interface SqliteConnection { prepare(sql: string): SqliteStatement; transaction<F extends (...a: never[]) => unknown>(fn: F): F; pragma(s: string): unknown }
 interface PgConnection { query(q: { name: string; text: string; values: unknown[] }): Promise<{ rows: { id: string | number; portal_id: string | number; b24_message_id: string }[] }> }
 
 /**
@@ -64,11 +64,32 @@ export function createIntakeWriter(db: Db, opts: { maxBatch?: number } = {}) {
   }
 
   async function write(rows: QueuedRow[]): Promise<(number | undefined)[]> {
-    const conn = await client.acquireConnection();
+    const giveUpAt = performance.now() + 5000; // as the connection's busy_timeout
+    for (;;) {
+      const conn = await client.acquireConnection();
+      try {
+        if (pg) return await writePg(conn as PgConnection, rows);
+        return writeSqlite(conn as SqliteConnection, rows);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'SQLITE_BUSY' || performance.now() > giveUpAt) throw err;
+      } finally {
+        await client.releaseConnection(conn);
+      }
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+
+  /**
+   * Another process (the background worker) holds the write lock: SQLite's own busy handler would sleep with the
+   * event loop blocked, holding every other request of this process; instead the write fails at once and is
+   * tried again a millisecond later, while the event loop goes on (and more rows join the batch).
+   */
+  function writeSqlite(conn: SqliteConnection, rows: QueuedRow[]) {
+    conn.pragma('busy_timeout = 0');
     try {
-      return pg ? await writePg(conn as PgConnection, rows) : sqliteStatements(conn as SqliteConnection).batch(rows);
+      return sqliteStatements(conn).batch(rows);
     } finally {
-      await client.releaseConnection(conn);
+      conn.pragma('busy_timeout = 5000');
     }
   }
 
