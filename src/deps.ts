@@ -8,7 +8,7 @@ import type { Log } from './platform/logger.js';
 import { createDispatcher } from './platform/http.js';
 import { createGatewayDispatcher } from './platform/address-guard.js';
 import { createOAuthClient } from './bitrix/oauth.js';
-import { createLimiter } from './bitrix/limiter.js';
+import { createLimiter, databaseBuckets } from './bitrix/limiter.js';
 import { createTokenRefresher } from './bitrix/token-refresher.js';
 import { createRestClient } from './bitrix/rest-client.js';
 import { createPortalRepo } from './portals/portal-repo.js';
@@ -74,7 +74,7 @@ export function buildDeps(o: DepsOptions) {
     clock,
   });
   const queue = createQueueRepo(db, { onFinal });
-  const limiter = createLimiter({ burst: config.B24_RATE_BURST, perSecond: config.B24_RATE_PER_SECOND });
+  const limiter = createLimiter({ burst: config.B24_RATE_BURST, perSecond: config.B24_RATE_PER_SECOND, store: databaseBuckets(db) });
   const refresher = createTokenRefresher({ portals, oauth, clock, log, onOutcome: (outcome) => metrics.tokenRefreshes.inc({ outcome }) });
   const rest = createRestClient({
     portals, refresher, oauth, limiter, dispatcher, clock, log, timeoutMs: config.B24_TIMEOUT_MS, backoffMs: o.restRetryBackoffMs,

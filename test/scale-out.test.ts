@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent, request } from 'undici';
+import { createLimiter, databaseBuckets } from '../src/bitrix/limiter.js';
+import { smsForm } from './fakes/sms-body.js';
+import { createTestDb } from './helpers/db.js';
+import { freePort, startServiceProcess } from './helpers/service-process.js';
+import { eventually } from './helpers/wait.js';
+
+describe('the Bitrix24 limiter shared through the database', () => {
+  it('two processes together take one bucket\'s worth at once, then the drain rate, never twice that', async () => {
+    const { db, drop } = await createTestDb();
+    try {
+      let t = Date.UTC(2026, 10, 30);
+      const timers: Array<{ at: number; fire: () => void }> = [];
+      const advance = (ms: number) => {
+        t += ms;
+        for (const timer of timers.splice(0)) if (timer.at <= t) timer.fire(); else timers.push(timer);
+      };
+      // Two limiters on one database, as two processes would have; one clock, so the test decides when time passes.
+      const make = () => createLimiter({
+        burst: 10, perSecond: 2, store: databaseBuckets(db), now: () => t, sleep: (ms) => new Promise<void>((r) => timers.push({ at: t + ms, fire: r })),
+      });
+      const [a, b] = [make(), make()];
+      const went: Array<'a' | 'b'> = [];
+      const race = (l: typeof a, name: 'a' | 'b', n: number) => Promise.all(Array.from({ length: n }, () => l.acquire(7).then(() => went.push(name))));
+      const all = Promise.all([race(a, 'a', 12), race(b, 'b', 12)]);
+      await eventually(() => timers.length === 2, 'both processes to wait for the bucket');
+      expect(went.length).toBe(a.capacity); // 9 of 10 (one slot of headroom), shared by both, not 9 each
+      expect(new Set(went)).toEqual(new Set(['a', 'b']));
+      // From here each 500 ms of the clock lets exactly one more call go, whoever asks.
+      for (let step = 1; went.length < 24; step++) {
+        advance(500);
+        await eventually(() => went.length === a.capacity + step && (went.length === 24 || timers.length > 0), `call ${a.capacity + step}`, 10_000);
+        await new Promise((r) => setTimeout(r, 30)); // and no second call in the same 500 ms
+        expect(went.length).toBe(a.capacity + step);
+      }
+      expect(went.filter((x) => x === 'a')).toHaveLength(12);
+      await all;
+    } finally {
+      await drop();
+    }
+  });
+});
+
+/**
+ * Several machines on one database, as deployed: 2 web processes (`npm start`, WORKER_ENABLED=0) and 3 worker
+ * processes (`npm run worker`) share one portal, one fake SMS.ru and one fake Bitrix24 whose bucket is small
+ * (burst 10, 2/s), so that three processes each keeping their own bucket would overrun it.
+ */
+describe('2 web and 3 worker processes on one database', () => {
+  let svc: Awaited<ReturnType<typeof startServiceProcess>>;
+  const common = { B24_RATE_BURST: '10', B24_RATE_PER_SECOND: '2', WORKER_LEASE: '6s', STATUS_POLL_CRON: '*/2 * * * * *', REPORT_LINGER: '200ms', LOG_LEVEL: 'warn' };
+  beforeAll(async () => {
+    svc = await startServiceProcess({
+      bitrix24: { burst: 10, perSecond: 2 },
+      install: { provider: 'smsru', api_key: 'scale-key', sender: 'MyShop' },
+      serviceEnv: { ...common, WORKER_ENABLED: '0' },
+    });
+  }, 120_000);
+  afterAll(() => svc?.close());
+
+  it('3,000 messages: no QUERY_LIMIT_EXCEEDED, no message sent twice, every status reported; a killed worker\'s claims are finished by the others', async () => {
+    const port2 = await freePort();
+    svc.run('start', { PORT: String(port2) });
+    const workers = [svc.run('worker'), svc.run('worker'), svc.run('worker')];
+    await eventually(async () => (await fetch(`http://127.0.0.1:${port2}/healthz`).catch(() => undefined))?.ok === true, 'the second web process', 60_000);
+    const handlers = [svc.handlerUrl, svc.handlerUrl.replace(new URL(svc.url).host, `127.0.0.1:${port2}`)];
+    svc.smsru.setSendDelay(20);
+    const settle = setInterval(() => svc.smsru.settle(), 300); // the operator delivers what it took
+
+    const N = 3000;
+    const ids = Array.from({ length: N }, (_, i) => `scale${String(i).padStart(27, '0')}`);
+    const agent = new Agent({ connections: 16 });
+    let next = 0;
+    const post = async () => {
+      while (next < N) {
+        const i = next++;
+        const body = smsForm({ portal: svc.fp, code: 'smsgw_myshop', id: ids[i], to: `+7999${String(3000000 + i)}`, text: `order ${i}` });
+        const res = await request(handlers[i % 2]!, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body, dispatcher: agent });
+        expect(await res.body.json()).toEqual({ status: 'queued' });
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: 16 }, post));
+      // Mid-run, one worker dies with claims in hand.
+      await eventually(async () => (await svc.ctx.db('messages').where({ state: 'sending' }).whereNotNull('lease_token')).length > 0 && svc.smsru.messages.size > 300, 'sends under way', 60_000);
+      const held = await svc.ctx.db('messages').where({ state: 'sending' }).whereNotNull('lease_token').pluck('lease_token');
+      await svc.kill(workers[0]!, 'SIGKILL');
+      const killedAt = performance.now();
+      // Its claims (whichever tokens are not renewed any more) are taken over: within 30 s none is left in 'sending' under a token seen then.
+      await eventually(async () => (await svc.ctx.db('messages').where({ state: 'sending' }).whereIn('lease_token', held)).length === 0, 'the dead worker\'s claims to be finished', 30_000);
+      expect(performance.now() - killedAt).toBeLessThan(30_000);
+
+      await eventually(() => ids.every((id) => ['delivered', 'failed'].includes(svc.fp.shown.get(id) ?? '')), 'every status reported to Bitrix24', 120_000);
+    } finally {
+      clearInterval(settle);
+      await agent.close();
+    }
+    expect(svc.fp.limitHits).toBe(0);
+    const sends = new Map<string, number>();
+    for (const m of svc.smsru.messages.values()) sends.set(m.to, (sends.get(m.to) ?? 0) + 1);
+    expect([...sends.values()].filter((n) => n > 1)).toEqual([]);
+    const rows = await svc.ctx.db('messages').select('state', 'failure_reason');
+    expect(rows).toHaveLength(N);
+    // A message fails only as an outcome SMS.ru can never name to us (its answer died with the worker).
+    for (const r of rows.filter((x) => x.state !== 'delivered')) expect(r).toMatchObject({ state: 'failed', failure_reason: expect.stringMatching(/^outcome unknown/) });
+    expect(rows.filter((r) => r.state === 'delivered').length).toBeGreaterThan(N * 0.9);
+  }, 300_000);
+});
