@@ -10,6 +10,7 @@ import * as messagesDuePortals from './20261130000001_messages_due_portals.js';
 import * as settingsGateway from './20261130000002_settings_gateway.js';
 import * as statusReportsOutcome from './20261130000003_status_reports_outcome.js';
 import * as rateLimits from './20261130000004_rate_limits.js';
+import * as loginFailures from './20261130000005_login_failures.js';
 
 // Listed statically so the same migrations run under tsx, vitest and the knex CLI without a loader.
 const all: Record<string, Knex.Migration> = {
@@ -24,6 +25,7 @@ const all: Record<string, Knex.Migration> = {
   '20261130000002_settings_gateway': settingsGateway,
   '20261130000003_status_reports_outcome': statusReportsOutcome,
   '20261130000004_rate_limits': rateLimits,
+  '20261130000005_login_failures': loginFailures,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -9,6 +9,7 @@ import { createDispatcher } from './platform/http.js';
 import { createGatewayDispatcher } from './platform/address-guard.js';
 import { createOAuthClient } from './bitrix/oauth.js';
 import { createLimiter, databaseBuckets } from './bitrix/limiter.js';
+import { databaseFailureLog, LOGIN_THROTTLE } from './console/login-throttle.js';
 import { createTokenRefresher } from './bitrix/token-refresher.js';
 import { createRestClient } from './bitrix/rest-client.js';
 import { createPortalRepo } from './portals/portal-repo.js';
@@ -143,11 +144,15 @@ export function buildDeps(o: DepsOptions) {
   const stats = createStatsRepo(db);
   const settingsView = createSettingsView({ settings, logs, formTokens, balance: settingsService.balance });
   const tokenKeeper = createTokenKeeper({ portals, refresher, clock, log });
+  const loginFailures = {
+    addresses: databaseFailureLog(db, { ...LOGIN_THROTTLE, prefix: 'address:' }),
+    devices: databaseFailureLog(db, { ...LOGIN_THROTTLE, prefix: 'device:' }),
+  };
 
   return {
     config, db, log, clock, dispatcher, crypto, formTokens, portals, settings, messages, queue, reports, metrics, oauth, limiter, refresher, rest,
     providers, install, events, intake, tokenKeeper, gateways, accounts, worker, reporter, statusesJob, queueSignal, wake,
-    settingsService, settingsView, logs, stats,
+    settingsService, settingsView, logs, stats, loginFailures,
   };
 }
 

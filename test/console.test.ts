@@ -1,7 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import type { FakeBitrix24, FakePortal } from './fakes/bitrix24.js';
-import { createTestContext, type TestContext } from './helpers/app.js';
+import { createTestContext, TEST_SECRET_KEY, type TestContext } from './helpers/app.js';
+import { buildDeps } from '../src/deps.js';
+import { createApp } from '../src/web/app.js';
+import { createLogger } from '../src/platform/logger.js';
 import { installedPortal } from './helpers/installed-portal.js';
 import { postHandler, postSms } from './helpers/sms.js';
 
@@ -129,6 +132,14 @@ describe('operator console login throttle', () => {
     // A forged or session cookie in its place is no device: the address's lockout applies.
     expect((await attempt(ctx.app, PASSWORD, { cookie: `b24sms_device=${device.split('=')[1]!.replace(/.$/, 'x')}` })).status).toBe(429);
     expect((await attempt(ctx.app, PASSWORD, { cookie: setCookies(operator).b24sms_admin!.replace('b24sms_admin', 'b24sms_device') })).status).toBe(429);
+  });
+
+  it('counts failures across web processes: guesses spread over two processes on one database lock both', async () => {
+    // A second web process: its own deps and memory, the same database.
+    const other = createApp(buildDeps({ config: ctx.config, db: ctx.db, log: createLogger('silent'), secretKey: TEST_SECRET_KEY }));
+    for (let i = 0; i < 5; i++) expect((await attempt(i % 2 ? other : ctx.app, 'guess')).status).toBe(401);
+    expect((await attempt(ctx.app, PASSWORD)).status).toBe(429);
+    expect((await attempt(other, PASSWORD)).status).toBe(429);
   });
 
   it('throttles a known browser on its own: its failures lock it, not the address', async () => {

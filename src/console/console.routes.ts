@@ -10,13 +10,12 @@ import type { SettingsRepo } from '../portals/settings-repo.js';
 import type { ProviderRegistry } from '../portals/providers.js';
 import { consolePage, loginPage } from '../../views/console.js';
 import type { StatsRepo } from './stats-repo.js';
-import { addressKey, createFailureLog } from './login-throttle.js';
+import { addressKey, type FailureCounter } from './login-throttle.js';
 
 const COOKIE = 'b24sms_admin';
 const SESSION_MS = 12 * 60 * 60 * 1000;
 const DEVICE_COOKIE = 'b24sms_device';
 const DEVICE_MS = 365 * 24 * 60 * 60 * 1000;
-const THROTTLE = { limit: 5, windowMs: 15 * 60 * 1000 };
 
 function cookie(req: Request, name: string): string | undefined {
   for (const part of String(req.headers.cookie ?? '').split(';')) {
@@ -53,13 +52,14 @@ export function consoleRoutes(deps: {
   // The status reports' outbox and its reporter, as far as the console uses them.
   reports: { counts(): Promise<{ pending: number; dropped: number }>; requeuePortal(portalId: number, now: number): Promise<number> };
   reporter: { kick(): void };
+  /** Failed logins by client address and by known device (login-throttle.ts), shared by every web process. */
+  loginFailures: { addresses: FailureCounter; devices: FailureCounter };
 }) {
   const router = Router();
   const stats = deps.stats;
   const password = deps.config.ADMIN_PASSWORD;
   const secure = deps.config.PUBLIC_URL.startsWith('https:');
-  const addresses = createFailureLog({ ...THROTTLE, maxKeys: 10_000 });
-  const devices = createFailureLog({ ...THROTTLE, maxKeys: 1_000 });
+  const { addresses, devices } = deps.loginFailures;
   const csrfFor = (sid: string) => deps.crypto.derivedToken(`csrf:${sid}`);
   const form = express.urlencoded({ extended: false, limit: '16kb' });
 
@@ -115,22 +115,22 @@ export function consoleRoutes(deps: {
     }).toString());
   });
 
-  router.post('/admin/login', form, (req, res) => {
+  router.post('/admin/login', form, async (req, res) => {
     const now = deps.clock();
     const device = signedCookie(req, DEVICE_COOKIE, 'console.device');
     const [throttle, key] = device ? [devices, device] : [addresses, addressKey(req.ip)];
-    const lockedUntil = throttle.lockedUntil(key, now);
+    const lockedUntil = await throttle.lockedUntil(key, now);
     if (lockedUntil !== undefined) {
       res.setHeader('Retry-After', String(Math.max(1, Math.ceil((lockedUntil - now) / 1000))));
       return res.status(429).type('html').send(loginPage({ error: 'Too many failed attempts. Try again later.' }).toString());
     }
     if (!safeEqual(String(req.body?.password ?? ''), password!)) {
-      throttle.fail(key, now);
+      await throttle.fail(key, now);
       deps.log.warn({ ip: req.ip, knownDevice: Boolean(device) }, 'console.login.failed');
       return res.status(401).type('html').send(loginPage({ error: 'Wrong password.' }).toString());
     }
     // The address's failures stay: someone else behind it may be the one guessing.
-    if (device) devices.clear(device);
+    if (device) await devices.clear(device);
     const cookieOptions = { httpOnly: true, sameSite: 'strict', secure, path: '/admin' } as const;
     res.cookie(COOKIE, deps.crypto.sign({ purpose: 'console.session', id: newId() }, now + SESSION_MS), { ...cookieOptions, maxAge: SESSION_MS });
     res.cookie(DEVICE_COOKIE, deps.crypto.sign({ purpose: 'console.device', id: newId() }, now + DEVICE_MS), { ...cookieOptions, maxAge: DEVICE_MS });

@@ -1,47 +1,43 @@
 import { isIPv6 } from 'node:net';
+import type { Db } from '../platform/db.js';
 import { ipv6Groups, mappedIPv4 } from '../platform/ip.js';
 
+/** The console's login throttle: 5 failures per 15 minutes lock an address (or a known device). */
+export const LOGIN_THROTTLE = { limit: 5, windowMs: 15 * 60 * 1000 };
+
+/** Failed logins per key (an address, or a device) within a sliding window. */
+export interface FailureCounter {
+  /** When a locked key opens again; undefined while it may try. */
+  lockedUntil(key: string, now: number): Promise<number | undefined>;
+  fail(key: string, now: number): Promise<void>;
+  clear(key: string): Promise<void>;
+}
+
 /**
- * Failed logins per key (an address, or a device) within a sliding window. At most `maxKeys` keys are held:
- * keys are kept in order of their last failure, so expired ones are dropped from the front first and, under a
- * flood of new keys, the longest-quiet key goes. Flooding needs as many addresses as the cap, and those already
- * get `limit` guesses each, so eviction gives an attacker nothing they did not have.
+ * Kept in the database, so that every web process (and machine) counts one guesser's failures together:
+ * N processes no longer give N × `limit` guesses (the in-memory log it replaces did). Rows older than the window are
+ * pruned as failures come in, so the table holds about one window's failures (a flood of guesses from many addresses
+ * is rows, not memory).
  */
-export function createFailureLog(o: { limit: number; windowMs: number; maxKeys: number }) {
-  const entries = new Map<string, number[]>();
-  const recent = (key: string, now: number) => (entries.get(key) ?? []).filter((t) => now - t < o.windowMs);
-
-  function sweep(now: number) {
-    for (const [key, times] of entries) {
-      if (entries.size < o.maxKeys) return;
-      if (times.every((t) => now - t >= o.windowMs)) entries.delete(key);
-      else break;
-    }
-    while (entries.size >= o.maxKeys) entries.delete(entries.keys().next().value!);
-  }
-
+export function databaseFailureLog(db: Db, o: { limit: number; windowMs: number; prefix: string }): FailureCounter {
+  let lastPrune = 0;
   return {
-    /** When a locked key opens again; undefined while it may try. */
-    lockedUntil(key: string, now: number): number | undefined {
-      const r = recent(key, now);
-      return r.length >= o.limit ? r[r.length - o.limit]! + o.windowMs : undefined;
+    async lockedUntil(key, now) {
+      const recent = await db('login_failures').where({ key: o.prefix + key }).andWhere('at', '>', now - o.windowMs).orderBy('at', 'desc').limit(o.limit).pluck('at');
+      return recent.length >= o.limit ? Number(recent[o.limit - 1]) + o.windowMs : undefined;
     },
-    fail(key: string, now: number) {
-      const r = [...recent(key, now), now].slice(-o.limit);
-      entries.delete(key);
-      sweep(now);
-      entries.set(key, r);
+    async fail(key, now) {
+      await db('login_failures').insert({ key: o.prefix + key, at: now });
+      if (now - lastPrune > 60_000) {
+        lastPrune = now;
+        await db('login_failures').where('at', '<=', now - o.windowMs).delete();
+      }
     },
-    clear(key: string) {
-      entries.delete(key);
-    },
-    get size() {
-      return entries.size;
+    async clear(key) {
+      await db('login_failures').where({ key: o.prefix + key }).delete();
     },
   };
 }
-
-export type FailureLog = ReturnType<typeof createFailureLog>;
 
 /**
  * The throttle's key for a client address. An IPv6 user holds a whole /64, so it counts as one address;
