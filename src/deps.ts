@@ -10,6 +10,7 @@ import { createGatewayDispatcher } from './platform/address-guard.js';
 import { createOAuthClient } from './bitrix/oauth.js';
 import { createLimiter, databaseBuckets } from './bitrix/limiter.js';
 import { databaseFailureLog, LOGIN_THROTTLE } from './console/login-throttle.js';
+import { createRetentionJob } from './messages/retention.js';
 import { createTokenRefresher } from './bitrix/token-refresher.js';
 import { createRestClient } from './bitrix/rest-client.js';
 import { createPortalRepo } from './portals/portal-repo.js';
@@ -144,6 +145,7 @@ export function buildDeps(o: DepsOptions) {
   const stats = createStatsRepo(db);
   const settingsView = createSettingsView({ settings, logs, formTokens, balance: settingsService.balance });
   const tokenKeeper = createTokenKeeper({ portals, refresher, clock, log });
+  const retention = createRetentionJob({ db, clock, log, retentionMs: config.MESSAGE_RETENTION });
   const loginFailures = {
     addresses: databaseFailureLog(db, { ...LOGIN_THROTTLE, prefix: 'address:' }),
     devices: databaseFailureLog(db, { ...LOGIN_THROTTLE, prefix: 'device:' }),
@@ -152,7 +154,7 @@ export function buildDeps(o: DepsOptions) {
   return {
     config, db, log, clock, dispatcher, crypto, formTokens, portals, settings, messages, queue, reports, metrics, oauth, limiter, refresher, rest,
     providers, install, events, intake, tokenKeeper, gateways, accounts, worker, reporter, statusesJob, queueSignal, wake,
-    settingsService, settingsView, logs, stats, loginFailures,
+    settingsService, settingsView, logs, stats, loginFailures, retention,
   };
 }
 

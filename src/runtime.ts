@@ -1,7 +1,7 @@
 import cron from 'node-cron';
 import type { Deps } from './deps.js';
 
-/** Starts the background work of a process: send worker, status reporter, statuses job and token keeper. */
+/** Starts the background work of a process: send worker, status reporter, statuses job, token keeper, retention. */
 export function startBackground(deps: Deps) {
   const { log, config } = deps;
   deps.worker.start();
@@ -13,6 +13,7 @@ export function startBackground(deps: Deps) {
   const tasks = [
     cron.schedule(config.STATUS_POLL_CRON, guard('statuses_job', deps.statusesJob.runOnce), { noOverlap: true }),
     cron.schedule(config.TOKEN_KEEPER_CRON, guard('token_keeper', deps.tokenKeeper.runOnce), { noOverlap: true }),
+    cron.schedule('41 * * * *', guard('retention', deps.retention.runOnce), { noOverlap: true }),
   ];
   log.info({ statusPollCron: config.STATUS_POLL_CRON }, 'background.started');
   return async () => {

@@ -82,6 +82,8 @@ const schema = z.object({
   UNKNOWN_OUTCOME_WINDOW: duration.default(15 * 60_000),
   REPORT_LINGER: duration.default(500),
   REPORT_MAX_AGE: duration.default(14 * 86_400_000),
+  // Texts of final messages older than this are erased (hourly); the rows' metadata stays for the log and figures.
+  MESSAGE_RETENTION: duration.default(90 * 86_400_000),
   // Multi-tenant safety.
   // Gateway addresses typed on a portal's form (Kannel URL) may not reach loopback, private, link-local or
   // metadata addresses unless the operator allows it (single-company deployments with their own Kannel).

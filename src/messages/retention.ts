@@ -1,0 +1,37 @@
+import type { Clock } from '../platform/clock.js';
+import type { Db } from '../platform/db.js';
+import type { Log } from '../platform/logger.js';
+import { FINAL_STATES } from './states.js';
+
+/**
+ * Erases the texts of messages older than MESSAGE_RETENTION once they are final; the rows stay (number, state,
+ * gateway, times) for the message log, the console's figures and the CSV. In batches of `batch` rows by id, each
+ * its own short statement, so a year's backlog never holds the database for long. Safe in any number of processes:
+ * an erased text is erased again at no cost.
+ */
+export function createRetentionJob(deps: { db: Db; clock: Clock; log: Log; retentionMs: number; batch?: number }) {
+  const batch = deps.batch ?? 5_000;
+  // Ids below this were looked at already (older than the cut-off and final): the next run starts after them.
+  let after = 0;
+
+  async function runOnce(): Promise<number> {
+    const before = deps.clock() - deps.retentionMs;
+    let erased = 0;
+    for (;;) {
+      // Read first, then write by id: the look through old rows never holds SQLite's write lock (intake waits on it).
+      const rows = await deps.db('messages').select('id', 'created_at').where('id', '>', after).whereNotNull('body').orderBy('id').limit(batch);
+      const due = rows.filter((r) => Number(r.created_at) < before);
+      if (due.length) {
+        erased += await deps.db('messages').whereIn('id', due.map((r) => r.id)).whereIn('state', [...FINAL_STATES]).update({ body: null });
+      }
+      if (due.length < rows.length || rows.length < batch) break; // reached messages younger than the cut-off
+      after = Number(rows[rows.length - 1]!.id);
+    }
+    if (erased) deps.log.info({ erased, olderThanDays: Math.round(deps.retentionMs / 86_400_000) }, 'retention.texts_erased');
+    return erased;
+  }
+
+  return { runOnce };
+}
+
+export type RetentionJob = ReturnType<typeof createRetentionJob>;
