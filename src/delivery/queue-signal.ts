@@ -20,10 +20,18 @@ export function createQueueSignal(db: Db, log: Log) {
   let conn: PgConnection | undefined;
   let stopped = false;
 
-  /** Fire and forget: the handler's answer never waits for it. */
+  /**
+   * Fire and forget: the handler's answer never waits for it. One NOTIFY per turn of the event loop however many
+   * messages it stored (it was a round trip per message, competing with the inserts for the pool's connections).
+   */
+  let pending = false;
   function notify() {
-    if (!pg) return;
-    db.raw('select pg_notify(?, ?)', [CHANNEL, '']).catch((err) => log.warn({ err: String(err) }, 'queue.notify.failed'));
+    if (!pg || pending) return;
+    pending = true;
+    setImmediate(() => {
+      pending = false;
+      db.raw('select pg_notify(?, ?)', [CHANNEL, '']).catch((err) => log.warn({ err: String(err) }, 'queue.notify.failed'));
+    });
   }
 
   /** A dedicated connection outside the pool listens; it reconnects after a drop. */
