@@ -11,6 +11,7 @@ import * as settingsGateway from './20261130000002_settings_gateway.js';
 import * as statusReportsOutcome from './20261130000003_status_reports_outcome.js';
 import * as rateLimits from './20261130000004_rate_limits.js';
 import * as loginFailures from './20261130000005_login_failures.js';
+import * as consoleIndexes from './20261130000006_messages_console_indexes.js';
 
 // Listed statically so the same migrations run under tsx, vitest and the knex CLI without a loader.
 const all: Record<string, Knex.Migration> = {
@@ -26,6 +27,7 @@ const all: Record<string, Knex.Migration> = {
   '20261130000003_status_reports_outcome': statusReportsOutcome,
   '20261130000004_rate_limits': rateLimits,
   '20261130000005_login_failures': loginFailures,
+  '20261130000006_messages_console_indexes': consoleIndexes,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -1,4 +1,5 @@
 import type { Db } from '../platform/db.js';
+import { isPostgres } from '../platform/db.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -7,17 +8,25 @@ type Final = 'delivered' | 'undelivered' | 'failed';
 
 /** What the operator console shows: per-portal figures, queue health, messages per hour. */
 export function createStatsRepo(db: Db) {
+  // The figures read recent rows by their time indexes (created_at, final_at). SQLite, which has no statistics unless
+  // ANALYZE ran, would rather walk the whole (state, portal_id, …) or (portal_id, created_at) index to avoid sorting
+  // its groups, and 90 % of a big table is in a final state: 530 ms with 1,000,000 rows. A unary + keeps a term off
+  // the indexes (sqlite.org/optoverview.html, "Disqualifying WHERE clause terms"), in WHERE and in GROUP BY alike.
+  // PostgreSQL's planner has its statistics and gets the plain columns.
+  const pg = isPostgres(db);
+  const off = (col: string) => (pg ? col : `+${col}`);
+  const finalStates = (q: ReturnType<Db>) => q.whereRaw(`${off('state')} IN ('delivered', 'undelivered', 'failed')`);
   async function portalFigures(now: number) {
     const dayStart = now - (now % DAY);
     const today: Array<{ portal_id: number; n: number | string }> = await db('messages')
       .where('created_at', '>=', dayStart)
-      .groupBy('portal_id')
+      .groupByRaw(off('portal_id'))
       .select('portal_id')
       .count({ n: '*' });
     const finals: Array<{ portal_id: number; state: string; n: number | string }> = await db('messages')
       .where('created_at', '>=', now - 7 * DAY)
-      .whereIn('state', ['delivered', 'undelivered', 'failed'])
-      .groupBy('portal_id', 'state')
+      .where(finalStates)
+      .groupByRaw(`${off('portal_id')}, ${off('state')}`)
       .select('portal_id', 'state')
       .count({ n: '*' });
     const lastErrors: Array<{ portal_id: number; failure_reason: string }> = await db('messages')
@@ -48,9 +57,10 @@ export function createStatsRepo(db: Db) {
     const count = (s: string) => num(byState.find((r) => r.state === s)?.n);
     const oldest = await db('messages').where('state', 'queued').min({ t: 'created_at' }).first();
     const retrying = await db('messages').where('state', 'queued').andWhere('attempts', '>', 0).count({ n: '*' }).first();
+    // Failed in the last 24 hours: by final_at (when it failed), which nothing changes later.
     const failures = (await db('messages')
-      .where('state', 'failed')
-      .andWhere('updated_at', '>=', now - DAY)
+      .whereRaw(`${off('state')} = 'failed'`)
+      .andWhere('final_at', '>=', now - DAY)
       .groupBy('failure_reason')
       .select({ reason: 'failure_reason' })
       .count({ n: '*' })
@@ -71,7 +81,7 @@ export function createStatsRepo(db: Db) {
     const start = Math.floor(now / HOUR) * HOUR - (hours - 1) * HOUR;
     // Hour buckets in SQL; the cast makes it integer division on SQLite too, where bound numbers may be REAL.
     const rows = (await db('messages')
-      .whereIn('state', ['delivered', 'undelivered', 'failed'])
+      .where(finalStates)
       .andWhere('final_at', '>=', start)
       .select(db.raw('cast((final_at - ?) / ? as integer) as h', [start, HOUR]), 'state')
       .count({ n: '*' })
