@@ -82,5 +82,9 @@ it('npm start killed with SIGKILL under load and started again: every message fi
     else expect(r).toMatchObject({ state: 'failed', failure_reason: expect.stringMatching(/^outcome unknown/) });
   }
   expect(rows.filter((r) => r.state === 'delivered').length).toBeGreaterThan(rows.length / 2);
+  // The web process's /metrics shows what its background process counted (it sent them, not the web process).
+  const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+  const counted = [...metrics.matchAll(/^sms_gateway_sends_total\{[^}]*outcome="accepted"[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  expect(counted).toBeGreaterThan(0);
   await svc.kill(again);
 }, 180_000);

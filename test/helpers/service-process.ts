@@ -4,21 +4,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { installedPortal, type InstalledPortalOptions } from './installed-portal.js';
 import { TEST_SECRET_KEY } from './app.js';
 import { eventually } from './wait.js';
+import { freePort } from './free-port.js';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** Resident memory of each node process in a process tree, in MB (Linux /proc); npm and sh wrappers are left out. */
 export function nodeRssMb(rootPid: number): number[] {
