@@ -12,6 +12,7 @@ import * as statusReportsOutcome from './20261130000003_status_reports_outcome.j
 import * as rateLimits from './20261130000004_rate_limits.js';
 import * as loginFailures from './20261130000005_login_failures.js';
 import * as consoleIndexes from './20261130000006_messages_console_indexes.js';
+import * as jobLeases from './20261130000007_job_leases.js';
 
 // Listed statically so the same migrations run under tsx, vitest and the knex CLI without a loader.
 const all: Record<string, Knex.Migration> = {
@@ -28,6 +29,7 @@ const all: Record<string, Knex.Migration> = {
   '20261130000004_rate_limits': rateLimits,
   '20261130000005_login_failures': loginFailures,
   '20261130000006_messages_console_indexes': consoleIndexes,
+  '20261130000007_job_leases': jobLeases,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -11,6 +11,7 @@ import { createOAuthClient } from './bitrix/oauth.js';
 import { createLimiter, databaseBuckets } from './bitrix/limiter.js';
 import { databaseFailureLog, LOGIN_THROTTLE } from './console/login-throttle.js';
 import { createRetentionJob } from './messages/retention.js';
+import { createLeases } from './platform/leases.js';
 import { createTokenRefresher } from './bitrix/token-refresher.js';
 import { createRestClient } from './bitrix/rest-client.js';
 import { createPortalRepo } from './portals/portal-repo.js';
@@ -110,8 +111,10 @@ export function buildDeps(o: DepsOptions) {
     },
   });
   const statusesJob = createStatusesJob({
-    queue, accounts, clock, log, onSettled: () => reporter.kick(),
-    options: { maxAgeMs: config.STATUS_MAX_AGE, unknownOutcomeMs: config.UNKNOWN_OUTCOME_WINDOW, perPortalLimit: 5_000 },
+    queue, accounts, leases: createLeases(db), clock, log, onSettled: () => reporter.kick(),
+    // A portal's poll lease outlives the slowest poll (50 batches under GATEWAY_TIMEOUT_MS each is the worst case;
+    // a dead poller's lease ends after this), and is given back as soon as the poll ends.
+    options: { maxAgeMs: config.STATUS_MAX_AGE, unknownOutcomeMs: config.UNKNOWN_OUTCOME_WINDOW, perPortalLimit: 5_000, pollLeaseMs: 5 * 60_000 },
   });
   const providers = createProviderRegistry({ rest, portals, settings, publicUrl: config.PUBLIC_URL, clock, log });
   const events = createEventsService({ oauth, rest, portals, providers, clock, log });

@@ -7,6 +7,9 @@ import { installedPortal } from './helpers/installed-portal.js';
 import { messageRow, postSms } from './helpers/sms.js';
 import { eventually, untilIdle } from './helpers/wait.js';
 import { startFakeKannel } from './fakes/kannel.js';
+import { buildDeps } from '../src/deps.js';
+import { createLogger } from '../src/platform/logger.js';
+import { TEST_SECRET_KEY } from './helpers/app.js';
 
 let fake: FakeBitrix24;
 let smsru: FakeSmsRu;
@@ -302,6 +305,25 @@ describe('statuses job', () => {
     expect(smsru.stats.statusRequests).toBe(2);
     expect(await messageRow(ctx, ids[13]!)).toMatchObject({ state: 'undelivered', gateway_status: '107' });
     expect(await messageRow(ctx, ids[14]!)).toMatchObject({ state: 'delivered' });
+  });
+
+  it('run by three processes at once, polls each portal\'s gateway once: the gateway calls of one process', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 150; i++) ids.push(await postSms(ctx, fp, { to: `+7999${String(i).padStart(7, '0')}` }));
+    await untilIdle(ctx.deps.worker);
+    smsru.settle();
+    // Two more worker processes: their own deps (memory, accounts), the same database and clock.
+    const others = [1, 2].map(() => buildDeps({ config: ctx.config, db: ctx.db, log: createLogger('silent'), secretKey: TEST_SECRET_KEY, clock: () => now }));
+    const runs = await Promise.all([ctx.deps.statusesJob.runOnce(), ...others.map((d) => d.statusesJob.runOnce())]);
+    expect(runs.reduce((n, r) => n + r.polled, 0)).toBe(150);
+    expect(smsru.stats.statusRequests).toBe(2); // ⌈150 / 100⌉, not three times that
+    expect((await ctx.db('messages').where({ state: 'delivered' })).length).toBe(150);
+    // The lease is given back when a poll ends: the next run anywhere polls again.
+    const id = await postSms(ctx, fp, { to: '+79998887766' });
+    await ctx.deps.worker.runOnce();
+    smsru.settle();
+    expect(await others[1]!.statusesJob.runOnce()).toEqual({ polled: 1, expired: 0 });
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'delivered' });
   });
 
   it('marks a message with no final status after STATUS_MAX_AGE undelivered, reason "expired"', async () => {

@@ -1,21 +1,24 @@
 import type { Clock } from '../platform/clock.js';
 import type { Log } from '../platform/logger.js';
-import { UNKNOWN_OUTCOME } from '../gateways/gateway.js';
+import { UNKNOWN_OUTCOME, type Gateway } from '../gateways/gateway.js';
 import type { QueueRepo } from './queue-repo.js';
 import { applyGatewayStatus } from './gateway-status.js';
 import type { Accounts } from './accounts.js';
+import type { Leases } from '../platform/leases.js';
 
 /**
  * The cron statuses job: polls `sent` messages at gateways with a status API (in batches as large as the
  * gateway allows), expires messages with no final status after STATUS_MAX_AGE, and fails unknown outcomes
- * that no delivery report settled.
+ * that no delivery report settled. Every worker process runs it; each portal's gateway is polled by one of them at
+ * a time (a lease per portal), so N processes make the gateway calls of one.
  */
 export function createStatusesJob(deps: {
   queue: QueueRepo;
   accounts: Accounts;
+  leases: Leases;
   clock: Clock;
   log: Log;
-  options: { maxAgeMs: number; unknownOutcomeMs: number; perPortalLimit: number };
+  options: { maxAgeMs: number; unknownOutcomeMs: number; perPortalLimit: number; pollLeaseMs: number };
   onSettled?: () => void;
 }) {
   const o = deps.options;
@@ -27,21 +30,33 @@ export function createStatusesJob(deps: {
       const account = await deps.accounts.forPortal(portalId);
       const gw = account?.gateway;
       if (!gw?.fetchStatuses) continue;
-      const rows = await deps.queue.sentSince(portalId, since, o.perPortalLimit);
-      const size = gw.statusBatchSize ?? 100;
-      for (let i = 0; i < rows.length; i += size) {
-        const chunk = rows.slice(i, i + size);
-        let statuses;
-        try {
-          statuses = await gw.fetchStatuses(chunk.map((r) => r.gateway_message_id));
-        } catch (err) {
-          deps.log.warn({ portalId, gateway: gw.name, error: (err as { code?: string }).code ?? String(err) }, 'gateway.status.failed');
-          break; // try this portal again on the next run
-        }
-        for (const r of chunk) {
-          const s = statuses.get(r.gateway_message_id);
-          if (s && s.state !== 'sent' && (await applyGatewayStatus(deps.queue, r.id, s, deps.clock()))) changed++;
-        }
+      const lease = `statuses:${portalId}`;
+      if (!(await deps.leases.take(lease, deps.clock(), o.pollLeaseMs))) continue; // another process polls it now
+      try {
+        changed += await pollPortal(portalId, gw, since);
+      } finally {
+        await deps.leases.release(lease, deps.clock());
+      }
+    }
+    return changed;
+  }
+
+  async function pollPortal(portalId: number, gw: Gateway, since: number): Promise<number> {
+    let changed = 0;
+    const rows = await deps.queue.sentSince(portalId, since, o.perPortalLimit);
+    const size = gw.statusBatchSize ?? 100;
+    for (let i = 0; i < rows.length; i += size) {
+      const chunk = rows.slice(i, i + size);
+      let statuses;
+      try {
+        statuses = await gw.fetchStatuses!(chunk.map((r) => r.gateway_message_id));
+      } catch (err) {
+        deps.log.warn({ portalId, gateway: gw.name, error: (err as { code?: string }).code ?? String(err) }, 'gateway.status.failed');
+        break; // try this portal again on the next run
+      }
+      for (const r of chunk) {
+        const s = statuses.get(r.gateway_message_id);
+        if (s && s.state !== 'sent' && (await applyGatewayStatus(deps.queue, r.id, s, deps.clock()))) changed++;
       }
     }
     return changed;
