@@ -87,11 +87,14 @@ describe('2 web and 3 worker processes on one database', () => {
       const held = await svc.ctx.db('messages').where({ state: 'sending' }).whereNotNull('lease_token').pluck('lease_token');
       await svc.kill(workers[0]!, 'SIGKILL');
       const killedAt = performance.now();
+      // Claimed but never handed to SMS.ru when the processes holding them died: they must be sent by the others.
+      const unsent = await svc.ctx.db('messages').where({ state: 'sending' }).whereIn('lease_token', held).whereNull('submitted_at').pluck('b24_message_id');
       // Its claims (whichever tokens are not renewed any more) are taken over: within 30 s none is left in 'sending' under a token seen then.
       await eventually(async () => (await svc.ctx.db('messages').where({ state: 'sending' }).whereIn('lease_token', held)).length === 0, 'the dead worker\'s claims to be finished', 30_000);
       expect(performance.now() - killedAt).toBeLessThan(30_000);
 
       await eventually(() => ids.every((id) => ['delivered', 'failed'].includes(svc.fp.shown.get(id) ?? '')), 'every status reported to Bitrix24', 120_000);
+      expect(unsent.filter((id) => svc.fp.shown.get(id) !== 'delivered')).toEqual([]);
     } finally {
       clearInterval(settle);
       await agent.close();
@@ -104,6 +107,5 @@ describe('2 web and 3 worker processes on one database', () => {
     expect(rows).toHaveLength(N);
     // A message fails only as an outcome SMS.ru can never name to us (its answer died with the worker).
     for (const r of rows.filter((x) => x.state !== 'delivered')) expect(r).toMatchObject({ state: 'failed', failure_reason: expect.stringMatching(/^outcome unknown/) });
-    expect(rows.filter((r) => r.state === 'delivered').length).toBeGreaterThan(N * 0.9);
   }, 300_000);
 });

@@ -105,4 +105,18 @@ describe('send worker slots', () => {
       }
     }
   });
+
+  it('count one slot per request: an account whose gateway takes 100 messages per request holds 100 per slot', () => {
+    const s = createSlots(8, 2);
+    s.setWidth(1, 100);
+    expect(s.freeFor(1)).toBe(200); // its 2 slots (GATEWAY_CONCURRENCY), 100 messages each
+    for (let i = 0; i < 150; i++) s.take(1);
+    expect(s.free()).toBe(6); // ⌈150 / 100⌉ = 2 slots in use
+    expect(s.freeFor(1)).toBe(50);
+    expect(s.freeFor(2)).toBe(2); // another account is counted as before
+    for (let i = 0; i < 100; i++) s.release(1);
+    expect(s.free()).toBe(7);
+    s.setWidth(1, 1); // ignored while messages are in flight: their slots were counted at 100 each
+    expect(s.freeFor(1)).toBe(150);
+  });
 });

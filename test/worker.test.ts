@@ -190,11 +190,53 @@ describe('claims', () => {
     expect(seen.size).toBe(Number((await ctx.db('messages').where({ state: 'sending' }).count({ n: '*' }))[0]!.n));
   });
 
-  it('the worker takes no more of one gateway account than GATEWAY_CONCURRENCY at a time', async () => {
-    for (let i = 0; i < 20; i++) await postSms(ctx, fp, { to: `+799900000${String(i).padStart(2, '0')}` });
-    expect(await ctx.deps.worker.runOnce()).toBe(8);
+  it('SMS.ru: the due messages of one account go in as few requests as it takes (100 recipients each), each settled by its own result', async () => {
+    smsru.invalid.add('79990000007');
+    for (let i = 0; i < 150; i++) await postSms(ctx, fp, { to: `+7999${String(i).padStart(7, '0')}`, text: `code ${i}` });
+    await postSms(ctx, fp, { to: '+79990000003', text: 'a second message to the same number' });
     await untilIdle(ctx.deps.worker);
-    expect(smsru.messages.size).toBe(20);
+    // 151 messages: 100 + 50 in two requests, and the second message to one number in a request of its own.
+    expect(smsru.stats.sendRequests).toBe(3);
+    expect(smsru.stats.sendBatchMax).toBe(100);
+    const rows = await ctx.db('messages').select('phone', 'body', 'state', 'gateway_message_id', 'failure_reason');
+    expect(rows.filter((r) => r.state === 'sent')).toHaveLength(150);
+    expect(rows.find((r) => r.phone === '+79990000007')).toMatchObject({ state: 'failed', gateway_message_id: null });
+    // Each number got its own text, and kept its own SMS.ru id.
+    for (const m of smsru.messages.values()) {
+      const row = rows.find((r) => r.gateway_message_id === m.id)!;
+      expect([row.phone, row.body]).toEqual([`+${m.to}`, m.msg]);
+    }
+    expect(new Set(rows.map((r) => r.gateway_message_id).filter(Boolean)).size).toBe(150);
+  });
+
+  it('SMS.ru: a batch whose answer is lost ends "outcome unknown" for each of its messages, none sent again', async () => {
+    for (let i = 0; i < 5; i++) await postSms(ctx, fp, { to: `+7999000000${i}` });
+    smsru.setMode('hang');
+    const run = ctx.deps.worker.runOnce();
+    await eventually(() => smsru.messages.size === 5, 'the batch to reach SMS.ru');
+    smsru.dropHung();
+    expect(await run).toBe(5);
+    expect(smsru.stats.sendRequests).toBe(1);
+    const rows = await ctx.db('messages').select('state', 'failure_reason');
+    expect(rows.every((r) => r.state === 'failed' && /^outcome unknown/.test(r.failure_reason))).toBe(true);
+    smsru.setMode('ok');
+    expect(await untilIdle(ctx.deps.worker)).toBe(0);
+    expect(smsru.stats.sendRequests).toBe(1);
+  });
+
+  it('a gateway that takes one message per request (Kannel) gets no more than GATEWAY_CONCURRENCY of an account at a time', async () => {
+    const kannel = await startFakeKannel();
+    try {
+      const portal = (await ctx.deps.portals.findByMemberId(fp.memberId))!;
+      await ctx.deps.settings.save(portal.id, { gateway: 'kannel', credentials: { url: kannel.url, username: 'tester', password: 'foobar' } }, now);
+      ctx.deps.accounts.forget(portal.id);
+      for (let i = 0; i < 20; i++) await postSms(ctx, fp, { to: `+799900000${String(i).padStart(2, '0')}` });
+      expect(await ctx.deps.worker.runOnce()).toBe(8);
+      await untilIdle(ctx.deps.worker);
+      expect(kannel.requests.length).toBe(20);
+    } finally {
+      await kannel.close();
+    }
   });
 
   it('the look for portals with due work names each such portal once, by id, and continues after a given portal', async () => {

@@ -87,35 +87,82 @@ export function createSendWorker(deps: {
     await deps.queue.retryLater(m.id, m.lease_token, now, now + backoffMs(m.attempts, random(), { baseMs: o.retryBaseMs, capMs: o.retryCapMs }), {});
   }
 
-  async function process(m: ClaimedMessage): Promise<void> {
-    const log = deps.log.child({ messageId: m.id, portalId: m.portal_id });
-    let p: Awaited<ReturnType<typeof prepare>>;
+  type Prepared = NonNullable<Awaited<ReturnType<typeof prepare>>>;
+
+  /** Prepared and marked submitted, or undefined when it ended (failed), was taken by another worker, or erred. */
+  async function submit(m: ClaimedMessage, log: Log): Promise<Prepared | undefined> {
     try {
-      p = await prepare(m);
-      if (!p) return;
+      const p = await prepare(m);
+      if (!p) return undefined;
       // Durable before the request leaves: a crash after this line is an unknown outcome, never a resend.
       const owned = await deps.queue.markSubmitted(m.id, m.lease_token, deps.clock(), { gateway: p.account.gateway.name, segments: p.segments, encoding: p.encoding, sender: p.sender });
-      if (!owned) return log.warn('message.claim_lost');
+      if (!owned) return void log.warn('message.claim_lost');
+      return p;
     } catch (err) {
-      return notSent(m, err, log);
+      return void (await notSent(m, err, log));
     }
-    const started = performance.now();
-    let outcome: SendOutcome;
-    try {
-      outcome = await p.account.gateway.send({
-        id: m.id, to: p.phone, text: p.body, sender: p.sender, unicode: p.encoding === 'UCS-2', dlrUrl: deps.dlrUrl(m.portal_id, m.id),
-      });
-    } catch (err) {
-      // Adapters answer with outcomes; one that throws may have sent the request already.
-      log.error({ err: String(err) }, 'gateway.send.error');
-      outcome = unknownOutcome('ERROR', 'an internal error while sending');
-    }
-    const ms = performance.now() - started;
+  }
+
+  const outgoing = (m: ClaimedMessage, p: Prepared) => ({
+    id: m.id, to: p.phone, text: p.body, sender: p.sender, unicode: p.encoding === 'UCS-2', dlrUrl: deps.dlrUrl(m.portal_id, m.id),
+  });
+
+  /** Metrics, the account's slow flag, and the message's next state, once its request is over. */
+  async function finish(m: ClaimedMessage, p: Prepared, outcome: SendOutcome, ms: number, log: Log) {
     deps.onSend?.(p.account.gateway.name, outcome.kind, ms / 1000);
     const tooSlow = outcome.code === HTTP_DEADLINE || ms > o.slowSendMs;
     if (tooSlow && !slots.isSlow(m.portal_id)) log.warn({ gateway: p.account.gateway.name, ms: Math.round(ms) }, 'gateway.account.slow');
     slots.sendTook(m.portal_id, tooSlow);
     await settle(m, p.account, outcome, log);
+  }
+
+  async function process(m: ClaimedMessage): Promise<void> {
+    const log = deps.log.child({ messageId: m.id, portalId: m.portal_id });
+    const p = await submit(m, log);
+    if (!p) return;
+    const started = performance.now();
+    let outcome: SendOutcome;
+    try {
+      outcome = await p.account.gateway.send(outgoing(m, p));
+    } catch (err) {
+      // Adapters answer with outcomes; one that throws may have sent the request already.
+      log.error({ err: String(err) }, 'gateway.send.error');
+      outcome = unknownOutcome('ERROR', 'an internal error while sending');
+    }
+    await finish(m, p, outcome, performance.now() - started, log);
+  }
+
+  /**
+   * Messages of one account whose gateway takes several per request (SMS.ru): each is prepared and marked submitted
+   * on its own, then they go in as few requests as the gateway allows (one sender and no number twice per request,
+   * at most `maxBatch`), each message settled by its own result.
+   */
+  async function processBatch(ms: ClaimedMessage[]): Promise<void> {
+    const ready = (await Promise.all(ms.map(async (m) => {
+      const log = deps.log.child({ messageId: m.id, portalId: m.portal_id });
+      const p = await submit(m, log);
+      return p && { m, p, log };
+    }))).filter((x) => x !== undefined);
+    const requests: Array<typeof ready> = [];
+    for (const e of ready) {
+      const max = e.p.account.gateway.maxBatch ?? 1;
+      const fits = requests.find((r) => r.length < max && r[0]!.p.sender === e.p.sender && r[0]!.p.account === e.p.account && !r.some((x) => x.p.phone === e.p.phone));
+      if (fits) fits.push(e);
+      else requests.push([e]);
+    }
+    await Promise.all(requests.map(async (r) => {
+      const gateway = r[0]!.p.account.gateway;
+      const started = performance.now();
+      let outcomes: SendOutcome[];
+      try {
+        outcomes = r.length > 1 && gateway.sendBatch ? await gateway.sendBatch(r.map((e) => outgoing(e.m, e.p))) : [await gateway.send(outgoing(r[0]!.m, r[0]!.p))];
+      } catch (err) {
+        r[0]!.log.error({ err: String(err), messages: r.length }, 'gateway.send.error');
+        outcomes = r.map(() => unknownOutcome('ERROR', 'an internal error while sending'));
+      }
+      const took = performance.now() - started;
+      await Promise.all(r.map((e, i) => finish(e.m, e.p, outcomes[i] ?? unknownOutcome('NO_RESULT', 'the gateway gave no result for it'), took, e.log)));
+    }));
   }
 
   async function settle(m: ClaimedMessage, account: Account, outcome: SendOutcome, log: Log) {
@@ -175,22 +222,32 @@ export function createSendWorker(deps: {
     return expired.length;
   }
 
-  /** Starts a claimed message in its slot; the slot frees (and the loop looks for more) when it is done. */
-  function launch(m: ClaimedMessage): Promise<void> {
-    slots.take(m.portal_id);
-    held.set(m.lease_token, (held.get(m.lease_token) ?? 0) + 1);
-    const run = process(m)
-      .catch((err) => deps.log.error({ messageId: m.id, err: String(err) }, 'worker.message.error'))
-      .finally(() => {
-        const left = held.get(m.lease_token)! - 1;
-        if (left > 0) held.set(m.lease_token, left);
-        else held.delete(m.lease_token);
-        slots.release(m.portal_id);
-        inFlight.delete(run);
-        loop.kick();
-      });
-    inFlight.add(run);
-    return run;
+  /**
+   * Starts claimed messages of one account in their slots, one request each or, where the gateway takes several,
+   * as few requests as it allows; each slot frees (and the loop looks for more) when its request is done.
+   */
+  function launch(ms: ClaimedMessage[], batched: boolean): Promise<void>[] {
+    const runs = batched ? [{ group: ms, run: () => processBatch(ms) }] : ms.map((m) => ({ group: [m], run: () => process(m) }));
+    return runs.map(({ group, run: go }) => {
+      for (const m of group) {
+        slots.take(m.portal_id);
+        held.set(m.lease_token, (held.get(m.lease_token) ?? 0) + 1);
+      }
+      const run: Promise<void> = go()
+        .catch((err) => deps.log.error({ messageIds: group.map((m) => m.id), err: String(err) }, 'worker.message.error'))
+        .finally(() => {
+          for (const m of group) {
+            const left = held.get(m.lease_token)! - 1;
+            if (left > 0) held.set(m.lease_token, left);
+            else held.delete(m.lease_token);
+            slots.release(m.portal_id);
+          }
+          inFlight.delete(run);
+          loop.kick();
+        });
+      inFlight.add(run);
+      return run;
+    });
   }
 
   /**
@@ -201,9 +258,10 @@ export function createSendWorker(deps: {
    */
   let filling: Promise<unknown> = Promise.resolve();
   let after = 0; // more portals were due than one look returns: the next look starts after the last one seen
-  function fill(): Promise<Promise<void>[]> {
+  function fill(): Promise<{ runs: Promise<void>[]; messages: number }> {
     const run = filling.then(async () => {
       const started: Promise<void>[] = [];
+      let messages = 0;
       const drained = new Set<number>(); // portals with no more due rows for now (or another worker took them)
       let more = true;
       while (more && slots.free() > 0) {
@@ -212,15 +270,19 @@ export function createSendWorker(deps: {
         const due = await deps.queue.duePortals(now, { after, limit: DUE_PORTALS_LIMIT });
         after = due.length === DUE_PORTALS_LIMIT ? due[due.length - 1]! : 0;
         for (const { account, upTo } of slots.turns(due.filter((p) => !drained.has(p)))) {
+          // A gateway that takes several messages per request lets its account hold that many more (slots count requests).
+          const batch = (await deps.accounts.forPortal(account).catch(() => undefined))?.gateway.maxBatch ?? 1;
+          slots.setWidth(account, batch);
           const n = Math.min(upTo, slots.freeFor(account));
           if (n <= 0) continue;
           const claimed = await deps.queue.claim(now, n, o.leaseMs, { portalId: account });
-          for (const m of claimed) started.push(launch(m));
+          if (claimed.length) started.push(...launch(claimed, batch > 1));
+          messages += claimed.length;
           if (claimed.length < n) drained.add(account);
           else if (slots.freeFor(account) > 0) more = true;
         }
       }
-      return started;
+      return { runs: started, messages };
     });
     filling = run.catch(() => {});
     return run;
@@ -229,9 +291,9 @@ export function createSendWorker(deps: {
   /** One step for tests: reap dead claims, claim what fits in the free slots, and wait for those to finish. */
   async function runOnce(): Promise<number> {
     await reap();
-    const started = await fill();
-    await Promise.all(started);
-    return started.length;
+    const { runs, messages } = await fill();
+    await Promise.all(runs);
+    return messages;
   }
 
   // The running loop does not wait for what it started: every freed slot kicks it to claim again.
@@ -241,7 +303,7 @@ export function createSendWorker(deps: {
       lastReap = performance.now();
       await reap();
     }
-    return (await fill()).length;
+    return (await fill()).messages;
   }
 
   const loop = createLoop({ name: 'worker', step, idleMs: o.idlePollMs, log: deps.log });

@@ -12,6 +12,9 @@
  *   nothing in flight takes at most one of them, so a portal that has just received an SMS finds a slot at once;
  * - slow accounts shrink: one whose send hit the deadline or took too long gets a single slot until a send of
  *   it completes quickly again.
+ *
+ * A slot is one request to a gateway. Most gateways take one message per request; an account whose gateway takes
+ * several (`setWidth`: SMS.ru, 100) holds that many messages per slot, counted as ⌈messages / width⌉ slots.
  */
 export function createSlots(total: number, perAccount: number) {
   const busy = new Map<number, number>();
@@ -21,7 +24,10 @@ export function createSlots(total: number, perAccount: number) {
   const served = new Map<number, number>();
   const SERVED_KEPT = 10_000;
   let tick = 0;
-  let used = 0;
+  let used = 0; // slots (requests) in use: Σ ⌈in flight / width⌉ over the accounts
+  const widths = new Map<number, number>();
+  const width = (account: number) => widths.get(account) ?? 1;
+  const slotsOf = (account: number, messages: number) => Math.ceil(messages / width(account));
 
   const reserve = total > 1 ? Math.max(1, Math.min(perAccount, Math.floor(total / 4))) : 0;
   const inFlight = (account: number) => busy.get(account) ?? 0;
@@ -32,7 +38,9 @@ export function createSlots(total: number, perAccount: number) {
     const free = total - used;
     const n = inFlight(account);
     const allowed = n > 0 ? free - reserve : Math.min(free, Math.max(0, free - reserve) + 1);
-    return Math.max(0, Math.min(limit(account) - n, allowed));
+    const held = slotsOf(account, n);
+    const slotsMax = Math.min(limit(account), held + Math.max(0, allowed));
+    return Math.max(0, slotsMax * width(account) - n);
   }
 
   /**
@@ -42,7 +50,7 @@ export function createSlots(total: number, perAccount: number) {
   function turns(due: number[]): { account: number; upTo: number }[] {
     const order = due.filter((a) => freeFor(a) > 0).sort((a, b) => inFlight(a) - inFlight(b) || (served.get(a) ?? 0) - (served.get(b) ?? 0));
     const upTo = Math.max(1, Math.floor((total - used) / Math.max(1, order.length)));
-    return order.map((account) => ({ account, upTo }));
+    return order.map((account) => ({ account, upTo: upTo * width(account) }));
   }
 
   return {
@@ -51,16 +59,24 @@ export function createSlots(total: number, perAccount: number) {
     inFlight,
     freeFor,
     turns,
+    /** How many messages `account`'s gateway takes in one request (1 unless told). */
+    setWidth(account: number, messagesPerRequest: number) {
+      if (inFlight(account) === 0) {
+        if (messagesPerRequest > 1) widths.set(account, messagesPerRequest);
+        else widths.delete(account);
+      }
+    },
     take(account: number) {
-      used++;
-      busy.set(account, inFlight(account) + 1);
+      const n = inFlight(account);
+      used += slotsOf(account, n + 1) - slotsOf(account, n);
+      busy.set(account, n + 1);
       served.delete(account);
       served.set(account, ++tick);
       if (served.size > SERVED_KEPT) served.delete(served.keys().next().value!);
     },
     release(account: number) {
-      used--;
       const n = inFlight(account) - 1;
+      used -= slotsOf(account, n + 1) - slotsOf(account, n);
       if (n > 0) busy.set(account, n);
       else busy.delete(account);
     },

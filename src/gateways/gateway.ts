@@ -32,6 +32,13 @@ export type CredentialCheck = { ok: true; balance?: number } | { ok: false; reas
 export interface Gateway {
   readonly name: string;
   send(sms: OutgoingSms): Promise<SendOutcome>;
+  /**
+   * Several messages in one request, where the gateway takes that (SMS.ru: up to 100 recipients, each with its own
+   * text). The caller passes at most `maxBatch` messages with one sender and no number twice, and gets one outcome per
+   * message, in order.
+   */
+  sendBatch?(list: OutgoingSms[]): Promise<SendOutcome[]>;
+  readonly maxBatch?: number;
   checkCredentials(): Promise<CredentialCheck>;
   /** Bulk status lookup by gateway message id, where the gateway has one. */
   fetchStatuses?(ids: string[]): Promise<Map<string, GatewayStatus>>;

@@ -32,31 +32,51 @@ export function createSmsRuGateway(opts: { baseUrl: string; apiKey: string; disp
     const res = await httpRequest(`${opts.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body }, http);
     const parsed = res.status >= 500 || res.status === 429 ? undefined : reply.safeParse(res.json);
     if (parsed?.success) return { data: parsed.data };
-    opts.log?.warn({ gateway: 'smsru', path, status: res.status, answer: answerExcerpt(res.text, [opts.apiKey, params.msg ?? '']) }, 'gateway.answer');
+    opts.log?.warn({ gateway: 'smsru', path, status: res.status, answer: answerExcerpt(res.text, [opts.apiKey, ...Object.entries(params).filter(([k]) => k === 'msg' || k.startsWith('to[')).map(([, v]) => v)]) }, 'gateway.answer');
     return { httpError: res.status };
   }
 
   async function send(sms: OutgoingSms): Promise<SendOutcome> {
-    const to = sms.to.replace(/^\+/, '');
+    return (await submit([sms], (to) => ({ to, msg: sms.text })))[0]!;
+  }
+
+  /** `to[<number>]=<text>` per recipient (gateways.md §1): one request, each number with its own result. */
+  async function sendBatch(list: OutgoingSms[]): Promise<SendOutcome[]> {
+    if (list.length <= 1) return Promise.all(list.map(send));
+    return submit(list, () => Object.fromEntries(list.map((m) => [`to[${digits(m.to)}]`, m.text])));
+  }
+
+  const digits = (e164: string) => e164.replace(/^\+/, '');
+
+  /** One sms/send request for `list` (one sender); one outcome per message, in order. */
+  async function submit(list: OutgoingSms[], fields: (to: string) => Record<string, string>): Promise<SendOutcome[]> {
+    const all = (o: SendOutcome) => list.map(() => o);
+    const sender = list[0]!.sender;
     let r;
     try {
-      r = await call('/sms/send', { to, msg: sms.text, ...(sms.sender ? { from: sms.sender } : {}) });
+      r = await call('/sms/send', { ...fields(digits(list[0]!.to)), ...(sender ? { from: sender } : {}) });
     } catch (err) {
-      return transportOutcome(err);
+      return all(transportOutcome(err));
     }
     if ('httpError' in r) {
       // A reply we cannot read after the request was taken: SMS.ru may have queued it. So may it behind a proxy
       // that answers 502/504 after passing the request on.
       const status = r.httpError;
-      if (status === 502 || status === 504) return unknownOutcome(`HTTP_${status}`, `no answer through the proxy in front of SMS.ru (HTTP ${status})`);
-      return status >= 500 || status === 429
+      if (status === 502 || status === 504) return all(unknownOutcome(`HTTP_${status}`, `no answer through the proxy in front of SMS.ru (HTTP ${status})`));
+      return all(status >= 500 || status === 429
         ? { kind: 'retryable', code: `HTTP_${status}`, text: `SMS.ru answered HTTP ${status}` }
-        : unknownOutcome(`HTTP_${status}`, `unreadable SMS.ru reply (HTTP ${status})`);
+        : unknownOutcome(`HTTP_${status}`, `unreadable SMS.ru reply (HTTP ${status})`));
     }
     const d = r.data;
     // Top-level OK only means the request was accepted; each number has its own result.
-    const result = d.status === 'OK' ? (d.sms?.[to] ?? Object.values(d.sms ?? {})[0]) : d;
-    if (!result) return unknownOutcome('NO_RESULT', 'SMS.ru returned no result for the number');
+    return list.map((m) => {
+      const to = digits(m.to);
+      const result = d.status === 'OK' ? (d.sms?.[to] ?? (list.length === 1 ? Object.values(d.sms ?? {})[0] : undefined)) : d;
+      return result ? outcomeOf(result) : unknownOutcome('NO_RESULT', 'SMS.ru returned no result for the number');
+    });
+  }
+
+  function outcomeOf(result: z.infer<typeof entry> | z.infer<typeof reply>): SendOutcome {
     const kind = result.status === 'OK' ? smsruSendKind(result.status_code) : smsruSendKind(result.status_code === 100 ? 500 : result.status_code);
     const code = String(result.status_code);
     const text = plainText(result.status_text ?? '');
@@ -103,5 +123,5 @@ export function createSmsRuGateway(opts: { baseUrl: string; apiKey: string; disp
     }
   }
 
-  return { name: 'smsru', send, ensureCallback, checkCredentials, fetchStatuses, statusBatchSize: 100, resolvesUnknownOutcome: false };
+  return { name: 'smsru', send, sendBatch, maxBatch: 100, ensureCallback, checkCredentials, fetchStatuses, statusBatchSize: 100, resolvesUnknownOutcome: false };
 }

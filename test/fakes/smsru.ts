@@ -26,7 +26,7 @@ export async function startFakeSmsRu(opts: { keys?: Record<string, number>; acce
   let seq = 0;
   let mode: SmsRuMode = 'ok';
   let sendDelayMs = 0; // the operator's own latency on sms/send
-  const stats = { sendRequests: 0, statusRequests: 0, statusIdsMax: 0 };
+  const stats = { sendRequests: 0, sendBatchMax: 0, statusRequests: 0, statusIdsMax: 0 };
 
   const keyOk = (k: string) => balances.has(k) || (opts.acceptAnyKey === true && k !== '' && !k.startsWith('bad'));
   const authError = { status: 'ERROR', status_code: 200, status_text: 'Неправильный api_id' };
@@ -42,12 +42,17 @@ export async function startFakeSmsRu(opts: { keys?: Record<string, number>; acce
         stats.sendRequests++;
         if (!keyOk(key)) return send(res, 200, authError);
         if (mode === 'error220') return send(res, 200, { status: 'ERROR', status_code: 220, status_text: 'Сервис временно недоступен' });
+        // `to=<numbers>&msg=<text>`, or one text per number: `to[<number>]=<text>` (at most 100 numbers either way).
+        const perNumber = typeof p.to === 'object' && p.to !== null ? Object.entries(p.to as Record<string, string>) : undefined;
+        const recipients: Array<[string, string]> = perNumber ?? String(p.to ?? '').split(',').map((to) => [to, String(p.msg ?? '')]);
+        if (recipients.length > 100) return send(res, 200, { status: 'ERROR', status_code: 202, status_text: 'Слишком много получателей (fake: more than 100)' });
+        stats.sendBatchMax = Math.max(stats.sendBatchMax, recipients.length);
         const sms: Record<string, unknown> = {};
-        for (const to of String(p.to ?? '').split(',')) {
+        for (const [to, msg] of recipients) {
           if (invalid.has(to)) sms[to] = { status: 'ERROR', status_code: 202, status_text: 'Неправильно указан номер телефона получателя' };
           else {
             const id = `202626-${String(1_000_000 + ++seq)}`;
-            messages.set(id, { id, apiKey: key, to, msg: String(p.msg ?? ''), from: p.from, status: 100 });
+            messages.set(id, { id, apiKey: key, to, msg, from: p.from, status: 100 });
             sms[to] = { status: 'OK', status_code: 100, sms_id: id };
           }
         }
