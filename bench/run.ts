@@ -86,7 +86,7 @@ async function latencyUnderSending() {
   const sentNow = svc.smsru.messages.size;
   const rss = nodeRssMb(svc.web.pid!);
   row('POST /handler while the worker sends (gateway answers in 50 ms)', '1,000 req/s offered, open loop', rate(l).toFixed(0), l.p50.toFixed(1), l.p99.toFixed(1),
-    `${l.errors} errors; ${sentNow} sent meanwhile; RSS web + worker ${mb(rss)}`);
+    `${l.errors} errors; ${sentNow} sent meanwhile in ${svc.smsru.stats.sendRequests} SMS.ru requests; RSS web + worker ${mb(rss)}`);
   await svc.close();
 }
 
