@@ -112,9 +112,12 @@ export function buildDeps(o: DepsOptions) {
   });
   const statusesJob = createStatusesJob({
     queue, accounts, leases: createLeases(db), clock, log, onSettled: () => reporter.kick(),
-    // A portal's poll lease outlives the slowest poll (50 batches under GATEWAY_TIMEOUT_MS each is the worst case;
-    // a dead poller's lease ends after this), and is given back as soon as the poll ends.
-    options: { maxAgeMs: config.STATUS_MAX_AGE, unknownOutcomeMs: config.UNKNOWN_OUTCOME_WINDOW, perPortalLimit: 5_000, pollLeaseMs: 5 * 60_000 },
+    // A portal's poll lease covers one gateway call (it is renewed before each), so a poller that dies holds the
+    // portal's polling that long at most.
+    options: {
+      maxAgeMs: config.STATUS_MAX_AGE, unknownOutcomeMs: config.UNKNOWN_OUTCOME_WINDOW, perPortalLimit: 5_000,
+      pollLeaseMs: Math.max(30_000, 2 * config.GATEWAY_TIMEOUT_MS),
+    },
   });
   const providers = createProviderRegistry({ rest, portals, settings, publicUrl: config.PUBLIC_URL, clock, log });
   const events = createEventsService({ oauth, rest, portals, providers, clock, log });

@@ -8,6 +8,7 @@ import { messageRow, postSms } from './helpers/sms.js';
 import { eventually, untilIdle } from './helpers/wait.js';
 import { startFakeKannel } from './fakes/kannel.js';
 import { buildDeps } from '../src/deps.js';
+import { createLeases } from '../src/platform/leases.js';
 import { createLogger } from '../src/platform/logger.js';
 import { TEST_SECRET_KEY } from './helpers/app.js';
 
@@ -365,6 +366,20 @@ describe('statuses job', () => {
     await ctx.deps.worker.runOnce();
     smsru.settle();
     expect(await others[1]!.statusesJob.runOnce()).toEqual({ polled: 1, expired: 0 });
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'delivered' });
+  });
+
+  it('a poller that died holding a portal\'s lease holds that portal\'s polling for one lease (30 s) at most', async () => {
+    const id = await postSms(ctx, fp);
+    await ctx.deps.worker.runOnce();
+    smsru.settle();
+    const portal = (await ctx.deps.portals.findByMemberId(fp.memberId))!;
+    expect(await createLeases(ctx.db).take(`statuses:${portal.id}`, now, 30_000)).toBe(true); // then it died
+    expect(await ctx.deps.statusesJob.runOnce()).toEqual({ polled: 0, expired: 0 });
+    now += 29_999;
+    expect(await ctx.deps.statusesJob.runOnce()).toEqual({ polled: 0, expired: 0 });
+    now += 1;
+    expect(await ctx.deps.statusesJob.runOnce()).toEqual({ polled: 1, expired: 0 });
     expect(await messageRow(ctx, id)).toMatchObject({ state: 'delivered' });
   });
 

@@ -10,7 +10,8 @@ import type { Leases } from '../platform/leases.js';
  * The cron statuses job: polls `sent` messages at gateways with a status API (in batches as large as the
  * gateway allows), expires messages with no final status after STATUS_MAX_AGE, and fails unknown outcomes
  * that no delivery report settled. Every worker process runs it; each portal's gateway is polled by one of them at
- * a time (a lease per portal), so N processes make the gateway calls of one.
+ * a time (a lease per portal, renewed before each gateway call and given back at the end), so N processes make the
+ * gateway calls of one, and a poller that dies holds its portal for one lease at most.
  */
 export function createStatusesJob(deps: {
   queue: QueueRepo;
@@ -33,7 +34,7 @@ export function createStatusesJob(deps: {
       const lease = `statuses:${portalId}`;
       if (!(await deps.leases.take(lease, deps.clock(), o.pollLeaseMs))) continue; // another process polls it now
       try {
-        changed += await pollPortal(portalId, gw, since);
+        changed += await pollPortal(portalId, gw, since, () => deps.leases.renew(lease, deps.clock(), o.pollLeaseMs));
       } finally {
         await deps.leases.release(lease, deps.clock());
       }
@@ -41,11 +42,13 @@ export function createStatusesJob(deps: {
     return changed;
   }
 
-  async function pollPortal(portalId: number, gw: Gateway, since: number): Promise<number> {
+  /** `renew` before each gateway call: the lease stays short (a dead poller blocks the portal only that long). */
+  async function pollPortal(portalId: number, gw: Gateway, since: number, renew: () => Promise<void>): Promise<number> {
     let changed = 0;
     const rows = await deps.queue.sentSince(portalId, since, o.perPortalLimit);
     const size = gw.statusBatchSize ?? 100;
     for (let i = 0; i < rows.length; i += size) {
+      if (i > 0) await renew();
       const chunk = rows.slice(i, i + size);
       let statuses;
       try {

@@ -17,12 +17,17 @@ export function createLeases(db: Db) {
     return rows.length === 1;
   }
 
+  /** The holder is still at work: its lease runs `ttlMs` from now again. */
+  async function renew(name: string, now: number, ttlMs: number): Promise<void> {
+    await db('job_leases').where({ name }).update({ until: now + ttlMs });
+  }
+
   /** Gives `name` back early (the holder finished), so the next run anywhere may take it at once. */
   async function release(name: string, now: number): Promise<void> {
     await db('job_leases').where({ name }).update({ until: now });
   }
 
-  return { take, release };
+  return { take, renew, release };
 }
 
 export type Leases = ReturnType<typeof createLeases>;
