@@ -106,17 +106,23 @@ describe('send worker slots', () => {
     }
   });
 
-  it('count one slot per request: an account whose gateway takes 100 messages per request holds 100 per slot', () => {
+  it('count one slot per request: an account whose gateway takes 100 messages per request sends a claim together', () => {
     const s = createSlots(8, 2);
     s.setWidth(1, 100);
     expect(s.freeFor(1)).toBe(200); // its 2 slots (GATEWAY_CONCURRENCY), 100 messages each
-    for (let i = 0; i < 150; i++) s.take(1);
-    expect(s.free()).toBe(6); // ⌈150 / 100⌉ = 2 slots in use
-    expect(s.freeFor(1)).toBe(50);
+    s.take(1, 150); // one claim of 150: two requests
+    expect(s.inFlight(1)).toBe(150);
+    expect(s.free()).toBe(6);
+    expect(s.freeFor(1)).toBe(0); // both of its requests are in flight: what comes due now waits and goes together
     expect(s.freeFor(2)).toBe(2); // another account is counted as before
-    for (let i = 0; i < 100; i++) s.release(1);
-    expect(s.free()).toBe(7);
-    s.setWidth(1, 1); // ignored while messages are in flight: their slots were counted at 100 each
-    expect(s.freeFor(1)).toBe(150);
+    s.release(1, 150);
+    expect(s.free()).toBe(8);
+    s.take(1, 1); // under a trickle each claim is a request of its own, however small
+    s.take(1, 1);
+    expect(s.free()).toBe(6);
+    expect(s.freeFor(1)).toBe(0);
+    s.setWidth(1, 1); // ignored while messages are in flight: their slots were counted with width 100
+    s.release(1, 1);
+    expect(s.freeFor(1)).toBe(100);
   });
 });

@@ -210,6 +210,24 @@ describe('claims', () => {
     expect(new Set(rows.map((r) => r.gateway_message_id).filter(Boolean)).size).toBe(150);
   });
 
+  it('SMS.ru under a trickle: one request per message until the account\'s GATEWAY_CONCURRENCY requests are busy, then the rest wait and go together', async () => {
+    smsru.setMode('hang');
+    ctx.deps.worker.start();
+    try {
+      for (let i = 0; i < 20; i++) await postSms(ctx, fp, { to: `+79990000${String(i).padStart(3, '0')}` }); // each wakes the worker
+      await eventually(async () => smsru.stats.sendRequests === 8 && (await ctx.db('messages').where({ state: 'queued' })).length === 12, '8 requests in flight, 12 waiting');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(smsru.stats.sendRequests).toBe(8); // never a ninth request while eight are in flight
+      smsru.setMode('ok');
+      smsru.dropHung(); // the 8 end "outcome unknown"; the 12 go in one request
+      await eventually(async () => (await ctx.db('messages').where({ state: 'sent' })).length === 12, 'the 12 to be sent');
+      expect(smsru.stats.sendRequests).toBe(9);
+      expect(smsru.stats.sendBatchMax).toBe(12);
+    } finally {
+      await ctx.deps.worker.stop();
+    }
+  });
+
   it('SMS.ru: a batch whose answer is lost ends "outcome unknown" for each of its messages, none sent again', async () => {
     for (let i = 0; i < 5; i++) await postSms(ctx, fp, { to: `+7999000000${i}` });
     smsru.setMode('hang');

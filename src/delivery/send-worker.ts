@@ -229,10 +229,8 @@ export function createSendWorker(deps: {
   function launch(ms: ClaimedMessage[], batched: boolean): Promise<void>[] {
     const runs = batched ? [{ group: ms, run: () => processBatch(ms) }] : ms.map((m) => ({ group: [m], run: () => process(m) }));
     return runs.map(({ group, run: go }) => {
-      for (const m of group) {
-        slots.take(m.portal_id);
-        held.set(m.lease_token, (held.get(m.lease_token) ?? 0) + 1);
-      }
+      slots.take(group[0]!.portal_id, group.length);
+      for (const m of group) held.set(m.lease_token, (held.get(m.lease_token) ?? 0) + 1);
       const run: Promise<void> = go()
         .catch((err) => deps.log.error({ messageIds: group.map((m) => m.id), err: String(err) }, 'worker.message.error'))
         .finally(() => {
@@ -240,8 +238,8 @@ export function createSendWorker(deps: {
             const left = held.get(m.lease_token)! - 1;
             if (left > 0) held.set(m.lease_token, left);
             else held.delete(m.lease_token);
-            slots.release(m.portal_id);
           }
+          slots.release(group[0]!.portal_id, group.length);
           inFlight.delete(run);
           loop.kick();
         });

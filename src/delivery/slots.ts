@@ -14,7 +14,9 @@
  *   it completes quickly again.
  *
  * A slot is one request to a gateway. Most gateways take one message per request; an account whose gateway takes
- * several (`setWidth`: SMS.ru, 100) holds that many messages per slot, counted as ⌈messages / width⌉ slots.
+ * several (`setWidth`: SMS.ru, 100) has its claimed messages sent together, a group of k taking ⌈k / width⌉ slots.
+ * So under a steady trickle each message is its own request, and when an account's slots are all busy its messages
+ * wait and go together in the next request: batches grow with the load, requests in flight never exceed the limit.
  */
 export function createSlots(total: number, perAccount: number) {
   const busy = new Map<number, number>();
@@ -24,7 +26,8 @@ export function createSlots(total: number, perAccount: number) {
   const served = new Map<number, number>();
   const SERVED_KEPT = 10_000;
   let tick = 0;
-  let used = 0; // slots (requests) in use: Σ ⌈in flight / width⌉ over the accounts
+  let used = 0; // slots (requests) in use
+  const requests = new Map<number, number>(); // slots in use per account
   const widths = new Map<number, number>();
   const width = (account: number) => widths.get(account) ?? 1;
   const slotsOf = (account: number, messages: number) => Math.ceil(messages / width(account));
@@ -38,9 +41,9 @@ export function createSlots(total: number, perAccount: number) {
     const free = total - used;
     const n = inFlight(account);
     const allowed = n > 0 ? free - reserve : Math.min(free, Math.max(0, free - reserve) + 1);
-    const held = slotsOf(account, n);
+    const held = requests.get(account) ?? 0;
     const slotsMax = Math.min(limit(account), held + Math.max(0, allowed));
-    return Math.max(0, slotsMax * width(account) - n);
+    return Math.max(0, (slotsMax - held) * width(account));
   }
 
   /**
@@ -66,17 +69,25 @@ export function createSlots(total: number, perAccount: number) {
         else widths.delete(account);
       }
     },
-    take(account: number) {
+    /** `messages` of `account` start, sent together (⌈messages / width⌉ requests). */
+    take(account: number, messages = 1) {
       const n = inFlight(account);
-      used += slotsOf(account, n + 1) - slotsOf(account, n);
-      busy.set(account, n + 1);
+      const q = slotsOf(account, messages);
+      used += q;
+      requests.set(account, (requests.get(account) ?? 0) + q);
+      busy.set(account, n + messages);
       served.delete(account);
       served.set(account, ++tick);
       if (served.size > SERVED_KEPT) served.delete(served.keys().next().value!);
     },
-    release(account: number) {
-      const n = inFlight(account) - 1;
-      used -= slotsOf(account, n + 1) - slotsOf(account, n);
+    /** What `take(account, messages)` took is done. */
+    release(account: number, messages = 1) {
+      const n = inFlight(account) - messages;
+      const q = slotsOf(account, messages);
+      used -= q;
+      const left = (requests.get(account) ?? 0) - q;
+      if (left > 0) requests.set(account, left);
+      else requests.delete(account);
       if (n > 0) busy.set(account, n);
       else busy.delete(account);
     },
