@@ -24,7 +24,7 @@ function one(i: number) {
   }
   const body = smsForm({
     portal: { memberId: memberId!, applicationToken: appToken! }, code: 'smsgw_bench', id: `${prefix}${String(i).padStart(24, '0')}`,
-    to: '+7 (999) 123-45-67', text: 'Your order is ready',
+    to: `+7 (999) ${String(1000000 + (i % 8999999)).replace(/^(\d{3})(\d{2})(\d{2})$/, '$1-$2-$3')}`, text: 'Your order is ready', // each its own number
   });
   return { method: 'POST' as const, path: url!, body, headers: { 'content-type': 'application/x-www-form-urlencoded' } };
 }

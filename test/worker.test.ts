@@ -228,6 +228,15 @@ describe('claims', () => {
     }
   });
 
+  it('SMS.ru: messages that cannot share a request (one number) go one after another within the claim\'s slot, never beside it', async () => {
+    smsru.setSendDelay(20);
+    for (let i = 0; i < 10; i++) await postSms(ctx, fp, { to: '+79991234567', text: `reminder ${i}` });
+    expect(await ctx.deps.worker.runOnce()).toBe(10); // one claim of 10: one slot
+    expect(smsru.stats.sendRequests).toBe(10);
+    expect(smsru.stats.sendsInFlightMax).toBe(1);
+    expect((await ctx.db('messages').where({ state: 'sent' })).length).toBe(10);
+  });
+
   it('SMS.ru: a batch whose answer is lost ends "outcome unknown" for each of its messages, none sent again', async () => {
     for (let i = 0; i < 5; i++) await postSms(ctx, fp, { to: `+7999000000${i}` });
     smsru.setMode('hang');

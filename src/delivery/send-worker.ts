@@ -89,18 +89,25 @@ export function createSendWorker(deps: {
 
   type Prepared = NonNullable<Awaited<ReturnType<typeof prepare>>>;
 
-  /** Prepared and marked submitted, or undefined when it ended (failed), was taken by another worker, or erred. */
-  async function submit(m: ClaimedMessage, log: Log): Promise<Prepared | undefined> {
+  /**
+   * Prepared and (unless `mark` is false) marked submitted; undefined when it ended (failed), was taken by another
+   * worker, or erred.
+   */
+  async function submit(m: ClaimedMessage, log: Log, mark = true): Promise<Prepared | undefined> {
     try {
       const p = await prepare(m);
-      if (!p) return undefined;
-      // Durable before the request leaves: a crash after this line is an unknown outcome, never a resend.
-      const owned = await deps.queue.markSubmitted(m.id, m.lease_token, deps.clock(), { gateway: p.account.gateway.name, segments: p.segments, encoding: p.encoding, sender: p.sender });
-      if (!owned) return void log.warn('message.claim_lost');
-      return p;
+      if (!p || !mark) return p;
+      return (await markSubmitted(m, p, log)) ? p : undefined;
     } catch (err) {
       return void (await notSent(m, err, log));
     }
+  }
+
+  /** Durable before the request leaves: a crash after this is an unknown outcome, never a resend. */
+  async function markSubmitted(m: ClaimedMessage, p: Prepared, log: Log): Promise<boolean> {
+    const owned = await deps.queue.markSubmitted(m.id, m.lease_token, deps.clock(), { gateway: p.account.gateway.name, segments: p.segments, encoding: p.encoding, sender: p.sender });
+    if (!owned) log.warn('message.claim_lost');
+    return owned;
   }
 
   const outgoing = (m: ClaimedMessage, p: Prepared) => ({
@@ -140,7 +147,7 @@ export function createSendWorker(deps: {
   async function processBatch(ms: ClaimedMessage[]): Promise<void> {
     const ready = (await Promise.all(ms.map(async (m) => {
       const log = deps.log.child({ messageId: m.id, portalId: m.portal_id });
-      const p = await submit(m, log);
+      const p = await submit(m, log, false); // marked submitted only when its own request leaves (below)
       return p && { m, p, log };
     }))).filter((x) => x !== undefined);
     const requests: Array<typeof ready> = [];
@@ -150,19 +157,38 @@ export function createSendWorker(deps: {
       if (fits) fits.push(e);
       else requests.push([e]);
     }
-    await Promise.all(requests.map(async (r) => {
-      const gateway = r[0]!.p.account.gateway;
-      const started = performance.now();
-      let outcomes: SendOutcome[];
-      try {
-        outcomes = r.length > 1 && gateway.sendBatch ? await gateway.sendBatch(r.map((e) => outgoing(e.m, e.p))) : [await gateway.send(outgoing(r[0]!.m, r[0]!.p))];
-      } catch (err) {
-        r[0]!.log.error({ err: String(err), messages: r.length }, 'gateway.send.error');
-        outcomes = r.map(() => unknownOutcome('ERROR', 'an internal error while sending'));
-      }
-      const took = performance.now() - started;
-      await Promise.all(r.map((e, i) => finish(e.m, e.p, outcomes[i] ?? unknownOutcome('NO_RESULT', 'the gateway gave no result for it'), took, e.log)));
+    // The claim took ⌈messages / maxBatch⌉ slots. Messages that could not share a request (one number twice, another
+    // sender) make more requests than that: they go one after another within those slots, never beside them.
+    const width = Math.max(1, ready[0]?.p.account.gateway.maxBatch ?? 1);
+    const waiting = [...requests];
+    const lanes = Math.min(waiting.length, Math.max(1, Math.ceil(ms.length / width)));
+    await Promise.all(Array.from({ length: lanes }, async () => {
+      for (let r = waiting.shift(); r; r = waiting.shift()) await sendTogether(r);
     }));
+  }
+
+  async function sendTogether(all: Array<{ m: ClaimedMessage; p: Prepared; log: Log }>) {
+    const owned = await Promise.all(all.map(async (e) => {
+      try {
+        return await markSubmitted(e.m, e.p, e.log);
+      } catch (err) {
+        await notSent(e.m, err, e.log);
+        return false;
+      }
+    }));
+    const r = all.filter((_, i) => owned[i]);
+    if (!r.length) return;
+    const gateway = r[0]!.p.account.gateway;
+    const started = performance.now();
+    let outcomes: SendOutcome[];
+    try {
+      outcomes = r.length > 1 && gateway.sendBatch ? await gateway.sendBatch(r.map((e) => outgoing(e.m, e.p))) : [await gateway.send(outgoing(r[0]!.m, r[0]!.p))];
+    } catch (err) {
+      r[0]!.log.error({ err: String(err), messages: r.length }, 'gateway.send.error');
+      outcomes = r.map(() => unknownOutcome('ERROR', 'an internal error while sending'));
+    }
+    const took = performance.now() - started;
+    await Promise.all(r.map((e, i) => finish(e.m, e.p, outcomes[i] ?? unknownOutcome('NO_RESULT', 'the gateway gave no result for it'), took, e.log)));
   }
 
   async function settle(m: ClaimedMessage, account: Account, outcome: SendOutcome, log: Log) {

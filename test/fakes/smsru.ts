@@ -26,7 +26,7 @@ export async function startFakeSmsRu(opts: { keys?: Record<string, number>; acce
   let seq = 0;
   let mode: SmsRuMode = 'ok';
   let sendDelayMs = 0; // the operator's own latency on sms/send
-  const stats = { sendRequests: 0, sendBatchMax: 0, statusRequests: 0, statusIdsMax: 0 };
+  const stats = { sendRequests: 0, sendBatchMax: 0, sendsInFlight: 0, sendsInFlightMax: 0, statusRequests: 0, statusIdsMax: 0 };
 
   const keyOk = (k: string) => balances.has(k) || (opts.acceptAnyKey === true && k !== '' && !k.startsWith('bad'));
   const authError = { status: 'ERROR', status_code: 200, status_text: 'Неправильный api_id' };
@@ -58,7 +58,12 @@ export async function startFakeSmsRu(opts: { keys?: Record<string, number>; acce
         }
         // 'hang': the request reached SMS.ru (the message exists) but the reply never comes back.
         if (mode === 'hang') return void hung.push(() => res.destroy());
-        if (sendDelayMs) await new Promise((r) => setTimeout(r, sendDelayMs)); // taken, the answer still on its way
+        if (sendDelayMs) {
+          // taken, the answer still on its way
+          stats.sendsInFlightMax = Math.max(stats.sendsInFlightMax, ++stats.sendsInFlight);
+          await new Promise((r) => setTimeout(r, sendDelayMs));
+          stats.sendsInFlight--;
+        }
         return send(res, 200, { status: 'OK', status_code: 100, sms, balance: balances.get(key) ?? 100 });
       }
       case '/sms/status': {
