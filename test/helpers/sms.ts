@@ -17,6 +17,8 @@ export async function postSms(ctx: Pick<TestContext, 'app'>, fp: FakePortal, m: 
   if (!sender) throw new Error('the portal has no provider registered');
   const body = smsForm({ portal: fp, code: sender.CODE, ...m });
   const id = new URLSearchParams(body).get('message_id')!;
+  // Bitrix24 creates the message before its queue calls the handler; status.update finds only such messages.
+  fp.messages.set(id, { code: sender.CODE, authorId: Number((m.auth && m.auth.user_id) ?? 1) });
   const res = await postHandler(ctx, body, `/handler${new URL(sender.HANDLER).search}`);
   if (res.status !== 200) throw new Error(`handler answered ${res.status}: ${res.text}`);
   fp.shown.set(id, 'sent');
