@@ -13,6 +13,10 @@ import * as rateLimits from './20261130000004_rate_limits.js';
 import * as loginFailures from './20261130000005_login_failures.js';
 import * as consoleIndexes from './20261130000006_messages_console_indexes.js';
 import * as jobLeases from './20261130000007_job_leases.js';
+import * as reportIdentities from './20261130000008_report_identities.js';
+import * as providerChecks from './20261130000010_provider_checks.js';
+import * as connectionChecks from './20261130000011_connection_checks.js';
+import * as portalPauses from './20261130000012_portal_pauses.js';
 
 // Listed statically so the same migrations run under tsx, vitest and the knex CLI without a loader.
 const all: Record<string, Knex.Migration> = {
@@ -30,6 +34,10 @@ const all: Record<string, Knex.Migration> = {
   '20261130000005_login_failures': loginFailures,
   '20261130000006_messages_console_indexes': consoleIndexes,
   '20261130000007_job_leases': jobLeases,
+  '20261130000008_report_identities': reportIdentities,
+  '20261130000010_provider_checks': providerChecks,
+  '20261130000011_connection_checks': connectionChecks,
+  '20261130000012_portal_pauses': portalPauses,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -9,19 +9,25 @@ import { createDispatcher } from './platform/http.js';
 import { createGatewayDispatcher } from './platform/address-guard.js';
 import { createOAuthClient } from './bitrix/oauth.js';
 import { createLimiter, databaseBuckets } from './bitrix/limiter.js';
+import { databasePauses } from './bitrix/pauses.js';
 import { databaseFailureLog, LOGIN_THROTTLE } from './console/login-throttle.js';
 import { createRetentionJob } from './messages/retention.js';
 import { createLeases } from './platform/leases.js';
 import { createTokenRefresher } from './bitrix/token-refresher.js';
 import { createRestClient } from './bitrix/rest-client.js';
 import { createPortalRepo } from './portals/portal-repo.js';
+import { createIdentityRepo } from './portals/identity-repo.js';
 import { createSettingsRepo } from './portals/settings-repo.js';
 import { createProviderRegistry } from './portals/providers.js';
 import { createInstallService } from './portals/install.service.js';
 import { BALANCE_TIMEOUT_MS, createSettingsService } from './portals/settings.service.js';
 import { createSettingsView } from './portals/settings-view.js';
 import { createEventsService } from './portals/events.service.js';
+import { createConnectionCheck } from './portals/connection-check.js';
+import { createConnectionCheckRepo } from './portals/connection-check-repo.js';
 import { createTokenKeeper } from './portals/token-keeper.js';
+import { createProviderCheck } from './portals/provider-check.js';
+import { createProviderCheckRepo } from './portals/provider-check-repo.js';
 import { createFormTokens } from './portals/form-token.js';
 import { createMessageRepo } from './messages/message-repo.js';
 import { createIntakeService } from './messages/intake.service.js';
@@ -64,6 +70,7 @@ export function buildDeps(o: DepsOptions) {
   const metrics = createAppMetrics(db, reports);
   const formTokens = createFormTokens(crypto, clock);
   const portals = createPortalRepo(db, crypto, clock);
+  const identities = createIdentityRepo(db, crypto);
   const settings = createSettingsRepo(db, crypto);
   // Final states are counted as they happen (metrics), so /metrics never scans the whole messages table.
   const onFinal = (state: string, gateway: string) => metrics.messagesFinal.inc({ state, gateway });
@@ -79,8 +86,9 @@ export function buildDeps(o: DepsOptions) {
   const queue = createQueueRepo(db, { onFinal });
   const limiter = createLimiter({ burst: config.B24_RATE_BURST, perSecond: config.B24_RATE_PER_SECOND, store: databaseBuckets(db) });
   const refresher = createTokenRefresher({ portals, oauth, clock, log, onOutcome: (outcome) => metrics.tokenRefreshes.inc({ outcome }) });
+  const pauses = databasePauses(db);
   const rest = createRestClient({
-    portals, refresher, oauth, limiter, dispatcher, clock, log, timeoutMs: config.B24_TIMEOUT_MS, backoffMs: o.restRetryBackoffMs,
+    portals, refresher, oauth, limiter, dispatcher, clock, log, timeoutMs: config.B24_TIMEOUT_MS, backoffMs: o.restRetryBackoffMs, pauses,
     onCall: ({ method, outcome }) => metrics.restCalls.inc({ method, outcome }),
   });
   const gateways = createGatewayFactory({ smsruUrl: config.SMSRU_API_URL, dispatcher, tenantDispatcher: gatewayDispatcher, timeoutMs: config.GATEWAY_TIMEOUT_MS, log });
@@ -89,7 +97,7 @@ export function buildDeps(o: DepsOptions) {
   });
   const accounts = createAccounts({ settings, gateways });
   const reporter = createStatusReporter({
-    reports, rest, clock, log, random: o.random,
+    reports, rest, identities, portals, clock, log, random: o.random,
     options: {
       claimLimit: 500, leaseMs: 60_000, maxAgeMs: config.REPORT_MAX_AGE, retryBaseMs: config.RETRY_BASE, retryCapMs: config.RETRY_CAP,
       idlePollMs: 5_000, lingerMs: config.REPORT_LINGER,
@@ -120,7 +128,8 @@ export function buildDeps(o: DepsOptions) {
     },
   });
   const providers = createProviderRegistry({ rest, portals, settings, publicUrl: config.PUBLIC_URL, clock, log });
-  const events = createEventsService({ oauth, rest, portals, providers, clock, log });
+  const connection = createConnectionCheck({ rest, providers, checks: createConnectionCheckRepo(db), clock, log });
+  const events = createEventsService({ oauth, rest, portals, providers, connection, clock, log });
   const queueSignal = createQueueSignal(db, log);
   /**
    * Wake-ups for the loops: this process's own at once, workers in other processes through PostgreSQL's
@@ -141,16 +150,25 @@ export function buildDeps(o: DepsOptions) {
       forwards.push(f);
     },
   };
-  const intake = createIntakeService({ portals, messages, clock, log, onQueued: wake.queued, onRejected: wake.settled });
+  const intake = createIntakeService({ portals, messages, identities, clock, log, onQueued: wake.queued, onRejected: wake.settled });
   const settingsService = createSettingsService({
-    oauth, rest, portals, settings, providers, accounts, gateways, balanceGateways, intake, clock, log,
+    oauth, rest, portals, settings, providers, accounts, gateways, balanceGateways, intake, identities, clock, log,
+    // An administrator's visit gives reports that waited for a token that may set them (issue 10 §3) another go now.
+    wakeWaitingReports: async (portalId: number) => {
+      if (await reports.wakeWaiting(portalId, clock())) wake.settled();
+    },
     callbackUrl: (gateway, portalId) => dlrUrl(config.PUBLIC_URL, crypto, { gateway, portalId }),
   });
-  const install = createInstallService({ oauth, rest, portals, settings, settingsService, providers, clock, log });
+  const install = createInstallService({ oauth, rest, portals, identities, settings, settingsService, providers, clock, log });
   const logs = createLogRepo(db);
   const stats = createStatsRepo(db);
   const settingsView = createSettingsView({ settings, logs, formTokens, balance: settingsService.balance });
   const tokenKeeper = createTokenKeeper({ portals, refresher, clock, log });
+  const providerChecks = createProviderCheckRepo(db);
+  const providerCheck = createProviderCheck({
+    portals, settings, providers, rest, checks: providerChecks, leases: createLeases(db), clock, log,
+    onRepair: (what, n) => metrics.providerRepairs.inc({ what }, n),
+  });
   const retention = createRetentionJob({ db, clock, log, retentionMs: config.MESSAGE_RETENTION });
   const loginFailures = {
     addresses: databaseFailureLog(db, { ...LOGIN_THROTTLE, prefix: 'address:' }),
@@ -158,9 +176,9 @@ export function buildDeps(o: DepsOptions) {
   };
 
   return {
-    config, db, log, clock, dispatcher, crypto, formTokens, portals, settings, messages, queue, reports, metrics, oauth, limiter, refresher, rest,
+    config, db, log, clock, dispatcher, crypto, formTokens, portals, identities, settings, messages, queue, reports, metrics, oauth, limiter, refresher, rest,
     providers, install, events, intake, tokenKeeper, gateways, accounts, worker, reporter, statusesJob, queueSignal, wake,
-    settingsService, settingsView, logs, stats, loginFailures, retention,
+    settingsService, settingsView, logs, stats, loginFailures, retention, providerChecks, providerCheck, pauses, connection,
   };
 }
 

@@ -1,7 +1,10 @@
 import cron from 'node-cron';
 import type { Deps } from './deps.js';
 
-/** Starts the background work of a process: send worker, status reporter, statuses job, token keeper, retention. */
+/**
+ * Starts the background work of a process: send worker, status reporter, statuses job, token keeper, provider check,
+ * retention.
+ */
 export function startBackground(deps: Deps) {
   const { log, config } = deps;
   deps.worker.start();
@@ -13,9 +16,10 @@ export function startBackground(deps: Deps) {
   const tasks = [
     cron.schedule(config.STATUS_POLL_CRON, guard('statuses_job', deps.statusesJob.runOnce), { noOverlap: true }),
     cron.schedule(config.TOKEN_KEEPER_CRON, guard('token_keeper', deps.tokenKeeper.runOnce), { noOverlap: true }),
+    cron.schedule(config.PROVIDER_CHECK_CRON, guard('provider_check', deps.providerCheck.runOnce), { noOverlap: true }),
     cron.schedule('41 * * * *', guard('retention', deps.retention.runOnce), { noOverlap: true }),
   ];
-  log.info({ statusPollCron: config.STATUS_POLL_CRON }, 'background.started');
+  log.info({ statusPollCron: config.STATUS_POLL_CRON, providerCheckCron: config.PROVIDER_CHECK_CRON }, 'background.started');
   return async () => {
     for (const t of tasks) t.stop();
     await Promise.all([deps.worker.stop(), deps.reporter.stop(), deps.queueSignal.close()]);

@@ -27,8 +27,36 @@ describe('configuration', () => {
   });
 
   it('warns about a claim lease so short that renewing it loads the database', () => {
-    expect(configWarnings(loadConfig({ WORKER_LEASE: '2s' }))).toEqual([expect.stringMatching(/WORKER_LEASE \(2000 ms\) is under 4 s/)]);
-    expect(configWarnings(loadConfig({ WORKER_LEASE: '20s', GATEWAY_TIMEOUT_MS: '30000' }))).toEqual([]);
-    expect(configWarnings(loadConfig({}))).toEqual([]);
+    const PUBLIC_URL = 'https://sms.example.com';
+    expect(configWarnings(loadConfig({ PUBLIC_URL, WORKER_LEASE: '2s' }))).toEqual([expect.stringMatching(/WORKER_LEASE \(2000 ms\) is under 4 s/)]);
+    expect(configWarnings(loadConfig({ PUBLIC_URL, WORKER_LEASE: '20s', GATEWAY_TIMEOUT_MS: '30000' }))).toEqual([]);
+    expect(configWarnings(loadConfig({ PUBLIC_URL }))).toEqual([]);
+  });
+
+  it('checks PROVIDER_CHECK_CRON as a cron expression: hourly by default, six fields (seconds) allowed', () => {
+    expect(loadConfig({}).PROVIDER_CHECK_CRON).toBe('23 * * * *');
+    expect(loadConfig({ PROVIDER_CHECK_CRON: '*/30 * * * * *' }).PROVIDER_CHECK_CRON).toBe('*/30 * * * * *');
+    expect(loadConfig({ PROVIDER_CHECK_CRON: '0 */6 * * *' }).PROVIDER_CHECK_CRON).toBe('0 */6 * * *');
+    for (const bad of ['hourly', '61 * * * *', '* * *']) expect(() => loadConfig({ PROVIDER_CHECK_CRON: bad }), bad).toThrow(/PROVIDER_CHECK_CRON/);
+  });
+
+  it('refuses a plain-http PUBLIC_URL that Bitrix24 would reach over the network, unless ALLOW_HTTP_PUBLIC_URL=1', () => {
+    for (const bad of ['http://sms.example.com', 'http://203.0.113.7:3000', 'http://10.0.0.5', 'ftp://sms.example.com', 'ftp://localhost']) {
+      expect(() => loadConfig({ PUBLIC_URL: bad }), bad).toThrow(/PUBLIC_URL: must be https/);
+    }
+    expect(() => loadConfig({ PUBLIC_URL: 'http://localhost.example.com' })).toThrow(/PUBLIC_URL/); // only the machine itself is local
+    expect(loadConfig({ PUBLIC_URL: 'http://sms.example.com', ALLOW_HTTP_PUBLIC_URL: '1' }).PUBLIC_URL).toBe('http://sms.example.com');
+    expect(() => loadConfig({ PUBLIC_URL: 'http://sms.example.com', ALLOW_HTTP_PUBLIC_URL: '0' })).toThrow(/PUBLIC_URL/);
+    expect(() => loadConfig({ ALLOW_HTTP_PUBLIC_URL: 'maybe' })).toThrow(/ALLOW_HTTP_PUBLIC_URL/);
+    for (const ok of ['https://sms.example.com', 'http://localhost:3000', 'http://127.0.0.1:8080', 'http://[::1]:3000', 'http://LOCALHOST:3000']) {
+      expect(() => loadConfig({ PUBLIC_URL: ok }), ok).not.toThrow();
+    }
+  });
+
+  it('starts out of the box on localhost, warning that Bitrix24 cannot reach this machine; warns about allowed plain http', () => {
+    for (const local of [{}, { PUBLIC_URL: 'http://127.0.0.1:3000' }, { PUBLIC_URL: 'http://[::1]:3000' }, { PUBLIC_URL: 'https://localhost' }]) {
+      expect(configWarnings(loadConfig(local)), JSON.stringify(local)).toEqual([expect.stringMatching(/^PUBLIC_URL \(.+\) is this machine: Bitrix24 cannot reach it/)]);
+    }
+    expect(configWarnings(loadConfig({ PUBLIC_URL: 'http://sms.example.com', ALLOW_HTTP_PUBLIC_URL: '1' }))).toEqual([expect.stringMatching(/PUBLIC_URL .* is plain http/)]);
   });
 });

@@ -83,12 +83,14 @@ describe('operator console', () => {
     const act = (what: string) => request(ctx.app).post(`/admin/portals/${portal.id}/${what}`).set('cookie', cookie).type('form').send({ csrf });
 
     expect((await act('disable')).status).toBe(303);
-    const sms = { portal: fp, id: 'a'.repeat(32), text: 'x' };
-    const refused = await postHandler(ctx, sms);
+    fp.messages.set('a'.repeat(32), { code: 'smsgw_myshop', authorId: 1 });
+    const refused = await postHandler(ctx, { portal: fp, id: 'a'.repeat(32), text: 'x' });
     expect(refused.status).toBe(403);
     expect(refused.body.error).toBe('portal_disabled');
+    await ctx.deps.reporter.runOnce();
+    expect(fp.shown.get('a'.repeat(32))).toBe('failed'); // Bitrix24 is told, whatever our answer was
     expect((await act('enable')).status).toBe(303);
-    expect((await postHandler(ctx, sms)).status).toBe(200);
+    expect((await postHandler(ctx, { portal: fp, id: 'b'.repeat(32), text: 'x' })).status).toBe(200);
 
     fp.senders.clear();
     const rereg = await act('reregister');
@@ -98,7 +100,7 @@ describe('operator console', () => {
     const id = await postSms(ctx, fp, { to: 'garbage' });
     fp.purged.add(id);
     await ctx.deps.reporter.runOnce();
-    expect((await ctx.db('status_reports').first()).outcome).toBe('dropped');
+    expect((await ctx.db('status_reports').where({ b24_message_id: id }).first()).outcome).toBe('dropped');
     fp.purged.delete(id);
     expect((await act('retry-reports')).headers.location).toContain('1%20status%20reports');
     await ctx.deps.reporter.runOnce();

@@ -43,9 +43,8 @@ describe('POST /events', () => {
   it('ONAPPUPDATE replaces the application_token and tokens, and registers the providers again', async () => {
     const oldAppToken = fp.applicationToken;
     // What Bitrix24 does on an app update: providers deleted, a new application_token.
-    fp.senders.clear();
-    fp.applicationToken = randomBytes(16).toString('hex');
-    const tokens = fake.issueTokens(fp);
+    const tokens = fake.updateApp(fp);
+    expect(fp.senders.size).toBe(0);
     const res = await postEvent('ONAPPUPDATE', { data: { VERSION: '2', PREVIOUS_VERSION: '1' }, auth: tokenAuth(tokens) });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ status: 'ok', registered: ['smsgw_myshop'] });
@@ -109,12 +108,29 @@ describe('POST /events', () => {
     expect((await sms(fp.applicationToken, 'd2')).status).toBe(401);
   });
 
-  it('ONAPPUNINSTALL without CLEAN keeps the settings but stops intake', async () => {
+  it('ONAPPUNINSTALL without CLEAN keeps the settings but no credential of the portal\'s, and a later install starts clean and works', async () => {
+    // An author's token (from an SMS's auth block) and an administrator's pair (from opening the app's page) are kept.
+    expect((await sms(fp.applicationToken, 'e0')).status).toBe(200);
+    await ctx.deps.identities.rememberAdmin(portal.id, 1, { accessToken: 'admin-access', refreshToken: 'admin-refresh', expiresAt: Date.now() + 3600_000 }, Date.now());
+    expect(await ctx.db('author_tokens').where({ portal_id: portal.id })).toHaveLength(1);
+    const keyBefore = (await ctx.db('portals').where({ id: portal.id }).first()).handler_key_hash;
+
     const res = await postEvent('ONAPPUNINSTALL', { data: { CLEAN: '0' } });
     expect(res.status).toBe(200);
-    expect((await ctx.deps.portals.findById(portal.id))?.status).toBe('uninstalled');
+    const row = await ctx.db('portals').where({ id: portal.id }).first();
+    expect(row).toMatchObject({
+      status: 'uninstalled', access_token_enc: null, refresh_token_enc: null, application_token_enc: null,
+      admin_access_token_enc: null, admin_refresh_token_enc: null,
+    });
+    expect(row.handler_key_hash).not.toBe(keyBefore);
+    expect(await ctx.db('author_tokens').where({ portal_id: portal.id })).toHaveLength(0);
     expect(await ctx.db('settings').where({ portal_id: portal.id })).toHaveLength(1);
     expect((await sms(fp.applicationToken, 'e1')).status).toBe(401);
+
+    await installPortal(ctx, fake, fp);
+    expect((await ctx.deps.portals.findById(portal.id))?.status).toBe('active');
+    expect((await sms(fp.applicationToken, 'e2')).status).toBe(200);
+    expect(await ctx.deps.rest.call(portal.id, 'user.admin')).toBe(true);
   });
 
   it('refuses a forged ONAPPUNINSTALL (wrong application_token) and changes nothing', async () => {

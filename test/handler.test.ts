@@ -16,12 +16,17 @@ let portal: Portal;
 let close: () => Promise<void>;
 let handlerPath: string;
 
-/** The body Bitrix24 posts for an SMS from a CRM card (reference §2), with the reference example's message_id and ts. */
-const crmSms = (over: SmsBodyOptions = {}) =>
-  smsForm({
+/**
+ * The body Bitrix24 posts for an SMS from a CRM card (reference §2), with the reference example's message_id and ts;
+ * the message is created in the portal first, as Bitrix24 does (status.update finds no other).
+ */
+const crmSms = (over: SmsBodyOptions = {}) => {
+  fp.messages.set(over.id ?? 'e35864edce3eaad987d32f8955c1177b', { code: 'smsgw_myshop', authorId: 1 });
+  return smsForm({
     portal: fp, code: 'smsgw_myshop', id: 'e35864edce3eaad987d32f8955c1177b', to: '+7 (999) 123-45-67', text: 'Hello', ts: 1513177809,
     bindings: [{ OWNER_TYPE_ID: '3', OWNER_ID: '5783' }], ...over, auth: over.auth === false ? false : { access_token: 'short-lived', ...over.auth },
   });
+};
 
 const post = (body: string, path = '/handler') => postHandler(ctx, body, path);
 const rows = () => ctx.db('messages').select();
@@ -85,7 +90,8 @@ describe('POST /handler', () => {
     const empty = await post(crmSms({ fields: { [field]: '  ' } }), handlerPath);
     expect(empty.status).toBe(400);
     expect(empty.body.field).toBe(field);
-    expect(await rows()).toHaveLength(0);
+    // With a message_id, the refusal is kept as a failed message so that Bitrix24 is told (test/unsent-reported.test.ts).
+    expect(await rows()).toMatchObject(field === 'message_id' ? [] : [{ state: 'failed', failure_reason: `not sent: ${field} is required` }]);
   });
 
   it('accepts a business-process payload (module_id=bizproc, document_id[…])', async () => {
@@ -131,7 +137,7 @@ describe('POST /handler', () => {
     expect(await ctx.deps.worker.runOnce()).toBe(0);
     expect((await request(ctx.app).get('/healthz')).status).toBe(200);
     await ctx.deps.reporter.runOnce();
-    expect(fp.statusUpdates).toEqual([{ CODE: 'smsgw_myshop', MESSAGE_ID: 'a'.repeat(32), STATUS: 'failed' }]);
+    expect(fp.statusUpdates).toEqual([{ CODE: 'smsgw_myshop', MESSAGE_ID: 'a'.repeat(32), STATUS: 'failed', userId: 1 }]);
   });
 
   it('queues a text of exactly 255 parts and fails one character more', async () => {

@@ -58,7 +58,12 @@ describe('authentication served from memory', () => {
     const there = await post(other.app, sms('there000000000000000000000000001'));
     expect(there.status).toBe(403);
     expect(there.body.error).toBe('portal_disabled');
-    expect(await t.ctx.db('messages').pluck('b24_message_id')).toEqual(['before00000000000000000000000001']);
+    // The refused ones are kept as failed, so that Bitrix24 is told (it shows every SMS as sent until told otherwise).
+    expect(await t.ctx.db('messages').orderBy('id').select('b24_message_id', 'state')).toEqual([
+      { b24_message_id: 'before00000000000000000000000001', state: 'queued' },
+      { b24_message_id: 'here0000000000000000000000000001', state: 'failed' },
+      { b24_message_id: 'there000000000000000000000000001', state: 'failed' },
+    ]);
   });
 
   it('an uninstall refuses the old application token at once in this process and within AUTH_CACHE_MS in another', async () => {

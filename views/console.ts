@@ -14,6 +14,12 @@ export interface ConsolePortal {
   today: number;
   deliveryRate: number | null;
   lastError: string | null;
+  /** The periodic provider check's last result (src/portals/provider-check.ts); null before the first. */
+  providerCheck?: { checkedAt: number; outcome: string; providersRepaired: number; eventsRepaired: number; error: string | null } | null;
+  /** Bitrix24 asked us to leave the portal (scope `*`) or one of its methods alone until `until` (src/bitrix/pauses.ts). */
+  paused?: Array<{ scope: string; reason: string; until: number }>;
+  /** Since when status reports wait because no token we hold may set them (issue 10 §3). */
+  reportsWaitingSince?: number | null;
 }
 
 export interface ConsoleView {
@@ -33,7 +39,23 @@ function stateOf(p: ConsolePortal): Html {
   if (p.disabled) return html`<span class="st st-failed">disabled</span>`;
   if (p.status === 'inactive') return html`<span class="st st-failed">inactive</span> <span class="hint">${p.inactiveReason ?? ''}</span>`;
   if (p.status === 'uninstalled') return html`<span class="st">uninstalled</span>`;
+  if (p.reportsWaitingSince != null) {
+    return html`<span class="st st-failed degraded">degraded</span> <span class="hint">status reports wait for a Bitrix24 administrator to open the app since ${new Date(p.reportsWaitingSince).toISOString().slice(0, 16).replace('T', ' ')} UTC</span>`;
+  }
   return html`<span class="st st-delivered">active</span>`;
+}
+
+function pausedOf(paused: ConsolePortal['paused']): Html | string {
+  if (!paused?.length) return '';
+  return html`${paused.map((p) => html` <span class="st st-failed paused">paused: ${p.reason}${p.scope === '*' ? '' : ` (${p.scope})`}</span> <span class="hint">until ${new Date(p.until).toISOString().slice(0, 16).replace('T', ' ')} UTC</span>`)}`;
+}
+
+function providerCheckOf(c: ConsolePortal['providerCheck']): Html | string {
+  if (!c) return '—';
+  const n = (k: number, one: string) => `${k} ${one}${k === 1 ? '' : 's'}`;
+  const repaired = c.providersRepaired || c.eventsRepaired ? `repaired ${n(c.providersRepaired, 'provider')}, ${n(c.eventsRepaired, 'event')}` : '';
+  const what = c.outcome === 'error' ? `error ${c.error ?? ''}${repaired ? ` (${repaired})` : ''}` : repaired || 'ok';
+  return html`<span class="${c.outcome === 'error' ? 'st st-failed' : 'st'}">${what}</span> <span class="hint">${new Date(c.checkedAt).toISOString().slice(0, 16).replace('T', ' ')} UTC</span>`;
 }
 
 export function loginPage(p: { error?: string }) {
@@ -70,10 +92,10 @@ ${h.failures.length ? html`<h2 style="margin-top:12px">Failures in the last 24 h
 ${hourlyChart(v.hourly, { title: 'Messages per hour by final status', delivered: 'delivered', undelivered: 'not delivered', failed: 'failed' })}
 </section>
 <section class="card"><h2>Portals</h2>
-<table><thead><tr><th>domain</th><th>member_id</th><th>state</th><th>gateway</th><th>today</th><th>delivery rate (7 d)</th><th>last error</th><th></th></tr></thead>
+<table><thead><tr><th>domain</th><th>member_id</th><th>state</th><th>gateway</th><th>today</th><th>delivery rate (7 d)</th><th>last error</th><th>provider check</th><th></th></tr></thead>
 <tbody>${v.portals.map((p) => html`<tr>
-<td>${p.domain}</td><td><code>${p.memberId}</code></td><td>${stateOf(p)}</td><td>${p.gateway ?? '—'}</td><td>${p.today}</td>
-<td>${p.deliveryRate === null ? '—' : `${(p.deliveryRate * 100).toFixed(1)} %`}</td><td>${p.lastError ?? ''}</td>
+<td>${p.domain}</td><td><code>${p.memberId}</code></td><td>${stateOf(p)}${pausedOf(p.paused)}</td><td>${p.gateway ?? '—'}</td><td>${p.today}</td>
+<td>${p.deliveryRate === null ? '—' : `${(p.deliveryRate * 100).toFixed(1)} %`}</td><td>${p.lastError ?? ''}</td><td class="provider-check">${providerCheckOf(p.providerCheck)}</td>
 <td>${action(`/admin/portals/${p.id}/reregister`, 'register providers again')}
 ${action(`/admin/portals/${p.id}/retry-reports`, 'retry failed reports')}
 ${p.disabled ? action(`/admin/portals/${p.id}/enable`, 'enable') : action(`/admin/portals/${p.id}/disable`, 'disable')}</td></tr>`)}</tbody></table>

@@ -2,6 +2,7 @@ import { html, Html } from '../src/web/html.js';
 import { t, type Lang } from '../src/web/i18n.js';
 import { layout } from './layout.js';
 import { fieldRenderer, gatewayFields, gatewayToggleScript } from './form-parts.js';
+import { connectionCheckCard, type ConnectionView } from './connection-check.js';
 
 /** A message in the log, as shown: `to` is already masked unless the page shows full numbers. */
 export interface LogRow {
@@ -18,7 +19,14 @@ export interface SettingsView {
   lang: Lang;
   admin: boolean;
   /** One signed form token per action (each refused by every other route); admins only get the admin ones. */
-  tokens: { log: string; gateway?: string; sendersAdd?: string; sendersRemove?: string; testSms?: string; message?: string };
+  tokens: {
+    log: string; gateway?: string; sendersAdd?: string; sendersRemove?: string; testSms?: string; message?: string;
+    connection?: string; connectionStatus?: string;
+  };
+  /** Status reports wait for a token that may set them (issue 10 §3): the page asks for an administrator. */
+  reportsWaiting?: boolean;
+  /** The result of "Check the connection", when the page answers that form. */
+  connection?: ConnectionView;
   flash?: string;
   alert?: string;
   errors?: Record<string, string>;
@@ -113,9 +121,10 @@ ${l.window ? html`<p class="hint" id="log-windowed">${tx.logWindowed(l.window)}<
     lang: v.lang,
     title: tx.settingsTitle,
     body: html`<h1>${tx.settingsTitle}</h1>
+${v.reportsWaiting ? html`<div class="alert" role="alert" id="reports-waiting">${v.admin ? tx.reportsWaitingAdmin : tx.reportsWaiting}</div>` : ''}
 ${v.flash ? html`<div class="ok" role="status">${v.flash}</div>` : ''}
 ${v.alert ? html`<div class="alert" role="alert">${v.alert}</div>` : Object.keys(err).length ? html`<div class="alert" role="alert">${tx.fixFields}</div>` : ''}
-${v.admin ? html`${gateway}${senders}${test}` : html`<p class="hint">${tx.readOnly}</p>`}
+${v.admin ? html`${gateway}${senders}${test}${connectionCheckCard({ tx, token: v.tokens.connection, statusToken: v.tokens.connectionStatus, connection: v.connection })}` : html`<p class="hint">${tx.readOnly}</p>`}
 ${log}
 ${gatewayToggleScript}
 <script>

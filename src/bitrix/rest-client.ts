@@ -2,8 +2,9 @@ import qs from 'qs';
 import type { Dispatcher } from 'undici';
 import type { Clock } from '../platform/clock.js';
 import type { Log } from '../platform/logger.js';
-import { httpRequest, networkErrorCode } from '../platform/http.js';
-import { B24Error, TOKEN_EXPIRED, errorFromBody } from './errors.js';
+import { certificateErrorCode, httpRequest, networkErrorCode } from '../platform/http.js';
+import { B24Error, CERT_UNTRUSTED, PAUSING, PORTAL_PAUSED, REFRESH_AND_RETRY, errorFromBody } from './errors.js';
+import { createPausing, memoryPauses, type PausePolicy, type PauseStore } from './pauses.js';
 import type { Limiter } from './limiter.js';
 import type { OAuthClient } from './oauth.js';
 import type { TokenRefresher } from './token-refresher.js';
@@ -11,7 +12,7 @@ import type { StoredPortal, TokenStore } from './token-store.js';
 
 export interface RestCallOutcome {
   method: string;
-  outcome: 'ok' | 'error' | 'retry' | 'refresh';
+  outcome: 'ok' | 'error' | 'retry' | 'refresh' | 'paused';
 }
 
 /** Where a call goes: the portal's verified REST endpoint (and our portal id, when we have one). */
@@ -31,6 +32,7 @@ export type BatchResult =
   | { ok: false; error: string; description: string };
 
 const BATCH_MAX = 50; // reference §6: ERROR_BATCH_LENGTH_EXCEEDED beyond 50 commands
+const NOT_NOW = new Set([...PAUSING, PORTAL_PAUSED, CERT_UNTRUSTED]);
 const MAX_REDIRECTS = 3;
 
 /** A request's fate: Bitrix24's result, Bitrix24's error answer, or no usable answer at all (network, redirect). */
@@ -53,12 +55,16 @@ export function createRestClient(deps: {
   backoffMs?: (attempt: number) => number;
   sleep?: (ms: number) => Promise<void>;
   onCall?: (o: RestCallOutcome) => void;
+  /** Portals and methods Bitrix24 asked us to leave alone for a while (pauses.ts); the database in production. */
+  pauses?: PauseStore;
+  pausePolicy?: PausePolicy;
 }) {
   const retries = deps.retries ?? 4;
   const backoffMs = deps.backoffMs ?? ((n: number) => Math.min(1000 * 2 ** n, 16_000));
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const http = { dispatcher: deps.dispatcher, timeoutMs: deps.timeoutMs };
   const note = (method: string, outcome: RestCallOutcome['outcome']) => deps.onCall?.({ method, outcome });
+  const pausing = createPausing({ store: deps.pauses ?? memoryPauses(), policy: deps.pausePolicy, clock: deps.clock, log: deps.log });
 
   /** Calls a portal's REST API with its stored tokens (refreshing them once when they expired). */
   async function call<T = unknown>(portalId: number, method: string, params: Record<string, unknown> = {}): Promise<T> {
@@ -67,15 +73,26 @@ export function createRestClient(deps: {
     for (;;) {
       // Read again on every pass: a refresh stores new tokens, a redirect a new endpoint.
       const { portal, accessToken } = await openPortal(portalId);
+      // While Bitrix24 asked us to leave the portal (or this method) alone, the call is refused here, retryable.
+      const { known, refused } = await pausing.gate(portalId, method);
+      if (refused) {
+        note(method, 'paused');
+        throw refused;
+      }
       const answer = await exchange({ portalId, endpoint: portal.restEndpoint, memberId: portal.memberId }, accessToken, method, params);
       if (answer.kind === 'result') {
         await noteUse(portalId, portal);
+        if (known.length) await pausing.resume(portalId, known);
         return answer.result as T;
       }
-      if (answer.kind === 'b24_error' && TOKEN_EXPIRED.has(answer.error.code) && !refreshed) {
+      if (answer.kind === 'b24_error' && REFRESH_AND_RETRY.has(answer.error.code) && !refreshed) {
         refreshed = true; // once per call, and not counted as a retry
         await refresh(portalId, method, accessToken);
         continue;
+      }
+      if (answer.kind === 'b24_error' && PAUSING.has(answer.error.code)) {
+        const givenUp = await pausing.record(portalId, method, answer.error, known);
+        throw failed(method, givenUp ? await inactivateIfTerminal(portalId, method, givenUp, false) : answer.error);
       }
       // Only Bitrix24's own answer can end the portal; a call that got no answer never does.
       const error = answer.kind === 'b24_error' ? await inactivateIfTerminal(portalId, method, answer.error, refreshed) : answer.error;
@@ -137,7 +154,8 @@ export function createRestClient(deps: {
   function retryBudget(method: string, portalId: number | undefined) {
     let attempt = 0;
     return async (error: B24Error): Promise<boolean> => {
-      if (error.kind !== 'retryable' || attempt >= retries) return false;
+      // A pause or an untrusted certificate lasts far longer than a call may wait: the caller's back-off takes it.
+      if (error.kind !== 'retryable' || NOT_NOW.has(error.code) || attempt >= retries) return false;
       note(method, 'retry');
       deps.log.info({ portalId, method, error: error.code, attempt }, 'b24.rest.retry');
       await sleep(backoffMs(attempt));
@@ -158,12 +176,16 @@ export function createRestClient(deps: {
     try {
       res = await post(target, method, accessToken, { ...params, auth: accessToken });
     } catch (err) {
-      const error = err instanceof B24Error ? err : new B24Error('NETWORK', `portal unreachable (${networkErrorCode(err) ?? 'error'})`, 'retryable');
+      const cert = certificateErrorCode(err);
+      const error = err instanceof B24Error ? err
+        : cert ? new B24Error(CERT_UNTRUSTED, `the portal's certificate is not trusted (${cert})`, 'retryable')
+        : new B24Error('NETWORK', `portal unreachable (${networkErrorCode(err) ?? 'error'})`, 'retryable');
       return { kind: 'no_answer', error };
     }
-    const body = res.json as { result?: unknown; error?: string } | undefined;
+    const body = res.json as { result?: unknown; error?: string; time?: unknown } | undefined;
     if (res.status === 200 && body && 'result' in body && !body.error) {
       note(method, 'ok');
+      if (target.portalId !== undefined) pausing.noteTime(target.portalId, method, body.time);
       return { kind: 'result', result: body.result };
     }
     return { kind: 'b24_error', error: errorFromBody(body, res.status) };
@@ -202,11 +224,20 @@ export function createRestClient(deps: {
 
   /** Up to 50 commands per `batch` call; one result (or error) per command, in order. */
   async function batch(portalId: number, commands: BatchCommand[]): Promise<BatchResult[]> {
+    return batched(commands, (params) => call(portalId, 'batch', params));
+  }
+
+  /** `batch` with somebody else's token (a message's author), like callAs: no refresh, nothing stored. */
+  async function batchAs(target: Target, accessToken: string, commands: BatchCommand[]): Promise<BatchResult[]> {
+    return batched(commands, (params) => callAs(target, accessToken, 'batch', params));
+  }
+
+  async function batched(commands: BatchCommand[], send: (params: Record<string, unknown>) => Promise<unknown>): Promise<BatchResult[]> {
     const out: BatchResult[] = [];
     for (let i = 0; i < commands.length; i += BATCH_MAX) {
       const chunk = commands.slice(i, i + BATCH_MAX);
       const cmd = Object.fromEntries(chunk.map((c, j) => [`c${j}`, `${c.method}?${qs.stringify(c.params ?? {})}`]));
-      const res = await call<{ result?: unknown; result_error?: unknown }>(portalId, 'batch', { halt: 0, cmd });
+      const res = (await send({ halt: 0, cmd })) as { result?: unknown; result_error?: unknown } | undefined;
       // PHP encodes an empty map as [], so either shape may come back.
       const results = (res?.result ?? {}) as Record<string, unknown>;
       const errors = (res?.result_error ?? {}) as Record<string, { error?: string; error_description?: string }>;
@@ -221,7 +252,7 @@ export function createRestClient(deps: {
     return out;
   }
 
-  return { call, callAs, batch };
+  return { call, callAs, batch, batchAs };
 }
 
 /** "https://new.bitrix24.ru/rest/method" → endpoint "https://new.bitrix24.ru/rest/" and its domain. */

@@ -8,6 +8,8 @@ import { AppError } from '../platform/errors.js';
 import type { PortalRepo } from '../portals/portal-repo.js';
 import type { SettingsRepo } from '../portals/settings-repo.js';
 import type { ProviderRegistry } from '../portals/providers.js';
+import type { ProviderCheckRepo } from '../portals/provider-check-repo.js';
+import type { PauseStore } from '../bitrix/pauses.js';
 import { consolePage, loginPage } from '../../views/console.js';
 import type { StatsRepo } from './stats-repo.js';
 import { addressKey, type FailureCounter } from './login-throttle.js';
@@ -48,6 +50,10 @@ export function consoleRoutes(deps: {
   portals: Pick<PortalRepo, 'all' | 'findById' | 'setDisabled'>;
   settings: Pick<SettingsRepo, 'gatewayKinds'>;
   providers: Pick<ProviderRegistry, 'registerAll' | 'bindEvents'>;
+  /** The periodic provider check's last result per portal. */
+  providerChecks: Pick<ProviderCheckRepo, 'lastByPortal'>;
+  /** Portals Bitrix24 asked us to leave alone for a while (OVERLOAD_LIMIT, PORTAL_DELETED, OPERATION_TIME_LIMIT). */
+  pauses: Pick<PauseStore, 'running'>;
   stats: StatsRepo;
   // The status reports' outbox and its reporter, as far as the console uses them.
   reports: { counts(): Promise<{ pending: number; dropped: number }>; requeuePortal(portalId: number, now: number): Promise<number> };
@@ -102,13 +108,16 @@ export function consoleRoutes(deps: {
     const now = deps.clock();
     const [portals, figures, queue, reports, hourly] = await Promise.all([deps.portals.all(), stats.portalFigures(now), stats.queueHealth(now), deps.reports.counts(), stats.hourly(now)]);
     const health = { ...queue, reportsPending: reports.pending, reportsDropped: reports.dropped };
-    const gateways = await deps.settings.gatewayKinds();
+    const [gateways, checks, running] = await Promise.all([deps.settings.gatewayKinds(), deps.providerChecks.lastByPortal(), deps.pauses.running(now)]);
     res.type('html').send(consolePage({
       csrf: csrfFor(sid),
       flash: typeof req.query.flash === 'string' ? req.query.flash.slice(0, 200) : undefined,
       portals: portals.map((p) => ({
         id: p.id, domain: p.domain, memberId: p.memberId, status: p.status, inactiveReason: p.inactiveReason, disabled: Boolean(p.disabledAt),
+        reportsWaitingSince: p.reportsWaitingSince,
         gateway: gateways.get(p.id) ?? null, ...(figures.get(p.id) ?? { today: 0, deliveryRate: null, lastError: null }),
+        providerCheck: checks.get(p.id) ?? null,
+        paused: running.filter((x) => x.portalId === p.id),
       })),
       health,
       hourly,

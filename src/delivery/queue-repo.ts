@@ -136,10 +136,10 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
       const n = sql(update).run(...cols.map((c) => set[c] ?? null), id, ...from, ...(leaseToken ? [leaseToken] : [])).changes;
       if (n !== 1) return undefined;
       if (!isFinal(next)) return { gateway: null };
-      const m = sql('SELECT portal_id, code, b24_message_id, is_test, gateway FROM messages WHERE id = ?').get(id)!;
+      const m = sql('SELECT portal_id, code, b24_message_id, is_test, gateway, author_id FROM messages WHERE id = ?').get(id)!;
       if (!m.is_test) {
-        sql(`INSERT INTO status_reports (portal_id, message_id, code, b24_message_id, status, next_attempt_at, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, status) DO NOTHING`).run(m.portal_id, id, m.code, m.b24_message_id, next, now, now, now);
+        sql(`INSERT INTO status_reports (portal_id, message_id, code, b24_message_id, author_id, status, next_attempt_at, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, status) DO NOTHING`).run(m.portal_id, id, m.code, m.b24_message_id, m.author_id ?? null, next, now, now, now);
       }
       return { gateway: (m.gateway as string | null) ?? null };
     });

@@ -12,11 +12,11 @@ export type OnFinal = (state: string, gateway: string) => void;
  * is lost. Test SMS from the settings page are skipped: Bitrix24 knows nothing of them.
  */
 export async function writeStatusReport(trx: Knex.Transaction, messageId: number, status: string, now: number): Promise<{ gateway: string | null } | undefined> {
-  const m = await trx('messages').where({ id: messageId }).first('portal_id', 'code', 'b24_message_id', 'is_test', 'gateway');
+  const m = await trx('messages').where({ id: messageId }).first('portal_id', 'code', 'b24_message_id', 'is_test', 'gateway', 'author_id');
   if (!m) return undefined;
   if (m.is_test) return { gateway: m.gateway };
   await trx('status_reports')
-    .insert({ portal_id: m.portal_id, message_id: messageId, code: m.code, b24_message_id: m.b24_message_id, status, next_attempt_at: now, created_at: now, updated_at: now })
+    .insert({ portal_id: m.portal_id, message_id: messageId, code: m.code, b24_message_id: m.b24_message_id, author_id: m.author_id ?? null, status, next_attempt_at: now, created_at: now, updated_at: now })
     .onConflict(['message_id', 'status'])
     .ignore();
   return { gateway: m.gateway };
@@ -30,6 +30,7 @@ export interface PendingReport {
   status: string;
   attempts: number;
   created_at: number;
+  author_id: number | null;
 }
 
 /** The reporter's side of the outbox: choose, claim under a lease, settle; and the operator's counts. */
@@ -61,8 +62,10 @@ export function createReportRepo(db: Db) {
     const rows = await db('status_reports')
       .whereIn('id', free)
       .update({ lease_until: now + leaseMs, attempts: db.raw('attempts + 1'), updated_at: now })
-      .returning(['id', 'portal_id', 'code', 'b24_message_id', 'status', 'attempts', 'created_at']);
-    return (rows as PendingReport[]).map((r) => ({ ...r, id: Number(r.id), portal_id: Number(r.portal_id) })).sort((a, b) => a.id - b.id);
+      .returning(['id', 'portal_id', 'code', 'b24_message_id', 'status', 'attempts', 'created_at', 'author_id']);
+    return (rows as PendingReport[])
+      .map((r) => ({ ...r, id: Number(r.id), portal_id: Number(r.portal_id), author_id: r.author_id == null ? null : Number(r.author_id) }))
+      .sort((a, b) => a.id - b.id);
   }
 
   async function markReported(ids: number[], now: number) {
@@ -77,6 +80,17 @@ export function createReportRepo(db: Db) {
     if (ids.length) {
       await db('status_reports').whereIn('id', ids).update({ lease_until: null, next_attempt_at: nextAttemptAt, last_error: error.slice(0, 500), updated_at: now });
     }
+  }
+
+  /** Whether reports of this author other than `except` still wait to be reported. */
+  async function pendingForAuthor(portalId: number, authorId: number, except: number[]): Promise<boolean> {
+    const row = await db('status_reports').where({ portal_id: portalId, author_id: authorId, outcome: 'pending' }).whereNotIn('id', except).first('id');
+    return row !== undefined;
+  }
+
+  /** An administrator opened the app's page: the reports that waited for a token that may set them go now. */
+  async function wakeWaiting(portalId: number, now: number): Promise<number> {
+    return db('status_reports').where({ portal_id: portalId, outcome: 'pending' }).where('last_error', 'like', 'ACCESS_DENIED%').update({ next_attempt_at: now, updated_at: now });
   }
 
   /** The operator's "retry failed reports": a portal's dropped and waiting reports go out again now. */
@@ -99,7 +113,7 @@ export function createReportRepo(db: Db) {
     return Number(r[0]?.n ?? 0);
   }
 
-  return { due, claim, counts, markReported, drop, retry, requeuePortal, backlog };
+  return { due, claim, counts, markReported, drop, retry, requeuePortal, backlog, pendingForAuthor, wakeWaiting };
 }
 
 export type ReportRepo = ReturnType<typeof createReportRepo>;

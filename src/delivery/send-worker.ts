@@ -69,6 +69,8 @@ export function createSendWorker(deps: {
     const account = await deps.accounts.forPortal(m.portal_id);
     if (!account) return void (await fail(m, 'no SMS gateway is configured for this portal', m.lease_token));
     const { segments, encoding } = segmentsOf(m.body);
+    const most = account.gateway.maxSegments;
+    if (most !== undefined && segments > most) return void (await fail(m, `text too long for this gateway: ${segments} parts, at most ${most}`, m.lease_token));
     return { account, phone: m.phone, body: m.body, segments, encoding, sender: account.senderFor(m.code) };
   }
 

@@ -1,29 +1,36 @@
 import type { Clock } from '../platform/clock.js';
 import type { Log } from '../platform/logger.js';
 import { B24Error } from '../bitrix/errors.js';
-import type { RestClient } from '../bitrix/rest-client.js';
+import type { BatchResult, RestClient } from '../bitrix/rest-client.js';
 import { backoffMs } from './backoff.js';
 import { createLoop } from './loop.js';
 import type { PendingReport, ReportRepo } from './report-repo.js';
+import type { IdentityRepo } from '../portals/identity-repo.js';
+import type { Portal } from '../portals/portal-repo.js';
 
 const BATCH = 50; // commands per batch call (reference §6)
 // Per-command errors worth another try; anything else (ERROR_MESSAGE_NOT_FOUND after Bitrix24's ~14-day purge,
 // ERROR_MESSAGE_STATUS_INCORRECT…) will never succeed and is recorded and dropped.
 const TRANSIENT = new Set(['QUERY_LIMIT_EXCEEDED', 'OPERATION_TIME_LIMIT', 'INTERNAL_SERVER_ERROR', 'NO_RESULT']);
+const DENIED = 'ACCESS_DENIED';
+const PURGE_EVERY_MS = 60_000;
 
 /** Reports final statuses to Bitrix24 with messageservice.message.status.update, 50 per batch call per portal. */
 export function createStatusReporter(deps: {
   reports: ReportRepo;
   rest: RestClient;
+  /** The other identities a report may go with when the stored pair is refused (issue 10 §3). */
+  identities: IdentityRepo;
+  portals: { findById(id: number): Promise<Portal | undefined> };
   clock: Clock;
   log: Log;
   options: { claimLimit: number; leaseMs: number; maxAgeMs: number; retryBaseMs: number; retryCapMs: number; idlePollMs: number; lingerMs: number };
   random?: () => number;
-  onReport?: (outcome: 'reported' | 'dropped' | 'retry', n: number) => void;
+  onReport?: (outcome: 'reported' | 'dropped' | 'retry' | 'waiting', n: number) => void;
 }) {
   const o = deps.options;
   const random = deps.random ?? Math.random;
-  const count = (outcome: 'reported' | 'dropped' | 'retry', n: number) => n && deps.onReport?.(outcome, n);
+  const count = (outcome: 'reported' | 'dropped' | 'retry' | 'waiting', n: number) => n && deps.onReport?.(outcome, n);
 
   async function retryOrDrop(rs: PendingReport[], error: string) {
     const now = deps.clock();
@@ -36,13 +43,12 @@ export function createStatusReporter(deps: {
     count('retry', again.length);
   }
 
+  const commandOf = (r: PendingReport) => ({ method: 'messageservice.message.status.update', params: { CODE: r.code, MESSAGE_ID: r.b24_message_id, STATUS: r.status } });
+
   async function reportChunk(portalId: number, chunk: PendingReport[]) {
     let results;
     try {
-      results = await deps.rest.batch(portalId, chunk.map((r) => ({
-        method: 'messageservice.message.status.update',
-        params: { CODE: r.code, MESSAGE_ID: r.b24_message_id, STATUS: r.status },
-      })));
+      results = await deps.rest.batch(portalId, chunk.map(commandOf));
     } catch (err) {
       const code = err instanceof B24Error ? err.code : String(err);
       if (code === 'PORTAL_UNINSTALLED') {
@@ -54,13 +60,16 @@ export function createStatusReporter(deps: {
       deps.log.warn({ portalId, error: code, n: chunk.length }, 'status.report.deferred');
       return retryOrDrop(chunk, code);
     }
+    results = await otherIdentities(portalId, chunk, results);
     const now = deps.clock();
     const reported: number[] = [];
     const transient: PendingReport[] = [];
+    const denied: PendingReport[] = [];
     for (const [i, r] of results.entries()) {
       const report = chunk[i]!;
       if (r.ok) reported.push(report.id);
       else if (TRANSIENT.has(r.error)) transient.push(report);
+      else if (r.error === DENIED) denied.push(report);
       else {
         await deps.reports.drop(report.id, `${r.error}: ${r.description}`, now);
         deps.log.warn({ portalId, b24MessageId: report.b24_message_id, error: r.error }, 'status.report.dropped');
@@ -71,6 +80,63 @@ export function createStatusReporter(deps: {
     count('reported', reported.length);
     if (transient.length) await retryOrDrop(transient, 'transient error');
     if (reported.length) deps.log.info({ portalId, n: reported.length }, 'status.reported');
+    if (denied.length) {
+      // No token we hold may set these statuses: they wait (never dropped for age) until an administrator opens the
+      // app's page, which gives us their token and wakes them.
+      const attempts = Math.max(1, ...denied.map((r) => r.attempts));
+      await deps.reports.retry(denied.map((r) => r.id), now + backoffMs(attempts, random(), { baseMs: o.retryBaseMs, capMs: o.retryCapMs }), `${DENIED}: no token we hold may report it`, now);
+      await deps.identities.setReportsWaiting(portalId, now);
+      deps.log.warn({ portalId, n: denied.length }, 'status.report.waiting');
+      count('waiting', denied.length);
+    } else if (reported.length) {
+      await deps.identities.setReportsWaiting(portalId, null);
+    }
+  }
+
+  /**
+   * messageservice.message.status.update is allowed to the message's author or an administrator (core
+   * RestService::updateMessageStatus). What the stored pair was refused (its user is no administrator any more) goes
+   * again with the latest verified administrator's pair, which then becomes the stored one; what is still refused, with
+   * each author's own short-lived token from the handler call. Results come back in the chunk's order.
+   */
+  async function otherIdentities(portalId: number, chunk: PendingReport[], results: BatchResult[]): Promise<BatchResult[]> {
+    const out = [...results];
+    const refused = () => chunk.map((r, i) => ({ r, i })).filter(({ i }) => !out[i]!.ok && (out[i] as { error: string }).error === DENIED);
+    if (!refused().length) return out;
+    if (await deps.identities.promoteAdmin(portalId, deps.clock())) {
+      deps.log.warn({ portalId }, 'status.report.admin_token_promoted');
+      const again = refused();
+      const answers = await deps.rest.batch(portalId, again.map(({ r }) => commandOf(r))).catch(() => undefined);
+      answers?.forEach((a, k) => (out[again[k]!.i] = a));
+    }
+    const byAuthor = new Map<number, Array<{ r: PendingReport; i: number }>>();
+    for (const e of refused()) {
+      if (e.r.author_id == null) continue;
+      const list = byAuthor.get(e.r.author_id);
+      if (list) list.push(e);
+      else byAuthor.set(e.r.author_id, [e]);
+    }
+    if (!byAuthor.size) return out;
+    const portal = await deps.portals.findById(portalId);
+    if (!portal) return out;
+    const target = { endpoint: portal.restEndpoint, memberId: portal.memberId, portalId };
+    for (const [authorId, list] of byAuthor) {
+      const token = await deps.identities.authorToken(portalId, authorId, deps.clock());
+      if (!token) continue;
+      const answers = await deps.rest.batchAs(target, token, list.map(({ r }) => commandOf(r))).catch((err) => {
+        deps.log.info({ portalId, authorId, error: err instanceof B24Error ? err.code : String(err) }, 'status.report.author_token_refused');
+        return undefined;
+      });
+      if (!answers) {
+        await deps.identities.forgetAuthor(portalId, authorId); // refused as a whole (expired, revoked): of no more use
+        continue;
+      }
+      answers.forEach((a, k) => (out[list[k]!.i] = a));
+      deps.log.info({ portalId, authorId, n: answers.filter((a) => a.ok).length }, 'status.report.author_token_used');
+      // Used: kept only while more of this author's reports wait for it.
+      if (!(await deps.reports.pendingForAuthor(portalId, authorId, list.map(({ r }) => r.id)))) await deps.identities.forgetAuthor(portalId, authorId);
+    }
+    return out;
   }
 
   /**
@@ -101,8 +167,13 @@ export function createStatusReporter(deps: {
    */
   const busy = new Set<number>();
   const inFlight = new Set<Promise<void>>();
+  let purgedAt = -Infinity;
   async function pass(opts: { flush?: boolean } = {}): Promise<{ claimed: number; done: Promise<unknown> }> {
     const now = deps.clock();
+    if (now - purgedAt >= PURGE_EVERY_MS) {
+      purgedAt = now;
+      await deps.identities.purgeExpired(now); // an author's token nobody can use any more is not kept
+    }
     const due = await deps.reports.due(now, o.claimLimit, [...busy]);
     const ids = opts.flush ? due.map((r) => r.id) : choose(due, now);
     const claimed = await deps.reports.claim(ids, now, o.leaseMs);

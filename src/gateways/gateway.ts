@@ -39,6 +39,8 @@ export interface Gateway {
    */
   sendBatch?(list: OutgoingSms[]): Promise<SendOutcome[]>;
   readonly maxBatch?: number;
+  /** The most parts one message may have at this gateway (SMS.ru: 8); a longer text is failed without a request. */
+  readonly maxSegments?: number;
   checkCredentials(): Promise<CredentialCheck>;
   /** Bulk status lookup by gateway message id, where the gateway has one. */
   fetchStatuses?(ids: string[]): Promise<Map<string, GatewayStatus>>;

@@ -123,5 +123,5 @@ export function createSmsRuGateway(opts: { baseUrl: string; apiKey: string; disp
     }
   }
 
-  return { name: 'smsru', send, sendBatch, maxBatch: 100, ensureCallback, checkCredentials, fetchStatuses, statusBatchSize: 100, resolvesUnknownOutcome: false };
+  return { name: 'smsru', send, sendBatch, maxBatch: 100, maxSegments: 8, ensureCallback, checkCredentials, fetchStatuses, statusBatchSize: 100, resolvesUnknownOutcome: false };
 }

@@ -12,10 +12,12 @@ export interface QueuedRow {
   phone: string;
   body: string;
   isTest: boolean;
+  /** auth[user_id] of the handler call: whose token may report the message's status besides an administrator's. */
+  authorId: number | null;
   now: number;
 }
 
-const COLUMNS = 'portal_id, b24_message_id, code, module_id, origin, message_to, phone, body, state, is_test, next_attempt_at, created_at, updated_at';
+const COLUMNS = 'portal_id, b24_message_id, code, module_id, origin, message_to, phone, body, state, is_test, author_id, next_attempt_at, created_at, updated_at';
 
 interface SqliteStatement { get(...params: unknown[]): { id: number } | undefined }
 interface SqliteConnection { prepare(sql: string): SqliteStatement; transaction<F extends (...a: never[]) => unknown>(fn: F): F; pragma(s: string): unknown }
@@ -97,10 +99,10 @@ export function createIntakeWriter(db: Db, opts: { maxBatch?: number } = {}) {
     let s = prepared.get(conn);
     if (!s) {
       const insertStmt = conn.prepare(
-        `INSERT INTO messages (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) ON CONFLICT (portal_id, b24_message_id) DO NOTHING RETURNING id`,
+        `INSERT INTO messages (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?) ON CONFLICT (portal_id, b24_message_id) DO NOTHING RETURNING id`,
       );
       const batch = conn.transaction((rows: QueuedRow[]) =>
-        rows.map((r) => insertStmt.get(r.portalId, r.b24MessageId, r.code, r.moduleId, r.origin, r.messageTo, r.phone, r.body, r.isTest ? 1 : 0, r.now, r.now, r.now)?.id),
+        rows.map((r) => insertStmt.get(r.portalId, r.b24MessageId, r.code, r.moduleId, r.origin, r.messageTo, r.phone, r.body, r.isTest ? 1 : 0, r.authorId, r.now, r.now, r.now)?.id),
       );
       s = { insert: insertStmt, batch };
       prepared.set(conn, s);
@@ -119,15 +121,15 @@ export function createIntakeWriter(db: Db, opts: { maxBatch?: number } = {}) {
     const unique = rows.filter((r, i) => first.get(keyOf(r.portalId, r.b24MessageId)) === i);
     const col = <T>(f: (r: QueuedRow) => T) => unique.map(f);
     const res = await conn.query({
-      name: 'intake_insert_v1',
+      name: 'intake_insert_v2',
       text: `INSERT INTO messages (${COLUMNS})
-             SELECT p, b, c, m, o, t, ph, bo, 'queued', te, n, n, n
-               FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::bigint[])
-                 AS x(p, b, c, m, o, t, ph, bo, te, n)
+             SELECT p, b, c, m, o, t, ph, bo, 'queued', te, a, n, n, n
+               FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::int[], $11::bigint[])
+                 AS x(p, b, c, m, o, t, ph, bo, te, a, n)
              ON CONFLICT (portal_id, b24_message_id) DO NOTHING RETURNING id, portal_id, b24_message_id`,
       values: [
         col((r) => r.portalId), col((r) => r.b24MessageId), col((r) => r.code), col((r) => r.moduleId), col((r) => r.origin),
-        col((r) => r.messageTo), col((r) => r.phone), col((r) => r.body), col((r) => r.isTest), col((r) => r.now),
+        col((r) => r.messageTo), col((r) => r.phone), col((r) => r.body), col((r) => r.isTest), col((r) => r.authorId), col((r) => r.now),
       ],
     });
     const ids = new Map(res.rows.map((r) => [keyOf(Number(r.portal_id), r.b24_message_id), Number(r.id)]));

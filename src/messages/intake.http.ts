@@ -5,7 +5,7 @@ import type { Log } from '../platform/logger.js';
 import { errorAnswer } from '../web/error-handler.js';
 import { parsePhpForm } from '../web/php-form.js';
 import { str } from '../web/form.js';
-import type { IntakeService } from './intake.service.js';
+import type { IncomingSms, IntakeService } from './intake.service.js';
 
 const required = (field: string, max: number) =>
   z
@@ -54,6 +54,12 @@ export function intakeHandler(deps: { intake: IntakeService; log: Log; headers: 
     const parsed = sms.safeParse(body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
+      // Authenticated, so Bitrix24 is told too: it shows the SMS as sent until a status says otherwise.
+      const f = (k: string) => str(body[k])?.trim() ?? '';
+      await deps.intake.refuse(portal, {
+        messageId: f('message_id'), messageTo: f('message_to'), code: f('code').slice(0, 128), moduleId: f('module_id').slice(0, 32) || undefined,
+        origin: pickOrigin(body), author: authorOf(auth),
+      }, `not sent: ${issue.message}`);
       throw new AppError('invalid_request', 400, issue.message, true, { field: String(issue.path[0]) });
     }
     const m = parsed.data;
@@ -64,6 +70,7 @@ export function intakeHandler(deps: { intake: IntakeService; log: Log; headers: 
       code: m.code ?? '',
       moduleId: m.module_id,
       origin: pickOrigin(body),
+      author: authorOf(auth),
     });
     answer(res, 200, { status: result.duplicate ? 'duplicate' : result.state });
   }
@@ -117,6 +124,15 @@ function handlerKey(url: string): string | undefined {
   if (q < 0) return undefined;
   const keys = new URLSearchParams(url.slice(q + 1)).getAll('key');
   return keys.length === 1 ? keys[0] : undefined;
+}
+
+/** The auth block's author: user id, and their short-lived token when one came (never a refresh token). */
+function authorOf(auth: Record<string, unknown>): IncomingSms['author'] {
+  const userId = Number(str(auth.user_id));
+  if (!Number.isInteger(userId) || userId <= 0) return undefined;
+  const token = str(auth.access_token);
+  const expires = Number(str(auth.expires_in));
+  return { userId, accessToken: token && token.length <= 512 ? token : undefined, expiresInS: Number.isFinite(expires) ? expires : undefined };
 }
 
 /** Where the SMS came from in Bitrix24 (CRM bindings or the business process), kept for the message log. */

@@ -6,6 +6,7 @@ import type { Portal, PortalRepo } from '../portals/portal-repo.js';
 import type { MessageRepo } from './message-repo.js';
 import { normalizePhone } from './phone.js';
 import { MAX_SEGMENTS, segmentsOf } from '../gateways/segments.js';
+import type { IdentityRepo } from '../portals/identity-repo.js';
 
 export interface IncomingSms {
   messageId: string;
@@ -14,6 +15,8 @@ export interface IncomingSms {
   code: string;
   moduleId?: string;
   origin?: Record<string, unknown>;
+  /** The auth block's user (auth[user_id]) and, when it came, their own short-lived token (auth[access_token]). */
+  author?: { userId: number; accessToken?: string; expiresInS?: number };
 }
 
 const unauthorized = (why: string) => new AppError('unauthorized', 401, why);
@@ -27,6 +30,7 @@ export function createIntakeService(deps: {
   messages: MessageRepo;
   clock: Clock;
   log: Log;
+  identities?: Pick<IdentityRepo, 'rememberAuthor'>;
   onQueued?: () => void;
   onRejected?: () => void;
 }) {
@@ -42,8 +46,35 @@ export function createIntakeService(deps: {
     const found = await deps.portals.authenticate({ memberId: hasAuthBlock ? auth.memberId : undefined, applicationToken: auth.applicationToken, handlerKey });
     if (!found.ok) throw unauthorized(found.why);
     if (found.portal.status === 'uninstalled') throw unauthorized('the app is uninstalled from this portal');
-    if (found.portal.disabledAt) throw new AppError('portal_disabled', 403, 'the service operator has disabled this portal');
     return found.portal;
+  }
+
+  /**
+   * An authenticated message we will not send. Bitrix24 never reads the handler's answer (core sender/sms/rest.php
+   * marks the SMS sent as it hands it to its queue), so the refusal is stored as a `failed` message whose report goes
+   * through the outbox like every other status; the caller still answers with the error. Nothing is written for a
+   * body without a usable message_id: there is nothing to report then.
+   */
+  async function refuse(portal: Portal, sms: Omit<IncomingSms, 'messageBody'>, reason: string): Promise<void> {
+    if (!MESSAGE_ID.test(sms.messageId)) return;
+    const id = await deps.messages.enqueue({
+      portalId: portal.id,
+      b24MessageId: sms.messageId,
+      code: sms.code,
+      moduleId: sms.moduleId,
+      origin: sms.origin,
+      messageTo: sms.messageTo.slice(0, 64),
+      phone: null,
+      body: null,
+      state: 'failed',
+      failureReason: reason,
+      authorId: sms.author?.userId ?? null,
+      now: deps.clock(),
+    });
+    await keepAuthorToken(portal, sms);
+    if (id === undefined) return;
+    deps.log.child({ portalId: portal.id, b24MessageId: sms.messageId }).warn({ messageId: id, reason }, 'message.rejected');
+    deps.onRejected?.();
   }
 
   /**
@@ -51,6 +82,10 @@ export function createIntakeService(deps: {
    * for it too; flagged, it is never reported to Bitrix24 (which knows nothing of it).
    */
   async function accept(portal: Portal, sms: IncomingSms, opts: { test?: boolean } = {}): Promise<{ id?: number; duplicate: boolean; state: 'queued' | 'failed' }> {
+    if (portal.disabledAt) {
+      if (!opts.test) await refuse(portal, sms, DISABLED); // a test SMS is answered on the settings page itself
+      throw new AppError('portal_disabled', 403, DISABLED);
+    }
     const tooLong = textTooLong(sms.messageBody);
     const phone = normalizePhone(sms.messageTo, portal.defaultCountry);
     const reason = tooLong ?? (phone.ok ? undefined : phone.reason);
@@ -67,8 +102,10 @@ export function createIntakeService(deps: {
       state,
       failureReason: reason,
       isTest: opts.test,
+      authorId: sms.author?.userId ?? null,
       now: deps.clock(),
     });
+    await keepAuthorToken(portal, sms);
     const log = deps.log.child({ portalId: portal.id, b24MessageId: sms.messageId, ...(opts.test ? { test: true } : {}) });
     if (id === undefined) {
       log.info('message.duplicate');
@@ -81,10 +118,26 @@ export function createIntakeService(deps: {
     return { id, duplicate: false, state };
   }
 
-  return { authenticate, accept };
+  /**
+   * The author's own token is the last way to report their message's status when no administrator's token is
+   * accepted (issue 10 §3). Best effort: without it the report waits for an administrator, so a failure to keep it
+   * does not refuse the message.
+   */
+  async function keepAuthorToken(portal: Portal, sms: Pick<IncomingSms, 'author'>) {
+    const a = sms.author;
+    if (!a?.accessToken || !deps.identities) return;
+    await deps.identities.rememberAuthor(portal.id, a.userId, a.accessToken, a.expiresInS ?? 3600, deps.clock())
+      .catch((err) => deps.log.warn({ portalId: portal.id, err: String(err) }, 'author.token.not_kept'));
+  }
+
+  return { authenticate, accept, refuse };
 }
 
 export type IntakeService = ReturnType<typeof createIntakeService>;
+
+const DISABLED = 'the service operator has disabled this portal';
+/** What Bitrix24 sends as message_id (32 hex characters), with room for other senders' ids; nothing else is stored. */
+const MESSAGE_ID = /^[\x21-\x7e]{1,64}$/;
 
 // No text longer than this fits MAX_SEGMENTS parts in any encoding: refused before anything counts its parts.
 const MAX_TEXT_UNITS = MAX_SEGMENTS * 153;

@@ -16,6 +16,7 @@ export interface NewMessage {
   state: 'queued' | 'failed';
   failureReason?: string;
   isTest?: boolean;
+  authorId?: number | null;
   now: number;
 }
 
@@ -47,7 +48,7 @@ export function createMessageRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
     if (m.state === 'queued') {
       return writer.insert({
         portalId: m.portalId, b24MessageId: m.b24MessageId, code: m.code, moduleId: m.moduleId ?? null, origin: m.origin ? JSON.stringify(m.origin) : null,
-        messageTo: m.messageTo, phone: m.phone!, body: m.body!, isTest: m.isTest ?? false, now: m.now,
+        messageTo: m.messageTo, phone: m.phone!, body: m.body!, isTest: m.isTest ?? false, authorId: m.authorId ?? null, now: m.now,
       });
     }
     // A number rejected at intake is final at once: its `failed` report goes into the outbox in the same transaction.
@@ -74,6 +75,7 @@ export function createMessageRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
         state: m.state,
         failure_reason: m.failureReason ?? null,
         is_test: m.isTest ?? false,
+        author_id: m.authorId ?? null,
         final_at: m.state === 'failed' ? m.now : null,
         next_attempt_at: m.now,
         created_at: m.now,

@@ -78,6 +78,9 @@ const schema = z.object({
   RETRY_BASE: duration.default(2_000),
   RETRY_CAP: duration.default(5 * 60_000),
   STATUS_POLL_CRON: z.string().default('* * * * *'),
+  // Hourly: are the portals' providers and events still there (an app update deletes the providers)? Six fields
+  // (seconds first) are allowed.
+  PROVIDER_CHECK_CRON: z.string().default('23 * * * *'),
   STATUS_MAX_AGE: duration.default(72 * 3_600_000),
   UNKNOWN_OUTCOME_WINDOW: duration.default(15 * 60_000),
   REPORT_LINGER: duration.default(500),
@@ -88,6 +91,8 @@ const schema = z.object({
   // Gateway addresses typed on a portal's form (Kannel URL) may not reach loopback, private, link-local or
   // metadata addresses unless the operator allows it (single-company deployments with their own Kannel).
   ALLOW_PRIVATE_GATEWAYS: bool.default(false),
+  // A plain-http PUBLIC_URL that is not this machine is refused unless the operator says so (a TLS proxy in front).
+  ALLOW_HTTP_PUBLIC_URL: bool.default(false),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(), // unset: /metrics is open
   TRUST_PROXY: trustProxy.optional(), // unset: no proxy is trusted, the socket's address counts
 });
@@ -97,6 +102,10 @@ export type Config = z.infer<typeof schema> & {
 };
 
 export class ConfigError extends Error {}
+
+const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+/** PUBLIC_URL names this machine: fine for trying the app, unreachable for Bitrix24. */
+const isLocalUrl = (u: string) => LOCAL_HOSTS.has(new URL(u).hostname);
 
 /**
  * Settings that work but are risky, logged at start-up. Not refused: the crash test deliberately runs a worker
@@ -109,6 +118,12 @@ export function configWarnings(cfg: Config): string[] {
   // Leases are renewed every quarter of WORKER_LEASE while a message is in hand: a short one costs a write that often,
   // and an event loop stalled for longer than one lease lets another worker take the claim (safe, never a resend).
   if (cfg.WORKER_LEASE < 4_000) out.push(`WORKER_LEASE (${cfg.WORKER_LEASE} ms) is under 4 s: claims are renewed every ${cfg.WORKER_LEASE / 4} ms`);
+  // Bitrix24 calls PUBLIC_URL from its own servers, and refuses a localhost handler at registration (reference §3, §7).
+  if (isLocalUrl(cfg.PUBLIC_URL)) {
+    out.push(`PUBLIC_URL (${cfg.PUBLIC_URL}) is this machine: Bitrix24 cannot reach it, so no SMS or event will arrive; use a public https address (a tunnel for development)`);
+  } else if (!cfg.PUBLIC_URL.startsWith('https:')) {
+    out.push(`PUBLIC_URL (${cfg.PUBLIC_URL}) is plain http (ALLOW_HTTP_PUBLIC_URL): tokens and SMS texts cross the network unencrypted unless a proxy adds TLS`);
+  }
   return out;
 }
 
@@ -123,6 +138,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const cfg = parsed.data;
   if (!cron.validate(cfg.STATUS_POLL_CRON)) throw new ConfigError(`Invalid configuration:\n  STATUS_POLL_CRON: not a cron expression`);
   if (!cron.validate(cfg.TOKEN_KEEPER_CRON)) throw new ConfigError(`Invalid configuration:\n  TOKEN_KEEPER_CRON: not a cron expression`);
+  if (!cron.validate(cfg.PROVIDER_CHECK_CRON)) throw new ConfigError(`Invalid configuration:\n  PROVIDER_CHECK_CRON: not a cron expression`);
+  // Bitrix24 sends every SMS with its text and the portal's application token to PUBLIC_URL (reference §7).
+  const protocol = new URL(cfg.PUBLIC_URL).protocol;
+  if (protocol !== 'https:' && !(protocol === 'http:' && (isLocalUrl(cfg.PUBLIC_URL) || cfg.ALLOW_HTTP_PUBLIC_URL))) {
+    throw new ConfigError(
+      `Invalid configuration:\n  PUBLIC_URL: must be https (Bitrix24 sends SMS texts and tokens to it); plain http only for localhost, ` +
+        `127.0.0.1 or [::1], or with ALLOW_HTTP_PUBLIC_URL=1 behind a proxy that adds TLS`,
+    );
+  }
   return {
     ...cfg,
     databaseClient: /^postgres(ql)?:\/\//.test(cfg.DATABASE_URL) ? 'pg' : 'better-sqlite3',

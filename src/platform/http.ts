@@ -141,3 +141,23 @@ export function networkErrorCode(err: unknown): string | undefined {
   if (typeof code !== 'string') return undefined;
   return code.startsWith('UND_ERR_') || SOCKET_AND_DNS_CODES.has(code) || OUR_CODES.has(code) ? code : undefined;
 }
+
+/**
+ * Node's TLS verification codes: the peer answered, but with a certificate this process does not trust (a portal
+ * behind its own CA, a self-signed or expired certificate, a name that does not match). Retrying will not help;
+ * the operator adds the CA (NODE_EXTRA_CA_CERTS) or the portal fixes its certificate.
+ */
+const CERTIFICATE_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** The TLS code of an error that means the peer's certificate was not trusted (also when undici wraps it); else undefined. */
+export function certificateErrorCode(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e && depth < 3; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && CERTIFICATE_CODES.has(code)) return code;
+  }
+  return undefined;
+}

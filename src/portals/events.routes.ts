@@ -6,7 +6,7 @@ import type { EventsService } from './events.service.js';
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj => (typeof v === 'object' && v !== null ? (v as Obj) : {});
 
-/** POST /events: the Bitrix24 lifecycle events we bind at install. */
+/** POST /events: the Bitrix24 lifecycle events we bind at install, and the connection check's ONAPPTEST. */
 export function eventsRoutes(deps: { events: EventsService }) {
   const router = Router();
 
@@ -27,6 +27,11 @@ export function eventsRoutes(deps: { events: EventsService }) {
     if (event === 'ONAPPINSTALL' || event === 'ONAPPUPDATE') {
       const outcome = await deps.events.onInstallOrUpdate(event, a);
       return res.json({ status: 'ok', ...outcome });
+    }
+    if (event === 'ONAPPTEST') {
+      // event.test puts the caller's parameters in data[QUERY]; the connection check's nonce is one of them.
+      await deps.events.onAppTest(a, str(obj(data.QUERY).check));
+      return res.json({ status: 'ok' });
     }
     if (event === 'ONAPPUNINSTALL') {
       await deps.events.onUninstall(a, str(data.CLEAN) === '1');

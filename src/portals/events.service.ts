@@ -6,6 +6,7 @@ import type { OAuthClient } from '../bitrix/oauth.js';
 import type { RestClient } from '../bitrix/rest-client.js';
 import type { TokenPair, PortalRepo } from './portal-repo.js';
 import type { ProviderRegistry } from './providers.js';
+import type { ConnectionCheck } from './connection-check.js';
 import { TokenRejected, verifyAccessToken } from './verify.js';
 import { identifyViewer } from './viewer.js';
 
@@ -27,6 +28,8 @@ export function createEventsService(deps: {
   rest: RestClient;
   portals: PortalRepo;
   providers: ProviderRegistry;
+  /** Where an ONAPPTEST (the settings page's connection check) is recorded. */
+  connection: Pick<ConnectionCheck, 'arrived'>;
   clock: Clock;
   log: Log;
 }) {
@@ -135,7 +138,20 @@ export function createEventsService(deps: {
     deps.log.info({ portalId: portal.id, clean }, 'portal.uninstalled');
   }
 
-  return { onInstallOrUpdate, onUninstall };
+  /**
+   * ONAPPTEST, asked for by the settings page's connection check (event.test). Proven like every event Bitrix24
+   * sends for a portal: its application_token, compared in constant time with the stored one.
+   */
+  async function onAppTest(a: EventAuth, nonce: string | undefined) {
+    if (!a.memberId || !a.applicationToken) throw rejected('the event carries no application_token');
+    const portal = await deps.portals.findByMemberId(a.memberId);
+    if (!portal || portal.status === 'uninstalled' || !(await deps.portals.matchesApplicationToken(portal.id, a.applicationToken))) {
+      throw rejected('unknown portal or wrong application_token');
+    }
+    return { matched: await deps.connection.arrived(portal.id, nonce) };
+  }
+
+  return { onInstallOrUpdate, onUninstall, onAppTest };
 }
 
 export type EventsService = ReturnType<typeof createEventsService>;

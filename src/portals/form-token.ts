@@ -13,6 +13,8 @@ export const PURPOSES = {
   'app.senders.remove': { admin: true },
   'app.test-sms': { admin: true },
   'app.message': { admin: true }, // the status of a test SMS
+  'app.connection-check': { admin: true }, // asks Bitrix24 for a test event
+  'app.connection-status': { admin: true }, // whether it arrived
   'app.log': { admin: false }, // message log pages and the CSV export
 } as const;
 export type Purpose = keyof typeof PURPOSES;

@@ -32,6 +32,7 @@ export function sendAuthFailure(res: Response, lang: Lang, err: AppError) {
   const tx = t(lang);
   if (err.code === 'not_admin') return sendPage(res, 403, errorPage({ lang, message: tx.notAdmin }));
   if (err.code === 'portal_unavailable') return sendPage(res, 503, errorPage({ lang, message: tx.portalUnavailable }));
+  if (err.code === 'portal_cert_untrusted') return sendPage(res, 502, errorPage({ lang, message: tx.onPremise.certUntrusted(String(err.details?.host ?? '')) }));
   const unavailable = err.status === 503;
   return sendPage(res, err.status, errorPage({ lang, message: unavailable ? tx.authUnavailable : tx.authRejected, detail: unavailable ? undefined : err.message }));
 }
@@ -74,7 +75,7 @@ export const framePageErrors: ErrorRequestHandler = (err, req, res, next) => {
 /** A Bitrix24 error in plain words for an administrator; codes without words of their own are quoted. */
 export function explain(err: B24Error, lang: Lang): string {
   const tx = t(lang);
-  return tx.bitrixErrors[err.code] ?? tx.bitrixError(err.code, err.description);
+  return tx.bitrixErrors[err.code] ?? tx.onPremise.errors[err.code] ?? tx.bitrixError(err.code, err.description);
 }
 
 /**

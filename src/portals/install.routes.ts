@@ -5,7 +5,7 @@ import { AppError } from '../platform/errors.js';
 import { B24Error } from '../bitrix/errors.js';
 import { GATEWAYS } from '../gateways/index.js';
 import { formBody } from '../web/form.js';
-import { t } from '../web/i18n.js';
+import { t, type Lang } from '../web/i18n.js';
 import { installForm } from '../../views/install-form.js';
 import { installDone } from '../../views/install-done.js';
 import { sendPage } from './frame.js';
@@ -16,6 +16,7 @@ import type { InstallService } from './install.service.js';
 import type { PortalRepo } from './portal-repo.js';
 import type { SettingsRepo } from './settings-repo.js';
 import { GatewayCheckFailed } from './settings.service.js';
+import { PortalTooOld, type MethodCheck } from './capabilities.js';
 
 /** The install page: Bitrix24 opens it in a frame (POST /install); its form posts to /install/save. */
 export function installRoutes(deps: {
@@ -60,7 +61,10 @@ export function installRoutes(deps: {
       return sendAuthFailure(res, frame.lang, err);
     }
     const { portal, viewer } = accepted;
-    await renderForm(res, 200, { pid: portal.id, mid: portal.memberId, uid: viewer.userId, admin: viewer.admin, lang: frame.lang });
+    // An on-premise portal without the methods the app needs is told so before the form is filled in.
+    const methods = await deps.install.checkPortal(portal.id);
+    const alert = methods && !methods.ok ? missingMethods(methods, frame.lang) : undefined;
+    await renderForm(res, 200, { pid: portal.id, mid: portal.memberId, uid: viewer.userId, admin: viewer.admin, lang: frame.lang }, { alert });
   });
 
   router.post('/install/save', formBody, async (req: Request, res: Response) => {
@@ -80,6 +84,7 @@ export function installRoutes(deps: {
       const { codes, balance } = await deps.install.configure(portal.id, { gateway: input.gateway, credentials: input.credentials, sender: input.sender });
       sendPage(res, 200, installDone({ lang: holder.lang, senders: codes.length ? [input.sender || t(holder.lang).defaultSenderName] : [], balance }));
     } catch (err) {
+      if (err instanceof PortalTooOld) return renderForm(res, 409, holder, { values, alert: missingMethods(err.check, holder.lang) });
       if (err instanceof GatewayCheckFailed) {
         return renderForm(res, 422, holder, { values, errors: { [checkFailureField(input.gateway, err.check)]: err.check.reason } });
       }
@@ -91,4 +96,17 @@ export function installRoutes(deps: {
   });
 
   return router;
+}
+
+/** What the portal lacks, in plain words: the methods, and the Bitrix24 modules whose update brings them. */
+function missingMethods(check: Extract<MethodCheck, { ok: false }>, lang: Lang): string {
+  const tx = t(lang).onPremise;
+  if (check.unknown) return tx.methodsUnknown;
+  const parts: string[] = [];
+  if (check.missing.length) {
+    const modules = [...new Set(check.missing.map((m) => m.module))];
+    parts.push(tx.methodsMissing(check.missing.map((m) => m.method).join(', '), modules.join(', ')));
+  }
+  if (check.unavailable.length) parts.push(tx.methodsUnavailable(check.unavailable.map((m) => m.method).join(', ')));
+  return parts.join(' ');
 }

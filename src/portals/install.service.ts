@@ -6,8 +6,10 @@ import type { RestClient } from '../bitrix/rest-client.js';
 import type { FrameAuth } from './frame.js';
 import type { PortalRepo, Portal } from './portal-repo.js';
 import type { SettingsRepo } from './settings-repo.js';
+import type { IdentityRepo } from './identity-repo.js';
 import type { SettingsService } from './settings.service.js';
 import { senderCode, type ProviderRegistry } from './providers.js';
+import { PortalTooOld, checkMethods, type MethodCheck } from './capabilities.js';
 import { verifyAccessToken } from './verify.js';
 import { identifyViewer, type Viewer } from './viewer.js';
 
@@ -19,6 +21,7 @@ export function createInstallService(deps: {
   oauth: OAuthClient;
   rest: RestClient;
   portals: PortalRepo;
+  identities: Pick<IdentityRepo, 'setTokenUser'>;
   settings: SettingsRepo;
   settingsService: Pick<SettingsService, 'saveGateway'>;
   providers: ProviderRegistry;
@@ -55,19 +58,36 @@ export function createInstallService(deps: {
       applicationToken: takeAppToken ? a.applicationToken : undefined,
       now,
     });
+    await deps.identities.setTokenUser(portal.id, viewer.userId);
     deps.log.info({ portalId: portal.id, domain: portal.domain, userId: viewer.userId }, 'portal.install.verified');
     return { portal, viewer };
   }
 
+  /** Whether the portal has the REST methods the app needs; undefined when it could not be asked now. */
+  async function checkPortal(portalId: number): Promise<MethodCheck | undefined> {
+    try {
+      return await checkMethods(deps.rest, portalId);
+    } catch (err) {
+      deps.log.warn({ portalId, error: (err as { code?: string }).code ?? String(err) }, 'portal.install.methods_unknown');
+      return undefined;
+    }
+  }
+
   /**
-   * The install form: gateway first, then the single sender it manages (a replaced one is removed from
-   * Bitrix24 too), the provider registration and the lifecycle events. Settings are stored before Bitrix24
-   * is called, so a Bitrix24 failure can simply be retried by submitting again.
+   * The install form: the portal's methods first (an on-premise portal may lack them: PortalTooOld, nothing is
+   * saved or registered), the gateway, then the single sender it manages (a replaced one is removed from Bitrix24
+   * too), the provider registration and the lifecycle events. Settings are stored before providers are registered, so a
+   * Bitrix24 failure can simply be retried by submitting again.
    */
   async function configure(
     portalId: number,
     input: { gateway: string; credentials?: Record<string, string>; sender: string },
   ): Promise<{ codes: string[]; balance?: number }> {
+    const methods = await checkMethods(deps.rest, portalId);
+    if (!methods.ok) {
+      deps.log.warn({ portalId, missing: methods.missing.map((m) => m.method), unavailable: methods.unavailable.map((m) => m.method) }, 'portal.install.methods_missing');
+      throw new PortalTooOld(methods);
+    }
     // Throws GatewayCheckFailed before anything is saved.
     const { balance } = await deps.settingsService.saveGateway(portalId, input.gateway, input.credentials);
     const code = senderCode(input.sender);
@@ -81,7 +101,7 @@ export function createInstallService(deps: {
     return { codes, balance };
   }
 
-  return { acceptInstallFrame, configure };
+  return { acceptInstallFrame, checkPortal, configure };
 }
 
 export type InstallService = ReturnType<typeof createInstallService>;

@@ -17,6 +17,8 @@ export interface Portal {
   lastRestCallAt: number | null;
   installedAt: number;
   disabledAt: number | null;
+  /** Since when status reports wait because no token we hold may set them (issue 10 §3); null when none wait. */
+  reportsWaitingSince: number | null;
 }
 
 export type { TokenPair };
@@ -40,6 +42,7 @@ interface PortalRow {
   last_rest_call_at: number | null;
   installed_at: number;
   disabled_at: number | null;
+  reports_waiting_since: number | string | null;
 }
 
 const toPortal = (r: PortalRow): Portal => ({
@@ -53,6 +56,7 @@ const toPortal = (r: PortalRow): Portal => ({
   lastRestCallAt: r.last_rest_call_at,
   installedAt: r.installed_at,
   disabledAt: r.disabled_at ?? null,
+  reportsWaitingSince: r.reports_waiting_since == null ? null : Number(r.reports_waiting_since),
 });
 
 /**
@@ -106,7 +110,8 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
     now: number;
   }): Promise<Portal> {
     const tokenFields = p.tokens
-      ? { access_token_enc: seal(p.tokens.accessToken), refresh_token_enc: seal(p.tokens.refreshToken), access_expires_at: p.tokens.expiresAt, refresh_lock_until: null }
+      // Whose pair it is, the caller tells when it knows (setTokenUser): an event's refresh does not say.
+      ? { access_token_enc: seal(p.tokens.accessToken), refresh_token_enc: seal(p.tokens.refreshToken), access_expires_at: p.tokens.expiresAt, refresh_lock_until: null, token_user_id: null }
       : {};
     const fields = {
       domain: p.domain,
@@ -242,23 +247,22 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
   }
 
   /**
-   * Uninstall: stop accepting messages. With clean, forget every secret and every trace of whom was written
-   * what (texts, numbers, where the SMS came from, gateway answers and reasons, which may quote the number),
-   * and rotate the handler key, so the old handler URL opens nothing even after a reinstall.
+   * Uninstall: stop accepting messages and keep no credential of the portal's (the marketplace's publication
+   * requirements): OAuth pairs, the application token, authors' tokens, and the handler key, rotated so the old
+   * handler URL opens nothing even after a reinstall. With clean, also forget settings, gateway secrets and every
+   * trace of whom was written what (texts, numbers, where the SMS came from, gateway answers and reasons, which may
+   * quote the number).
    */
   async function markUninstalled(id: number, clean: boolean, now: number): Promise<void> {
     const key = randomToken(24);
     await db.transaction(async (trx) => {
-      await trx('portals')
-        .where({ id })
-        .update({
-          status: 'uninstalled',
-          uninstalled_at: now,
-          updated_at: now,
-          ...(clean
-            ? { access_token_enc: null, refresh_token_enc: null, application_token_enc: null, handler_key_hash: sha256hex(key), handler_key_enc: crypto.encrypt(key) }
-            : {}),
-        });
+      await trx('portals').where({ id }).update({
+        status: 'uninstalled', uninstalled_at: now, updated_at: now,
+        access_token_enc: null, refresh_token_enc: null, access_expires_at: null, refresh_lock_until: null, application_token_enc: null, token_user_id: null,
+        admin_user_id: null, admin_access_token_enc: null, admin_refresh_token_enc: null, admin_expires_at: null,
+        handler_key_hash: sha256hex(key), handler_key_enc: crypto.encrypt(key),
+      });
+      await trx('author_tokens').where({ portal_id: id }).delete();
       if (clean) {
         await trx('settings').where({ portal_id: id }).delete();
         await trx('senders').where({ portal_id: id }).delete();

@@ -77,8 +77,8 @@ export function createProviderRegistry(deps: {
    * A repeated event.bind answers ERROR_CORE "Handler already binded". ERROR_CORE is generic, so
    * instead of reading its text we confirm with event.get that the binding is really there.
    */
-  async function bindEvents(portalId: number) {
-    for (const event of LIFECYCLE_EVENTS) {
+  async function bindEvents(portalId: number, events: readonly string[] = LIFECYCLE_EVENTS) {
+    for (const event of events) {
       try {
         await deps.rest.call(portalId, 'event.bind', { event, handler: eventsUrl });
       } catch (err) {
@@ -90,7 +90,7 @@ export function createProviderRegistry(deps: {
     }
   }
 
-  return { registerOne, registerAll, unregister, bindEvents, handlerUrl };
+  return { registerOne, registerAll, unregister, bindEvents, handlerUrl, eventsUrl };
 }
 
 export type ProviderRegistry = ReturnType<typeof createProviderRegistry>;

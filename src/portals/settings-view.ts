@@ -51,6 +51,7 @@ export function createSettingsView(deps: {
       ? {
           log: mint(holder, 'app.log'), gateway: mint(holder, 'app.gateway'), sendersAdd: mint(holder, 'app.senders.add'),
           sendersRemove: mint(holder, 'app.senders.remove'), testSms: mint(holder, 'app.test-sms'), message: mint(holder, 'app.message'),
+          connection: mint(holder, 'app.connection-check'), connectionStatus: mint(holder, 'app.connection-status'),
         }
       : { log: mint(holder, 'app.log') };
     const full = q.full === '1' && holder.admin;
@@ -65,6 +66,7 @@ export function createSettingsView(deps: {
         kannelUsername: saved.gateway === 'kannel' ? saved.credentials.username : undefined,
       },
       defaultCountry: portal.defaultCountry,
+      reportsWaiting: portal.reportsWaitingSince !== null,
       senders,
       log: {
         entries: log.entries.map((e) => ({ ...e, to: full ? e.to : maskRecipient(e.to) })),

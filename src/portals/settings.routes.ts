@@ -5,7 +5,7 @@ import { AppError } from '../platform/errors.js';
 import { B24Error } from '../bitrix/errors.js';
 import { normalizePhone } from '../messages/phone.js';
 import { formBody } from '../web/form.js';
-import { t } from '../web/i18n.js';
+import { t, type Lang } from '../web/i18n.js';
 import type { FormTokens } from './form-token.js';
 import { explain, framePageErrors, openFormToken, readFramePost, registrationFailure, sendAuthFailure } from './frame-page.js';
 import { checkFailureField, parseSubmission, senderField } from './gateway-form.js';
@@ -13,6 +13,7 @@ import type { PortalRepo } from './portal-repo.js';
 import type { SettingsRepo } from './settings-repo.js';
 import { GatewayCheckFailed, type SettingsService } from './settings.service.js';
 import type { SettingsViewRenderer } from './settings-view.js';
+import type { ConnectionCheck, ConnectionState } from './connection-check.js';
 
 /**
  * The app's page inside Bitrix24 (`POST /`, opened in a frame like the install page) and its administrators'
@@ -24,7 +25,8 @@ export function settingsRoutes(deps: {
   settings: Pick<SettingsRepo, 'get'>;
   portals: PortalRepo;
   formTokens: FormTokens;
-  config: Pick<Config, 'ALLOW_PRIVATE_GATEWAYS'>;
+  connection: Pick<ConnectionCheck, 'start' | 'status'>;
+  config: Pick<Config, 'ALLOW_PRIVATE_GATEWAYS' | 'PUBLIC_URL'>;
 }) {
   const router = Router();
   const service = deps.settingsService;
@@ -105,6 +107,41 @@ export function settingsRoutes(deps: {
     if (json) return res.json({ id, state: 'queued' });
     await view.render(res, 200, holder, portal, { flash: t(holder.lang).testQueued, values: { phone: raw, text, test_status: t(holder.lang).states.queued! } });
   });
+
+  /**
+   * "Check the connection": Bitrix24 sends a test event through its event queue (event.test); the answer says at
+   * once whether it already arrived, and the page polls the status route until it did or the wait is over.
+   */
+  router.post('/app/connection-check', formBody, async (req, res) => {
+    const { holder, portal } = await openFormToken(deps, req, res, 'app.connection-check');
+    const json = req.accepts(['html', 'json']) === 'json';
+    let answer;
+    try {
+      answer = connectionAnswer(await deps.connection.start(portal.id), holder.lang);
+    } catch (err) {
+      if (!(err instanceof B24Error)) throw err;
+      answer = { state: 'failed', message: t(holder.lang).onPremise.connectionFailed(explain(err, holder.lang)) };
+    }
+    const status = answer.state === 'failed' ? 502 : 200;
+    if (json) return res.status(status).json(answer);
+    await view.render(res, status, holder, portal, { connection: answer });
+  });
+
+  router.post('/app/connection-check/status', formBody, async (req, res) => {
+    const { holder, portal } = await openFormToken(deps, req, res, 'app.connection-status');
+    const answer = connectionAnswer(await deps.connection.status(portal.id), holder.lang);
+    if (req.accepts(['html', 'json']) === 'json') return res.json(answer);
+    await view.render(res, 200, holder, portal, { connection: answer });
+  });
+
+  /** A check's state in the administrator's words; a lost event comes with what to open in the firewall. */
+  function connectionAnswer(c: ConnectionState, lang: Lang): { state: string; message: string } {
+    const tx = t(lang).onPremise;
+    if (c.state === 'arrived') return { state: c.state, message: tx.connectionArrived };
+    if (c.state === 'waiting') return { state: c.state, message: tx.connectionChecking };
+    if (c.state === 'lost') return { state: c.state, message: tx.connectionLost(c.waitedSeconds, new URL(deps.config.PUBLIC_URL).host) };
+    return { state: c.state, message: '' };
+  }
 
   router.use('/app', framePageErrors);
   return router;

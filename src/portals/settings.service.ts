@@ -7,6 +7,7 @@ import type { RestClient } from '../bitrix/rest-client.js';
 import type { GatewayFactory } from '../gateways/index.js';
 import type { CredentialCheck } from '../gateways/gateway.js';
 import type { Accounts } from '../delivery/accounts.js';
+import type { IdentityRepo } from './identity-repo.js';
 import type { IntakeService } from '../messages/intake.service.js';
 import type { FrameAuth } from './frame.js';
 import type { Portal, PortalRepo } from './portal-repo.js';
@@ -42,6 +43,8 @@ export function createSettingsService(deps: {
   /** The same gateways with a deadline of their own for the balance on the page: a slow gateway must not hold it. */
   balanceGateways: GatewayFactory;
   intake: Pick<IntakeService, 'accept'>;
+  identities: Pick<IdentityRepo, 'rememberAdmin' | 'setTokenUser' | 'reportsWaitingSince'>;
+  wakeWaitingReports: (portalId: number) => Promise<void>;
   /** Where a gateway configured per account (SMS.ru) posts a portal's delivery reports. */
   callbackUrl: (gateway: string, portalId: number) => string;
   clock: Clock;
@@ -58,10 +61,18 @@ export function createSettingsService(deps: {
     const portal = await deps.portals.findByMemberId(a.memberId);
     if (!portal || portal.status === 'uninstalled') throw new AppError('auth_rejected', 401, 'the app is not installed in this portal');
     const viewer = await identifyViewer(deps.rest, { endpoint: portal.restEndpoint, memberId: portal.memberId, portalId: portal.id }, a.authId);
-    if (viewer.admin && portal.status === 'inactive') {
+    if (viewer.admin) {
       const now = deps.clock();
-      await deps.portals.reactivate(portal.id, { accessToken: a.authId, refreshToken: a.refreshId, expiresAt: now + (a.authExpires ?? 3600) * 1000 }, now);
-      deps.log.info({ portalId: portal.id, userId: viewer.userId }, 'portal.reactivated');
+      const pair = { accessToken: a.authId, refreshToken: a.refreshId, expiresAt: now + (a.authExpires ?? 3600) * 1000 };
+      if (portal.status === 'inactive') {
+        await deps.portals.reactivate(portal.id, pair, now);
+        await deps.identities.setTokenUser(portal.id, viewer.userId);
+        deps.log.info({ portalId: portal.id, userId: viewer.userId }, 'portal.reactivated');
+      } else {
+        // The next pair to try when the stored one is refused (its user is no administrator any more): issue 10 §3.
+        await deps.identities.rememberAdmin(portal.id, viewer.userId, pair, now);
+      }
+      if ((await deps.identities.reportsWaitingSince(portal.id)) !== null) await deps.wakeWaitingReports(portal.id);
     }
     return { portal, viewer };
   }

@@ -1,5 +1,5 @@
 import { AppError } from '../platform/errors.js';
-import { B24Error } from '../bitrix/errors.js';
+import { B24Error, CERT_UNTRUSTED } from '../bitrix/errors.js';
 import type { RestClient, Target } from '../bitrix/rest-client.js';
 
 /** Who a Bitrix24 access token belongs to: the frame's viewer, or the author of a lifecycle event. */
@@ -11,7 +11,8 @@ export interface Viewer {
 /**
  * Asks the portal about the token's own user with `profile`: its ADMIN is core's CRestUtil::isAdmin(), the same
  * check `user.admin` answers, and it names the user in the same call. An inactive user gets an empty result.
- * Throws AppError 503 when the portal cannot be reached, 401 when it refuses the token.
+ * Throws AppError 503 when the portal cannot be reached, 502 when its certificate is not trusted, 401 when it refuses
+ * the token.
  */
 export async function identifyViewer(rest: RestClient, target: Target, accessToken: string): Promise<Viewer> {
   let profile: { ID?: unknown; ADMIN?: unknown } | unknown[];
@@ -19,6 +20,9 @@ export async function identifyViewer(rest: RestClient, target: Target, accessTok
     profile = await rest.callAs<{ ID?: unknown; ADMIN?: unknown } | unknown[]>(target, accessToken, 'profile');
   } catch (err) {
     if (!(err instanceof B24Error)) throw err;
+    if (err.code === CERT_UNTRUSTED) {
+      throw new AppError('portal_cert_untrusted', 502, `the portal's certificate is not trusted (${err.description})`, true, { host: new URL(target.endpoint).host });
+    }
     if (err.kind === 'retryable') throw new AppError('portal_unavailable', 503, 'the Bitrix24 portal could not be reached');
     throw new AppError('auth_rejected', 401, `the portal refused the token (${err.code})`);
   }

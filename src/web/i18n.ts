@@ -9,6 +9,8 @@ export const pickLang = (lang: unknown): Lang => (typeof lang === 'string' && /^
 
 const en = {
   appTitle: 'SMS gateway',
+  reportsWaiting: 'Status reports are waiting: Bitrix24 refuses them to the user who installed the app (no longer an administrator). Open this page as a Bitrix24 administrator, and the waiting statuses will be sent.',
+  reportsWaitingAdmin: 'Status reports were waiting for a Bitrix24 administrator. Thank you: they are being sent again now with your access.',
   installTitle: 'Connect your SMS gateway',
   installIntro: 'Messages sent from CRM cards, automation rules and business processes will go through this gateway, and their delivery status will appear in the CRM card.',
   gateway: 'Gateway',
@@ -106,10 +108,37 @@ const en = {
     NETWORK: 'Bitrix24 could not be reached. Please try again in a minute.',
   } as Record<string, string>,
   bitrixError: (code: string, description: string) => `Bitrix24 answered with an error ${code}: ${description}`,
+  /** On-premise portals: missing REST methods, untrusted certificates, the connection check, pauses (README "On-premise portals"). */
+  onPremise: {
+    methodsMissing: (methods: string, modules: string) =>
+      `This Bitrix24 lacks what the app needs: ${methods}. Ask your Bitrix24 administrator to install the Bitrix24 updates (the modules ${modules}), then open the app again. Nothing was registered.`,
+    methodsUnavailable: (methods: string) =>
+      `The app is not allowed to call ${methods} (the "messageservice" permission is missing). Reinstall the app with that permission. Nothing was registered.`,
+    methodsUnknown: 'This Bitrix24 is too old to tell which REST methods it has. Ask your Bitrix24 administrator to install the Bitrix24 updates (the modules rest and messageservice), then open the app again. Nothing was registered.',
+    certUntrusted: (host: string) =>
+      `Your Bitrix24 (${host}) answered with a security certificate this service does not trust: issued by your company's own certificate authority, self-signed or expired. Ask the operator of this SMS service to add your certificate authority, or install a certificate from a public authority on your Bitrix24.`,
+    connectionSection: 'Connection with Bitrix24',
+    connectionHint: 'Bitrix24 hands every SMS to this app through its cloud event queue. If a firewall blocks the way, messages are lost while the CRM shows them as sent. Bitrix24 sends a test event, and this page says whether it arrived.',
+    checkConnection: 'Check the connection',
+    connectionChecking: 'Waiting for the test event from Bitrix24…',
+    connectionArrived: 'The test event arrived: Bitrix24 reaches this app.',
+    connectionLost: (seconds: number, appHost: string) =>
+      `The test event did not arrive within ${seconds} seconds, so SMS sent from this Bitrix24 do not reach the app either. Events travel from your Bitrix24 through Bitrix24's authorization server oauth.bitrix.info to its event queue servers, which call this app at ${appHost}. Ask your Bitrix24 administrator to allow outgoing HTTPS (port 443) from the Bitrix24 server to oauth.bitrix.info, and, where a firewall filters calls into ${appHost}, to allow Bitrix24's queue servers: their current addresses are listed at https://dl.bitrix24.com/webhook/app-world.json and change from time to time. Then check again.`,
+    connectionFailed: (why: string) => `Bitrix24 did not send the test event: ${why}`,
+    errors: {
+      PORTAL_DELETED: 'The public part of your Bitrix24 is closed (Settings → Product settings → Module settings → Main module → Temporary closure of the public part of the site). The app keeps trying for several days; SMS statuses wait until then.',
+      OVERLOAD_LIMIT: 'Bitrix24 has blocked the REST API of this portal for overload. Only Bitrix24 support can lift this block; the app tries again every few hours.',
+      OPERATION_TIME_LIMIT: 'Bitrix24 has blocked this method for a few minutes (its execution time limit). The app tries again by itself.',
+      PORTAL_PAUSED: 'Bitrix24 asked the app to leave this portal alone for a while; the app tries again by itself. Please try again later.',
+      CERT_UNTRUSTED: 'Your Bitrix24 answered with a security certificate this service does not trust. Ask the operator of this SMS service to add your certificate authority.',
+    } as Record<string, string>,
+  },
 };
 
 const ru: typeof en = {
   appTitle: 'SMS-шлюз',
+  reportsWaiting: 'Статусы SMS ждут отправки: Битрикс24 не принимает их от пользователя, установившего приложение (он больше не администратор). Откройте эту страницу под администратором Битрикс24, и статусы будут отправлены.',
+  reportsWaitingAdmin: 'Статусы SMS ждали администратора Битрикс24. Спасибо: теперь они отправляются снова с вашим доступом.',
   installTitle: 'Подключите SMS-шлюз',
   installIntro: 'SMS из карточки CRM, роботов и бизнес-процессов будут отправляться через этот шлюз, а статус доставки появится в карточке CRM.',
   gateway: 'Шлюз',
@@ -206,6 +235,30 @@ const ru: typeof en = {
     NETWORK: 'Не удалось связаться с Битрикс24. Повторите через минуту.',
   },
   bitrixError: (code: string, description: string) => `Битрикс24 ответил ошибкой ${code}: ${description}`,
+  onPremise: {
+    methodsMissing: (methods: string, modules: string) =>
+      `В этом Битрикс24 нет того, что нужно приложению: ${methods}. Попросите администратора Битрикс24 установить обновления (модули ${modules}) и откройте приложение снова. Ничего не зарегистрировано.`,
+    methodsUnavailable: (methods: string) =>
+      `Приложению не разрешено вызывать ${methods} (нет права «messageservice»). Переустановите приложение с этим правом. Ничего не зарегистрировано.`,
+    methodsUnknown: 'Этот Битрикс24 слишком старый: он не сообщает, какие REST-методы в нём есть. Попросите администратора Битрикс24 установить обновления (модули rest и messageservice) и откройте приложение снова. Ничего не зарегистрировано.',
+    certUntrusted: (host: string) =>
+      `Ваш Битрикс24 (${host}) ответил с сертификатом безопасности, которому этот сервис не доверяет: выпущенным собственным удостоверяющим центром компании, самоподписанным или просроченным. Попросите оператора этого SMS-сервиса добавить ваш удостоверяющий центр или установите на Битрикс24 сертификат публичного центра.`,
+    connectionSection: 'Связь с Битрикс24',
+    connectionHint: 'Битрикс24 передаёт каждое SMS этому приложению через облачную очередь событий. Если путь закрыт файрволом, сообщения теряются, а в CRM они отмечены как отправленные. Битрикс24 отправит тестовое событие, а эта страница скажет, дошло ли оно.',
+    checkConnection: 'Проверить связь',
+    connectionChecking: 'Ждём тестовое событие от Битрикс24…',
+    connectionArrived: 'Тестовое событие дошло: Битрикс24 достаёт до приложения.',
+    connectionLost: (seconds: number, appHost: string) =>
+      `Тестовое событие не пришло за ${seconds} секунд — значит, и SMS из этого Битрикс24 до приложения не доходят. События идут из вашего Битрикс24 через сервер авторизации Битрикс24 oauth.bitrix.info на его серверы очереди, а те вызывают приложение по адресу ${appHost}. Попросите администратора Битрикс24 открыть исходящие HTTPS-соединения (порт 443) с сервера Битрикс24 на oauth.bitrix.info, а там, где файрвол фильтрует вызовы к ${appHost}, разрешить серверы очереди Битрикс24: их текущие адреса перечислены на https://dl.bitrix24.com/webhook/app-world.json и время от времени меняются. Затем проверьте снова.`,
+    connectionFailed: (why: string) => `Битрикс24 не отправил тестовое событие: ${why}`,
+    errors: {
+      PORTAL_DELETED: 'Публичная часть вашего Битрикс24 закрыта (Настройки → Настройки продукта → Настройки модулей → Главный модуль → Временное закрытие публичной части сайта). Приложение будет пробовать ещё несколько дней; статусы SMS подождут.',
+      OVERLOAD_LIMIT: 'Битрикс24 заблокировал REST API этого портала из-за перегрузки. Снять блокировку может только техподдержка Битрикс24; приложение пробует снова раз в несколько часов.',
+      OPERATION_TIME_LIMIT: 'Битрикс24 на несколько минут заблокировал этот метод (лимит времени выполнения). Приложение попробует снова само.',
+      PORTAL_PAUSED: 'Битрикс24 попросил приложение на время не обращаться к порталу; приложение попробует снова само. Повторите позже.',
+      CERT_UNTRUSTED: 'Ваш Битрикс24 ответил с сертификатом безопасности, которому этот сервис не доверяет. Попросите оператора SMS-сервиса добавить ваш удостоверяющий центр.',
+    },
+  },
 };
 
 export const t = (lang: Lang) => (lang === 'ru' ? ru : en);
