@@ -114,3 +114,15 @@ describe('status reports when the installer is no administrator any more', () =>
     expect(await ctx.db('author_tokens').where({ portal_id: portal.id })).toHaveLength(0);
   });
 });
+
+describe('an administrator\'s pair kept too long', () => {
+  it('is not promoted once its refresh token may have died (27 days): the portal stays active and the reports wait', async () => {
+    await openAppPage(ctx, fake, fp, { userId: 3 });
+    now += 28 * 86_400_000;
+    const id = await failedSms(2);
+    await ctx.deps.reporter.runOnce({ flush: true });
+    expect(fp.shown.get(id)).toBe('sent');
+    expect((await ctx.deps.portals.findById(portal.id))?.status).toBe('active');
+    expect((await ctx.deps.portals.findById(portal.id))?.reportsWaitingSince).not.toBeNull();
+  });
+});

@@ -49,6 +49,12 @@ export function createIntakeService(deps: {
     return found.portal;
   }
 
+  /** What every stored message takes from Bitrix24's call as it is. */
+  const fromBitrix24 = (portal: Portal, sms: Omit<IncomingSms, 'messageBody'>) => ({
+    portalId: portal.id, b24MessageId: sms.messageId, code: sms.code, moduleId: sms.moduleId, origin: sms.origin,
+    authorId: sms.author?.userId ?? null, now: deps.clock(),
+  });
+
   /**
    * An authenticated message we will not send. Bitrix24 never reads the handler's answer (core sender/sms/rest.php
    * marks the SMS sent as it hands it to its queue), so the refusal is stored as a `failed` message whose report goes
@@ -57,20 +63,7 @@ export function createIntakeService(deps: {
    */
   async function refuse(portal: Portal, sms: Omit<IncomingSms, 'messageBody'>, reason: string): Promise<void> {
     if (!MESSAGE_ID.test(sms.messageId)) return;
-    const id = await deps.messages.enqueue({
-      portalId: portal.id,
-      b24MessageId: sms.messageId,
-      code: sms.code,
-      moduleId: sms.moduleId,
-      origin: sms.origin,
-      messageTo: sms.messageTo.slice(0, 64),
-      phone: null,
-      body: null,
-      state: 'failed',
-      failureReason: reason,
-      authorId: sms.author?.userId ?? null,
-      now: deps.clock(),
-    });
+    const id = await deps.messages.enqueue({ ...fromBitrix24(portal, sms), messageTo: sms.messageTo.slice(0, 64), phone: null, body: null, state: 'failed', failureReason: reason });
     await keepAuthorToken(portal, sms);
     if (id === undefined) return;
     deps.log.child({ portalId: portal.id, b24MessageId: sms.messageId }).warn({ messageId: id, reason }, 'message.rejected');
@@ -91,19 +84,13 @@ export function createIntakeService(deps: {
     const reason = tooLong ?? (phone.ok ? undefined : phone.reason);
     const state = reason ? 'failed' : 'queued';
     const id = await deps.messages.enqueue({
-      portalId: portal.id,
-      b24MessageId: sms.messageId,
-      code: sms.code,
-      moduleId: sms.moduleId,
-      origin: sms.origin,
+      ...fromBitrix24(portal, sms),
       messageTo: sms.messageTo,
       phone: phone.ok ? phone.e164 : null,
       body: tooLong ? null : sms.messageBody, // never processed, so not kept either
       state,
       failureReason: reason,
       isTest: opts.test,
-      authorId: sms.author?.userId ?? null,
-      now: deps.clock(),
     });
     await keepAuthorToken(portal, sms);
     const log = deps.log.child({ portalId: portal.id, b24MessageId: sms.messageId, ...(opts.test ? { test: true } : {}) });

@@ -7,6 +7,8 @@ import type { TokenPair } from '../bitrix/token-store.js';
 const AUTHOR_TOKEN_MARGIN_MS = 60_000;
 /** Bitrix24's access tokens live an hour; an auth block claiming longer is not believed. */
 const AUTHOR_TOKEN_MAX_MS = 3600_000;
+/** How old an administrator's stored pair may be and still be promoted (its refresh token surely alive). */
+const ADMIN_PAIR_MAX_AGE_MS = 27 * 86_400_000;
 
 /**
  * The identities a status report may go with besides the portal's stored pair (issue 10 §3): the pair of the latest
@@ -72,6 +74,9 @@ export function createIdentityRepo(db: Db, crypto: Crypto) {
   async function promoteAdmin(portalId: number, now: number): Promise<boolean> {
     const row = await db('portals').where({ id: portalId }).first('admin_user_id', 'token_user_id', 'admin_access_token_enc', 'admin_refresh_token_enc', 'admin_expires_at');
     if (!row?.admin_user_id || !row.admin_access_token_enc || !row.admin_refresh_token_enc || row.admin_user_id === row.token_user_id) return false;
+    // A pair whose refresh token may have died (28 days in older docs, 180 in newer) would end the portal with
+    // invalid_grant when used: such a pair is not promoted; the reports wait for a fresh visit instead.
+    if (Number(row.admin_expires_at) < now - ADMIN_PAIR_MAX_AGE_MS) return false;
     const n = await db('portals')
       .where({ id: portalId, admin_user_id: row.admin_user_id })
       .andWhere((q) => q.whereNull('refresh_lock_until').orWhere('refresh_lock_until', '<', now))
