@@ -166,7 +166,7 @@ export function buildDeps(o: DepsOptions) {
   const tokenKeeper = createTokenKeeper({ portals, refresher, clock, log });
   const providerChecks = createProviderCheckRepo(db);
   const providerCheck = createProviderCheck({
-    portals, settings, providers, rest, checks: providerChecks, leases: createLeases(db), clock, log,
+    portals, settings, providers, rest, checks: providerChecks, leases: createLeases(db), identities, clock, log,
     onRepair: (what, n) => metrics.providerRepairs.inc({ what }, n),
   });
   const retention = createRetentionJob({ db, clock, log, retentionMs: config.MESSAGE_RETENTION });

@@ -126,3 +126,13 @@ describe('an administrator\'s pair kept too long', () => {
     expect((await ctx.deps.portals.findById(portal.id))?.reportsWaitingSince).not.toBeNull();
   });
 });
+
+describe('the provider check when the installer is no administrator any more', () => {
+  it('registers the missing provider with the latest administrator\'s pair', async () => {
+    await openAppPage(ctx, fake, fp, { userId: 3 });
+    fp.senders.clear();
+    await ctx.deps.providerCheck.runOnce();
+    expect([...fp.senders.keys()]).toEqual(['smsgw_myshop']);
+    expect(fp.calls.filter((c) => c.method === 'messageservice.sender.add').at(-1)?.userId).toBe(3);
+  });
+});

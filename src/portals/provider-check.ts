@@ -6,6 +6,7 @@ import type { PortalRepo } from './portal-repo.js';
 import type { SettingsRepo } from './settings-repo.js';
 import { LIFECYCLE_EVENTS, type ProviderRegistry } from './providers.js';
 import type { ProviderCheckRepo, ProviderCheckResult } from './provider-check-repo.js';
+import type { IdentityRepo } from './identity-repo.js';
 
 /** A check of one portal holds its lease this long at most: a few paced calls, each with its retries. */
 const LEASE_MS = 10 * 60_000;
@@ -29,6 +30,8 @@ export function createProviderCheck(deps: {
   rest: Pick<RestClient, 'call'>;
   checks: ProviderCheckRepo;
   leases: Leases;
+  /** sender.* need an administrator: a stored pair refused for it gives way to the latest administrator's. */
+  identities?: Pick<IdentityRepo, 'promoteAdmin'>;
   clock: Clock;
   log: Log;
   /** Called with what was registered or bound again (metrics). */
@@ -62,7 +65,11 @@ export function createProviderCheck(deps: {
     const progress = { providers: 0, events: 0 };
     let error: string | null = null;
     try {
-      await repair(portalId, progress);
+      await repair(portalId, progress).catch(async (err) => {
+        if ((err as { code?: string }).code !== 'ACCESS_DENIED' || !(await deps.identities?.promoteAdmin(portalId, deps.clock()))) throw err;
+        deps.log.warn({ portalId }, 'provider.check.admin_token_promoted');
+        await repair(portalId, progress);
+      });
     } catch (err) {
       error = (err as { code?: string }).code ?? 'internal';
       deps.log.warn({ portalId, error, ...progress }, 'provider.check.failed');
