@@ -17,6 +17,8 @@ import * as reportIdentities from './20261130000008_report_identities.js';
 import * as providerChecks from './20261130000010_provider_checks.js';
 import * as connectionChecks from './20261130000011_connection_checks.js';
 import * as portalPauses from './20261130000012_portal_pauses.js';
+import * as outcomeResent from './20261130000013_outcome_resent.js';
+import * as messageParts from './20261130000014_message_parts.js';
 
 // Listed statically so the same migrations run under tsx, vitest and the knex CLI without a loader.
 const all: Record<string, Knex.Migration> = {
@@ -38,6 +40,8 @@ const all: Record<string, Knex.Migration> = {
   '20261130000010_provider_checks': providerChecks,
   '20261130000011_connection_checks': connectionChecks,
   '20261130000012_portal_pauses': portalPauses,
+  '20261130000013_outcome_resent': outcomeResent,
+  '20261130000014_message_parts': messageParts,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -6,7 +6,7 @@ import type { Clock } from './platform/clock.js';
 import { systemClock } from './platform/clock.js';
 import type { Log } from './platform/logger.js';
 import { createDispatcher } from './platform/http.js';
-import { createGatewayDispatcher } from './platform/address-guard.js';
+import { createGatewayAddressCheck, createGatewayDispatcher } from './platform/address-guard.js';
 import { createOAuthClient } from './bitrix/oauth.js';
 import { createLimiter, databaseBuckets } from './bitrix/limiter.js';
 import { databasePauses } from './bitrix/pauses.js';
@@ -39,10 +39,14 @@ import { createSendWorker } from './delivery/send-worker.js';
 import { createReportRepo } from './delivery/report-repo.js';
 import { createStatusReporter } from './delivery/status-reporter.js';
 import { createStatusesJob } from './delivery/statuses-job.js';
-import { dlrUrl, kannelDlrUrlFor } from './delivery/dlr-url.js';
+import { dlrUrl, messageDlrUrlFor } from './delivery/dlr-url.js';
 import { createQueueSignal } from './delivery/queue-signal.js';
 import { createAppMetrics } from './web/app-metrics.js';
 import { createStatsRepo } from './console/stats-repo.js';
+import { createSmppPool } from './gateways/smpp/pool.js';
+import { guardedConnect, type SmppConnect } from './gateways/smpp/connect.js';
+import { createSmppReceipts } from './delivery/smpp-receipts.js';
+import { createPartRepo } from './delivery/part-repo.js';
 
 export interface DepsOptions {
   config: Config;
@@ -53,6 +57,8 @@ export interface DepsOptions {
   dispatcher?: Dispatcher;
   /** For gateway addresses typed on portals' forms (Kannel); guarded against internal addresses. */
   gatewayDispatcher?: Dispatcher;
+  /** How SMPP sessions connect (tests: a TLS CA of their own); by default through the same address guard. */
+  smppConnect?: SmppConnect;
   restRetryBackoffMs?: (attempt: number) => number;
   random?: () => number;
 }
@@ -91,9 +97,22 @@ export function buildDeps(o: DepsOptions) {
     portals, refresher, oauth, limiter, dispatcher, clock, log, timeoutMs: config.B24_TIMEOUT_MS, backoffMs: o.restRetryBackoffMs, pauses,
     onCall: ({ method, outcome }) => metrics.restCalls.inc({ method, outcome }),
   });
-  const gateways = createGatewayFactory({ smsruUrl: config.SMSRU_API_URL, dispatcher, tenantDispatcher: gatewayDispatcher, timeoutMs: config.GATEWAY_TIMEOUT_MS, log });
+  // SMSC.ru's one mass status request a minute per login is kept in the database's buckets, for every process.
+  const smscru = { smscruUrl: config.SMSCRU_API_URL, smscruGate: databaseBuckets(db), smscruConcurrency: config.SMSCRU_CONCURRENCY, clock };
+  // SMPP hosts are typed on portals' forms as Kannel URLs are: the same guard, at connect time.
+  const smpp = createSmppPool({
+    connect: o.smppConnect ?? guardedConnect(createGatewayAddressCheck({ allowPrivate: config.ALLOW_PRIVATE_GATEWAYS, publicUrl: config.PUBLIC_URL, ownPort: config.PORT, clock })),
+    log, random: o.random,
+    options: {
+      binds: config.SMPP_BINDS, timeoutMs: config.GATEWAY_TIMEOUT_MS, enquireLinkMs: config.SMPP_ENQUIRE_LINK, idleMs: config.SMPP_IDLE,
+      reconnectBaseMs: config.SMPP_RECONNECT_BASE, reconnectCapMs: config.SMPP_RECONNECT_CAP,
+    },
+  });
+  const gateways = createGatewayFactory({
+    smpp, smsruUrl: config.SMSRU_API_URL, dispatcher, tenantDispatcher: gatewayDispatcher, timeoutMs: config.GATEWAY_TIMEOUT_MS, log, sandboxDelayMs: config.SANDBOX_DELAY, ...smscru,
+  });
   const balanceGateways = createGatewayFactory({
-    smsruUrl: config.SMSRU_API_URL, dispatcher, tenantDispatcher: gatewayDispatcher, timeoutMs: Math.min(BALANCE_TIMEOUT_MS, config.GATEWAY_TIMEOUT_MS), log,
+    smpp, smsruUrl: config.SMSRU_API_URL, dispatcher, tenantDispatcher: gatewayDispatcher, timeoutMs: Math.min(BALANCE_TIMEOUT_MS, config.GATEWAY_TIMEOUT_MS), log, ...smscru,
   });
   const accounts = createAccounts({ settings, gateways });
   const reporter = createStatusReporter({
@@ -106,7 +125,7 @@ export function buildDeps(o: DepsOptions) {
   });
   const worker = createSendWorker({
     queue, portals, accounts, clock, log, random: o.random,
-    dlrUrl: kannelDlrUrlFor(config.PUBLIC_URL, crypto),
+    dlrUrl: messageDlrUrlFor(config.PUBLIC_URL, crypto),
     options: {
       concurrency: config.WORKER_CONCURRENCY, perAccount: config.GATEWAY_CONCURRENCY, leaseMs: config.WORKER_LEASE,
       maxAgeMs: config.SEND_MAX_AGE, maxAttempts: config.SEND_MAX_ATTEMPTS, retryBaseMs: config.RETRY_BASE, retryCapMs: config.RETRY_CAP, idlePollMs: config.WORKER_POLL,
@@ -118,12 +137,14 @@ export function buildDeps(o: DepsOptions) {
       metrics.gatewaySends.inc({ gateway, outcome });
     },
   });
+  // SMPP receipts arrive over the binds and settle messages as delivery reports do.
+  smpp.setSink(createSmppReceipts({ queue, parts: createPartRepo(db), clock, log, onSettled: () => reporter.kick() }));
   const statusesJob = createStatusesJob({
     queue, accounts, leases: createLeases(db), clock, log, onSettled: () => reporter.kick(),
     // A portal's poll lease covers one gateway call (it is renewed before each), so a poller that dies holds the
     // portal's polling that long at most.
     options: {
-      maxAgeMs: config.STATUS_MAX_AGE, unknownOutcomeMs: config.UNKNOWN_OUTCOME_WINDOW, perPortalLimit: 5_000,
+      maxAgeMs: config.STATUS_MAX_AGE, unknownOutcomeMs: config.UNKNOWN_OUTCOME_WINDOW, unknownGraceMs: config.UNKNOWN_OUTCOME_GRACE, perPortalLimit: 5_000,
       pollLeaseMs: Math.max(30_000, 2 * config.GATEWAY_TIMEOUT_MS),
     },
   });
@@ -177,7 +198,7 @@ export function buildDeps(o: DepsOptions) {
 
   return {
     config, db, log, clock, dispatcher, crypto, formTokens, portals, identities, settings, messages, queue, reports, metrics, oauth, limiter, refresher, rest,
-    providers, install, events, intake, tokenKeeper, gateways, accounts, worker, reporter, statusesJob, queueSignal, wake,
+    providers, install, events, intake, tokenKeeper, gateways, smpp, accounts, worker, reporter, statusesJob, queueSignal, wake,
     settingsService, settingsView, logs, stats, loginFailures, retention, providerChecks, providerCheck, pauses, connection,
   };
 }

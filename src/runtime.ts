@@ -23,5 +23,7 @@ export function startBackground(deps: Deps) {
   return async () => {
     for (const t of tasks) t.stop();
     await Promise.all([deps.worker.stop(), deps.reporter.stop(), deps.queueSignal.close()]);
+    // After the worker finished the messages in hand: SMPP binds end with unbind (receipts handled until then).
+    await deps.smpp.close();
   };
 }

@@ -1,5 +1,6 @@
 import { html, type Html } from '../src/web/html.js';
 import type { Texts } from '../src/web/i18n.js';
+import { smppFieldset } from './smpp-fields.js';
 
 /** A labelled input with its hint and, when invalid, the message next to it. */
 export const fieldRenderer = (errors: Record<string, string>) => (name: string, label: string, input: unknown, hint?: string) => html`
@@ -22,6 +23,9 @@ export function gatewayFields(p: {
   chosen: string;
   kannelUrl?: string;
   kannelUsername?: string;
+  smscruLogin?: string;
+  /** The SMPP fields' values (smpp_url, …), posted or saved. */
+  smpp?: Record<string, string | undefined>;
   secretsSet?: string;
 }): Html {
   const field = fieldRenderer(p.errors);
@@ -32,11 +36,19 @@ export function gatewayFields(p: {
   <fieldset data-gateway="smsru" ${p.chosen === 'smsru' ? '' : html`hidden`}>
     ${field('api_key', p.tx.apiKey, html`<input id="api_key" name="api_key" type="password" autocomplete="off">`, secretHint('smsru', p.tx.apiKeyHint))}
   </fieldset>
+  <fieldset data-gateway="sandbox" ${p.chosen === 'sandbox' ? '' : html`hidden`}>
+    <p class="hint" id="sandbox-hint">${p.tx.sandbox.hint}</p>
+  </fieldset>
+  <fieldset data-gateway="smscru" ${p.chosen === 'smscru' ? '' : html`hidden`}>
+    ${field('smscru_login', p.tx.smscruLogin, html`<input id="smscru_login" name="smscru_login" autocomplete="off" placeholder="myshop" value="${p.smscruLogin ?? ''}">`, p.tx.smscruLoginHint)}
+    ${field('smscru_password', p.tx.smscruPassword, html`<input id="smscru_password" name="smscru_password" type="password" autocomplete="off">`, secretHint('smscru', p.tx.smscruPasswordHint))}
+  </fieldset>
   <fieldset data-gateway="kannel" ${p.chosen === 'kannel' ? '' : html`hidden`}>
     ${field('kannel_url', p.tx.kannelUrl, html`<input id="kannel_url" name="kannel_url" type="url" placeholder="http://kannel.example.com:13013" value="${p.kannelUrl ?? ''}">`, p.tx.kannelUrlHint)}
     ${field('kannel_username', p.tx.kannelUsername, html`<input id="kannel_username" name="kannel_username" autocomplete="off" value="${p.kannelUsername ?? ''}">`)}
     ${field('kannel_password', p.tx.kannelPassword, html`<input id="kannel_password" name="kannel_password" type="password" autocomplete="off">`, secretHint('kannel', ''))}
-  </fieldset>`;
+  </fieldset>
+  ${smppFieldset({ tx: p.tx, field, chosen: p.chosen, values: p.smpp, passwordSaved: p.secretsSet === 'smpp' })}`;
 }
 
 /** Shows only the chosen gateway's fields (without script, all stay usable). */

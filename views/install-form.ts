@@ -7,7 +7,8 @@ export interface InstallFormView {
   lang: Lang;
   action: string;
   state: string;
-  values: { provider?: string; sender?: string; kannel_url?: string; kannel_username?: string };
+  /** The fields as posted or saved (the SMPP ones, smpp_url…, among them); never a secret. */
+  values: { provider?: string; sender?: string; kannel_url?: string; kannel_username?: string; smscru_login?: string } & Record<string, string | undefined>;
   gateways: readonly string[];
   /** The gateway whose secrets are already saved (they are never rendered back). */
   secretsSet?: string;
@@ -28,7 +29,7 @@ export function installForm(v: InstallFormView) {
 ${v.alert ? html`<div class="alert" role="alert">${v.alert}</div>` : Object.keys(err).length ? html`<div class="alert" role="alert">${tx.fixFields}</div>` : ''}
 <form class="card" method="post" action="${v.action}">
   <input type="hidden" name="state" value="${v.state}">
-  ${gatewayFields({ tx, errors: err, gateways: v.gateways, chosen: chosen!, kannelUrl: v.values.kannel_url, kannelUsername: v.values.kannel_username, secretsSet: v.secretsSet })}
+  ${gatewayFields({ tx, errors: err, gateways: v.gateways, chosen: chosen!, kannelUrl: v.values.kannel_url, kannelUsername: v.values.kannel_username, smscruLogin: v.values.smscru_login, smpp: v.values, secretsSet: v.secretsSet })}
   ${field('sender', tx.sender, html`<input id="sender" name="sender" maxlength="15" value="${v.values.sender ?? ''}">`, tx.senderHint)}
   <button type="submit">${tx.save}</button>
 </form>

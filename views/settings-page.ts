@@ -10,9 +10,12 @@ export interface LogRow {
   to: string;
   sender: string | null;
   segments: number | null;
+  encoding?: string | null;
   state: string;
   reason: string | null;
   isTest: boolean;
+  /** The sandbox's messages are marked: they were not really sent. */
+  gateway?: string | null;
 }
 
 export interface SettingsView {
@@ -30,7 +33,7 @@ export interface SettingsView {
   flash?: string;
   alert?: string;
   errors?: Record<string, string>;
-  gateway?: { kind: string; kannelUrl?: string; kannelUsername?: string; balance?: number | null };
+  gateway?: { kind: string; kannelUrl?: string; kannelUsername?: string; smscruLogin?: string; smpp?: Record<string, string>; balance?: number | null };
   values?: Record<string, string>;
   gateways: readonly string[];
   defaultCountry: string;
@@ -55,7 +58,7 @@ export function settingsPage(v: SettingsView): Html {
 ${v.gateway?.balance !== undefined ? html`<p>${tx.balance}: <b id="balance">${v.gateway.balance === null ? tx.balanceUnavailable : v.gateway.balance.toFixed(2)}</b></p>` : ''}
 <form method="post" action="/app/gateway">
   ${hidden(v.tokens.gateway)}
-  ${gatewayFields({ tx, errors: err, gateways: v.gateways, chosen, kannelUrl: val.kannel_url ?? v.gateway?.kannelUrl, kannelUsername: val.kannel_username ?? v.gateway?.kannelUsername, secretsSet: v.gateway?.kind })}
+  ${gatewayFields({ tx, errors: err, gateways: v.gateways, chosen, kannelUrl: val.kannel_url ?? v.gateway?.kannelUrl, kannelUsername: val.kannel_username ?? v.gateway?.kannelUsername, smscruLogin: val.smscru_login ?? v.gateway?.smscruLogin, smpp: { ...v.gateway?.smpp, ...val }, secretsSet: v.gateway?.kind })}
   ${field('default_country', tx.defaultCountry, html`<select id="default_country" name="default_country">${COUNTRIES.map((c) => html`<option ${c === v.defaultCountry ? html`selected` : ''}>${c}</option>`)}</select>`, tx.defaultCountryHint)}
   <button type="submit">${tx.saveGateway}</button>
 </form>
@@ -110,8 +113,8 @@ ${l.entries.length === 0 ? html`<p>${tx.noMessages}</p>` : html`<table>
 <tbody>${l.entries.map((e) => html`<tr>
   <td>${new Date(e.createdAt).toISOString().slice(0, 16).replace('T', ' ')}</td>
   <td>${e.to}${e.isTest ? html` <span class="tag">${tx.test}</span>` : ''}</td>
-  <td>${e.sender || '—'}</td><td>${e.segments ?? '—'}</td>
-  <td><span class="st st-${e.state}">${tx.states[e.state]}</span></td><td>${e.reason ?? ''}</td></tr>`)}</tbody>
+  <td>${e.sender || '—'}</td><td>${e.segments ?? '—'}${e.encoding ? html` <span class="hint">${e.encoding}</span>` : ''}</td>
+  <td><span class="st st-${e.state}">${tx.states[e.state]}</span>${e.gateway === 'sandbox' ? html` <span class="tag sandbox-tag">${tx.sandbox.tag}</span>` : ''}</td><td>${e.reason ?? ''}</td></tr>`)}</tbody>
 </table>
 <p class="pager">${l.page > 1 ? logButton(tx.prev, { page: l.page - 1 }) : ''} ${tx.pageOf(l.page, pages)} ${l.page < pages ? logButton(tx.next, { page: l.page + 1 }) : ''}</p>
 ${l.window ? html`<p class="hint" id="log-windowed">${tx.logWindowed(l.window)}</p>` : ''}`}
@@ -121,6 +124,7 @@ ${l.window ? html`<p class="hint" id="log-windowed">${tx.logWindowed(l.window)}<
     lang: v.lang,
     title: tx.settingsTitle,
     body: html`<h1>${tx.settingsTitle}</h1>
+${v.gateway?.kind === 'sandbox' ? html`<div class="alert" role="alert" id="sandbox-notice">${tx.sandbox.notice}</div>` : ''}
 ${v.reportsWaiting ? html`<div class="alert" role="alert" id="reports-waiting">${v.admin ? tx.reportsWaitingAdmin : tx.reportsWaiting}</div>` : ''}
 ${v.flash ? html`<div class="ok" role="status">${v.flash}</div>` : ''}
 ${v.alert ? html`<div class="alert" role="alert">${v.alert}</div>` : Object.keys(err).length ? html`<div class="alert" role="alert">${tx.fixFields}</div>` : ''}

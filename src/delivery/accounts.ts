@@ -23,7 +23,7 @@ export function createAccounts(deps: { settings: SettingsRepo; gateways: Gateway
     const s = await deps.settings.get(portalId);
     const senders = await deps.settings.senders(portalId);
     const account = s && {
-      gateway: deps.gateways(s.gateway, s.credentials),
+      gateway: deps.gateways(s.gateway, s.credentials, { portalId }),
       senderFor: (code: string) => senders.find((x) => x.code === code)?.name ?? senders[0]?.name ?? '',
     };
     cache.set(portalId, { at: now(), account });

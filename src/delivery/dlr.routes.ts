@@ -7,6 +7,7 @@ import type { Log } from '../platform/logger.js';
 import { AppError } from '../platform/errors.js';
 import { kannelDlr } from '../gateways/kannel.codes.js';
 import { smsruStatus } from '../gateways/smsru.codes.js';
+import { sandboxReport } from '../gateways/sandbox.js';
 import type { QueueRepo } from './queue-repo.js';
 import type { SettingsRepo } from '../portals/settings-repo.js';
 import type { PortalRepo } from '../portals/portal-repo.js';
@@ -39,6 +40,21 @@ export function dlrRoutes(deps: { queue: QueueRepo; settings: SettingsRepo; port
     const changed = await applyGatewayStatus(deps.queue, m.id, status, deps.clock());
     if (changed && status.state !== 'sent') deps.onSettled?.();
     deps.log.info({ messageId: m.id, type: status.code, changed }, 'dlr.kannel');
+    res.type('text').send('ok');
+  });
+
+  // The sandbox gateway's reports (gateways/sandbox.ts): this service posts them to itself, the way a push gateway would.
+  router.post('/dlr/sandbox/:portalId/:token/:messageId', express.urlencoded({ extended: false, limit: '4kb' }), async (req, res) => {
+    const portalId = portalFrom(req);
+    if (await uninstalled(portalId)) return void res.type('text').send('ok');
+    const m = await deps.queue.byId(Number(req.params.messageId));
+    // Only a message the sandbox took: a real gateway's message is settled by that gateway alone.
+    if (!m || Number(m.portal_id) !== portalId || m.gateway !== 'sandbox') throw new AppError('not_found', 404, 'no such message');
+    const status = sandboxReport(String(req.body?.status ?? ''));
+    if (!status) throw new AppError('invalid_request', 400, 'unknown sandbox status');
+    const changed = await applyGatewayStatus(deps.queue, m.id, status, deps.clock());
+    if (changed && status.state !== 'sent') deps.onSettled?.();
+    deps.log.info({ messageId: m.id, status: status.state, changed }, 'dlr.sandbox');
     res.type('text').send('ok');
   });
 

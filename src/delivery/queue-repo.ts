@@ -203,7 +203,7 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
       .whereNotNull('gateway_message_id')
       .orderBy('id')
       .limit(limit)
-      .select<{ id: number; gateway_message_id: string }[]>('id', 'gateway_message_id');
+      .select<{ id: number; gateway_message_id: string; phone: string | null }[]>('id', 'gateway_message_id', 'phone');
   }
 
   async function portalsWithSent(since: number): Promise<number[]> {
@@ -218,7 +218,51 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
     return { expired: expired.map(Number), unknown: unknown.map(Number) };
   }
 
-  return { claim, duePortals, renewLeases, markSubmitted, advance, retryLater, awaitOutcome, expiredClaims, requeue, byId, byGatewayId, sentSince, portalsWithSent, stale };
+  /** Portals with messages whose outcome is unknown (sent, answer lost), for gateways that can be asked (lookups). */
+  async function portalsWithUnknown(): Promise<number[]> {
+    const rows = await db('messages').where('state', 'sending').whereNotNull('unknown_since').distinct('portal_id');
+    return rows.map((r) => Number(r.portal_id));
+  }
+
+  /** A portal's unknown outcomes not looked up since `lookedUpBefore` (a lookup that settles nothing touches updated_at). */
+  async function unknownOutcomes(portalId: number, lookedUpBefore: number, limit: number) {
+    const rows = await db('messages')
+      .where({ portal_id: portalId, state: 'sending' })
+      .whereNotNull('unknown_since')
+      .whereNull('lease_token')
+      .andWhere('updated_at', '<=', lookedUpBefore)
+      .orderBy('id')
+      .limit(limit)
+      .select('id', 'phone', 'unknown_since', 'resent_at');
+    return rows.map((r) => ({
+      id: Number(r.id), phone: (r.phone as string | null) ?? null, unknown_since: Number(r.unknown_since),
+      resent_at: r.resent_at === null || r.resent_at === undefined ? null : Number(r.resent_at),
+    }));
+  }
+
+  /** A lookup that settled nothing: when it was, so the next waits its turn (gateways limit lookups per message). */
+  async function lookedUp(id: number, now: number): Promise<void> {
+    await db('messages').where({ id, state: 'sending' }).whereNotNull('unknown_since').update({ updated_at: now });
+  }
+
+  /**
+   * The gateway, asked by our id, says it never received the message: queued again, at most once ever (`resent_at`
+   * is the guard, in the same statement, so two processes cannot both resend). False when it was resent before.
+   */
+  async function resendOnce(id: number, now: number): Promise<boolean> {
+    const n = await db('messages')
+      .where({ id, state: 'sending' })
+      .whereNotNull('unknown_since')
+      .whereNull('lease_token')
+      .whereNull('resent_at')
+      .update({ state: 'queued', unknown_since: null, submitted_at: null, lease_until: null, next_attempt_at: now, resent_at: now, updated_at: now });
+    return n === 1;
+  }
+
+  return {
+    claim, duePortals, renewLeases, markSubmitted, advance, retryLater, awaitOutcome, expiredClaims, requeue, byId, byGatewayId, sentSince, portalsWithSent, stale,
+    portalsWithUnknown, unknownOutcomes, lookedUp, resendOnce,
+  };
 }
 
 export type QueueRepo = ReturnType<typeof createQueueRepo>;

@@ -33,7 +33,7 @@ export function createSendWorker(deps: {
   clock: Clock;
   log: Log;
   options: SendWorkerOptions;
-  dlrUrl: (portalId: number, messageId: number) => string;
+  dlrUrl: (portalId: number, messageId: number, gateway: string) => string;
   random?: () => number;
   onSettled?: () => void; // a message reached a final state: the reporter has work
   onSend?: (gateway: string, outcome: SendOutcome['kind'], seconds: number) => void;
@@ -113,13 +113,14 @@ export function createSendWorker(deps: {
   }
 
   const outgoing = (m: ClaimedMessage, p: Prepared) => ({
-    id: m.id, to: p.phone, text: p.body, sender: p.sender, unicode: p.encoding === 'UCS-2', dlrUrl: deps.dlrUrl(m.portal_id, m.id),
+    id: m.id, to: p.phone, text: p.body, sender: p.sender, unicode: p.encoding === 'UCS-2', dlrUrl: deps.dlrUrl(m.portal_id, m.id, p.account.gateway.name),
   });
 
   /** Metrics, the account's slow flag, and the message's next state, once its request is over. */
   async function finish(m: ClaimedMessage, p: Prepared, outcome: SendOutcome, ms: number, log: Log) {
     deps.onSend?.(p.account.gateway.name, outcome.kind, ms / 1000);
-    const tooSlow = outcome.code === HTTP_DEADLINE || ms > o.slowSendMs;
+    // A gateway that asked for fewer requests (throttled) gets them one at a time, like a slow one.
+    const tooSlow = outcome.code === HTTP_DEADLINE || ms > o.slowSendMs || (outcome.kind === 'retryable' && outcome.throttled === true);
     if (tooSlow && !slots.isSlow(m.portal_id)) log.warn({ gateway: p.account.gateway.name, ms: Math.round(ms) }, 'gateway.account.slow');
     slots.sendTook(m.portal_id, tooSlow);
     await settle(m, p.account, outcome, log);
@@ -208,7 +209,7 @@ export function createSendWorker(deps: {
           await fail(m, `gave up after ${hours(o.maxAgeMs)} h of retries: ${outcome.text}`, m.lease_token, raw);
           return log.warn({ gateway: account.gateway.name, code: outcome.code }, 'gateway.send.gave_up');
         }
-        const next = now + backoffMs(m.attempts, random(), { baseMs: o.retryBaseMs, capMs: o.retryCapMs });
+        const next = now + Math.max(backoffMs(m.attempts, random(), { baseMs: o.retryBaseMs, capMs: o.retryCapMs }), outcome.retryAfterMs ?? 0);
         await deps.queue.retryLater(m.id, m.lease_token, now, next, raw);
         return log.info({ gateway: account.gateway.name, code: outcome.code, attempt: m.attempts, retryInMs: next - now }, 'gateway.send.retry');
       }

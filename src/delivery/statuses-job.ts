@@ -5,6 +5,7 @@ import type { QueueRepo } from './queue-repo.js';
 import { applyGatewayStatus } from './gateway-status.js';
 import type { Accounts } from './accounts.js';
 import type { Leases } from '../platform/leases.js';
+import { createOutcomeLookups } from './outcome-lookups.js';
 
 /**
  * The cron statuses job: polls `sent` messages at gateways with a status API (in batches as large as the
@@ -19,15 +20,25 @@ export function createStatusesJob(deps: {
   leases: Leases;
   clock: Clock;
   log: Log;
-  options: { maxAgeMs: number; unknownOutcomeMs: number; perPortalLimit: number; pollLeaseMs: number };
+  /** `unknownGraceMs`: see outcome-lookups.ts (UNKNOWN_OUTCOME_GRACE). */
+  options: { maxAgeMs: number; unknownOutcomeMs: number; unknownGraceMs?: number; perPortalLimit: number; pollLeaseMs: number };
   onSettled?: () => void;
 }) {
   const o = deps.options;
+  // Unknown outcomes at gateways that can be asked by our id (SMSC.ru), before the window below fails them.
+  const lookups = createOutcomeLookups({
+    ...deps, options: { graceMs: o.unknownGraceMs ?? 2 * 60_000, leaseMs: o.pollLeaseMs, perPortalLimit: o.perPortalLimit },
+  });
+  let turn = 0;
 
   async function poll(): Promise<number> {
     const since = deps.clock() - o.maxAgeMs;
     let changed = 0;
-    for (const portalId of await deps.queue.portalsWithSent(since)) {
+    // Each run starts one portal further along: portals sharing a gateway's per-login limit (SMSC.ru's one status
+    // request a minute) then take turns instead of the first one always winning.
+    const portals = await deps.queue.portalsWithSent(since);
+    const start = portals.length ? turn++ % portals.length : 0;
+    for (const portalId of [...portals.slice(start), ...portals.slice(0, start)]) {
       const account = await deps.accounts.forPortal(portalId);
       const gw = account?.gateway;
       if (!gw?.fetchStatuses) continue;
@@ -52,7 +63,7 @@ export function createStatusesJob(deps: {
       const chunk = rows.slice(i, i + size);
       let statuses;
       try {
-        statuses = await gw.fetchStatuses!(chunk.map((r) => r.gateway_message_id));
+        statuses = await gw.fetchStatuses!(chunk.map((r) => r.gateway_message_id), chunk.map((r) => r.phone ?? ''));
       } catch (err) {
         deps.log.warn({ portalId, gateway: gw.name, error: (err as { code?: string }).code ?? String(err) }, 'gateway.status.failed');
         break; // try this portal again on the next run
@@ -78,7 +89,7 @@ export function createStatusesJob(deps: {
   }
 
   async function runOnce(): Promise<{ polled: number; expired: number }> {
-    const polled = await poll();
+    const polled = (await poll()) + (await lookups.runOnce());
     const expired = await expire();
     if (polled + expired) deps.onSettled?.();
     return { polled, expired };

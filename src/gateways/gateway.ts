@@ -11,7 +11,11 @@ export interface GatewayStatus {
 
 export type SendOutcome =
   | { kind: 'accepted'; gatewayMessageId?: string; code: string; text: string }
-  | { kind: 'retryable'; code: string; text: string }
+  /**
+   * Surely not taken. `retryAfterMs`: the gateway asked us to wait at least this long; `throttled`: it asked for fewer
+   * requests, so the account's requests shrink to one at a time until one goes through quickly again.
+   */
+  | { kind: 'retryable'; code: string; text: string; retryAfterMs?: number; throttled?: boolean }
   | { kind: 'permanent'; code: string; text: string }
   /** The request may have reached the gateway (e.g. a timeout after it was written): never resend blindly. */
   | { kind: 'unknown'; code: string; text: UnknownOutcomeText };
@@ -25,8 +29,14 @@ export interface OutgoingSms {
   unicode: boolean;
 }
 
-/** `addressRefused`: the address guard refused the gateway's address (a form may show the reason at the URL). */
-export type CredentialCheck = { ok: true; balance?: number } | { ok: false; reason: string; retryable?: boolean; addressRefused?: boolean };
+/**
+ * `addressRefused`: the address guard refused the gateway's address (a form may show the reason at the URL).
+ * `code`: the gateway's own code for the refusal (SMPP's ESME_RINVPASWD…), for words in the page's language;
+ * `about`: what it is about, so that a form shows it next to that field.
+ */
+export type CredentialCheck =
+  | { ok: true; balance?: number }
+  | { ok: false; reason: string; retryable?: boolean; addressRefused?: boolean; code?: string; about?: 'address' | 'login' | 'secret' };
 
 /** One gateway account. Adapters get their HTTP dispatcher and timeouts from outside. */
 export interface Gateway {
@@ -42,17 +52,33 @@ export interface Gateway {
   /** The most parts one message may have at this gateway (SMS.ru: 8); a longer text is failed without a request. */
   readonly maxSegments?: number;
   checkCredentials(): Promise<CredentialCheck>;
-  /** Bulk status lookup by gateway message id, where the gateway has one. */
-  fetchStatuses?(ids: string[]): Promise<Map<string, GatewayStatus>>;
+  /**
+   * false when checkCredentials costs the account something and tells no balance (SMPP: a bind, where centres allow
+   * few): the settings page then does not call it to show a balance.
+   */
+  readonly hasBalance?: boolean;
+  /**
+   * Bulk status lookup by gateway message id, where the gateway has one. `phones` are the messages' numbers (E.164),
+   * in the same order, for gateways that find a message only by id and number together (SMSC.ru).
+   */
+  fetchStatuses?(ids: string[], phones: string[]): Promise<Map<string, GatewayStatus>>;
   readonly statusBatchSize?: number;
   /** Makes the gateway account post delivery reports to `url`, for gateways configured per account. */
   ensureCallback?(url: string): Promise<void>;
   /**
-   * Whether an unknown outcome can still be settled by the gateway telling us (a DLR carrying our own id).
-   * When false, an unknown outcome is final: failed, "outcome unknown".
+   * Whether an unknown outcome can still be settled: by the gateway telling us (a DLR carrying our own id), or by
+   * asking it (`lookup`). When false, an unknown outcome is final: failed, "outcome unknown".
    */
   readonly resolvesUnknownOutcome: boolean;
+  /**
+   * Looks a message up by OUR id, for gateways that keep it (SMSC.ru): the statuses job asks after an unknown outcome.
+   * `notFound` is the gateway's word that it has no such message. Throws when the gateway could not be asked.
+   */
+  lookup?(sms: { id: number; to: string }): Promise<LookupResult>;
 }
+
+/** What a gateway knows of one of our messages; `gatewayMessageId` is what its status lookups take. */
+export type LookupResult = { kind: 'found'; gatewayMessageId: string; status: GatewayStatus } | { kind: 'notFound' };
 
 export const UNKNOWN_OUTCOME = 'outcome unknown';
 /**

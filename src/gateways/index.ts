@@ -3,9 +3,14 @@ import type { Log } from '../platform/logger.js';
 import type { Gateway } from './gateway.js';
 import { createKannelGateway } from './kannel.js';
 import { createSmsRuGateway } from './smsru.js';
+import { createSmscRuGateway } from './smscru.js';
+import { createSmscRuLimits, type RateGate } from './smscru-limits.js';
+import { createSandboxGateway } from './sandbox.js';
+import { createSmppGateway } from './smpp/smpp.js';
+import type { SmppPool } from './smpp/pool.js';
 
 /** The gateway kinds a portal can choose (the form's `provider` field names one; Bitrix24's providers are something else). */
-export const GATEWAYS = ['smsru', 'kannel'] as const;
+export const GATEWAYS = ['smsru', 'smscru', 'kannel', 'smpp', 'sandbox'] as const;
 export type GatewayKind = (typeof GATEWAYS)[number];
 
 /**
@@ -14,13 +19,33 @@ export type GatewayKind = (typeof GATEWAYS)[number];
  * portal's administrator typed (Kannel URL) and refuses internal ones. `log` receives masked excerpts of answers
  * that could not be used; nothing of an answer's body is ever shown to people.
  */
-export function createGatewayFactory(opts: { smsruUrl: string; dispatcher: Dispatcher; tenantDispatcher: Dispatcher; timeoutMs: number; log?: Log }) {
-  return function forAccount(gateway: string, credentials: Record<string, string>): Gateway {
+export function createGatewayFactory(opts: {
+  smsruUrl: string; dispatcher: Dispatcher; tenantDispatcher: Dispatcher; timeoutMs: number; log?: Log;
+  /** SANDBOX_DELAY: how long the sandbox takes to report a fate. */
+  sandboxDelayMs?: number;
+  /** SMSCRU_API_URL; `smscruGate` shares SMSC.ru's per-login status limit between processes (the database's buckets). */
+  smscruUrl?: string; smscruGate?: RateGate; smscruConcurrency?: number; clock?: () => number;
+  /** The process's SMPP sessions (gateways/smpp/pool.ts): SMPP accounts need it. */
+  smpp?: SmppPool;
+}) {
+  // One per factory: what SMSC.ru limits per login outlives the adapters, which the accounts cache rebuilds.
+  const smscru = createSmscRuLimits({ gate: opts.smscruGate, clock: opts.clock ?? Date.now, concurrency: opts.smscruConcurrency ?? 8 });
+  // `account.portalId`: whose account it is, for gateways that hold a connection per account (SMPP).
+  return function forAccount(gateway: string, credentials: Record<string, string>, account: { portalId?: number } = {}): Gateway {
     const common = { dispatcher: opts.dispatcher, timeoutMs: opts.timeoutMs, log: opts.log };
     if (gateway === 'smsru') return createSmsRuGateway({ ...common, baseUrl: opts.smsruUrl, apiKey: credentials.api_key ?? '' });
+    if (gateway === 'smscru') {
+      return createSmscRuGateway({ ...common, baseUrl: opts.smscruUrl ?? 'https://smsc.ru', login: credentials.login ?? '', password: credentials.password ?? '', limits: smscru });
+    }
     if (gateway === 'kannel') {
       return createKannelGateway({ ...common, dispatcher: opts.tenantDispatcher, url: credentials.url ?? '', username: credentials.username ?? '', password: credentials.password ?? '' });
     }
+    if (gateway === 'smpp') {
+      if (!opts.smpp) throw new Error('SMPP accounts need the SMPP session pool');
+      return createSmppGateway({ pool: opts.smpp, credentials, portalId: account.portalId, timeoutMs: opts.timeoutMs, log: opts.log });
+    }
+    // Its reports go to PUBLIC_URL, an address the operator configured.
+    if (gateway === 'sandbox') return createSandboxGateway({ ...common, delayMs: opts.sandboxDelayMs ?? 2_000 });
     throw new Error(`unknown gateway ${gateway}`);
   };
 }

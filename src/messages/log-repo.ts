@@ -13,9 +13,13 @@ export interface LogEntry {
   to: string;
   sender: string | null;
   segments: number | null;
+  /** GSM-7 or UCS-2, as counted for every gateway (src/gateways/segments.ts); null before a worker counted it. */
+  encoding: string | null;
   state: MessageState;
   reason: string | null;
   isTest: boolean;
+  /** The gateway that took it (null before one did): the log marks the sandbox's, which were not really sent. */
+  gateway: string | null;
 }
 
 /** How far back the log's pages reach within a date range (the export reaches further). */
@@ -36,11 +40,13 @@ export function createLogRepo(db: Db) {
     to: String(r.phone ?? r.message_to ?? ''),
     sender: (r.sender as string | null) ?? null,
     segments: r.segments === null ? null : Number(r.segments),
+    encoding: (r.encoding as string | null) ?? null,
     state: r.state as MessageState,
     reason: (r.failure_reason as string | null) ?? (r.state === 'undelivered' || r.state === 'failed' ? (r.gateway_status_text as string | null) : null),
     isTest: Boolean(r.is_test),
+    gateway: (r.gateway as string | null) ?? null,
   });
-  const columns = ['id', 'created_at', 'phone', 'message_to', 'sender', 'segments', 'state', 'failure_reason', 'gateway_status_text', 'is_test'];
+  const columns = ['id', 'created_at', 'phone', 'message_to', 'sender', 'segments', 'encoding', 'state', 'failure_reason', 'gateway_status_text', 'is_test', 'gateway'];
 
   /**
    * One page of the newest LOG_WINDOW messages in the date range. Every query walks the (portal_id, created_at)

@@ -166,7 +166,21 @@ function interfaceAddresses(): string[] {
  * only on PUBLIC_URL's port and `ownPort` (where the service listens: behind a reverse proxy the two differ), since
  * a single-company Kannel often shares a host (or loopback) with the service.
  */
-export function createGatewayDispatcher(opts: {
+export function createGatewayDispatcher(opts: GatewayAddressOptions): Dispatcher {
+  const checkedAddress = createGatewayAddressCheck(opts);
+  const connectSocket = buildConnector({ timeout: opts.connectTimeoutMs ?? 5_000 });
+  const connect: buildConnector.connector = (o, callback) => {
+    const port = Number(o.port) || (o.protocol === 'https:' ? 443 : 80);
+    checkedAddress(o.hostname, port).then(
+      // TLS still names (SNI) and verifies the host the URL gave, not the address.
+      (address) => connectSocket({ ...o, hostname: address, servername: o.servername ?? (isIP(bare(o.hostname)) ? undefined : bare(o.hostname)) }, callback),
+      (err: Error) => callback(err, null),
+    );
+  };
+  return new Agent({ connect, keepAliveTimeout: 10_000 });
+}
+
+export interface GatewayAddressOptions {
   allowPrivate: boolean;
   publicUrl: string;
   /** The port this service listens on (PORT); 0 = unknown. */
@@ -174,7 +188,14 @@ export function createGatewayDispatcher(opts: {
   lookup?: Lookup;
   connectTimeoutMs?: number;
   clock?: Clock;
-}): Dispatcher {
+}
+
+/**
+ * The check behind createGatewayDispatcher, for connections that are not HTTP (an SMPP host typed on a form):
+ * resolves `hostname` and returns the one address to connect to, or fails with GATEWAY_ADDRESS_FORBIDDEN under the
+ * same rules. Connect to the address it returns, never to the name again.
+ */
+export function createGatewayAddressCheck(opts: GatewayAddressOptions): (hostname: string, port: number) => Promise<string> {
   const resolve = opts.lookup ? boundedLookups(opts.lookup, MAX_LOOKUPS) : systemLookups;
   const clock = opts.clock ?? systemClock;
   const connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
@@ -227,14 +248,5 @@ export function createGatewayDispatcher(opts: {
     return addresses[0]!;
   }
 
-  const connectSocket = buildConnector({ timeout: connectTimeoutMs });
-  const connect: buildConnector.connector = (o, callback) => {
-    const port = Number(o.port) || (o.protocol === 'https:' ? 443 : 80);
-    checkedAddress(o.hostname, port).then(
-      // TLS still names (SNI) and verifies the host the URL gave, not the address.
-      (address) => connectSocket({ ...o, hostname: address, servername: o.servername ?? (isIP(bare(o.hostname)) ? undefined : bare(o.hostname)) }, callback),
-      (err: Error) => callback(err, null),
-    );
-  };
-  return new Agent({ connect, keepAliveTimeout: 10_000 });
+  return checkedAddress;
 }

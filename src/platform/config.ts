@@ -62,8 +62,13 @@ const schema = z.object({
   B24_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
   // Daily by default: refresh the token pair of portals idle for 20 days (refresh tokens die unused after 28).
   TOKEN_KEEPER_CRON: z.string().default('17 3 * * *'),
+  // Bitrix24's JS SDK, which the install page needs for BX24.installFinish(); `npm run demo` serves its own.
+  B24_JS_SDK_URL: z.string().regex(/^(https?:)?\/\/[^\s"'<>]+$/, 'must be an http(s) or protocol-relative URL').default('//api.bitrix24.com/api/v1/'),
   // Delivery pipeline.
   SMSRU_API_URL: url.default('https://sms.ru'),
+  SMSCRU_API_URL: url.default('https://smsc.ru'),
+  // SMSC.ru requests of one login in flight per process, over all portals using it: SMSC refuses 15 at once (error 9).
+  SMSCRU_CONCURRENCY: z.coerce.number().int().min(1).max(14).default(8),
   GATEWAY_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
   WORKER_ENABLED: bool.default(true),
   /** Where `npm start` runs the send worker and jobs: `auto` = a second process when the machine has more than one core. */
@@ -83,6 +88,19 @@ const schema = z.object({
   PROVIDER_CHECK_CRON: z.string().default('23 * * * *'),
   STATUS_MAX_AGE: duration.default(72 * 3_600_000),
   UNKNOWN_OUTCOME_WINDOW: duration.default(15 * 60_000),
+  // SMPP accounts (gateways.md §6): bind_transceiver sessions per account in each worker process (centres allow an
+  // account few binds, and every worker process opens its own); enquire_link when a bind was quiet this long; a bind
+  // unused this long is unbound; reconnects after a drop wait from the base, doubling, up to the cap.
+  SMPP_BINDS: z.coerce.number().int().min(1).max(10).default(1),
+  SMPP_ENQUIRE_LINK: duration.default(30_000),
+  SMPP_IDLE: duration.default(10 * 60_000),
+  SMPP_RECONNECT_BASE: duration.default(1_000),
+  SMPP_RECONNECT_CAP: duration.default(60_000),
+  // A gateway that can look a message up by our id (SMSC.ru) and says "not found" this long after a lost answer: the
+  // send never arrived, and it is sent again, once. At least a minute: SMSC refuses the same send twice within one.
+  UNKNOWN_OUTCOME_GRACE: duration.default(2 * 60_000).refine((ms) => ms >= 60_000, 'must be at least 1m'),
+  // The sandbox gateway reports a message's fate this long (±50 %) after it was sent.
+  SANDBOX_DELAY: duration.default(2_000),
   REPORT_LINGER: duration.default(500),
   REPORT_MAX_AGE: duration.default(14 * 86_400_000),
   // Texts of final messages older than this are erased (hourly); the rows' metadata stays for the log and figures.
@@ -105,7 +123,7 @@ export class ConfigError extends Error {}
 
 const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 /** PUBLIC_URL names this machine: fine for trying the app, unreachable for Bitrix24. */
-const isLocalUrl = (u: string) => LOCAL_HOSTS.has(new URL(u).hostname);
+export const isLocalUrl = (u: string) => LOCAL_HOSTS.has(new URL(u).hostname);
 
 /**
  * Settings that work but are risky, logged at start-up. Not refused: the crash test deliberately runs a worker

@@ -55,16 +55,22 @@ export function claimedOrigin(req: Request): string | undefined {
 
 export const originOf = (restEndpoint: string) => new URL(restEndpoint).origin;
 
+/** Where the page that loads Bitrix24's JS SDK (B24_JS_SDK_URL) may take it from, when that is not api.bitrix24.com. */
+export function sdkOrigin(sdkUrl: string): string | undefined {
+  const origin = new URL(sdkUrl, 'https://api.bitrix24.com').origin;
+  return origin === 'https://api.bitrix24.com' || origin === 'http://api.bitrix24.com' ? undefined : origin;
+}
+
 /**
  * Pages shown inside Bitrix24 may be framed only by that portal (CSP frame-ancestors). Scripts come from
- * us and from Bitrix24's own api.bitrix24.com; no other CDN.
+ * us and from Bitrix24's own api.bitrix24.com (or where B24_JS_SDK_URL says: `scriptOrigin`); no other CDN.
  */
-export function frameHeaders(res: Response, portalOrigin: string | undefined) {
+export function frameHeaders(res: Response, portalOrigin: string | undefined, scriptOrigin?: string) {
   res.setHeader(
     'Content-Security-Policy',
     [
       "default-src 'self'",
-      "script-src 'self' 'unsafe-inline' https://api.bitrix24.com http://api.bitrix24.com",
+      `script-src 'self' 'unsafe-inline' https://api.bitrix24.com http://api.bitrix24.com${scriptOrigin ? ` ${scriptOrigin}` : ''}`,
       "style-src 'self' 'unsafe-inline'",
       "img-src 'self' data:",
       "connect-src 'self'",

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { GATEWAYS, type GatewayKind } from '../gateways/index.js';
 import { isForbiddenHostLiteral } from '../platform/address-guard.js';
 import { t, type Lang } from '../web/i18n.js';
+import type { CredentialCheck } from '../gateways/gateway.js';
+import { SMPP_CONNECTION, smppCheckField, smppCheckText, smppCredentials, smppSchema } from './smpp-form.js';
 
 // Sender names are what operators approve: up to 11 Latin letters/digits, or a number of up to 15 digits.
 export const senderField = (lang: Lang) =>
@@ -20,6 +22,9 @@ export const senderField = (lang: Lang) =>
 const CONNECTION: Record<GatewayKind, { fields: Record<string, string>; secrets: Record<string, string> }> = {
   smsru: { fields: {}, secrets: { api_key: 'api_key' } },
   kannel: { fields: { kannel_url: 'url', kannel_username: 'username' }, secrets: { kannel_password: 'password' } },
+  smscru: { fields: { smscru_login: 'login' }, secrets: { smscru_password: 'password' } },
+  sandbox: { fields: {}, secrets: {} }, // sends nothing: there is nothing to connect to
+  smpp: SMPP_CONNECTION,
 };
 
 type Saved = { gateway: string; credentials: Record<string, string> } | undefined;
@@ -62,7 +67,7 @@ const gatewayUrl = (lang: Lang, allowPrivate: boolean) => {
 export function parseSubmission(raw: Record<string, unknown>, lang: Lang, saved: Saved, policy: { allowPrivate: boolean }) {
   const say = t(lang).form;
   // A field left out of the post reads as an empty one, so every message names what is missing.
-  const body: Record<string, unknown> = { sender: '', api_key: '', kannel_url: '', kannel_username: '', kannel_password: '', ...raw };
+  const body: Record<string, unknown> = { sender: '', api_key: '', kannel_url: '', kannel_username: '', kannel_password: '', smscru_login: '', smscru_password: '', smpp_url: '', smpp_system_id: '', smpp_password: '', ...raw };
   // The form field keeps the name `provider` (the page contract); what it names is a gateway kind.
   const gateway = z.enum(GATEWAYS, { message: say.chooseGateway }).safeParse(body.provider);
   if (!gateway.success) {
@@ -73,8 +78,14 @@ export function parseSubmission(raw: Record<string, unknown>, lang: Lang, saved:
   }
   const secret = z.string().trim().max(200);
   const schema =
-    gateway.data === 'smsru'
+    gateway.data === 'sandbox'
+      ? z.object({ sender: senderField(lang) })
+      : gateway.data === 'smsru'
       ? z.object({ sender: senderField(lang), api_key: secret })
+      : gateway.data === 'smpp'
+      ? smppSchema(lang, policy.allowPrivate).extend({ sender: senderField(lang) })
+      : gateway.data === 'smscru'
+      ? z.object({ sender: senderField(lang), smscru_login: z.string().trim().min(1, say.smscruLogin).max(100), smscru_password: secret })
       : z.object({
           sender: senderField(lang),
           kannel_url: gatewayUrl(lang, policy.allowPrivate),
@@ -88,7 +99,11 @@ export function parseSubmission(raw: Record<string, unknown>, lang: Lang, saved:
   const values = Object.fromEntries(Object.keys(body).map((k) => [k, typeof body[k] === 'string' ? body[k].trim() : undefined]));
   const keep = keepsSecrets(gateway.data, values, saved);
   const changed = saved?.gateway === gateway.data && !keep;
-  const missing: Record<string, string> = { api_key: say.apiKey, kannel_password: changed ? say.kannelPasswordAgain : say.kannelPassword };
+  const missing: Record<string, string> = {
+    api_key: say.apiKey, kannel_password: changed ? say.kannelPasswordAgain : say.kannelPassword,
+    smscru_password: changed ? say.smscruPasswordAgain : say.smscruPassword,
+    smpp_password: changed ? t(lang).smpp.errors.passwordAgain : t(lang).smpp.errors.passwordMissing,
+  };
   for (const field of Object.keys(CONNECTION[gateway.data].secrets)) {
     if (!keep && !values[field]) errors[field] ??= missing[field]!;
   }
@@ -96,13 +111,23 @@ export function parseSubmission(raw: Record<string, unknown>, lang: Lang, saved:
 
   const d = parsed.data as Record<string, string | undefined>;
   let credentials: Record<string, string> | undefined;
-  if (gateway.data === 'smsru') credentials = d.api_key ? { api_key: d.api_key } : undefined;
+  if (gateway.data === 'sandbox') credentials = {};
+  else if (gateway.data === 'smsru') credentials = d.api_key ? { api_key: d.api_key } : undefined;
+  else if (gateway.data === 'smpp') credentials = smppCredentials(d, saved?.credentials.password ?? '');
+  else if (gateway.data === 'smscru') credentials = { login: d.smscru_login!, password: d.smscru_password || saved!.credentials.password || '' };
   else credentials = { url: d.kannel_url!, username: d.kannel_username!, password: d.kannel_password || saved!.credentials.password || '' };
   return { ok: true as const, gateway: gateway.data, sender: d.sender ?? '', credentials };
 }
 
 /** Where a failed credential check is shown: next to the address when the address itself was refused. */
-export function checkFailureField(gateway: string, check: { addressRefused?: boolean }): string {
+export function checkFailureField(gateway: string, check: Extract<CredentialCheck, { ok: false }>): string {
+  if (gateway === 'smpp') return smppCheckField(check);
   if (check.addressRefused) return 'kannel_url';
+  if (gateway === 'smscru') return 'smscru_password';
   return gateway === 'smsru' ? 'api_key' : 'kannel_password';
+}
+
+/** A failed credential check in the page's language where the gateway gave a code for it (SMPP), else its words. */
+export function checkFailureText(lang: Lang, gateway: string, check: Extract<CredentialCheck, { ok: false }>): string {
+  return gateway === 'smpp' ? smppCheckText(lang, check) : check.reason;
 }

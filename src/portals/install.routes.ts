@@ -8,10 +8,11 @@ import { formBody } from '../web/form.js';
 import { t, type Lang } from '../web/i18n.js';
 import { installForm } from '../../views/install-form.js';
 import { installDone } from '../../views/install-done.js';
-import { sendPage } from './frame.js';
+import { frameHeaders, originOf, sdkOrigin, sendPage } from './frame.js';
 import { openFormToken, readFramePost, registrationFailure, sendAuthFailure, sendErrorPage } from './frame-page.js';
 import type { FormTokens, Holder } from './form-token.js';
-import { checkFailureField, parseSubmission } from './gateway-form.js';
+import { checkFailureField, checkFailureText, parseSubmission } from './gateway-form.js';
+import { SMPP_FORM_FIELDS, smppFormValues } from './smpp-form.js';
 import type { InstallService } from './install.service.js';
 import type { PortalRepo } from './portal-repo.js';
 import type { SettingsRepo } from './settings-repo.js';
@@ -24,7 +25,7 @@ export function installRoutes(deps: {
   portals: PortalRepo;
   settings: Pick<SettingsRepo, 'get' | 'senders'>;
   formTokens: FormTokens;
-  config: Pick<Config, 'ALLOW_PRIVATE_GATEWAYS'>;
+  config: Pick<Config, 'ALLOW_PRIVATE_GATEWAYS' | 'B24_JS_SDK_URL'>;
   log: Log;
 }) {
   const router = Router();
@@ -43,6 +44,8 @@ export function installRoutes(deps: {
         sender: senders[0]?.name,
         kannel_url: saved?.gateway === 'kannel' ? saved.credentials.url : undefined,
         kannel_username: saved?.gateway === 'kannel' ? saved.credentials.username : undefined,
+        smscru_login: saved?.gateway === 'smscru' ? saved.credentials.login : undefined,
+        ...(saved?.gateway === 'smpp' ? smppFormValues(saved.credentials) : {}),
       },
       errors: extra.errors,
       alert: extra.alert,
@@ -78,15 +81,19 @@ export function installRoutes(deps: {
     const { holder, portal } = session;
     const saved = await deps.settings.get(portal.id);
     const input = parseSubmission(req.body ?? {}, holder.lang, saved, { allowPrivate: deps.config.ALLOW_PRIVATE_GATEWAYS });
-    const values = Object.fromEntries(['provider', 'sender', 'kannel_url', 'kannel_username'].map((k) => [k, String(req.body?.[k] ?? '')]));
+    const values = Object.fromEntries(['provider', 'sender', 'kannel_url', 'kannel_username', 'smscru_login', ...SMPP_FORM_FIELDS].map((k) => [k, String(req.body?.[k] ?? '')]));
     if (!input.ok) return renderForm(res, 422, holder, { values, errors: input.errors });
     try {
       const { codes, balance } = await deps.install.configure(portal.id, { gateway: input.gateway, credentials: input.credentials, sender: input.sender });
-      sendPage(res, 200, installDone({ lang: holder.lang, senders: codes.length ? [input.sender || t(holder.lang).defaultSenderName] : [], balance }));
+      frameHeaders(res, originOf(portal.restEndpoint), sdkOrigin(deps.config.B24_JS_SDK_URL));
+      sendPage(res, 200, installDone({
+        lang: holder.lang, senders: codes.length ? [input.sender || t(holder.lang).defaultSenderName] : [], balance,
+        sdkUrl: deps.config.B24_JS_SDK_URL, sandbox: input.gateway === 'sandbox',
+      }));
     } catch (err) {
       if (err instanceof PortalTooOld) return renderForm(res, 409, holder, { values, alert: missingMethods(err.check, holder.lang) });
       if (err instanceof GatewayCheckFailed) {
-        return renderForm(res, 422, holder, { values, errors: { [checkFailureField(input.gateway, err.check)]: err.check.reason } });
+        return renderForm(res, 422, holder, { values, errors: { [checkFailureField(input.gateway, err.check)]: checkFailureText(holder.lang, input.gateway, err.check) } });
       }
       if (!(err instanceof B24Error)) throw err;
       deps.log.warn({ portalId: portal.id, error: err.code }, 'portal.install.register_failed');

@@ -52,7 +52,18 @@ export function createSettingsRepo(db: Db, crypto: Crypto) {
     return new Map(rows.map((r) => [Number(r.portal_id), String(r.gateway)]));
   }
 
-  return { get, save, gatewayKinds, senders, addSender, removeSender, markRegistered };
+  /** How many installed portals have each gateway kind configured (the start page's readiness). */
+  async function configuredByGateway(): Promise<Record<string, number>> {
+    const rows = await db('settings')
+      .join('portals', 'portals.id', 'settings.portal_id')
+      .where('portals.status', 'active')
+      .groupBy('settings.gateway')
+      .select('settings.gateway as gateway')
+      .count<Array<{ gateway: string; n: number | string }>>({ n: '*' });
+    return Object.fromEntries(rows.map((r) => [String(r.gateway), Number(r.n)]));
+  }
+
+  return { get, save, gatewayKinds, configuredByGateway, senders, addSender, removeSender, markRegistered };
 }
 
 export type SettingsRepo = ReturnType<typeof createSettingsRepo>;

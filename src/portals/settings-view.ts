@@ -9,6 +9,7 @@ import { sendPage } from './frame.js';
 import type { FormTokens, Holder } from './form-token.js';
 import type { Portal } from './portal-repo.js';
 import type { GatewaySettings, SettingsRepo } from './settings-repo.js';
+import { smppFormValues } from './smpp-form.js';
 
 const PAGE_SIZE = 50;
 
@@ -64,6 +65,8 @@ export function createSettingsView(deps: {
         kind: saved.gateway, balance,
         kannelUrl: saved.gateway === 'kannel' ? saved.credentials.url : undefined,
         kannelUsername: saved.gateway === 'kannel' ? saved.credentials.username : undefined,
+        smscruLogin: saved.gateway === 'smscru' ? saved.credentials.login : undefined,
+        smpp: saved.gateway === 'smpp' ? smppFormValues(saved.credentials) : undefined,
       },
       defaultCountry: portal.defaultCountry,
       reportsWaiting: portal.reportsWaitingSince !== null,

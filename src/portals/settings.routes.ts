@@ -8,7 +8,8 @@ import { formBody } from '../web/form.js';
 import { t, type Lang } from '../web/i18n.js';
 import type { FormTokens } from './form-token.js';
 import { explain, framePageErrors, openFormToken, readFramePost, registrationFailure, sendAuthFailure } from './frame-page.js';
-import { checkFailureField, parseSubmission, senderField } from './gateway-form.js';
+import { checkFailureField, checkFailureText, parseSubmission, senderField } from './gateway-form.js';
+import { SMPP_FORM_FIELDS } from './smpp-form.js';
 import type { PortalRepo } from './portal-repo.js';
 import type { SettingsRepo } from './settings-repo.js';
 import { GatewayCheckFailed, type SettingsService } from './settings.service.js';
@@ -51,7 +52,7 @@ export function settingsRoutes(deps: {
     const { holder, portal } = await openFormToken(deps, req, res, 'app.gateway');
     const saved = await deps.settings.get(portal.id);
     const input = parseSubmission(req.body ?? {}, holder.lang, saved, { allowPrivate: deps.config.ALLOW_PRIVATE_GATEWAYS });
-    const values = Object.fromEntries(['provider', 'kannel_url', 'kannel_username'].map((k) => [k, String(req.body?.[k] ?? '')]));
+    const values = Object.fromEntries(['provider', 'kannel_url', 'kannel_username', 'smscru_login', ...SMPP_FORM_FIELDS].map((k) => [k, String(req.body?.[k] ?? '')]));
     const country = z.string().regex(/^[A-Z]{2}$/).safeParse(req.body?.default_country);
     if (!input.ok) return view.render(res, 422, holder, portal, { values, errors: input.errors });
     let fresh;
@@ -59,7 +60,7 @@ export function settingsRoutes(deps: {
       fresh = await service.updateGateway(portal.id, input, country.success ? country.data : undefined);
     } catch (err) {
       if (!(err instanceof GatewayCheckFailed)) throw err;
-      return view.render(res, 422, holder, portal, { values, errors: { [checkFailureField(input.gateway, err.check)]: err.check.reason } });
+      return view.render(res, 422, holder, portal, { values, errors: { [checkFailureField(input.gateway, err.check)]: checkFailureText(holder.lang, input.gateway, err.check) } });
     }
     await view.render(res, 200, holder, fresh, { flash: t(holder.lang).saved, withBalance: true });
   });

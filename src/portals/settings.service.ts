@@ -104,7 +104,9 @@ export function createSettingsService(deps: {
 
   /** The live balance: a number, undefined when the gateway has none to tell, null when it could not be asked in time. */
   async function balance(saved: GatewaySettings): Promise<number | null | undefined> {
-    const check = await deps.balanceGateways(saved.gateway, saved.credentials).checkCredentials();
+    const gateway = deps.balanceGateways(saved.gateway, saved.credentials);
+    if (gateway.hasBalance === false) return undefined;
+    const check = await gateway.checkCredentials();
     return check.ok ? (check.balance ?? undefined) : null;
   }
 

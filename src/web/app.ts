@@ -11,6 +11,7 @@ import { eventsRoutes } from '../portals/events.routes.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { intakeHandler, isHandlerRequest } from '../messages/intake.http.js';
 import { dlrRoutes } from '../delivery/dlr.routes.js';
+import { homeRoutes } from './home.routes.js';
 
 /**
  * The service's request listener, built from its dependencies; never listens. `POST /handler` (every SMS) is
@@ -48,6 +49,7 @@ function expressApp(deps: Deps, https: boolean) {
   });
 
   app.use(dlrRoutes({ ...deps, onSettled: deps.wake.settled }));
+  app.use(homeRoutes(deps));
   app.use(installRoutes(deps));
   app.use(settingsRoutes(deps));
   app.use(logRoutes(deps));

@@ -43,6 +43,7 @@ export async function createTestContext(
     dbSchema: testDb.schema,
     close: async () => {
       await Promise.all([deps.worker.stop(), deps.reporter.stop()]);
+      await deps.smpp.close();
       await testDb.drop();
       await ownSmsRu?.close();
     },

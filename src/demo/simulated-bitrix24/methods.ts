@@ -1,6 +1,6 @@
 import qs from 'qs';
-import type { Json } from './http-util.js';
-import type { FakeBitrix24, FakePortal, FakeUser } from './bitrix24.js';
+import type { Json } from './http.js';
+import type { SimulatedBitrix24, SimulatedPortal, SimulatedUser } from './bitrix24.js';
 
 type Out = { status: number; body: Json };
 const ok = (result: unknown): Out => ({ status: 200, body: { result, time: { start: Date.now() / 1000 } } });
@@ -20,7 +20,7 @@ function validHandler(h: unknown): boolean {
   }
 }
 
-function senderAdd(portal: FakePortal, user: FakeUser, p: Json): Out {
+function senderAdd(portal: SimulatedPortal, user: SimulatedUser, p: Json): Out {
   if (!user.admin) return denied();
   if (!Object.keys(p).length) return fail(400, 'ERROR_SENDER_VALIDATION_FAILURE', 'Empty data!');
   if (!p.CODE) return fail(400, 'ERROR_SENDER_VALIDATION_FAILURE', 'Empty sender code!');
@@ -38,7 +38,7 @@ function senderAdd(portal: FakePortal, user: FakeUser, p: Json): Out {
  * Core RestService::updateMessageStatus, check for check: CODE, MESSAGE_ID, STATUS, then the message Bitrix24 created
  * for this app and CODE, then its author or an administrator.
  */
-function statusUpdate(portal: FakePortal, user: FakeUser, p: Json): Out {
+function statusUpdate(portal: SimulatedPortal, user: SimulatedUser, p: Json): Out {
   if (!p.CODE) return fail(400, 'ERROR_SENDER_VALIDATION_FAILURE', 'Empty sender code!');
   if (!/^[a-z0-9.\-_]+$/i.test(String(p.CODE))) return fail(400, 'ERROR_SENDER_VALIDATION_FAILURE', 'Wrong sender code!');
   if (!p.MESSAGE_ID) return fail(400, 'ERROR_MESSAGE_NOT_FOUND', 'Message not found!');
@@ -51,7 +51,7 @@ function statusUpdate(portal: FakePortal, user: FakeUser, p: Json): Out {
   return ok(true);
 }
 
-export function callMethod(api: unknown, portal: FakePortal, user: FakeUser, method: string, params: Json, batched: boolean): Out {
+export function callMethod(api: unknown, portal: SimulatedPortal, user: SimulatedUser, method: string, params: Json, batched: boolean): Out {
   portal.calls.push({ method, params, userId: user.id, batched });
   if (portal.missingMethods.has(method)) return fail(404, 'ERROR_METHOD_NOT_FOUND', 'Method not found!');
   if (batched && portal.timeLimited.has(method)) return timeLimit();
@@ -103,13 +103,13 @@ export function callMethod(api: unknown, portal: FakePortal, user: FakeUser, met
     case 'methods':
       return ok(FAKE_METHODS.filter((m) => !portal.missingMethods.has(m)));
     case 'event.test':
-      return eventTest(api as FakeBitrix24, portal, user, params);
+      return eventTest(api as SimulatedBitrix24, portal, user, params);
     default:
       return fail(404, 'ERROR_METHOD_NOT_FOUND', 'Method not found!');
   }
 }
 
-function batch(api: unknown, portal: FakePortal, user: FakeUser, p: Json): Out {
+function batch(api: unknown, portal: SimulatedPortal, user: SimulatedUser, p: Json): Out {
   if (batchedDepth > 0) return fail(400, 'ERROR_BATCH_METHOD_NOT_ALLOWED', 'Method is not allowed for batch usage');
   const cmd = (p.CMD ?? {}) as Record<string, string>;
   const result: Json = {};
@@ -140,7 +140,7 @@ function batch(api: unknown, portal: FakePortal, user: FakeUser, p: Json): Out {
 
 let batchedDepth = 0;
 
-/** What this fake's portals can answer (method.get, the deprecated `methods`); missingMethods takes some away. */
+/** What these simulated portals can answer (method.get, the deprecated `methods`); missingMethods takes some away. */
 const FAKE_METHODS = [
   'messageservice.sender.add', 'messageservice.sender.update', 'messageservice.sender.delete', 'messageservice.sender.list',
   'messageservice.message.status.update', 'event.bind', 'event.get', 'event.test', 'user.admin', 'profile', 'batch', 'method.get', 'methods',
@@ -150,7 +150,7 @@ const FAKE_METHODS = [
  * Core CRestProvider::getMethod: the key is `name` in lower case only (NAME is not read), and method names are
  * matched as given (`User.Get` does not exist); no name gives false for both.
  */
-function methodGet(portal: FakePortal, params: Json) {
+function methodGet(portal: SimulatedPortal, params: Json) {
   const name = typeof params.name === 'string' ? params.name : '';
   const exists = FAKE_METHODS.includes(name) && !portal.missingMethods.has(name) && (name !== 'messageservice.sender.update' || portal.supportsSenderUpdate);
   return { isExisting: exists, isAvailable: exists };
@@ -162,7 +162,7 @@ function methodGet(portal: FakePortal, params: Json) {
  * (the event is declared with sendRefreshToken) and data[QUERY] = the call's parameters. A portal whose firewall
  * blocks the queue loses it.
  */
-function eventTest(api: FakeBitrix24, portal: FakePortal, user: FakeUser, params: Json): Out {
+function eventTest(api: SimulatedBitrix24, portal: SimulatedPortal, user: SimulatedUser, params: Json): Out {
   const handlers = portal.installed && !portal.eventQueueBlocked ? portal.events.filter((e) => e.event === 'ONAPPTEST') : [];
   for (const { handler } of handlers) {
     const tokens = api.issueTokens(portal, user.id);
@@ -194,7 +194,7 @@ const timeLimit = () => fail(429, 'OPERATION_TIME_LIMIT', 'Method is blocked due
  * Answers that come before a method runs: a closed public part (core rest.php init(), HTTP 403), a REST API blocked
  * for overload (HTTP 401), a method over its execution-time limit (HTTP 429).
  */
-export function portalBlock(portal: FakePortal, method: string): Out | undefined {
+export function portalBlock(portal: SimulatedPortal, method: string): Out | undefined {
   if (portal.siteStopped) return fail(403, 'PORTAL_DELETED', 'Portal was deleted');
   if (portal.overloaded) return fail(401, 'OVERLOAD_LIMIT', 'REST API is blocked due to overload');
   if (portal.timeLimited.has(method)) return timeLimit();
@@ -202,7 +202,7 @@ export function portalBlock(portal: FakePortal, method: string): Out | undefined
 }
 
 /** A successful answer's `time` block carries the method's operating_reset_at, as cloud portals' do (limits.md). */
-export function withOperating(portal: FakePortal, method: string, out: Out): Out {
+export function withOperating(portal: SimulatedPortal, method: string, out: Out): Out {
   const resetAt = portal.operatingResetAt.get(method);
   if (out.status !== 200 || resetAt === undefined) return out;
   return { ...out, body: { ...out.body, time: { ...out.body.time, operating_reset_at: resetAt, operating: 0 } } };

@@ -1,0 +1,61 @@
+import type { Db } from '../platform/db.js';
+import { idKeys } from '../gateways/smpp/codec.js';
+
+export interface PartMatch {
+  messageId: number;
+  part: number;
+  parts: number;
+  /** The id as the centre wrote it in its answer to the part. */
+  gatewayId: string;
+  state: string;
+  phone: string | null;
+}
+
+/**
+ * The `message_parts` table: each accepted part's id at an SMS centre, so that a receipt finds its message by any
+ * part's id and in either form (hex or decimal) the centre writes it. Also the other way a receipt can find a
+ * message: by the number, among messages whose outcome is unknown.
+ */
+export function createPartRepo(db: Db) {
+  async function record(portalId: number, p: { messageId: number; part: number; parts: number; smscId: string }, now: number) {
+    const rows = idKeys(p.smscId).map((key) => ({
+      portal_id: portalId, message_id: p.messageId, part: p.part, parts: p.parts, gateway_id: p.smscId.slice(0, 64), id_key: key, created_at: now,
+    }));
+    await db('message_parts').insert(rows).onConflict(['message_id', 'part', 'id_key']).ignore();
+  }
+
+  /** Parts of the portal's messages whose id reads as `id` in some form, newest message first (a few at most). */
+  async function find(portalId: number, id: string): Promise<PartMatch[]> {
+    const rows = await db('message_parts as p')
+      .join('messages as m', 'm.id', 'p.message_id')
+      .where('p.portal_id', portalId)
+      .whereIn('p.id_key', idKeys(id))
+      .orderBy('p.message_id', 'desc')
+      .limit(20)
+      .select('p.message_id', 'p.part', 'p.parts', 'p.gateway_id', 'm.state', 'm.phone');
+    return rows.map((r) => ({
+      messageId: Number(r.message_id), part: Number(r.part), parts: Number(r.parts), gatewayId: String(r.gateway_id), state: String(r.state), phone: r.phone ?? null,
+    }));
+  }
+
+  /** The first part's id of a message, as the centre wrote it. */
+  async function firstId(messageId: number): Promise<string | undefined> {
+    const row = await db('message_parts').where({ message_id: messageId, part: 0 }).first('gateway_id');
+    return row ? String(row.gateway_id) : undefined;
+  }
+
+  /** The portal's messages at `gateway` to `phone` (E.164) whose outcome is unknown, with their texts. */
+  async function awaitingOutcome(portalId: number, gateway: string, phone: string) {
+    const rows = await db('messages')
+      .where({ portal_id: portalId, gateway, phone, state: 'sending' })
+      .whereNotNull('unknown_since')
+      .orderBy('id', 'desc')
+      .limit(20)
+      .select('id', 'body');
+    return rows.map((r) => ({ id: Number(r.id), body: (r.body as string | null) ?? null }));
+  }
+
+  return { record, find, firstId, awaitingOutcome };
+}
+
+export type PartRepo = ReturnType<typeof createPartRepo>;

@@ -1,0 +1,80 @@
+import type { Clock } from '../platform/clock.js';
+import type { Log } from '../platform/logger.js';
+import type { LateOutcome, Receipt, SmppReceiptSink } from '../gateways/smpp/pool.js';
+import { sameId } from '../gateways/smpp/codec.js';
+import type { QueueRepo } from './queue-repo.js';
+import type { PartMatch, PartRepo } from './part-repo.js';
+import { applyGatewayStatus } from './gateway-status.js';
+
+const digits = (s: string) => s.replace(/\D/g, '');
+/** The letters and digits of a text, lower case: how a receipt's `text:` excerpt is compared with a message. */
+const plain = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
+
+/**
+ * What SMPP centres say about messages, settled as delivery reports are (applyGatewayStatus, forward-only; the
+ * reporter is woken for final states). A receipt finds its message by the id it names:
+ * - the message's own gateway id (the first part's), as it is written, or
+ * - any accepted part's id, in any of its readings (hex / decimal, leading zeros): the same spelling wins over
+ *   another reading, the receipt's number (its source address) over another number, a newer message over an older.
+ * The first part's receipt settles the message. Receipts of other parts are absorbed: centres differ on whether they
+ * send them at all, so they change nothing. A receipt that names no known id may still settle a message whose
+ * outcome is unknown (the connection dropped before the answer): when exactly one such message went to the
+ * receipt's number (and its text starts as the receipt quotes, where it does).
+ */
+export function createSmppReceipts(deps: { queue: QueueRepo; parts: PartRepo; clock: Clock; log: Log; onSettled?: () => void }): SmppReceiptSink {
+  async function settle(portalId: number, messageId: number, r: Receipt, gatewayMessageId: string | undefined, how: string) {
+    const changed = await applyGatewayStatus(deps.queue, messageId, r.status, deps.clock(), gatewayMessageId ? { gateway_message_id: gatewayMessageId } : {});
+    if (changed && r.status.state !== 'sent') deps.onSettled?.();
+    deps.log.info({ portalId, messageId, stat: r.status.code, changed, how }, 'smpp.receipt');
+  }
+
+  function best(matches: PartMatch[], r: Receipt): PartMatch | undefined {
+    const handset = digits(r.handset);
+    const score = (m: PartMatch) =>
+      (sameId(m.gatewayId, r.id) ? 4 : 0) + (handset.length >= 7 && m.phone && digits(m.phone).endsWith(handset.slice(-10)) ? 2 : 0);
+    // Sorted newest first by the repo: a stable sort keeps that order among equal scores.
+    return [...matches].sort((a, b) => score(b) - score(a))[0];
+  }
+
+  async function receipt(portalId: number, r: Receipt) {
+    const own = await deps.queue.byGatewayId(portalId, r.id);
+    if (own) return settle(portalId, Number(own.id), r, undefined, 'id');
+    const match = best(await deps.parts.find(portalId, r.id), r);
+    if (match && match.part === 0) return settle(portalId, match.messageId, r, match.gatewayId, 'part');
+    if (match) {
+      deps.log.info({ portalId, messageId: match.messageId, part: match.part + 1, parts: match.parts, stat: r.status.code }, 'smpp.receipt.other_part');
+      return;
+    }
+    if (await byNumber(portalId, r)) return;
+    deps.log.info({ portalId, stat: r.status.code }, 'smpp.receipt.unmatched');
+  }
+
+  /** An unknown outcome settled by a receipt for its number (the centre's id for it was never heard). */
+  async function byNumber(portalId: number, r: Receipt): Promise<boolean> {
+    const handset = digits(r.handset);
+    if (handset.length < 7) return false;
+    let candidates = await deps.parts.awaitingOutcome(portalId, 'smpp', `+${handset}`);
+    const quoted = plain(r.excerpt ?? '');
+    if (quoted) candidates = candidates.filter((c) => c.body === null || plain(c.body).startsWith(quoted));
+    if (candidates.length !== 1) return false;
+    const m = candidates[0]!;
+    await deps.parts.record(portalId, { messageId: m.id, part: 0, parts: 1, smscId: r.id }, deps.clock());
+    await settle(portalId, m.id, r, r.id, 'number');
+    return true;
+  }
+
+  async function late(portalId: number, messageId: number, outcome: LateOutcome) {
+    const now = deps.clock();
+    const changed = outcome.accepted
+      ? await applyGatewayStatus(deps.queue, messageId, { state: 'sent', code: 'ESME_ROK', text: 'accepted by the SMS centre (its answer came late)' }, now, { gateway_message_id: outcome.firstId })
+      : await applyGatewayStatus(deps.queue, messageId, { state: 'failed', code: outcome.code, text: outcome.text }, now);
+    if (changed && !outcome.accepted) deps.onSettled?.();
+    deps.log.info({ portalId, messageId, accepted: outcome.accepted, changed }, 'smpp.late_answer');
+  }
+
+  return {
+    accepted: (portalId, p) => deps.parts.record(portalId, p, deps.clock()),
+    receipt,
+    late,
+  };
+}

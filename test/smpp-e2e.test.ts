@@ -1,0 +1,272 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { FakePortal } from './fakes/bitrix24.js';
+import type { TestContext } from './helpers/app.js';
+import { installedPortal } from './helpers/installed-portal.js';
+import { messageRow, postSms } from './helpers/sms.js';
+import { eventually, untilIdle } from './helpers/wait.js';
+import { ESME, startSmscSimulator, type SmscSimulator } from './fakes/smsc-simulator.js';
+import { startBackground } from '../src/runtime.js';
+
+// A portal installed with `smpp` through the install page, SMS posted to /handler as Bitrix24 posts them, the worker
+// stepped with runOnce, receipts sent by the simulator over the bind, and what the fake Bitrix24 ends up showing.
+let fp: FakePortal;
+let ctx: TestContext;
+let close: () => Promise<void>;
+let smsc: SmscSimulator;
+let now: number;
+let portalId: number;
+
+async function setUp(o: { window?: string; simulator?: Parameters<typeof startSmscSimulator>[0] } = {}) {
+  now = Date.UTC(2026, 10, 22, 12);
+  smsc = await startSmscSimulator({ idFormat: 'decimal', receiptIdFormat: 'hex', ...o.simulator });
+  ({ fp, ctx, close } = await installedPortal({
+    clock: () => now, random: () => 0.5,
+    env: { ALLOW_PRIVATE_GATEWAYS: '1', SMPP_RECONNECT_BASE: '50ms', SMPP_RECONNECT_CAP: '200ms' },
+    install: {
+      provider: 'smpp', smpp_url: smsc.url, smpp_system_id: 'shop01', smpp_password: 'secret1', smpp_tps: '50', smpp_window: o.window ?? '10', sender: 'MyShop',
+    },
+  }));
+  portalId = (await ctx.deps.portals.findByMemberId(fp.memberId))!.id;
+}
+afterEach(async () => {
+  await close?.();
+  await smsc?.close();
+});
+
+const submitsTo = (digits: string) => smsc.submits.filter((s) => s.dest === digits && s.status === 0);
+
+describe('SMPP end to end', () => {
+  beforeEach(() => setUp());
+
+  it('the install checked the account with a bind and an unbind, and saved it', async () => {
+    expect(smsc.binds).toEqual([{ systemId: 'shop01', status: 0 }]);
+    expect(smsc.stats.unbinds).toBe(1);
+    expect(await ctx.deps.settings.get(portalId)).toMatchObject({
+      gateway: 'smpp', credentials: { url: smsc.url, system_id: 'shop01', password: 'secret1', system_type: '', source_ton: '', source_npi: '', tps: '50', window: '10' },
+    });
+  });
+
+  it('an SMS goes out as one submit_sm asking for a receipt; a receipt in the TLV form with a hex id settles a decimal one: delivered in Bitrix24', async () => {
+    const id = await postSms(ctx, fp, { to: '+7 999 123-45-67', text: 'Your code is 1234' });
+    expect(await ctx.deps.worker.runOnce()).toBe(1);
+    const [submit] = smsc.submits;
+    expect(submit).toMatchObject({
+      source: 'MyShop', sourceTon: 5, sourceNpi: 0, dest: '79991234567', destTon: 1, destNpi: 1, registeredDelivery: 1, dataCoding: 0, esmClass: 0, text: 'Your code is 1234',
+    });
+    expect(submit!.messageId).toMatch(/^\d+$/);
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'sent', gateway: 'smpp', gateway_message_id: submit!.messageId, gateway_status: 'ESME_ROK', segments: 1, encoding: 'GSM-7' });
+
+    // The receipt writes the id in hex: the client answers once the message is settled.
+    expect(await smsc.receipt(submit!.messageId, 'DELIVRD', { to: '79991234567', form: 'tlv' })).toBe(0);
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'delivered', gateway_status: 'DELIVRD' });
+    await ctx.deps.reporter.runOnce();
+    expect(fp.shown.get(id)).toBe('delivered');
+  });
+
+  it('a receipt in the text form (id:… stat:UNDELIV err:…) makes it undelivered in Bitrix24, with the reason', async () => {
+    const id = await postSms(ctx, fp, { to: '+79991112233' });
+    await ctx.deps.worker.runOnce();
+    expect(await smsc.receipt(smsc.submits[0]!.messageId, 'UNDELIV', { to: '79991112233', form: 'text', err: '001' })).toBe(0);
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'undelivered', failure_reason: 'not delivered: undeliverable (error 001)' });
+    await ctx.deps.reporter.runOnce();
+    expect(fp.shown.get(id)).toBe('undelivered');
+  });
+
+  it('ACCEPTD and ENROUTE change nothing; a repeated final receipt is absorbed', async () => {
+    const id = await postSms(ctx, fp);
+    await ctx.deps.worker.runOnce();
+    const smscId = smsc.submits[0]!.messageId;
+    expect(await smsc.receipt(smscId, 'ENROUTE', { to: '79991234567' })).toBe(0);
+    expect(await smsc.receipt(smscId, 'ACCEPTD', { to: '79991234567' })).toBe(0);
+    expect((await messageRow(ctx, id)).state).toBe('sent');
+    expect(await smsc.receipt(smscId, 'DELIVRD', { to: '79991234567' })).toBe(0);
+    expect(await smsc.receipt(smscId, 'UNDELIV', { to: '79991234567' })).toBe(0);
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'delivered' });
+  });
+
+  it('a long Cyrillic text goes as UCS-2 parts with one UDH reference; the first part\'s receipt settles it, another part\'s is absorbed', async () => {
+    const text = 'Здравствуйте! Ваш заказ №123 собран и передан в службу доставки. '.repeat(3);
+    const id = await postSms(ctx, fp, { text });
+    await ctx.deps.worker.runOnce();
+    const parts = smsc.submits;
+    expect(parts).toHaveLength(3);
+    expect(parts.every((p) => p.dataCoding === 8 && p.esmClass === 0x40 && p.registeredDelivery === 1)).toBe(true);
+    expect(new Set(parts.map((p) => p.udh!.ref)).size).toBe(1);
+    expect(parts.map((p) => p.udh!.seq)).toEqual([1, 2, 3]);
+    expect(smsc.messages()).toEqual([expect.objectContaining({ text, parts: 3 })]);
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'sent', segments: 3, encoding: 'UCS-2', gateway_message_id: parts[0]!.messageId });
+
+    expect(await smsc.receipt(parts[2]!.messageId, 'UNDELIV', { to: '79991234567' })).toBe(0);
+    expect((await messageRow(ctx, id)).state).toBe('sent');
+    expect(await smsc.receipt(parts[0]!.messageId, 'DELIVRD', { to: '79991234567', form: 'text' })).toBe(0);
+    expect((await messageRow(ctx, id)).state).toBe('delivered');
+    await ctx.deps.reporter.runOnce();
+    expect(fp.shown.get(id)).toBe('delivered');
+  });
+
+  it('ESME_RTHROTTLED: queued again with backoff, the account slows down, and it is sent once later', async () => {
+    smsc.refuseNext(ESME.RTHROTTLED);
+    const id = await postSms(ctx, fp);
+    await ctx.deps.worker.runOnce();
+    const row = await messageRow(ctx, id);
+    expect(row).toMatchObject({ state: 'queued', gateway_status: 'ESME_RTHROTTLED' });
+    expect(Number(row.next_attempt_at)).toBeGreaterThan(now);
+    expect(ctx.deps.smpp.peek(portalId)!.pace()).toBe(25);
+    expect(await ctx.deps.worker.runOnce()).toBe(0); // nothing sleeps: the retry waits in the row
+    now = Number(row.next_attempt_at);
+    await ctx.deps.worker.runOnce();
+    expect((await messageRow(ctx, id)).state).toBe('sent');
+    expect(submitsTo('79991234567')).toHaveLength(1);
+  });
+
+  it('ESME_RMSGQFUL is retried later too; an invalid number or sender fails with the reason, shown failed in Bitrix24', async () => {
+    smsc.refuseNext(ESME.RMSGQFUL);
+    const full = await postSms(ctx, fp, { to: '+79990000001' });
+    await ctx.deps.worker.runOnce();
+    expect(await messageRow(ctx, full)).toMatchObject({ state: 'queued', gateway_status: 'ESME_RMSGQFUL' });
+
+    smsc.refuseNext(ESME.RINVDSTADR);
+    const bad = await postSms(ctx, fp, { to: '+79990000002' });
+    now += 60_000;
+    await untilIdle(ctx.deps.worker); // one at a time: the account was told to slow down
+    expect(await messageRow(ctx, bad)).toMatchObject({ state: 'failed', gateway_status: 'ESME_RINVDSTADR', failure_reason: 'the SMS centre refused the recipient number' });
+    expect(await messageRow(ctx, full)).toMatchObject({ state: 'sent' });
+    await ctx.deps.reporter.runOnce();
+    expect(fp.shown.get(bad)).toBe('failed');
+  });
+
+  it('a bind refused for the password fails messages with the reason; ESME_RBINDFAIL only makes them wait', async () => {
+    smsc.refuseBinds(ESME.RBINDFAIL);
+    const waits = await postSms(ctx, fp, { to: '+79990000011' });
+    await ctx.deps.worker.runOnce();
+    expect(await messageRow(ctx, waits)).toMatchObject({ state: 'queued', gateway_status: 'ESME_RBINDFAIL' });
+    smsc.refuseBinds(ESME.RINVPASWD);
+    const fails = await postSms(ctx, fp, { to: '+79990000012' });
+    // The account binds again by itself after the backoff, and is refused for the password.
+    await eventually(() => smsc.binds.at(-1)?.status === ESME.RINVPASWD, 'the next bind, refused');
+    await ctx.deps.worker.runOnce();
+    expect(await messageRow(ctx, fails)).toMatchObject({ state: 'failed', gateway_status: 'ESME_RINVPASWD', failure_reason: 'the SMS centre refused the password' });
+    expect(smsc.submits).toHaveLength(0);
+  });
+
+  it('a second part refused for good fails the message, saying the first part was sent', async () => {
+    smsc.refuseNext(ESME.ROK);
+    smsc.refuseNext(ESME.RSUBMITFAIL);
+    const id = await postSms(ctx, fp, { text: 'x'.repeat(200) });
+    await ctx.deps.worker.runOnce();
+    expect(await messageRow(ctx, id)).toMatchObject({
+      state: 'failed', gateway_status: 'ESME_RSUBMITFAIL', failure_reason: 'part 2 of 2 was not sent: the SMS centre refused the message (submit failed) (the first 1 part was sent)',
+    });
+  });
+
+  it('a connection dropped after the submit went out: unknown outcome, never resent; after the reconnect a receipt for the number settles it', async () => {
+    smsc.dropOnNext();
+    const id = await postSms(ctx, fp, { to: '+79995550011' });
+    await ctx.deps.worker.runOnce();
+    const row = await messageRow(ctx, id);
+    expect(row).toMatchObject({ state: 'sending', gateway_status: 'SMPP_DROPPED' });
+    expect(row.unknown_since).not.toBeNull();
+    expect(row.gateway_status_text).toMatch(/^outcome unknown: /);
+    now += 60_000;
+    expect(await ctx.deps.worker.runOnce()).toBe(0);
+
+    // The centre had taken it; its receipt comes over the new bind, with an id this service never heard.
+    await eventually(() => smsc.boundSessions() === 1, 'the account to bind again');
+    expect(await smsc.receipt(smsc.submits[0]!.messageId, 'DELIVRD', { to: '79995550011' })).toBe(0);
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'delivered', gateway_message_id: expect.any(String) });
+    expect(submitsTo('79995550011')).toHaveLength(1);
+    await ctx.deps.reporter.runOnce();
+    expect(fp.shown.get(id)).toBe('delivered');
+  });
+
+  it('an unknown outcome that nothing settles ends failed "outcome unknown" after UNKNOWN_OUTCOME_WINDOW', async () => {
+    smsc.holdNext();
+    const id = await postSms(ctx, fp);
+    await ctx.deps.worker.runOnce(); // GATEWAY_TIMEOUT_MS (2 s in tests) without an answer
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'sending', gateway_status: 'SMPP_TIMEOUT' });
+    now += 16 * 60_000;
+    await ctx.deps.statusesJob.runOnce();
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'failed', failure_reason: expect.stringMatching(/^outcome unknown: /) });
+    expect(submitsTo('79991234567')).toHaveLength(1);
+    await ctx.deps.reporter.runOnce();
+    expect(fp.shown.get(id)).toBe('failed');
+  });
+
+  it('an answer that comes after the timeout settles the unknown outcome as sent, and its receipt then delivers it', async () => {
+    smsc.answerLate(2_500);
+    const id = await postSms(ctx, fp);
+    await ctx.deps.worker.runOnce();
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'sending', gateway_status: 'SMPP_TIMEOUT' });
+    await eventually(async () => (await messageRow(ctx, id)).state === 'sent', 'the late answer', 5_000);
+    const smscId = smsc.submits[0]!.messageId;
+    expect(await messageRow(ctx, id)).toMatchObject({ gateway_message_id: smscId, gateway_status: 'ESME_ROK' });
+    expect(await smsc.receipt(smscId, 'DELIVRD', { to: '79991234567' })).toBe(0);
+    expect((await messageRow(ctx, id)).state).toBe('delivered');
+  });
+
+  it('receipts that arrive after a reconnect for settled messages, or for ids nobody knows, are answered and change nothing', async () => {
+    const id = await postSms(ctx, fp);
+    await ctx.deps.worker.runOnce();
+    const smscId = smsc.submits[0]!.messageId;
+    await smsc.receipt(smscId, 'DELIVRD', { to: '79991234567' });
+    smsc.dropAll();
+    await eventually(() => smsc.boundSessions() === 1 && smsc.binds.length === 3, 'the bind again');
+    expect(await smsc.receipt(smscId, 'DELIVRD', { to: '79991234567' })).toBe(0);
+    expect(await smsc.receipt('99999999', 'UNDELIV', { to: '79990009999' })).toBe(0);
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'delivered' });
+    expect(smsc.stats.deliverResps.every((s) => s === 0)).toBe(true);
+  });
+
+  it('the graceful stop lets the worker finish, then unbinds', async () => {
+    const stop = startBackground(ctx.deps);
+    const id = await postSms(ctx, fp);
+    await eventually(async () => (await messageRow(ctx, id)).state === 'sent', 'the SMS sent by the running worker', 10_000);
+    expect(smsc.boundSessions()).toBe(1);
+    await stop();
+    expect(smsc.stats.unbinds).toBe(2); // the install's check, and now the worker's bind
+    await eventually(() => smsc.boundSessions() === 0, 'no bind left');
+  });
+
+  it('an incoming SMS is answered and stored nowhere', async () => {
+    await postSms(ctx, fp);
+    await ctx.deps.worker.runOnce();
+    const rows = await ctx.db('messages').count({ n: '*' });
+    expect(await smsc.incoming('79991234567', 'MyShop', 'STOP')).toBe(0);
+    expect(await ctx.db('messages').count({ n: '*' })).toEqual(rows);
+  });
+});
+
+describe('ids written the other way round', () => {
+  it('an id hex in submit_sm_resp and decimal in the receipt (text form) finds its message too', async () => {
+    await setUp({ simulator: { idFormat: 'hex', receiptIdFormat: 'decimal' } });
+    const id = await postSms(ctx, fp);
+    await ctx.deps.worker.runOnce();
+    const smscId = smsc.submits[0]!.messageId;
+    expect(smscId).toMatch(/^[0-9A-F]{8}$/);
+    expect(await smsc.receipt(smscId, 'EXPIRED', { to: '79991234567', form: 'text' })).toBe(0);
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'undelivered', gateway_status: 'EXPIRED', gateway_message_id: smscId });
+    await ctx.deps.reporter.runOnce();
+    expect(fp.shown.get(id)).toBe('undelivered');
+  });
+});
+
+describe('SMPP windowing', () => {
+  it('more unanswered submits than the centre\'s window are refused by it (ESME_RTHROTTLED): those wait and go once, later', async () => {
+    await setUp({ window: '5', simulator: { window: 2 } }); // the account says 5, the centre allows 2
+    const ids = await Promise.all([1, 2, 3, 4, 5].map((i) => postSms(ctx, fp, { to: `+7999000000${i}` })));
+    smsc.holdNext(2);
+    const run = ctx.deps.worker.runOnce();
+    await eventually(() => smsc.held() === 2 && smsc.stats.windowOverflows === 3, 'two held, three refused');
+    smsc.release();
+    await run;
+    const states = await Promise.all(ids.map(async (id) => (await messageRow(ctx, id)).state));
+    expect(states.filter((s) => s === 'sent')).toHaveLength(2);
+    expect(states.filter((s) => s === 'queued')).toHaveLength(3);
+    for (let step = 0; step < 5 && (await ctx.db('messages').where({ state: 'queued' }).count({ n: '*' }))[0]!.n != 0; step++) {
+      now += 60_000;
+      await ctx.deps.worker.runOnce();
+    }
+    for (const id of ids) expect((await messageRow(ctx, id)).state).toBe('sent');
+    for (let i = 1; i <= 5; i++) expect(submitsTo(`7999000000${i}`)).toHaveLength(1);
+  });
+});

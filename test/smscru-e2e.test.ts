@@ -1,0 +1,280 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import request from 'supertest';
+import type { FakeBitrix24, FakePortal } from './fakes/bitrix24.js';
+import { startFakeSmscRu, type FakeSmscRu } from './fakes/smscru.js';
+import type { TestContext } from './helpers/app.js';
+import { TEST_SECRET_KEY } from './helpers/app.js';
+import { formState, installPortal, openAppPage, openInstallPage, stateFor, submitInstallForm } from './helpers/install.js';
+import { installedPortal } from './helpers/installed-portal.js';
+import { messageRow, postSms } from './helpers/sms.js';
+import { eventually, untilIdle } from './helpers/wait.js';
+import { buildDeps } from '../src/deps.js';
+import { createLogger } from '../src/platform/logger.js';
+
+/**
+ * SMSC.ru from Bitrix24 to the fake SMSC and back: installed through the install page, SMS posted to /handler, the
+ * worker, the statuses job and the reporter stepped with runOnce() under the test's clock (the fake SMSC's too).
+ */
+let fake: FakeBitrix24;
+let fp: FakePortal;
+let ctx: TestContext;
+let smsc: FakeSmscRu;
+let close: () => Promise<void>;
+let now: number;
+const clock = () => now;
+const SMSC_FIELDS = { provider: 'smscru', smscru_login: 'shop', smscru_password: 's3cret', sender: 'MyShop' };
+
+beforeEach(async () => {
+  now = Date.UTC(2026, 10, 22, 12);
+  smsc = await startFakeSmscRu({ clock, accounts: { shop: { password: 's3cret', balance: 500 } } });
+  ({ fake, fp, ctx, close } = await installedPortal({
+    clock, random: () => 0.5, install: SMSC_FIELDS,
+    // A short deadline: a lost answer is noticed quickly.
+    env: { SMSCRU_API_URL: smsc.url, GATEWAY_TIMEOUT_MS: '1000', SMSCRU_CONCURRENCY: '5' },
+  }));
+});
+afterEach(async () => {
+  await close();
+  await smsc.close();
+});
+
+const post = (path: string, fields: Record<string, string>) => request(ctx.app).post(path).type('form').send(fields);
+const phone = (i: number) => `+7999${String(5550000 + i)}`;
+const row = (b24Id: string) => messageRow(ctx, b24Id);
+const sendsOf = (id: number) => smsc.requests.filter((r) => r.cmd === 'send' && r.params.id === String(id)).length;
+const minutes = (n: number) => (now += n * 60_000);
+
+describe('a portal on SMSC.ru', () => {
+  it('is installed through the install page: the check asks SMSC for the balance; the page shows it, the login, never the password', async () => {
+    expect(smsc.requests.filter((r) => r.cmd === 'balance')).toHaveLength(1);
+    const settings = await ctx.deps.settings.get((await ctx.deps.portals.findByMemberId(fp.memberId))!.id);
+    expect(settings).toMatchObject({ gateway: 'smscru', credentials: { login: 'shop', password: 's3cret' } });
+    const page = await openAppPage(ctx, fake, fp);
+    expect(page.text).toContain('Gateway balance: <b id="balance">500.00</b>');
+    expect(page.text).toMatch(/<option value="smscru" selected>SMSC.ru<\/option>/);
+    expect(page.text).toMatch(/id="smscru_login"[^>]*value="shop"/);
+    expect(page.text).not.toContain('s3cret');
+  });
+
+  it('the install form says what is wrong next to each field, in plain words', async () => {
+    const other = await fake.addPortal();
+    const state = formState((await openInstallPage(ctx, fake, other)).text);
+    const empty = await submitInstallForm(ctx, state, { provider: 'smscru', smscru_login: '', smscru_password: '', sender: 'Shop' });
+    expect(empty.status).toBe(422);
+    expect(empty.text).toMatch(/id="smscru_login-error">Enter the SMSC.ru login/);
+    expect(empty.text).toMatch(/id="smscru_password-error">Enter the SMSC.ru password/);
+    const wrong = await submitInstallForm(ctx, state, { provider: 'smscru', smscru_login: 'shop', smscru_password: 'guess', sender: 'Shop' });
+    expect(wrong.status).toBe(422);
+    expect(wrong.text).toMatch(/id="smscru_password-error">SMSC.ru refused the login or password/);
+    expect(wrong.text).toMatch(/id="smscru_login"[^>]*value="shop"/); // the login stays typed in, the password does not
+    expect(wrong.text).not.toContain('guess');
+  });
+
+  it('on the settings page an empty password keeps the saved one only while the login is unchanged', async () => {
+    const state = stateFor((await openAppPage(ctx, fake, fp)).text, '/app/gateway');
+    const moved = await post('/app/gateway', { state, provider: 'smscru', smscru_login: 'shop2', smscru_password: '', default_country: 'RU' });
+    expect(moved.status).toBe(422);
+    expect(moved.text).toMatch(/id="smscru_password-error">The login changed: enter the SMSC.ru password again/);
+    const kept = await post('/app/gateway', { state, provider: 'smscru', smscru_login: 'shop', smscru_password: '', default_country: 'RU' });
+    expect(kept.status).toBe(200);
+    expect((await ctx.deps.settings.get((await ctx.deps.portals.findByMemberId(fp.memberId))!.id))!.credentials).toEqual({ login: 'shop', password: 's3cret' });
+  });
+
+  it('delivered, undelivered, failed and refused numbers all end with the right status in Bitrix24', async () => {
+    smsc.undeliverable.add(phone(3).slice(1));
+    smsc.unavailable.add(phone(4).slice(1));
+    smsc.invalid.add(phone(5).slice(1));
+    const ids = [];
+    for (let i = 0; i < 6; i++) ids.push(await postSms(ctx, fp, { to: phone(i), text: `Заказ ${i} готов` }));
+    await untilIdle(ctx.deps.worker);
+    const first = await row(ids[0]!);
+    expect(first).toMatchObject({ state: 'sent', gateway: 'smscru', gateway_message_id: String(first.id), sender: 'MyShop', segments: 1, encoding: 'UCS-2' });
+    expect(await row(ids[5]!)).toMatchObject({ state: 'failed', gateway_status: '7', failure_reason: 'SMSC.ru: wrong phone number format' });
+
+    smsc.settle();
+    expect(await ctx.deps.statusesJob.runOnce()).toEqual({ polled: 5, expired: 0 });
+    expect(smsc.stats.massStatusRequests).toBe(1); // the five in one multi-form request
+    await ctx.deps.reporter.runOnce();
+    expect(ids.map((id) => fp.shown.get(id))).toEqual(['delivered', 'delivered', 'delivered', 'undelivered', 'failed', 'failed']);
+    expect(await row(ids[3]!)).toMatchObject({ state: 'undelivered', gateway_status: '20', failure_reason: 'not delivered: the subscriber does not exist' });
+
+    // The message log on the settings page shows the parts and encoding, counted as for every gateway.
+    const long = await postSms(ctx, fp, { to: phone(9), text: 'Ю'.repeat(71) });
+    await ctx.deps.worker.runOnce();
+    expect(await row(long)).toMatchObject({ segments: 2, encoding: 'UCS-2' });
+    expect(smsc.byId((await row(long)).id)[0]!.cnt).toBe(2); // SMSC counts the same
+    const page = await openAppPage(ctx, fake, fp);
+    expect(page.text).toMatch(/<td>MyShop<\/td><td>2 <span class="hint">UCS-2<\/span><\/td>/);
+  });
+
+  it('a send that failed on a wrong password says so in the log, and the next ones fail without asking SMSC', async () => {
+    const portalId = (await ctx.deps.portals.findByMemberId(fp.memberId))!.id;
+    await ctx.deps.settings.save(portalId, { gateway: 'smscru', credentials: { login: 'shop', password: 'changed-at-smsc' } }, now);
+    ctx.deps.accounts.forget(portalId);
+    const a = await postSms(ctx, fp, { to: phone(1), text: 'one' });
+    const b = await postSms(ctx, fp, { to: phone(2), text: 'two' });
+    await untilIdle(ctx.deps.worker);
+    for (const id of [a, b]) expect(await row(id)).toMatchObject({ state: 'failed', gateway_status: '2', failure_reason: expect.stringMatching(/^SMSC.ru: wrong login or password/) });
+    expect(smsc.requests.filter((r) => r.cmd === 'send').length).toBeLessThanOrEqual(2);
+    await ctx.deps.reporter.runOnce();
+    expect([fp.shown.get(a), fp.shown.get(b)]).toEqual(['failed', 'failed']);
+    expect((await openAppPage(ctx, fake, fp)).text).toContain('SMSC.ru: wrong login or password');
+  });
+
+  it('the same text to the same number within a minute waits a minute instead of failing, and then goes', async () => {
+    const a = await postSms(ctx, fp, { to: phone(1), text: 'Your code 1234' });
+    const b = await postSms(ctx, fp, { to: phone(1), text: 'Your code 1234' });
+    await ctx.deps.worker.runOnce();
+    await ctx.deps.worker.runOnce();
+    const states = [await row(a), await row(b)];
+    const waiting = states.find((r) => r.state === 'queued')!;
+    expect(states.filter((r) => r.state === 'sent')).toHaveLength(1);
+    expect(waiting).toMatchObject({ gateway_status: '9' });
+    expect(Number(waiting.next_attempt_at)).toBeGreaterThanOrEqual(now + 60_000);
+    minutes(1);
+    await ctx.deps.worker.runOnce();
+    expect([(await row(a)).state, (await row(b)).state]).toEqual(['sent', 'sent']);
+  });
+
+  it('once SMSC blocks this server (error 4) the messages wait five minutes, and nothing more is asked meanwhile', async () => {
+    smsc.block(3 * 60_000);
+    const ids = [];
+    for (let i = 0; i < 4; i++) ids.push(await postSms(ctx, fp, { to: phone(i), text: `m${i}` }));
+    await ctx.deps.worker.runOnce();
+    const asked = smsc.requests.filter((r) => r.cmd === 'send').length;
+    for (const id of ids) {
+      const r = await row(id);
+      expect(r).toMatchObject({ state: 'queued', gateway_status: '4' });
+      expect(Number(r.next_attempt_at)).toBeGreaterThanOrEqual(now + 5 * 60_000 - 1);
+    }
+    await ctx.deps.worker.runOnce();
+    expect(smsc.requests.filter((r) => r.cmd === 'send')).toHaveLength(asked);
+    minutes(5);
+    await untilIdle(ctx.deps.worker);
+    for (const id of ids) expect((await row(id)).state).toBe('sent');
+  });
+});
+
+describe('a lost answer from SMSC.ru is settled by asking for our id, not guessed', () => {
+  it('SMSC has it (the connection was cut after it stored the message): sent, never sent again, then delivered', async () => {
+    smsc.nextSends('storeThenDrop');
+    const id = await postSms(ctx, fp, { to: phone(1), text: 'lost answer' });
+    await ctx.deps.worker.runOnce();
+    const lost = await row(id);
+    expect(lost).toMatchObject({ state: 'sending' });
+    expect(lost.unknown_since).not.toBeNull();
+
+    await ctx.deps.statusesJob.runOnce(); // too soon: SMSC may still be storing it
+    expect(smsc.stats.singleStatusRequests).toBe(0);
+    now += 15_000;
+    await ctx.deps.statusesJob.runOnce();
+    expect(await row(id)).toMatchObject({ state: 'sent', gateway_message_id: String(lost.id), gateway_status: '-1' });
+    await ctx.deps.worker.runOnce();
+    expect(sendsOf(lost.id)).toBe(1);
+
+    smsc.settle();
+    minutes(1);
+    await ctx.deps.statusesJob.runOnce();
+    await ctx.deps.reporter.runOnce();
+    expect(fp.shown.get(id)).toBe('delivered');
+  });
+
+  it('SMSC never got it (-3 after the grace period): sent again once, and delivered', async () => {
+    smsc.nextSends('loseBeforeStore');
+    const id = await postSms(ctx, fp, { to: phone(2), text: 'never arrived' });
+    await ctx.deps.worker.runOnce(); // waits out the 1 s deadline
+    const lost = await row(id);
+    expect(lost).toMatchObject({ state: 'sending', gateway_status: 'HTTP_DEADLINE' });
+
+    now += 60_000;
+    await ctx.deps.statusesJob.runOnce(); // not found, but within the grace period: not yet
+    expect(await row(id)).toMatchObject({ state: 'sending' });
+    expect(await ctx.deps.worker.runOnce()).toBe(0);
+    now += 60_000;
+    await ctx.deps.statusesJob.runOnce();
+    const again = await row(id);
+    expect(again).toMatchObject({ state: 'queued' });
+    expect(Number(again.resent_at)).toBe(now);
+    expect(await ctx.deps.worker.runOnce()).toBe(1);
+    expect(await row(id)).toMatchObject({ state: 'sent', gateway_message_id: String(lost.id) });
+    expect(sendsOf(lost.id)).toBe(2);
+    expect(smsc.byId(lost.id)).toHaveLength(1);
+
+    smsc.settle();
+    minutes(1);
+    await ctx.deps.statusesJob.runOnce();
+    await ctx.deps.reporter.runOnce();
+    expect(fp.shown.get(id)).toBe('delivered');
+  });
+
+  it('lost twice: never a second resend; failed "outcome unknown" after UNKNOWN_OUTCOME_WINDOW', async () => {
+    smsc.nextSends('loseBeforeStore', 2);
+    const id = await postSms(ctx, fp, { to: phone(3), text: 'lost twice' });
+    await ctx.deps.worker.runOnce();
+    minutes(2);
+    await ctx.deps.statusesJob.runOnce();
+    await ctx.deps.worker.runOnce(); // the one resend, lost as well
+    const m = await row(id);
+    expect(sendsOf(m.id)).toBe(2);
+    for (let i = 0; i < 16; i++) {
+      minutes(1);
+      await ctx.deps.statusesJob.runOnce();
+      await ctx.deps.worker.runOnce();
+    }
+    expect(sendsOf(m.id)).toBe(2);
+    expect(await row(id)).toMatchObject({ state: 'failed', failure_reason: 'outcome unknown: no delivery report from the gateway' });
+    await ctx.deps.reporter.runOnce();
+    expect(fp.shown.get(id)).toBe('failed');
+  });
+
+  it('a worker that died with the request in flight leaves it to the lookup too: found, sent once', async () => {
+    smsc.nextSends('storeThenHang');
+    const id = await postSms(ctx, fp, { to: phone(4), text: 'worker died' });
+    const dying = ctx.deps.worker.runOnce();
+    await eventually(() => smsc.messages.size > 0, 'the request to reach SMSC');
+    now += 21_000; // past WORKER_LEASE: another process reaps the claim
+    await ctx.deps.worker.reap();
+    expect((await row(id)).unknown_since).not.toBeNull();
+    await dying; // its late deadline changes nothing
+    smsc.dropHung();
+    now += 15_000;
+    await ctx.deps.statusesJob.runOnce();
+    expect(await row(id)).toMatchObject({ state: 'sent' });
+    expect(sendsOf((await row(id)).id)).toBe(1);
+  });
+});
+
+describe('SMSC.ru\'s limits, kept across portals and processes sharing one login', () => {
+  it('one mass status request a minute per login: portals take turns, another process adds none, SMSC never answers error 9', async () => {
+    const fp2 = await fake.addPortal();
+    await installPortal(ctx, fake, fp2, SMSC_FIELDS);
+    const a = await postSms(ctx, fp, { to: phone(1), text: 'portal one' });
+    const b = await postSms(ctx, fp2, { to: phone(2), text: 'portal two' });
+    await untilIdle(ctx.deps.worker);
+    smsc.settle();
+    const other = buildDeps({ config: ctx.config, db: ctx.db, log: createLogger('silent'), secretKey: TEST_SECRET_KEY, clock });
+    await ctx.deps.statusesJob.runOnce();
+    await other.statusesJob.runOnce();
+    expect(smsc.stats.massStatusRequests).toBe(1);
+    minutes(1);
+    await ctx.deps.statusesJob.runOnce();
+    expect(smsc.stats.massStatusRequests).toBe(2);
+    expect([(await row(a)).state, (await row(b)).state]).toEqual(['delivered', 'delivered']);
+    expect(smsc.stats.errors[9]).toBeUndefined();
+  });
+
+  it('two portals on one login never have more than SMSCRU_CONCURRENCY sends in flight, though each may have GATEWAY_CONCURRENCY', async () => {
+    const fp2 = await fake.addPortal();
+    await installPortal(ctx, fake, fp2, SMSC_FIELDS);
+    const ids = [];
+    for (let i = 0; i < 12; i++) ids.push(await postSms(ctx, i % 2 ? fp2 : fp, { to: phone(i), text: `burst ${i}` }));
+    smsc.holdSends();
+    const running = untilIdle(ctx.deps.worker);
+    await eventually(() => smsc.inFlight('shop') === 5, 'five sends in flight');
+    smsc.release();
+    await running;
+    for (const id of ids) expect((await row(id)).state).toBe('sent');
+    expect(smsc.stats.inFlightMax).toBe(5);
+    expect(smsc.stats.errors[9]).toBeUndefined();
+  });
+});
