@@ -7,6 +7,13 @@ describe('configuration', () => {
     expect(c).toMatchObject({ PORT: 3000, DATABASE_URL: 'data/app.sqlite', databaseClient: 'better-sqlite3', B24_OAUTH_URL: 'https://oauth.bitrix.info' });
   });
 
+  it('refuses a DATABASE_URL with another scheme instead of making a file of that name', () => {
+    for (const url of ['sqlite:///tmp/x.sqlite', 'file:data/app.sqlite', 'mysql://u@h/db']) {
+      expect(() => loadConfig({ DATABASE_URL: url })).toThrow(/DATABASE_URL: a SQLite file path/);
+    }
+    expect(loadConfig({ DATABASE_URL: '/var/lib/sms/app.sqlite' }).databaseClient).toBe('better-sqlite3');
+  });
+
   it('selects PostgreSQL for a postgres:// DATABASE_URL and strips trailing slashes from URLs', () => {
     const c = loadConfig({ DATABASE_URL: 'postgres://u@h/db', PUBLIC_URL: 'https://sms.example.com/' });
     expect(c.databaseClient).toBe('pg');

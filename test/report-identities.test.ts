@@ -48,8 +48,13 @@ describe('status reports when the installer is no administrator any more', () =>
     expect(fp.shown.get(id)).toBe('sent'); // Bitrix24 refused the installer's token and the author's made-up one
     expect(await report(id)).toMatchObject({ outcome: 'pending', last_error: expect.stringMatching(/^ACCESS_DENIED/) });
 
-    // Days later, past REPORT_MAX_AGE, it still waits: nothing is lost.
-    now += 8 * 86_400_000;
+    // Weeks later, past REPORT_MAX_AGE (14 days), it still waits, even when a try fails on the way: nothing is lost.
+    now += 15 * 86_400_000;
+    await ctx.db('status_reports').update({ next_attempt_at: now });
+    fp.failNext.push(...Array.from({ length: 5 }, () => ({ status: 500, body: { error: 'INTERNAL_SERVER_ERROR', error_description: 'boom' } })));
+    await ctx.deps.reporter.runOnce({ flush: true });
+    expect(fp.failNext).toHaveLength(0);
+    expect((await report(id)).outcome).toBe('pending');
     await ctx.db('status_reports').update({ next_attempt_at: now });
     await ctx.deps.reporter.runOnce({ flush: true });
     expect((await report(id)).outcome).toBe('pending');
@@ -134,5 +139,32 @@ describe('the provider check when the installer is no administrator any more', (
     await ctx.deps.providerCheck.runOnce();
     expect([...fp.senders.keys()]).toEqual(['smsgw_myshop']);
     expect(fp.calls.filter((c) => c.method === 'messageservice.sender.add').at(-1)?.userId).toBe(3);
+  });
+});
+
+describe('authors\' tokens over time', () => {
+  it('an author\'s token used up and erased is stored again when the author sends more with it', async () => {
+    const token = fake.issueTokens(fp, 2).accessToken;
+    const first = await failedSms(2, token);
+    await ctx.deps.reporter.runOnce({ flush: true });
+    expect(fp.shown.get(first)).toBe('failed');
+    expect(await ctx.db('author_tokens').where({ portal_id: portal.id })).toHaveLength(0);
+    now += 61_000; // the same token, a minute later (it lives an hour)
+    const second = await failedSms(2, token);
+    await ctx.deps.reporter.runOnce({ flush: true });
+    expect(fp.shown.get(second)).toBe('failed');
+  });
+
+  it('the portal stays degraded while any report waits, even when others went with an author\'s token', async () => {
+    const withToken = await failedSms(2, fake.issueTokens(fp, 2).accessToken);
+    const authorless = await postSms(ctx, fp, { to: 'no number', auth: false });
+    await ctx.deps.reporter.runOnce({ flush: true });
+    expect(fp.shown.get(withToken)).toBe('failed');
+    expect(fp.shown.get(authorless)).toBe('sent');
+    const third = await failedSms(2, fake.issueTokens(fp, 2).accessToken);
+    await ctx.db('status_reports').update({ next_attempt_at: now + 3600_000 }).where({ b24_message_id: authorless });
+    await ctx.deps.reporter.runOnce({ flush: true });
+    expect(fp.shown.get(third)).toBe('failed');
+    expect((await ctx.deps.portals.findById(portal.id))?.reportsWaitingSince).not.toBeNull();
   });
 });

@@ -22,6 +22,9 @@ export async function writeStatusReport(trx: Knex.Transaction, messageId: number
   return { gateway: m.gateway };
 }
 
+/** The start of `last_error` of a report that no token we hold may set (issue 10 §3): it waits, never dropped for age. */
+export const WAITING = 'ACCESS_DENIED';
+
 export interface PendingReport {
   id: number;
   portal_id: number;
@@ -31,6 +34,8 @@ export interface PendingReport {
   attempts: number;
   created_at: number;
   author_id: number | null;
+  /** Why the last try failed; `ACCESS_DENIED…` marks a report waiting for a token that may set it. */
+  last_error: string | null;
 }
 
 /** The reporter's side of the outbox: choose, claim under a lease, settle; and the operator's counts. */
@@ -62,7 +67,7 @@ export function createReportRepo(db: Db) {
     const rows = await db('status_reports')
       .whereIn('id', free)
       .update({ lease_until: now + leaseMs, attempts: db.raw('attempts + 1'), updated_at: now })
-      .returning(['id', 'portal_id', 'code', 'b24_message_id', 'status', 'attempts', 'created_at', 'author_id']);
+      .returning(['id', 'portal_id', 'code', 'b24_message_id', 'status', 'attempts', 'created_at', 'author_id', 'last_error']);
     return (rows as PendingReport[])
       .map((r) => ({ ...r, id: Number(r.id), portal_id: Number(r.portal_id), author_id: r.author_id == null ? null : Number(r.author_id) }))
       .sort((a, b) => a.id - b.id);
@@ -88,9 +93,14 @@ export function createReportRepo(db: Db) {
     return row !== undefined;
   }
 
+  /** Whether any report of the portal still waits for a token that may set it. */
+  async function anyWaiting(portalId: number): Promise<boolean> {
+    return (await db('status_reports').where({ portal_id: portalId, outcome: 'pending' }).where('last_error', 'like', `${WAITING}%`).first('id')) !== undefined;
+  }
+
   /** An administrator opened the app's page: the reports that waited for a token that may set them go now. */
   async function wakeWaiting(portalId: number, now: number): Promise<number> {
-    return db('status_reports').where({ portal_id: portalId, outcome: 'pending' }).where('last_error', 'like', 'ACCESS_DENIED%').update({ next_attempt_at: now, updated_at: now });
+    return db('status_reports').where({ portal_id: portalId, outcome: 'pending' }).where('last_error', 'like', `${WAITING}%`).update({ next_attempt_at: now, updated_at: now });
   }
 
   /** The operator's "retry failed reports": a portal's dropped and waiting reports go out again now. */
@@ -113,7 +123,7 @@ export function createReportRepo(db: Db) {
     return Number(r[0]?.n ?? 0);
   }
 
-  return { due, claim, counts, markReported, drop, retry, requeuePortal, backlog, pendingForAuthor, wakeWaiting };
+  return { due, claim, counts, markReported, drop, retry, requeuePortal, backlog, pendingForAuthor, wakeWaiting, anyWaiting };
 }
 
 export type ReportRepo = ReturnType<typeof createReportRepo>;

@@ -4,7 +4,7 @@ import { B24Error } from '../bitrix/errors.js';
 import type { BatchResult, RestClient } from '../bitrix/rest-client.js';
 import { backoffMs } from './backoff.js';
 import { createLoop } from './loop.js';
-import type { PendingReport, ReportRepo } from './report-repo.js';
+import { WAITING, type PendingReport, type ReportRepo } from './report-repo.js';
 import type { IdentityRepo } from '../portals/identity-repo.js';
 import type { Portal } from '../portals/portal-repo.js';
 
@@ -34,9 +34,11 @@ export function createStatusReporter(deps: {
 
   async function retryOrDrop(rs: PendingReport[], error: string) {
     const now = deps.clock();
-    const tooOld = rs.filter((r) => now - r.created_at >= o.maxAgeMs);
+    // A report waiting for a token that may set it is kept whatever its age; only Bitrix24's own purge ends it.
+    const old = (r: PendingReport) => now - r.created_at >= o.maxAgeMs && !r.last_error?.startsWith(WAITING);
+    const tooOld = rs.filter(old);
     for (const r of tooOld) await deps.reports.drop(r.id, `gave up: ${error}`, now);
-    const again = rs.filter((r) => now - r.created_at < o.maxAgeMs);
+    const again = rs.filter((r) => !old(r));
     const attempts = Math.max(1, ...again.map((r) => r.attempts));
     await deps.reports.retry(again.map((r) => r.id), now + backoffMs(attempts, random(), { baseMs: o.retryBaseMs, capMs: o.retryCapMs }), error, now);
     count('dropped', tooOld.length);
@@ -84,11 +86,11 @@ export function createStatusReporter(deps: {
       // No token we hold may set these statuses: they wait (never dropped for age) until an administrator opens the
       // app's page, which gives us their token and wakes them.
       const attempts = Math.max(1, ...denied.map((r) => r.attempts));
-      await deps.reports.retry(denied.map((r) => r.id), now + backoffMs(attempts, random(), { baseMs: o.retryBaseMs, capMs: o.retryCapMs }), `${DENIED}: no token we hold may report it`, now);
+      await deps.reports.retry(denied.map((r) => r.id), now + backoffMs(attempts, random(), { baseMs: o.retryBaseMs, capMs: o.retryCapMs }), `${WAITING}: no token we hold may report it`, now);
       await deps.identities.setReportsWaiting(portalId, now);
       deps.log.warn({ portalId, n: denied.length }, 'status.report.waiting');
       count('waiting', denied.length);
-    } else if (reported.length) {
+    } else if (reported.length && !(await deps.reports.anyWaiting(portalId))) {
       await deps.identities.setReportsWaiting(portalId, null);
     }
   }

@@ -48,7 +48,12 @@ const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('0.0.0.0'),
   PUBLIC_URL: url.default('http://localhost:3000'),
-  DATABASE_URL: z.string().min(1).default('data/app.sqlite'),
+  // A SQLite file's path, or postgres://…: any other scheme (sqlite:…, file:…) would quietly become a file of that name.
+  DATABASE_URL: z
+    .string()
+    .min(1)
+    .default('data/app.sqlite')
+    .refine((u) => /^postgres(ql)?:\/\//.test(u) || !/^[a-z][a-z0-9+.-]+:/i.test(u), 'a SQLite file path (data/app.sqlite) or postgres://user@host/db'),
   DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'must be a plain schema name').optional(), // PostgreSQL search_path
   B24_CLIENT_ID: z.string().default(''),
   B24_CLIENT_SECRET: z.string().default(''),

@@ -9,6 +9,8 @@ const AUTHOR_TOKEN_MARGIN_MS = 60_000;
 const AUTHOR_TOKEN_MAX_MS = 3600_000;
 /** How old an administrator's stored pair may be and still be promoted (its refresh token surely alive). */
 const ADMIN_PAIR_MAX_AGE_MS = 27 * 86_400_000;
+/** How long this process trusts its memory that an author's token is stored. */
+const REWRITE_MS = 60_000;
 
 /**
  * The identities a status report may go with besides the portal's stored pair (issue 10 §3): the pair of the latest
@@ -17,21 +19,23 @@ const ADMIN_PAIR_MAX_AGE_MS = 27 * 86_400_000;
  * Tokens are stored encrypted and never leave this module but to the REST client.
  */
 export function createIdentityRepo(db: Db, crypto: Crypto) {
-  // Authors send many SMS with one token: it is written when it changes, not once per message.
+  // Authors send many SMS with one token: it is written when it changes, and again after REWRITE_MS at the latest,
+  // since the reporter (often in another process) erases tokens it used up and this memory would not know.
   const macKey = randomBytes(32);
-  const seen = new Map<string, Buffer>();
+  const seen = new Map<string, { mac: Buffer; at: number }>();
   const macOf = (t: string) => createHmac('sha256', macKey).update(t).digest();
 
   /** The handler saw an author's token (auth[access_token], auth[expires_in]); kept until it expires or is used up. */
   async function rememberAuthor(portalId: number, userId: number, accessToken: string, expiresInS: number, now: number): Promise<void> {
     const key = `${portalId}:${userId}`;
     const mac = macOf(accessToken);
-    if (seen.get(key)?.equals(mac)) return;
+    const last = seen.get(key);
+    if (last && last.mac.equals(mac) && now - last.at < REWRITE_MS && now >= last.at) return;
     const expiresAt = now + Math.min(Math.max(0, expiresInS) * 1000, AUTHOR_TOKEN_MAX_MS);
     const row = { portal_id: portalId, user_id: userId, access_token_enc: crypto.encrypt(accessToken), expires_at: expiresAt, updated_at: now };
     await db('author_tokens').insert(row).onConflict(['portal_id', 'user_id']).merge(['access_token_enc', 'expires_at', 'updated_at']);
     if (seen.size >= 10_000) seen.clear();
-    seen.set(key, mac);
+    seen.set(key, { mac, at: now });
   }
 
   /** The author's token while it has time left; undefined otherwise. */
