@@ -159,6 +159,16 @@ describe('SMPP end to end', () => {
     });
   });
 
+  it('after a drop, a receipt for the number that does not quote the text settles nothing (it may be another sender\'s on a shared account)', async () => {
+    smsc.dropOnNext();
+    const id = await postSms(ctx, fp, { to: '+79995550012' });
+    await ctx.deps.worker.runOnce();
+    await eventually(() => smsc.boundSessions() === 1, 'the account to bind again');
+    expect(await smsc.receipt(smsc.submits[0]!.messageId, 'DELIVRD', { to: '79995550012', form: 'tlv' })).toBe(0);
+    expect(await smsc.receipt(smsc.submits[0]!.messageId, 'DELIVRD', { to: '79995550012', excerpt: 'Something else' })).toBe(0);
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'sending', gateway_status: 'SMPP_DROPPED' });
+  });
+
   it('a connection dropped after the submit went out: unknown outcome, never resent; after the reconnect a receipt for the number settles it', async () => {
     smsc.dropOnNext();
     const id = await postSms(ctx, fp, { to: '+79995550011' });
@@ -172,7 +182,7 @@ describe('SMPP end to end', () => {
 
     // The centre had taken it; its receipt comes over the new bind, with an id this service never heard.
     await eventually(() => smsc.boundSessions() === 1, 'the account to bind again');
-    expect(await smsc.receipt(smsc.submits[0]!.messageId, 'DELIVRD', { to: '79995550011' })).toBe(0);
+    expect(await smsc.receipt(smsc.submits[0]!.messageId, 'DELIVRD', { to: '79995550011', excerpt: 'Hello' })).toBe(0);
     expect(await messageRow(ctx, id)).toMatchObject({ state: 'delivered', gateway_message_id: expect.any(String) });
     expect(submitsTo('79995550011')).toHaveLength(1);
     await ctx.deps.reporter.runOnce();

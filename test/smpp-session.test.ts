@@ -170,6 +170,15 @@ describe('the pool', () => {
     expect(late).toEqual([0]);
   });
 
+  it('a window held only by submits the centre never answers is dropped and bound again, so the account does not stall', async () => {
+    const a = pool({ timeoutMs: 200 }).account(1, account({}, { window: 2 }));
+    smsc.holdNext(2); // answered by nobody, while enquire_link still is
+    const lost = await Promise.all([1, 2].map((id) => a.submit(submitParams(), { messageId: id, part: 0, parts: 1 }, { waitMs: 1_000 })));
+    expect(lost).toEqual([{ kind: 'lost', code: 'SMPP_TIMEOUT' }, { kind: 'lost', code: 'SMPP_TIMEOUT' }]);
+    await eventually(() => smsc.boundSessions() === 1 && smsc.binds.length === 2, 'a new bind');
+    expect(await a.submit(submitParams(), { messageId: 3, part: 0, parts: 1 }, { waitMs: 1_000 })).toMatchObject({ kind: 'answered', status: 0 });
+  });
+
   it('after a drop, submits in flight are lost (never resent) and the account binds again', async () => {
     const a = pool().account(1, account());
     smsc.holdNext(1);

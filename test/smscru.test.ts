@@ -102,6 +102,12 @@ describe('sending through SMSC.ru', () => {
     expect(outcome.text).toMatch(/^outcome unknown: /);
   });
 
+  it('an HTTP 500 after SMSC stored the message is an unknown outcome, never a retry (sent again it would go out twice)', async () => {
+    smsc.nextSends('storeThen500');
+    const outcome = await gateway().send(sms());
+    expect(outcome).toMatchObject({ kind: 'unknown', code: 'HTTP_500' });
+  });
+
   it('an answer that never comes is an unknown outcome at our deadline', async () => {
     smsc.nextSends('storeThenHang');
     const outcome = await gateway({ timeoutMs: 300 }).send(sms());

@@ -49,13 +49,17 @@ export function createSmppReceipts(deps: { queue: QueueRepo; parts: PartRepo; cl
     deps.log.info({ portalId, stat: r.status.code }, 'smpp.receipt.unmatched');
   }
 
-  /** An unknown outcome settled by a receipt for its number (the centre's id for it was never heard). */
+  /**
+   * An unknown outcome settled by a receipt for its number (the centre's id for it was never heard): only when the
+   * receipt quotes the text and exactly one such message to that number starts with the quote. A receipt without a
+   * quote could be for anything else sent on the same system_id (aggregator accounts are often shared), so it
+   * settles nothing; the message then ends "outcome unknown" after the window.
+   */
   async function byNumber(portalId: number, r: Receipt): Promise<boolean> {
     const handset = digits(r.handset);
-    if (handset.length < 7) return false;
-    let candidates = await deps.parts.awaitingOutcome(portalId, 'smpp', `+${handset}`);
     const quoted = plain(r.excerpt ?? '');
-    if (quoted) candidates = candidates.filter((c) => c.body === null || plain(c.body).startsWith(quoted));
+    if (handset.length < 7 || !quoted) return false;
+    const candidates = (await deps.parts.awaitingOutcome(portalId, 'smpp', `+${handset}`)).filter((c) => c.body !== null && plain(c.body).startsWith(quoted));
     if (candidates.length !== 1) return false;
     const m = candidates[0]!;
     await deps.parts.record(portalId, { messageId: m.id, part: 0, parts: 1, smscId: r.id }, deps.clock());

@@ -106,7 +106,10 @@ export function createSmscRuGateway(opts: {
       // A proxy that passed the request on and lost the answer, or an answer we cannot read: SMSC may have it.
       if (status === 0) return unknownOutcome('UNREADABLE', 'unreadable SMSC.ru answer');
       if (status === 502 || status === 504) return unknownOutcome(`HTTP_${status}`, `no answer through the proxy in front of SMSC.ru (HTTP ${status})`);
-      if (status >= 500 || status === 429) return { kind: 'retryable', code: `HTTP_${status}`, text: `SMSC.ru answered HTTP ${status}` };
+      // A 5xx may come after SMSC took the send: sent again, it would go out twice (and the second try would only
+      // hear error 9, "the same send within a minute"). A lookup by our id settles it instead.
+      if (status >= 500) return unknownOutcome(`HTTP_${status}`, `SMSC.ru answered HTTP ${status}; it may have taken the message`);
+      if (status === 429) return { kind: 'retryable', code: `HTTP_${status}`, text: `SMSC.ru answered HTTP ${status}` };
       return { kind: 'permanent', code: `HTTP_${status}`, text: `no SMSC.ru send service at this address (HTTP ${status})` };
     }
     const e = errorOf(r.json);

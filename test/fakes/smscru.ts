@@ -30,7 +30,7 @@ export interface FakeSmscMessage {
 }
 
 /** What becomes of the next sends: answered; stored and never answered; stored and the connection cut; lost before storing. */
-export type SmscSendFate = 'ok' | 'storeThenHang' | 'storeThenDrop' | 'loseBeforeStore';
+export type SmscSendFate = 'ok' | 'storeThenHang' | 'storeThenDrop' | 'storeThen500' | 'loseBeforeStore';
 
 export interface FakeSmscAccount {
   password: string;
@@ -144,6 +144,7 @@ export async function startFakeSmscRu(opts: {
     }
     if (fate === 'storeThenHang') return void hung.push(res);
     if (fate === 'storeThenDrop') return void res.destroy();
+    if (fate === 'storeThen500') return void res.writeHead(500, { 'content-type': 'text/html' }).end('Internal Server Error');
     if (hold) await hold;
     const extra = p.cost === '2' ? { cost: cost.toFixed(2) } : p.cost === '3' ? { cost: cost.toFixed(2), balance: account.balance.toFixed(2) } : {};
     answer(res, fmt, { id: /^\d+$/.test(smscId) ? Number(smscId) : smscId, cnt, ...extra });

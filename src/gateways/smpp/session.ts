@@ -57,6 +57,8 @@ export function createSmppSession(o: {
   let probing = false;
   let closedCode = 'SMPP_CLOSED';
   let closeWaiters: Array<() => void> = [];
+  /** Submits past their timeout that still hold a place in the window (a late answer frees it). */
+  let overdue = 0;
 
   function closed(code: string) {
     if (state === 'closed') return;
@@ -67,6 +69,7 @@ export function createSmppSession(o: {
     for (const fail of [...inFlight]) fail(code === 'SMPP_UNBOUND' ? 'SMPP_DROPPED' : code);
     inFlight.clear();
     outstanding = 0;
+    overdue = 0;
     for (const w of waiting.splice(0)) w(false);
     for (const w of closeWaiters.splice(0)) w();
     if (wasBound) o.onClosed?.(code);
@@ -253,6 +256,7 @@ export function createSmppSession(o: {
       };
       const sent = send(new smpp.PDU('submit_sm', params), (resp) => {
         inFlight.delete(fail);
+        if (done) overdue = Math.max(0, overdue - 1);
         releaseWindow();
         const answer: Answer = { kind: 'answered', status: resp.command_status, messageId: (typeof resp.message_id === 'string' && messageId(resp.message_id)) || '' };
         if (!done) finish(answer);
@@ -266,6 +270,9 @@ export function createSmppSession(o: {
       timer = setTimeout(() => {
         if (done) return;
         finish({ kind: 'lost', code: 'SMPP_TIMEOUT' });
+        // A centre that never answers some submits but still answers enquire_link would keep their places in the
+        // window for ever: once every place is held so, the bind is dropped and made again (the pool reconnects).
+        if (++overdue >= o.window()) return destroy('SMPP_WINDOW_STUCK');
         probe(); // an unanswered submit may mean a dead line
       }, o.timeoutMs);
     });
