@@ -38,7 +38,7 @@ describe('the demo in a real browser', () => {
     await page.goto(demo.url);
     expect(await page.textContent('h1')).toBe('Demo: SMS from Bitrix24');
     expect(await page.getAttribute('#install-state', 'data-installed')).toBe('true');
-    expect(await page.locator('#sms-sender option').allTextContents()).toEqual(['DemoShop']);
+    expect(await page.locator('#sms-sender option').allTextContents()).toEqual(['DemoShop (sandbox: nothing is really sent)']); // the provider's name says so in Bitrix24 too
 
     await page.click('#install-btn');
     const frame = page.frameLocator('#app-frame');
@@ -51,7 +51,7 @@ describe('the demo in a real browser', () => {
     await frame.locator('h1', { hasText: 'The SMS gateway is connected' }).waitFor();
     // The install page's BX24.installFinish() reached the portal around the frame.
     await page.waitForSelector('#install-state:text("BX24.installFinish()")');
-    await page.waitForFunction(() => [...document.querySelectorAll('#sms-sender option')].map((o) => o.textContent).join() === 'Clinic');
+    await page.waitForFunction(() => [...document.querySelectorAll('#sms-sender option')].map((o) => o.textContent).join() === 'Clinic (sandbox: nothing is really sent)');
     expect([...demo.portal.senders.keys()]).toEqual(['smsgw_clinic']);
     await shot(page, 'demo-installed');
   });

@@ -45,7 +45,7 @@ describe('npm run demo', () => {
   it('starts with the app installed in the simulated portal on the sandbox gateway', async () => {
     expect(demo.portal.installed).toBe(true);
     const [provider] = [...demo.portal.senders.values()];
-    expect(provider).toMatchObject({ CODE: 'smsgw_demoshop', NAME: 'DemoShop', TYPE: 'SMS' });
+    expect(provider).toMatchObject({ CODE: 'smsgw_demoshop', NAME: { en: 'DemoShop (sandbox: nothing is really sent)', ru: 'DemoShop (песочница: SMS не отправляются)' }, TYPE: 'SMS' });
     expect(provider!.HANDLER.startsWith(`${demo.appUrl}/handler?key=`)).toBe(true);
     const stored = await demo.deps.portals.findByMemberId(demo.portal.memberId);
     expect((await demo.deps.settings.get(stored!.id))?.gateway).toBe('sandbox');

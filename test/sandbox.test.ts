@@ -149,3 +149,17 @@ describe('a sandbox report that never arrives', () => {
     expect(fp.shown.get(id)).toBe('delivered');
   });
 });
+
+describe('the provider\'s name in Bitrix24', () => {
+  it('says that nothing is really sent while the portal is on the sandbox, and stops saying it once a real gateway is chosen', async () => {
+    const t = await installedPortal({ install: SANDBOX });
+    try {
+      const name = () => t.fp.senders.get([...t.fp.senders.keys()][0]!)!.NAME as Record<string, string>;
+      expect(name()).toEqual({ ru: expect.stringContaining('(песочница: SMS не отправляются)'), en: expect.stringContaining('(sandbox: nothing is really sent)') });
+      await t.ctx.deps.settingsService.updateGateway(t.portal.id, { gateway: 'smsru', credentials: { api_key: 'real-key' } });
+      expect(JSON.stringify(name())).not.toMatch(/sandbox|песочница/);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -36,9 +36,19 @@ export function createProviderRegistry(deps: {
     `${deps.publicUrl}/handler?key=${encodeURIComponent(await deps.portals.handlerKey(portalId))}`;
   const eventsUrl = `${deps.publicUrl}/events`;
 
+  /**
+   * What the CRM shows as the provider's name. On the sandbox gateway it says that nothing is sent: CRM users see
+   * "delivered" for its messages, and only the provider's name tells them in Bitrix24 itself.
+   */
+  async function nameOf(portalId: number, name: string): Promise<string | Record<string, string>> {
+    if ((await deps.settings.get(portalId))?.gateway !== 'sandbox') return name || DEFAULT_NAME;
+    const say = (lang: 'ru' | 'en') => `${name || DEFAULT_NAME[lang]} (${t(lang).sandboxProviderSuffix})`;
+    return { ru: say('ru'), en: say('en') };
+  }
+
   /** sender.add; on ERROR_SENDER_ALREADY_INSTALLED bring the existing one up to date instead. */
   async function registerOne(portalId: number, s: { code: string; name: string }, handler: string) {
-    const fields = { CODE: s.code, HANDLER: handler, NAME: s.name || DEFAULT_NAME };
+    const fields = { CODE: s.code, HANDLER: handler, NAME: await nameOf(portalId, s.name) };
     try {
       await deps.rest.call(portalId, 'messageservice.sender.add', { ...fields, TYPE: 'SMS' });
     } catch (err) {

@@ -97,7 +97,12 @@ export function createSettingsService(deps: {
 
   /** The settings page's gateway form: the account (checked first), then the default country. The portal as saved. */
   async function updateGateway(portalId: number, input: { gateway: string; credentials?: Record<string, string> }, defaultCountry?: string): Promise<Portal> {
+    const before = (await deps.settings.get(portalId))?.gateway;
     await saveGateway(portalId, input.gateway, input.credentials);
+    if (before !== input.gateway && (before === 'sandbox' || input.gateway === 'sandbox')) {
+      // The providers' names say whether SMS are really sent (providers.ts): they change with the gateway.
+      await deps.providers.registerAll(portalId).catch((err) => deps.log.warn({ portalId, error: err.code ?? String(err) }, 'provider.rename.failed'));
+    }
     if (defaultCountry) await deps.portals.setDefaultCountry(portalId, defaultCountry, deps.clock());
     return (await deps.portals.findById(portalId))!;
   }
