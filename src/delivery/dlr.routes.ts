@@ -1,4 +1,4 @@
-import express, { Router, type Request } from 'express';
+import express, { Router, type Request, type Response } from 'express';
 import { createHash } from 'node:crypto';
 import type { Clock } from '../platform/clock.js';
 import type { Crypto } from '../platform/crypto.js';
@@ -8,6 +8,7 @@ import { AppError } from '../platform/errors.js';
 import { kannelDlr } from '../gateways/kannel.codes.js';
 import { smsruStatus } from '../gateways/smsru.codes.js';
 import { sandboxReport } from '../gateways/sandbox.js';
+import type { GatewayStatus } from '../gateways/gateway.js';
 import type { QueueRepo } from './queue-repo.js';
 import type { SettingsRepo } from '../portals/settings-repo.js';
 import type { PortalRepo } from '../portals/portal-repo.js';
@@ -30,33 +31,39 @@ export function dlrRoutes(deps: { queue: QueueRepo; settings: SettingsRepo; port
     return portalId;
   }
 
-  router.all('/dlr/kannel/:portalId/:token/:messageId', async (req, res) => {
-    const portalId = portalFrom(req);
-    if (await uninstalled(portalId)) return void res.type('text').send('ok');
-    const m = await deps.queue.byId(Number(req.params.messageId));
-    if (!m || Number(m.portal_id) !== portalId) throw new AppError('not_found', 404, 'no such message');
-    const status = kannelDlr(Number(req.query.type), typeof req.query.reply === 'string' ? req.query.reply : undefined);
-    if (!status) throw new AppError('invalid_request', 400, `unknown DLR type ${String(req.query.type)}`);
-    const changed = await applyGatewayStatus(deps.queue, m.id, status, deps.clock());
-    if (changed && status.state !== 'sent') deps.onSettled?.();
-    deps.log.info({ messageId: m.id, type: status.code, changed }, 'dlr.kannel');
-    res.type('text').send('ok');
-  });
+  /**
+   * A report that names one of our messages in its URL (Kannel's dlr-url, the sandbox's): the portal's secret, the
+   * message of that portal (and of that gateway, when `gateway` is given), the status read by `read`, applied.
+   */
+  function perMessage(kind: string, read: (req: Request) => GatewayStatus | undefined, why: (req: Request) => string, gateway?: string) {
+    return async (req: Request, res: Response) => {
+      const portalId = portalFrom(req);
+      if (await uninstalled(portalId)) return void res.type('text').send('ok');
+      const m = await deps.queue.byId(Number(req.params.messageId));
+      if (!m || Number(m.portal_id) !== portalId || (gateway && m.gateway !== gateway)) throw new AppError('not_found', 404, 'no such message');
+      const status = read(req);
+      if (!status) throw new AppError('invalid_request', 400, why(req));
+      const changed = await applyGatewayStatus(deps.queue, m.id, status, deps.clock());
+      if (changed && status.state !== 'sent') deps.onSettled?.();
+      deps.log.info({ messageId: m.id, code: status.code, state: status.state, changed }, `dlr.${kind}`);
+      res.type('text').send('ok');
+    };
+  }
 
-  // The sandbox gateway's reports (gateways/sandbox.ts): this service posts them to itself, the way a push gateway would.
-  router.post('/dlr/sandbox/:portalId/:token/:messageId', express.urlencoded({ extended: false, limit: '4kb' }), async (req, res) => {
-    const portalId = portalFrom(req);
-    if (await uninstalled(portalId)) return void res.type('text').send('ok');
-    const m = await deps.queue.byId(Number(req.params.messageId));
-    // Only a message the sandbox took: a real gateway's message is settled by that gateway alone.
-    if (!m || Number(m.portal_id) !== portalId || m.gateway !== 'sandbox') throw new AppError('not_found', 404, 'no such message');
-    const status = sandboxReport(String(req.body?.status ?? ''));
-    if (!status) throw new AppError('invalid_request', 400, 'unknown sandbox status');
-    const changed = await applyGatewayStatus(deps.queue, m.id, status, deps.clock());
-    if (changed && status.state !== 'sent') deps.onSettled?.();
-    deps.log.info({ messageId: m.id, status: status.state, changed }, 'dlr.sandbox');
-    res.type('text').send('ok');
-  });
+  router.all('/dlr/kannel/:portalId/:token/:messageId', perMessage(
+    'kannel',
+    (req) => kannelDlr(Number(req.query.type), typeof req.query.reply === 'string' ? req.query.reply : undefined),
+    (req) => `unknown DLR type ${String(req.query.type)}`,
+  ));
+
+  // The sandbox gateway's reports (gateways/sandbox.ts): this service posts them to itself, the way a push gateway
+  // would. Only a message the sandbox took: a real gateway's message is settled by that gateway alone.
+  router.post('/dlr/sandbox/:portalId/:token/:messageId', express.urlencoded({ extended: false, limit: '4kb' }), perMessage(
+    'sandbox',
+    (req) => sandboxReport(String(req.body?.status ?? '')),
+    () => 'unknown sandbox status',
+    'sandbox',
+  ));
 
   // SMS.ru posts data[0..n] records and hash = sha256(api_id + data[0] + data[1] + …) (gateways.md §1).
   router.post('/dlr/smsru/:portalId/:token', express.urlencoded({ extended: true, limit: '1mb' }), async (req, res) => {
