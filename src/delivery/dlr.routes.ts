@@ -23,7 +23,7 @@ export function dlrRoutes(deps: { queue: QueueRepo; settings: SettingsRepo; port
 
   // Reports that arrive after an uninstall change nothing: with CLEAN the message's traces were erased, and the
   // gateway's reply text would bring them back. They are answered as taken, so the gateway does not retry.
-  const uninstalled = async (portalId: number) => (await deps.portals.findById(portalId))?.status === 'uninstalled';
+  const uninstalled = async (portalId: number) => (await deps.portals.findByIdCached(portalId))?.status === 'uninstalled';
 
   function portalFrom(req: Request): number {
     const portalId = Number(req.params.portalId);

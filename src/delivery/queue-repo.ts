@@ -3,7 +3,8 @@ import type { Db } from '../platform/db.js';
 import { isPostgres } from '../platform/db.js';
 import { isFinal, predecessors, type MessageState } from '../messages/states.js';
 import { writeStatusReport, type OnFinal } from './report-repo.js';
-import { createSyncTransactions } from '../platform/sqlite-tx.js';
+import { createSyncTransactions, type SqliteStatement } from '../platform/sqlite-tx.js';
+import type { Knex } from 'knex';
 
 export interface ClaimedMessage {
   id: number;
@@ -26,6 +27,23 @@ export interface StatusFields {
   segments?: number;
   encoding?: string;
   sender?: string;
+}
+
+/** The columns a transition to `next` writes. */
+function transition(next: MessageState, now: number, fields: StatusFields): Record<string, unknown> {
+  return {
+    state: next, lease_until: null, lease_token: null, unknown_since: null, updated_at: now,
+    ...(next === 'sent' ? { sent_at: now } : {}),
+    ...(isFinal(next) ? { final_at: now } : {}),
+    ...fields,
+  };
+}
+
+/** Column names for hand-written SQL, checked: they come from code, never from input, and stay so. */
+function columns(set: object): string[] {
+  const cols = Object.keys(set);
+  for (const c of cols) if (!/^[a-z_]+$/.test(c)) throw new Error(`not a column: ${c}`);
+  return cols;
 }
 
 /** How many portals with due work one look returns; see duePortals. */
@@ -90,8 +108,29 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
 
   /** Written just before the request leaves: from here on, a crash means "outcome unknown", not "send again". */
   async function markSubmitted(id: number, leaseToken: string, now: number, fields: StatusFields): Promise<boolean> {
-    const n = await db('messages').where({ id, state: 'sending', lease_token: leaseToken }).update({ submitted_at: now, updated_at: now, ...fields });
-    return n === 1;
+    return (await markSubmittedMany([{ id, leaseToken, fields }], now))[0]!;
+  }
+
+  /**
+   * markSubmitted for the messages of one request, in one transaction (a request of 100 SMS.ru messages is one
+   * write, not 100): for each, whether it was still this claim's.
+   */
+  async function markSubmittedMany(items: Array<{ id: number; leaseToken: string; fields: StatusFields }>, now: number): Promise<boolean[]> {
+    if (!items.length) return [];
+    const set = (f: StatusFields) => ({ submitted_at: now, updated_at: now, ...f });
+    if (!syncTx) {
+      return db.transaction(async (trx) => {
+        const out: boolean[] = [];
+        for (const i of items) out.push((await trx('messages').where({ id: i.id, state: 'sending', lease_token: i.leaseToken }).update(set(i.fields))) === 1);
+        return out;
+      });
+    }
+    return syncTx((sql) => items.map((i) => {
+      const values = set(i.fields);
+      const cols = columns(values);
+      return sql(`UPDATE messages SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE id = ? AND state = 'sending' AND lease_token = ?`)
+        .run(...cols.map((c) => values[c as keyof typeof values] ?? null), i.id, i.leaseToken).changes === 1;
+    }));
   }
 
   /**
@@ -100,49 +139,46 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
    * Returns false when the guard refused (e.g. a late `sent` after `delivered`): nothing stored or reported.
    */
   async function advance(id: number, next: MessageState, now: number, fields: StatusFields = {}, leaseToken?: string): Promise<boolean> {
-    const moved = syncTx ? await advanceSqlite(id, next, now, fields, leaseToken) : await db.transaction(async (trx) => {
-      const q = trx('messages').where({ id }).whereIn('state', predecessors(next));
-      if (leaseToken) q.andWhere({ lease_token: leaseToken });
-      const n = await q.update({
-        state: next,
-        lease_until: null,
-        lease_token: null,
-        unknown_since: null,
-        updated_at: now,
-        ...(next === 'sent' ? { sent_at: now } : {}),
-        ...(isFinal(next) ? { final_at: now } : {}),
-        ...fields,
-      });
-      if (n !== 1) return undefined;
-      return isFinal(next) ? ((await writeStatusReport(trx, id, next, now)) ?? { gateway: null }) : { gateway: null };
-    });
-    if (moved && isFinal(next)) opts.onFinal?.(next, moved.gateway ?? '');
-    return moved !== undefined;
+    return (await advanceMany([{ id, next, fields, leaseToken }], now))[0]!;
   }
 
-  /** advance() on SQLite: the same statements in one synchronous transaction (see sqlite-tx.ts). */
-  function advanceSqlite(id: number, next: MessageState, now: number, fields: StatusFields, leaseToken?: string) {
-    const set: Record<string, unknown> = {
-      state: next, lease_until: null, lease_token: null, unknown_since: null, updated_at: now,
-      ...(next === 'sent' ? { sent_at: now } : {}),
-      ...(isFinal(next) ? { final_at: now } : {}),
-      ...fields,
-    };
-    const cols = Object.keys(set);
-    for (const c of cols) if (!/^[a-z_]+$/.test(c)) throw new Error(`not a column: ${c}`);
+  /** advance() for several messages in one transaction (the results of one request): whether each moved. */
+  async function advanceMany(items: Array<{ id: number; next: MessageState; fields?: StatusFields; leaseToken?: string }>, now: number): Promise<boolean[]> {
+    if (!items.length) return [];
+    const moved = syncTx
+      ? await syncTx((sql) => items.map((i) => advanceSqlite(sql, i.id, i.next, now, i.fields ?? {}, i.leaseToken)))
+      : await db.transaction(async (trx) => {
+        const out: Array<{ gateway: string | null } | undefined> = [];
+        for (const i of items) out.push(await advancePg(trx, i.id, i.next, now, i.fields ?? {}, i.leaseToken));
+        return out;
+      });
+    moved.forEach((m, k) => m && isFinal(items[k]!.next) && opts.onFinal?.(items[k]!.next, m.gateway ?? ''));
+    return moved.map((m) => m !== undefined);
+  }
+
+  async function advancePg(trx: Knex.Transaction, id: number, next: MessageState, now: number, fields: StatusFields, leaseToken?: string) {
+    const q = trx('messages').where({ id }).whereIn('state', predecessors(next));
+    if (leaseToken) q.andWhere({ lease_token: leaseToken });
+    const n = await q.update(transition(next, now, fields));
+    if (n !== 1) return undefined;
+    return isFinal(next) ? ((await writeStatusReport(trx, id, next, now)) ?? { gateway: null }) : { gateway: null };
+  }
+
+  /** advance() on SQLite: the same statements, inside a synchronous transaction (see sqlite-tx.ts). */
+  function advanceSqlite(sql: (text: string) => SqliteStatement, id: number, next: MessageState, now: number, fields: StatusFields, leaseToken?: string) {
+    const set = transition(next, now, fields);
+    const cols = columns(set);
     const from = predecessors(next);
     const update = `UPDATE messages SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE id = ? AND state IN (${from.map(() => '?').join(', ')})${leaseToken ? ' AND lease_token = ?' : ''}`;
-    return syncTx!((sql) => {
-      const n = sql(update).run(...cols.map((c) => set[c] ?? null), id, ...from, ...(leaseToken ? [leaseToken] : [])).changes;
-      if (n !== 1) return undefined;
-      if (!isFinal(next)) return { gateway: null };
-      const m = sql('SELECT portal_id, code, b24_message_id, is_test, gateway, author_id FROM messages WHERE id = ?').get(id)!;
-      if (!m.is_test) {
-        sql(`INSERT INTO status_reports (portal_id, message_id, code, b24_message_id, author_id, status, next_attempt_at, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, status) DO NOTHING`).run(m.portal_id, id, m.code, m.b24_message_id, m.author_id ?? null, next, now, now, now);
-      }
-      return { gateway: (m.gateway as string | null) ?? null };
-    });
+    const n = sql(update).run(...cols.map((c) => set[c] ?? null), id, ...from, ...(leaseToken ? [leaseToken] : [])).changes;
+    if (n !== 1) return undefined;
+    if (!isFinal(next)) return { gateway: null };
+    const m = sql('SELECT portal_id, code, b24_message_id, is_test, gateway, author_id FROM messages WHERE id = ?').get(id)!;
+    if (!m.is_test) {
+      sql(`INSERT INTO status_reports (portal_id, message_id, code, b24_message_id, author_id, status, next_attempt_at, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, status) DO NOTHING`).run(m.portal_id, id, m.code, m.b24_message_id, m.author_id ?? null, next, now, now, now);
+    }
+    return { gateway: (m.gateway as string | null) ?? null };
   }
 
   /** A retryable failure: back to the queue until `nextAttemptAt`. */
@@ -260,6 +296,7 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
   }
 
   return {
+    markSubmittedMany, advanceMany,
     claim, duePortals, renewLeases, markSubmitted, advance, retryLater, awaitOutcome, expiredClaims, requeue, byId, byGatewayId, sentSince, portalsWithSent, stale,
     portalsWithUnknown, unknownOutcomes, lookedUp, resendOnce,
   };

@@ -25,6 +25,9 @@ export interface SendWorkerOptions {
 
 const REAP_EVERY_MS = 1_000; // the running loop checks for dead claims at most this often
 
+const DUE_LOOK_MS = 25;
+const KICK_COALESCE_MS = 2;
+
 /** Claims queued messages and hands them to their portal's gateway. The messages table is the queue. */
 export function createSendWorker(deps: {
   queue: QueueRepo;
@@ -63,7 +66,7 @@ export function createSendWorker(deps: {
   async function prepare(m: ClaimedMessage) {
     // A CLEAN uninstall erases texts and numbers; such a row can never be sent.
     if (m.phone === null || m.body === null) return void (await fail(m, 'the text or the number was erased when the app was uninstalled', m.lease_token));
-    const portal = await deps.portals.findById(m.portal_id);
+    const portal = await deps.portals.findByIdCached(m.portal_id);
     if (!portal || portal.status === 'uninstalled') return void (await fail(m, 'the app was uninstalled from the portal', m.lease_token));
     if (portal.disabledAt) return void (await fail(m, 'the service operator has disabled this portal', m.lease_token));
     const account = await deps.accounts.forPortal(m.portal_id);
@@ -107,10 +110,12 @@ export function createSendWorker(deps: {
 
   /** Durable before the request leaves: a crash after this is an unknown outcome, never a resend. */
   async function markSubmitted(m: ClaimedMessage, p: Prepared, log: Log): Promise<boolean> {
-    const owned = await deps.queue.markSubmitted(m.id, m.lease_token, deps.clock(), { gateway: p.account.gateway.name, segments: p.segments, encoding: p.encoding, sender: p.sender });
+    const owned = await deps.queue.markSubmitted(m.id, m.lease_token, deps.clock(), submittedFields(p));
     if (!owned) log.warn('message.claim_lost');
     return owned;
   }
+
+  const submittedFields = (p: Prepared) => ({ gateway: p.account.gateway.name, segments: p.segments, encoding: p.encoding, sender: p.sender });
 
   const outgoing = (m: ClaimedMessage, p: Prepared) => ({
     id: m.id, to: p.phone, text: p.body, sender: p.sender, unicode: p.encoding === 'UCS-2', dlrUrl: deps.dlrUrl(m.portal_id, m.id, p.account.gateway.name),
@@ -118,12 +123,17 @@ export function createSendWorker(deps: {
 
   /** Metrics, the account's slow flag, and the message's next state, once its request is over. */
   async function finish(m: ClaimedMessage, p: Prepared, outcome: SendOutcome, ms: number, log: Log) {
+    observe(m, p, outcome, ms, log);
+    await settle(m, p.account, outcome, log);
+  }
+
+  /** Metrics and the account's slow flag, once a request is over. */
+  function observe(m: ClaimedMessage, p: Prepared, outcome: SendOutcome, ms: number, log: Log) {
     deps.onSend?.(p.account.gateway.name, outcome.kind, ms / 1000);
     // A gateway that asked for fewer requests (throttled) gets them one at a time, like a slow one.
     const tooSlow = outcome.code === HTTP_DEADLINE || ms > o.slowSendMs || (outcome.kind === 'retryable' && outcome.throttled === true);
     if (tooSlow && !slots.isSlow(m.portal_id)) log.warn({ gateway: p.account.gateway.name, ms: Math.round(ms) }, 'gateway.account.slow');
     slots.sendTook(m.portal_id, tooSlow);
-    await settle(m, p.account, outcome, log);
   }
 
   async function process(m: ClaimedMessage): Promise<void> {
@@ -170,15 +180,20 @@ export function createSendWorker(deps: {
     }));
   }
 
+  /**
+   * One request for several messages: all marked submitted in one transaction just before it leaves, and the ones it
+   * accepted moved to `sent` in one transaction after (the common case; the rest are settled one by one). Writes per
+   * request, not per message, keep the worker from holding SQLite's one write lock away from intake.
+   */
   async function sendTogether(all: Array<{ m: ClaimedMessage; p: Prepared; log: Log }>) {
-    const owned = await Promise.all(all.map(async (e) => {
-      try {
-        return await markSubmitted(e.m, e.p, e.log);
-      } catch (err) {
-        await notSent(e.m, err, e.log);
-        return false;
-      }
-    }));
+    let owned: boolean[];
+    try {
+      owned = await deps.queue.markSubmittedMany(all.map((e) => ({ id: e.m.id, leaseToken: e.m.lease_token, fields: submittedFields(e.p) })), deps.clock());
+    } catch (err) {
+      for (const e of all) await notSent(e.m, err, e.log);
+      return;
+    }
+    all.forEach((e, i) => owned[i] || e.log.warn('message.claim_lost'));
     const r = all.filter((_, i) => owned[i]);
     if (!r.length) return;
     const gateway = r[0]!.p.account.gateway;
@@ -191,7 +206,15 @@ export function createSendWorker(deps: {
       outcomes = r.map(() => unknownOutcome('ERROR', 'an internal error while sending'));
     }
     const took = performance.now() - started;
-    await Promise.all(r.map((e, i) => finish(e.m, e.p, outcomes[i] ?? unknownOutcome('NO_RESULT', 'the gateway gave no result for it'), took, e.log)));
+    const results = r.map((e, i) => ({ ...e, outcome: outcomes[i] ?? unknownOutcome('NO_RESULT', 'the gateway gave no result for it') }));
+    for (const e of results) observe(e.m, e.p, e.outcome, took, e.log);
+    const accepted = results.filter((e) => e.outcome.kind === 'accepted');
+    await deps.queue.advanceMany(accepted.map((e) => ({
+      id: e.m.id, next: 'sent' as const, leaseToken: e.m.lease_token,
+      fields: { gateway_status: e.outcome.code.slice(0, 32), gateway_status_text: e.outcome.text.slice(0, 500), gateway_message_id: (e.outcome.kind === 'accepted' && e.outcome.gatewayMessageId) || null },
+    })), deps.clock());
+    for (const e of accepted) e.log.info({ to: maskPhone(e.m.phone), gateway: gateway.name }, 'gateway.send.accepted');
+    await Promise.all(results.filter((e) => e.outcome.kind !== 'accepted').map((e) => settle(e.m, e.p.account, e.outcome, e.log)));
   }
 
   async function settle(m: ClaimedMessage, account: Account, outcome: SendOutcome, log: Log) {
@@ -270,7 +293,7 @@ export function createSendWorker(deps: {
           }
           slots.release(group[0]!.portal_id, group.length);
           inFlight.delete(run);
-          loop.kick();
+          kickSoon();
         });
       inFlight.add(run);
       return run;
@@ -283,6 +306,27 @@ export function createSendWorker(deps: {
    * account's own free slots, so nothing claimed waits behind another account. Another pass only while some
    * portal was held to its share and slots are left. One fill at a time, so two callers never hand out the same slot.
    */
+  /**
+   * The portals with due work, looked up at most every DUE_LOOK_MS while sends finish one by one (each freed slot used
+   * to cost a look: half of the worker's SQL time at 450 messages/s). New work (`kick`) always looks again.
+   */
+  let dueLook: { at: number; after: number; due: number[] } | undefined;
+  async function duePortals(now: number): Promise<number[]> {
+    if (dueLook && dueLook.after === after && performance.now() - dueLook.at < DUE_LOOK_MS) return dueLook.due;
+    const due = await deps.queue.duePortals(now, { after, limit: DUE_PORTALS_LIMIT });
+    dueLook = { at: performance.now(), after, due };
+    return due;
+  }
+
+  /** A finished send's slot: claimed together with the others that free within KICK_COALESCE_MS. */
+  let soon: NodeJS.Timeout | undefined;
+  function kickSoon() {
+    soon ??= setTimeout(() => {
+      soon = undefined;
+      loop.kick();
+    }, KICK_COALESCE_MS);
+  }
+
   let filling: Promise<unknown> = Promise.resolve();
   let after = 0; // more portals were due than one look returns: the next look starts after the last one seen
   function fill(): Promise<{ runs: Promise<void>[]; messages: number }> {
@@ -294,7 +338,7 @@ export function createSendWorker(deps: {
       while (more && slots.free() > 0) {
         more = false;
         const now = deps.clock();
-        const due = await deps.queue.duePortals(now, { after, limit: DUE_PORTALS_LIMIT });
+        const due = await duePortals(now);
         after = due.length === DUE_PORTALS_LIMIT ? due[due.length - 1]! : 0;
         for (const { account, upTo } of slots.turns(due.filter((p) => !drained.has(p)))) {
           // A gateway that takes several messages per request lets its account hold that many more (slots count requests).
@@ -317,6 +361,7 @@ export function createSendWorker(deps: {
 
   /** One step for tests: reap dead claims, claim what fits in the free slots, and wait for those to finish. */
   async function runOnce(): Promise<number> {
+    dueLook = undefined; // a test's step looks afresh: its clock may have moved
     await reap();
     const { runs, messages } = await fill();
     await Promise.all(runs);
@@ -358,9 +403,17 @@ export function createSendWorker(deps: {
     await Promise.allSettled([...inFlight]);
     clearInterval(beat);
     beat = undefined;
+    clearTimeout(soon);
+    soon = undefined;
   }
 
-  return { runOnce, reap, heartbeat, start, stop, kick: loop.kick };
+  /** New work (intake, another process's notice): looked for at once. */
+  function kick() {
+    dueLook = undefined;
+    loop.kick();
+  }
+
+  return { runOnce, reap, heartbeat, start, stop, kick };
 }
 
 export type SendWorker = ReturnType<typeof createSendWorker>;

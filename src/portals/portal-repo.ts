@@ -84,6 +84,7 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
   const changed = <T>(result: T): T => {
     generation++;
     authCache.clear();
+    byIdCache.clear();
     return result;
   };
 
@@ -95,6 +96,22 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
   async function findById(id: number): Promise<Portal | undefined> {
     const row = await table().where({ id }).first();
     return row && toPortal(row);
+  }
+
+  /**
+   * findById for the hot paths that only ask whether a portal may be served (the send worker per message, a delivery
+   * report): served from memory for AUTH_CACHE_MS, cleared at once by this process's own writes, like authenticate.
+   */
+  const byIdCache = new Map<number, { portal: Portal | undefined; readAt: number }>();
+  async function findByIdCached(id: number): Promise<Portal | undefined> {
+    const hit = byIdCache.get(id);
+    if (hit && now() - hit.readAt < AUTH_CACHE_MS && now() >= hit.readAt) return hit.portal;
+    const readAt = now();
+    const before = generation;
+    const portal = await findById(id);
+    if (byIdCache.size >= 10_000) byIdCache.clear();
+    if (generation === before) byIdCache.set(id, { portal, readAt });
+    return portal;
   }
 
   /**
@@ -293,7 +310,7 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
   }
 
   const repo = {
-    findByMemberId, findById, authenticate, upsertInstalled, handlerKey, tokens, saveTokens,
+    findByMemberId, findById, findByIdCached, authenticate, upsertInstalled, handlerKey, tokens, saveTokens,
     hasApplicationToken, matchesApplicationToken, takeRefreshLease, releaseRefreshLease, markInactive, reactivate, touchRestCall,
     moveEndpoint, markUninstalled, idleSince, setDisabled, setDefaultCountry, all,
   };
