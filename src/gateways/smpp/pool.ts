@@ -143,12 +143,7 @@ export function createSmppPool(o: { connect: SmppConnect; log: Log; options: Smp
     }
 
     function start(slot: Slot): Promise<void> {
-      const session = createSmppSession({
-        endpoint: settings.endpoint,
-        credentials: settings.credentials,
-        connect: o.connect,
-        timeoutMs: opt.timeoutMs,
-        enquireLinkMs: opt.enquireLinkMs,
+      const session = sessionFor(settings, {
         window: () => settings.window,
         log,
         onDeliver: deliver,
@@ -291,21 +286,17 @@ export function createSmppPool(o: { connect: SmppConnect; log: Log; options: Smp
     return a;
   }
 
+  /** A session to the account's centre with the pool's connection options; the rest is the caller's. */
+  function sessionFor(settings: SmppAccountSettings, rest: Omit<Parameters<typeof createSmppSession>[0], 'endpoint' | 'credentials' | 'connect' | 'timeoutMs' | 'enquireLinkMs'>) {
+    return createSmppSession({ endpoint: settings.endpoint, credentials: settings.credentials, connect: o.connect, timeoutMs: opt.timeoutMs, enquireLinkMs: opt.enquireLinkMs, ...rest });
+  }
+
   /**
    * The credential check: a bind_transceiver of its own, then unbind. Receipts the centre pushes meanwhile are
    * answered with a temporary error (ESME_RX_T_APPN), so that it keeps them for the account's own binds.
    */
   async function check(settings: SmppAccountSettings): Promise<{ ok: true } | { ok: false; code: string; status?: number }> {
-    const session = createSmppSession({
-      endpoint: settings.endpoint,
-      credentials: settings.credentials,
-      connect: o.connect,
-      timeoutMs: opt.timeoutMs,
-      enquireLinkMs: opt.enquireLinkMs,
-      window: () => 1,
-      log: o.log,
-      onDeliver: async () => ESME_RX_T_APPN,
-    });
+    const session = sessionFor(settings, { window: () => 1, log: o.log, onDeliver: async () => ESME_RX_T_APPN });
     try {
       await session.open();
     } catch (err) {
