@@ -190,7 +190,7 @@ export function buildDeps(o: DepsOptions) {
     portals, settings, providers, rest, checks: providerChecks, leases: createLeases(db), identities, clock, log,
     onRepair: (what, n) => metrics.providerRepairs.inc({ what }, n),
   });
-  const retention = createRetentionJob({ db, clock, log, retentionMs: config.MESSAGE_RETENTION });
+  const retention = createRetentionJob({ db, clock, log, retentionMs: config.MESSAGE_RETENTION, partsKeepMs: config.STATUS_MAX_AGE });
   const loginFailures = {
     addresses: databaseFailureLog(db, { ...LOGIN_THROTTLE, prefix: 'address:' }),
     devices: databaseFailureLog(db, { ...LOGIN_THROTTLE, prefix: 'device:' }),

@@ -30,3 +30,19 @@ it('erases the texts of final messages older than MESSAGE_RETENTION and keeps ev
   now += 90 * DAY;
   expect(await t.ctx.deps.retention.runOnce()).toBe(1);
 });
+
+it('forgets the ids an SMS centre gave message parts once they are older than STATUS_MAX_AGE, and keeps the younger', async () => {
+  const [id] = await t.ctx.db('messages').insert({
+    portal_id: t.portal.id, b24_message_id: 'p1', code: 'smsgw_myshop', message_to: '+79991234567', phone: '+79991234567', body: 'x',
+    state: 'delivered', next_attempt_at: 0, created_at: now - 5 * DAY, updated_at: now, gateway: 'smpp', gateway_message_id: 'a1',
+  }).returning('id');
+  const messageId = typeof id === 'object' ? Number((id as { id: number }).id) : Number(id);
+  const part = (i: number, ageDays: number) => ({ portal_id: t.portal.id, message_id: messageId, part: i, parts: 12, gateway_id: `g${i}`, id_key: `k${i}`, created_at: now - ageDays * DAY });
+  await t.ctx.db.batchInsert('message_parts', [...Array.from({ length: 11 }, (_, i) => part(i, 4)), part(11, 1)], 50);
+  const job = createRetentionJob({ db: t.ctx.db, clock: () => now, log: t.ctx.deps.log, retentionMs: 90 * DAY, batch: 5, partsKeepMs: 3 * DAY });
+  expect(await job.prunePartIds()).toBe(11);
+  expect(await t.ctx.db('message_parts').pluck('id_key')).toEqual(['k11']);
+  now += 3 * DAY; // the deps' own job keeps them STATUS_MAX_AGE (72 h by default)
+  await t.ctx.deps.retention.runOnce();
+  expect(await t.ctx.db('message_parts')).toHaveLength(0);
+});

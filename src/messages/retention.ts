@@ -9,7 +9,7 @@ import { FINAL_STATES } from './states.js';
  * its own short statement, so a year's backlog never holds the database for long. Safe in any number of processes:
  * an erased text is erased again at no cost.
  */
-export function createRetentionJob(deps: { db: Db; clock: Clock; log: Log; retentionMs: number; batch?: number }) {
+export function createRetentionJob(deps: { db: Db; clock: Clock; log: Log; retentionMs: number; batch?: number; partsKeepMs?: number }) {
   const batch = deps.batch ?? 5_000;
   // Ids below this were looked at already (older than the cut-off and final): the next run starts after them.
   let after = 0;
@@ -28,10 +28,30 @@ export function createRetentionJob(deps: { db: Db; clock: Clock; log: Log; reten
       after = Number(rows[rows.length - 1]!.id);
     }
     if (erased) deps.log.info({ erased, olderThanDays: Math.round(deps.retentionMs / 86_400_000) }, 'retention.texts_erased');
+    await prunePartIds();
     return erased;
   }
 
-  return { runOnce };
+  /**
+   * The ids an SMS centre gave each part (message_parts) only serve receipts: older than `partsKeepMs` (the statuses
+   * job's STATUS_MAX_AGE, after which a message's state is final anyway) they match nothing that could still change.
+   * Oldest first by id, in batches (one look through the table when none is left: it holds STATUS_MAX_AGE of parts).
+   */
+  async function prunePartIds(): Promise<number> {
+    if (deps.partsKeepMs === undefined) return 0;
+    const before = deps.clock() - deps.partsKeepMs;
+    let pruned = 0;
+    for (;;) {
+      const ids = await deps.db('message_parts').where('created_at', '<', before).orderBy('id').limit(batch).pluck('id');
+      if (!ids.length) break;
+      pruned += await deps.db('message_parts').whereIn('id', ids).delete();
+      if (ids.length < batch) break;
+    }
+    if (pruned) deps.log.info({ pruned }, 'retention.part_ids_pruned');
+    return pruned;
+  }
+
+  return { runOnce, prunePartIds };
 }
 
 export type RetentionJob = ReturnType<typeof createRetentionJob>;
