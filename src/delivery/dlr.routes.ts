@@ -39,7 +39,7 @@ export function dlrRoutes(deps: { queue: QueueRepo; settings: SettingsRepo; port
     return async (req: Request, res: Response) => {
       const portalId = portalFrom(req);
       if (await uninstalled(portalId)) return void res.type('text').send('ok');
-      const m = await deps.queue.byId(Number(req.params.messageId));
+      const m = await deps.queue.ownerOf(Number(req.params.messageId));
       if (!m || Number(m.portal_id) !== portalId || (gateway && m.gateway !== gateway)) throw new AppError('not_found', 404, 'no such message');
       const status = read(req);
       if (!status) throw new AppError('invalid_request', 400, why(req));

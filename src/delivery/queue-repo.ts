@@ -139,17 +139,39 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
    * Returns false when the guard refused (e.g. a late `sent` after `delivered`): nothing stored or reported.
    */
   async function advance(id: number, next: MessageState, now: number, fields: StatusFields = {}, leaseToken?: string): Promise<boolean> {
-    return (await advanceMany([{ id, next, fields, leaseToken }], now))[0]!;
+    if (!syncTx) return (await advanceMany([{ id, next, fields, leaseToken }], now))[0]!;
+    return new Promise<boolean>((resolve, reject) => {
+      pending.push({ item: { id, next, fields, leaseToken, now }, resolve, reject });
+      if (pending.length === 1) setImmediate(flushPending);
+    });
+  }
+
+  /**
+   * SQLite: the transitions asked for in one turn of the event loop (delivery reports arrive many at a time) are
+   * written in one transaction, each caller answered with its own result; if that transaction fails, each is written
+   * alone, so one bad row never fails its neighbours.
+   */
+  type Item = { id: number; next: MessageState; fields?: StatusFields; leaseToken?: string; now?: number };
+  let pending: Array<{ item: Item; resolve: (moved: boolean) => void; reject: (err: unknown) => void }> = [];
+  async function flushPending() {
+    const batch = pending;
+    pending = [];
+    try {
+      const moved = await advanceMany(batch.map((b) => b.item), batch[0]!.item.now!);
+      batch.forEach((b, i) => b.resolve(moved[i]!));
+    } catch {
+      for (const b of batch) await advanceMany([b.item], b.item.now!).then((m) => b.resolve(m[0]!), b.reject);
+    }
   }
 
   /** advance() for several messages in one transaction (the results of one request): whether each moved. */
-  async function advanceMany(items: Array<{ id: number; next: MessageState; fields?: StatusFields; leaseToken?: string }>, now: number): Promise<boolean[]> {
+  async function advanceMany(items: Item[], now: number): Promise<boolean[]> {
     if (!items.length) return [];
     const moved = syncTx
-      ? await syncTx((sql) => items.map((i) => advanceSqlite(sql, i.id, i.next, now, i.fields ?? {}, i.leaseToken)))
+      ? await syncTx((sql) => items.map((i) => advanceSqlite(sql, i.id, i.next, i.now ?? now, i.fields ?? {}, i.leaseToken)))
       : await db.transaction(async (trx) => {
         const out: Array<{ gateway: string | null } | undefined> = [];
-        for (const i of items) out.push(await advancePg(trx, i.id, i.next, now, i.fields ?? {}, i.leaseToken));
+        for (const i of items) out.push(await advancePg(trx, i.id, i.next, i.now ?? now, i.fields ?? {}, i.leaseToken));
         return out;
       });
     moved.forEach((m, k) => m && isFinal(items[k]!.next) && opts.onFinal?.(items[k]!.next, m.gateway ?? ''));
@@ -227,6 +249,12 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
     return db('messages').where({ id }).first();
   }
 
+  /** What a delivery report needs of its message: whose it is and which gateway took it. */
+  async function ownerOf(id: number): Promise<{ id: number; portal_id: number; gateway: string | null } | undefined> {
+    const m = await db('messages').where({ id }).first('id', 'portal_id', 'gateway');
+    return m && { id: Number(m.id), portal_id: Number(m.portal_id), gateway: m.gateway ?? null };
+  }
+
   async function byGatewayId(portalId: number, gatewayMessageId: string) {
     return db('messages').where({ portal_id: portalId, gateway_message_id: gatewayMessageId }).first();
   }
@@ -296,7 +324,7 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
   }
 
   return {
-    markSubmittedMany, advanceMany,
+    markSubmittedMany, advanceMany, ownerOf,
     claim, duePortals, renewLeases, markSubmitted, advance, retryLater, awaitOutcome, expiredClaims, requeue, byId, byGatewayId, sentSince, portalsWithSent, stale,
     portalsWithUnknown, unknownOutcomes, lookedUp, resendOnce,
   };
