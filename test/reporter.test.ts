@@ -164,4 +164,30 @@ describe('delivery callbacks', () => {
     expect((await request(ctx.app).get(`/dlr/kannel/${portal.id}/${token}/${row.id}?type=77`)).status).toBe(400);
     expect((await messageRow(ctx, id)).state).toBe('queued');
   });
+
+  it('Kannel: reports are answered off express with the same headers and JSON errors as every route', async () => {
+    const id = await postSms(ctx, fp);
+    await ctx.deps.worker.runOnce();
+    const row = await messageRow(ctx, id);
+    const base = `/dlr/kannel/${portal.id}/${dlrToken(ctx.deps.crypto, portal.id)}/${row.id}`;
+    const missing = await request(ctx.app).get(`/dlr/kannel/${portal.id}/${dlrToken(ctx.deps.crypto, portal.id)}/999999?type=1`);
+    expect(missing.body).toEqual({ error: 'not_found', message: 'no such message' });
+    expect(missing.headers['x-content-type-options']).toBe('nosniff');
+    // A type given twice is no type; no type is named as such.
+    const twice = await request(ctx.app).get(`${base}?type=1&type=2`);
+    expect(twice.status).toBe(400);
+    expect(twice.body.message).toMatch(/no DLR type/);
+    expect((await request(ctx.app).get(`${base}?type=abc`)).body.message).toBe('unknown DLR type abc');
+    expect((await request(ctx.app).get(`/dlr/kannel/${portal.id}/%E0%A4%A/${row.id}?type=1`)).status).toBe(400);
+    expect((await messageRow(ctx, id)).state).toBe('sent');
+    // Kannel's own form: GET, type=%d, reply=%A; any method is taken, as before.
+    const ok = await request(ctx.app).post(`${base}?type=1&reply=${encodeURIComponent('id:1 stat:DELIVRD')}`).type('form').send('ignored=1');
+    expect(ok.status).toBe(200);
+    expect(ok.text).toBe('ok');
+    expect(ok.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(ok.headers['content-security-policy']).toContain("default-src 'none'");
+    expect((await messageRow(ctx, id)).state).toBe('delivered');
+    // Another path under /dlr/kannel is not a report: express answers it (404, no route).
+    expect((await request(ctx.app).get(`/dlr/kannel/${portal.id}`)).body.error).toBe('not_found');
+  });
 });

@@ -1,4 +1,5 @@
-import express, { Router, type Request, type Response } from 'express';
+import express, { Router } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
 import type { Clock } from '../platform/clock.js';
 import type { Crypto } from '../platform/crypto.js';
@@ -6,6 +7,7 @@ import { safeEqual } from '../platform/crypto.js';
 import type { Log } from '../platform/logger.js';
 import { AppError } from '../platform/errors.js';
 import { kannelDlr } from '../gateways/kannel.codes.js';
+import { rawAnswers } from '../web/raw-http.js';
 import { smsruStatus } from '../gateways/smsru.codes.js';
 import { sandboxReport } from '../gateways/sandbox.js';
 import type { GatewayStatus } from '../gateways/gateway.js';
@@ -17,58 +19,91 @@ import { dlrToken } from './dlr-url.js';
 
 const forged = () => new AppError('unauthorized', 401, 'unknown or forged delivery report');
 
-/** Delivery reports from gateways: authenticated by the per-portal secret in the URL, applied at once. */
-export function dlrRoutes(deps: { queue: QueueRepo; settings: SettingsRepo; portals: PortalRepo; crypto: Crypto; clock: Clock; log: Log; onSettled?: () => void }) {
-  const router = Router();
+type DlrDeps = { queue: QueueRepo; settings: SettingsRepo; portals: PortalRepo; crypto: Crypto; clock: Clock; log: Log; onSettled?: () => void };
 
-  // Reports that arrive after an uninstall change nothing: with CLEAN the message's traces were erased, and the
-  // gateway's reply text would bring them back. They are answered as taken, so the gateway does not retry.
-  const uninstalled = async (portalId: number) => (await deps.portals.findByIdCached(portalId))?.status === 'uninstalled';
+/**
+ * A report that names one of our messages in its URL (Kannel's dlr-url, the sandbox's): the portal's secret, the
+ * message of that portal (and of that gateway, when `gateway` is given), the status read by `read`, applied.
+ * Resolves when it is applied (or ignored after an uninstall); throws the AppError to answer otherwise.
+ */
+function perMessageReports(deps: DlrDeps) {
+  return async function apply(kind: string, at: { portalId: string; token: string; messageId: string }, status: GatewayStatus | undefined, why: () => string, gateway?: string) {
+    const portalId = portalFrom(deps, at.portalId, at.token);
+    if (await uninstalled(deps, portalId)) return;
+    const m = await deps.queue.ownerOf(Number(at.messageId));
+    if (!m || Number(m.portal_id) !== portalId || (gateway && m.gateway !== gateway)) throw new AppError('not_found', 404, 'no such message');
+    if (!status) throw new AppError('invalid_request', 400, why());
+    const changed = await applyGatewayStatus(deps.queue, m.id, status, deps.clock());
+    if (changed && status.state !== 'sent') deps.onSettled?.();
+    deps.log.info({ messageId: m.id, code: status.code, state: status.state, changed }, `dlr.${kind}`);
+  };
+}
 
-  function portalFrom(req: Request): number {
-    const portalId = Number(req.params.portalId);
-    if (!Number.isInteger(portalId) || !safeEqual(String(req.params.token), dlrToken(deps.crypto, portalId))) throw forged();
-    return portalId;
-  }
+function portalFrom(deps: DlrDeps, portalParam: string, token: string): number {
+  const portalId = Number(portalParam);
+  if (!Number.isInteger(portalId) || !safeEqual(token, dlrToken(deps.crypto, portalId))) throw forged();
+  return portalId;
+}
 
-  /**
-   * A report that names one of our messages in its URL (Kannel's dlr-url, the sandbox's): the portal's secret, the
-   * message of that portal (and of that gateway, when `gateway` is given), the status read by `read`, applied.
-   */
-  function perMessage(kind: string, read: (req: Request) => GatewayStatus | undefined, why: (req: Request) => string, gateway?: string) {
-    return async (req: Request, res: Response) => {
-      const portalId = portalFrom(req);
-      if (await uninstalled(portalId)) return void res.type('text').send('ok');
-      const m = await deps.queue.ownerOf(Number(req.params.messageId));
-      if (!m || Number(m.portal_id) !== portalId || (gateway && m.gateway !== gateway)) throw new AppError('not_found', 404, 'no such message');
-      const status = read(req);
-      if (!status) throw new AppError('invalid_request', 400, why(req));
-      const changed = await applyGatewayStatus(deps.queue, m.id, status, deps.clock());
-      if (changed && status.state !== 'sent') deps.onSettled?.();
-      deps.log.info({ messageId: m.id, code: status.code, state: status.state, changed }, `dlr.${kind}`);
-      res.type('text').send('ok');
+// Reports that arrive after an uninstall change nothing: with CLEAN the message's traces were erased, and the
+// gateway's reply text would bring them back. They are answered as taken, so the gateway does not retry.
+const uninstalled = async (deps: DlrDeps, portalId: number) => (await deps.portals.findByIdCached(portalId))?.status === 'uninstalled';
+
+const KANNEL_DLR = /^\/dlr\/kannel\/([^/?]+)\/([^/?]+)\/([^/?]+)\/?(?:\?|$)/i;
+
+/** Any method on `/dlr/kannel/…`: what kannelDlrHandler answers; everything else goes to the express app. */
+export const isKannelDlrRequest = (req: IncomingMessage) => KANNEL_DLR.test(req.url!);
+
+/**
+ * Kannel's delivery reports, two or more per message (gateways.md §2): on node's own request, like /handler, since
+ * through express (routing, request decoration, query parsing) they took a third of the web process's time end to
+ * end. Same answers as every route's: `ok`, or the JSON error.
+ */
+export function kannelDlrHandler(deps: DlrDeps & { headers: Array<[string, string]> }) {
+  const answer = rawAnswers(deps.headers, deps.log);
+  const apply = perMessageReports(deps);
+  const decode = (s: string) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      throw new AppError('invalid_request', 400, 'the report URL is not valid');
+    }
+  };
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url!;
+    const [, portalId, token, messageId] = KANNEL_DLR.exec(url)!;
+    const q = url.indexOf('?');
+    const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+    const one = (k: string) => {
+      const all = query.getAll(k);
+      return all.length === 1 ? all[0] : undefined; // given twice counts as not given, as express's parser had it
     };
-  }
+    const type = one('type');
+    req.resume(); // a body, if any, is not read
+    Promise.resolve()
+      .then(() => apply('kannel', { portalId: decode(portalId!), token: decode(token!), messageId: decode(messageId!) },
+        kannelDlr(Number(type), one('reply')), () => (type === undefined ? 'the report has no DLR type (type=%d, once)' : `unknown DLR type ${type}`)))
+      .then(() => answer.text(res, 200, 'ok'), (err) => answer.error(res, err, '/dlr/kannel'));
+  };
+}
 
-  router.all('/dlr/kannel/:portalId/:token/:messageId', perMessage(
-    'kannel',
-    (req) => kannelDlr(Number(req.query.type), typeof req.query.reply === 'string' ? req.query.reply : undefined),
-    (req) => `unknown DLR type ${String(req.query.type)}`,
-  ));
+/** Delivery reports from gateways: authenticated by the per-portal secret in the URL, applied at once. */
+export function dlrRoutes(deps: DlrDeps) {
+  const router = Router();
+  const apply = perMessageReports(deps);
 
   // The sandbox gateway's reports (gateways/sandbox.ts): this service posts them to itself, the way a push gateway
   // would. Only a message the sandbox took: a real gateway's message is settled by that gateway alone.
-  router.post('/dlr/sandbox/:portalId/:token/:messageId', express.urlencoded({ extended: false, limit: '4kb' }), perMessage(
-    'sandbox',
-    (req) => sandboxReport(String(req.body?.status ?? '')),
-    () => 'unknown sandbox status',
-    'sandbox',
-  ));
+  router.post('/dlr/sandbox/:portalId/:token/:messageId', express.urlencoded({ extended: false, limit: '4kb' }), async (req, res) => {
+    const p = req.params as Record<string, string>;
+    await apply('sandbox', { portalId: String(p.portalId), token: String(p.token), messageId: String(p.messageId) }, sandboxReport(String(req.body?.status ?? '')), () => 'unknown sandbox status', 'sandbox');
+    res.type('text').send('ok');
+  });
 
   // SMS.ru posts data[0..n] records and hash = sha256(api_id + data[0] + data[1] + …) (gateways.md §1).
   router.post('/dlr/smsru/:portalId/:token', express.urlencoded({ extended: true, limit: '1mb' }), async (req, res) => {
-    const portalId = portalFrom(req);
-    if (await uninstalled(portalId)) return void res.type('text').send('100');
+    const portalId = portalFrom(deps, String(req.params.portalId), String(req.params.token));
+    if (await uninstalled(deps, portalId)) return void res.type('text').send('100');
     const s = await deps.settings.get(portalId);
     if (!s || s.gateway !== 'smsru') throw forged();
     const data: string[] = Array.isArray(req.body?.data) ? req.body.data.map(String) : Object.values((req.body?.data ?? {}) as Record<string, string>).map(String);

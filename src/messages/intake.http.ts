@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { AppError } from '../platform/errors.js';
 import type { Log } from '../platform/logger.js';
-import { errorAnswer } from '../web/error-handler.js';
+import { rawAnswers } from '../web/raw-http.js';
 import { parsePhpForm } from '../web/php-form.js';
 import { str } from '../web/form.js';
 import type { IncomingSms, IntakeService } from './intake.service.js';
@@ -36,15 +36,7 @@ export const isHandlerRequest = (req: IncomingMessage) => req.method === 'POST' 
  * validate, store, answer. Answers and errors are the same JSON as every other route's.
  */
 export function intakeHandler(deps: { intake: IntakeService; log: Log; headers: Array<[string, string]>; observe: (seconds: number, status: number) => void }) {
-  const answer = (res: ServerResponse, status: number, body: unknown, close = false) => {
-    const json = JSON.stringify(body);
-    res.statusCode = status;
-    for (const [k, v] of deps.headers) res.setHeader(k, v);
-    res.setHeader('Content-Type', 'application/json; charset=utf-8');
-    res.setHeader('Content-Length', Buffer.byteLength(json));
-    if (close) res.setHeader('Connection', 'close'); // the rest of a refused body is not read
-    res.end(json);
-  };
+  const answer = rawAnswers(deps.headers, deps.log);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = parsePhpForm(await readForm(req), { maxFields: MAX_FIELDS, maxDepth: MAX_DEPTH });
@@ -72,17 +64,13 @@ export function intakeHandler(deps: { intake: IntakeService; log: Log; headers: 
       origin: pickOrigin(body),
       author: authorOf(auth),
     });
-    answer(res, 200, { status: result.duplicate ? 'duplicate' : result.state });
+    answer.json(res, 200, { status: result.duplicate ? 'duplicate' : result.state });
   }
 
   return (req: IncomingMessage, res: ServerResponse) => {
     const started = performance.now();
     res.on('finish', () => deps.observe((performance.now() - started) / 1000, res.statusCode));
-    handle(req, res).catch((err) => {
-      if (res.headersSent) return void res.destroy();
-      const { status, body } = errorAnswer(err, deps.log, '/handler');
-      answer(res, status, body, err instanceof BodyError);
-    });
+    handle(req, res).catch((err) => answer.error(res, err, '/handler', err instanceof BodyError));
   };
 }
 

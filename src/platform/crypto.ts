@@ -46,8 +46,19 @@ export function createCrypto(secretKey: string) {
     return v.ok ? v.value : undefined;
   }
 
-  /** A stable secret derived for a purpose (e.g. the per-portal key in delivery-report URLs). */
-  const derivedToken = (purpose: string) => createHmac('sha256', signKey).update(purpose).digest('hex').slice(0, 32);
+  /**
+   * A stable secret derived for a purpose (e.g. the per-portal key in delivery-report URLs). Remembered: every
+   * delivery report and every Kannel submit needs its portal's, and an HMAC each was 2 % of the web process's time.
+   */
+  const derived = new Map<string, string>();
+  const derivedToken = (purpose: string) => {
+    let t = derived.get(purpose);
+    if (t === undefined) {
+      if (derived.size >= 10_000) derived.clear(); // one per portal in use: bounded all the same
+      derived.set(purpose, (t = createHmac('sha256', signKey).update(purpose).digest('hex').slice(0, 32)));
+    }
+    return t;
+  };
 
   return { encrypt, decrypt, sign, verify, readSigned, derivedToken };
 }

@@ -10,12 +10,12 @@ import { consoleRoutes } from '../console/console.routes.js';
 import { eventsRoutes } from '../portals/events.routes.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { intakeHandler, isHandlerRequest } from '../messages/intake.http.js';
-import { dlrRoutes } from '../delivery/dlr.routes.js';
+import { dlrRoutes, isKannelDlrRequest, kannelDlrHandler } from '../delivery/dlr.routes.js';
 import { homeRoutes } from './home.routes.js';
 
 /**
- * The service's request listener, built from its dependencies; never listens. `POST /handler` (every SMS) is
- * answered by intake.http.ts on node's own request; everything else by the express app.
+ * The service's request listener, built from its dependencies; never listens. The hot paths, `POST /handler`
+ * (every SMS) and Kannel's delivery reports, are answered on node's own request; everything else by the express app.
  */
 export function createApp(deps: Deps): (req: IncomingMessage, res: ServerResponse) => void {
   const https = deps.config.PUBLIC_URL.startsWith('https:');
@@ -23,8 +23,9 @@ export function createApp(deps: Deps): (req: IncomingMessage, res: ServerRespons
     intake: deps.intake, log: deps.log, headers: securityHeaderList(https),
     observe: (seconds, status) => deps.metrics.handlerLatency.observe(seconds, { status: String(status) }),
   });
+  const dlr = kannelDlrHandler({ ...deps, onSettled: deps.wake.settled, headers: securityHeaderList(https) });
   const app = expressApp(deps, https);
-  return (req, res) => (isHandlerRequest(req) ? intake(req, res) : app(req, res));
+  return (req, res) => (isHandlerRequest(req) ? intake(req, res) : isKannelDlrRequest(req) ? dlr(req, res) : app(req, res));
 }
 
 function expressApp(deps: Deps, https: boolean) {
