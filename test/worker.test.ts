@@ -422,6 +422,38 @@ describe('statuses job', () => {
     expect(await messageRow(ctx, id)).toMatchObject({ state: 'undelivered', failure_reason: 'expired' });
   });
 
+  it('transitions asked for together are each answered for themselves (one refused, its neighbours moved)', async () => {
+    const ids = [await postSms(ctx, fp), await postSms(ctx, fp), await postSms(ctx, fp)];
+    await ctx.deps.worker.runOnce();
+    const rows = await Promise.all(ids.map((id) => messageRow(ctx, id)));
+    await ctx.deps.queue.advance(rows[1]!.id, 'delivered', now);
+    // The same turn: delivered, a late "sent" after delivered (refused), undelivered.
+    const moved = await Promise.all([
+      ctx.deps.queue.advance(rows[0]!.id, 'delivered', now),
+      ctx.deps.queue.advance(rows[1]!.id, 'sent', now),
+      ctx.deps.queue.advance(rows[2]!.id, 'undelivered', now, { failure_reason: 'no route' }),
+    ]);
+    expect(moved).toEqual([true, false, true]);
+    expect((await Promise.all(ids.map((id) => messageRow(ctx, id)))).map((r) => r.state)).toEqual(['delivered', 'delivered', 'undelivered']);
+    await ctx.deps.reporter.runOnce({ flush: true });
+    expect(ids.map((id) => fp.statusUpdates.filter((u) => u.MESSAGE_ID === id).map((u) => u.STATUS))).toEqual([['delivered'], ['delivered'], ['undelivered']]);
+  });
+
+  it('marks submitted together, each message by its own claim: a claim another worker took is not marked', async () => {
+    const ids = [await postSms(ctx, fp), await postSms(ctx, fp)];
+    const claimed = await ctx.deps.queue.claim(now, 2, 60_000);
+    expect(claimed).toHaveLength(2);
+    const marked = await Promise.all([
+      ctx.deps.queue.markSubmitted(claimed[0]!.id, claimed[0]!.lease_token, now, { gateway: 'smsru' }),
+      ctx.deps.queue.markSubmitted(claimed[1]!.id, 'another-workers-claim', now, { gateway: 'smsru' }),
+    ]);
+    expect(marked).toEqual([true, false]);
+    const rows = await Promise.all(ids.map((id) => messageRow(ctx, id)));
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    expect(byId.get(claimed[0]!.id)).toMatchObject({ submitted_at: now, gateway: 'smsru' });
+    expect(byId.get(claimed[1]!.id)).toMatchObject({ submitted_at: null, gateway: null });
+  });
+
   it('never moves a status backwards: a late "sent" after "delivered" is neither stored nor reported', async () => {
     const id = await postSms(ctx, fp);
     await ctx.deps.worker.runOnce();

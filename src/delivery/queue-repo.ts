@@ -4,6 +4,7 @@ import { isPostgres } from '../platform/db.js';
 import { isFinal, predecessors, type MessageState } from '../messages/states.js';
 import { writeStatusReport, type OnFinal } from './report-repo.js';
 import { createSyncTransactions, type SqliteStatement } from '../platform/sqlite-tx.js';
+import { perTurn } from '../platform/turn-batch.js';
 import type { Knex } from 'knex';
 
 export interface ClaimedMessage {
@@ -65,6 +66,14 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
   async function claim(now: number, limit: number, leaseMs: number, scope: { portalId?: number } = {}): Promise<ClaimedMessage[]> {
     if (limit <= 0) return [];
     const token = randomBytes(12).toString('hex');
+    if (syncTx) {
+      // The same statement as below, prepared once: the worker claims after every freed slot.
+      const rows = await syncTx((sql) => sql(`UPDATE messages SET state = 'sending', lease_token = ?, lease_until = ?, submitted_at = NULL, attempts = attempts + 1, updated_at = ?
+          WHERE id IN (SELECT id FROM messages WHERE state = 'queued' AND next_attempt_at <= ?${scope.portalId !== undefined ? ' AND portal_id = ?' : ''} ORDER BY next_attempt_at LIMIT ?)
+          AND +state = 'queued' RETURNING id, portal_id, b24_message_id, code, phone, body, attempts, lease_token, created_at`)
+        .all(token, now + leaseMs, now, now, ...(scope.portalId !== undefined ? [scope.portalId] : []), limit));
+      return rows.map((r) => ({ ...(r as unknown as ClaimedMessage), id: Number(r.id), portal_id: Number(r.portal_id), created_at: Number(r.created_at) }));
+    }
     const due = db('messages').select('id').where('state', 'queued').andWhere('next_attempt_at', '<=', now).orderBy('next_attempt_at').limit(limit);
     if (scope.portalId !== undefined) due.andWhere('portal_id', scope.portalId);
     if (pg) due.forUpdate().skipLocked();
@@ -108,25 +117,27 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
 
   /** Written just before the request leaves: from here on, a crash means "outcome unknown", not "send again". */
   async function markSubmitted(id: number, leaseToken: string, now: number, fields: StatusFields): Promise<boolean> {
-    return (await markSubmittedMany([{ id, leaseToken, fields }], now))[0]!;
+    return markInTurn ? markInTurn({ id, leaseToken, fields, now }) : (await markSubmittedMany([{ id, leaseToken, fields }], now))[0]!;
   }
+  /** SQLite: the marks of one turn of the event loop (a gateway that takes one message per request) in one transaction. */
+  const markInTurn = syncTx && perTurn((items: Array<{ id: number; leaseToken: string; fields: StatusFields; now: number }>) => markSubmittedMany(items, items[0]!.now));
 
   /**
    * markSubmitted for the messages of one request, in one transaction (a request of 100 SMS.ru messages is one
    * write, not 100): for each, whether it was still this claim's.
    */
-  async function markSubmittedMany(items: Array<{ id: number; leaseToken: string; fields: StatusFields }>, now: number): Promise<boolean[]> {
+  async function markSubmittedMany(items: Array<{ id: number; leaseToken: string; fields: StatusFields; now?: number }>, now: number): Promise<boolean[]> {
     if (!items.length) return [];
-    const set = (f: StatusFields) => ({ submitted_at: now, updated_at: now, ...f });
+    const set = (i: { fields: StatusFields; now?: number }) => ({ submitted_at: i.now ?? now, updated_at: i.now ?? now, ...i.fields });
     if (!syncTx) {
       return db.transaction(async (trx) => {
         const out: boolean[] = [];
-        for (const i of items) out.push((await trx('messages').where({ id: i.id, state: 'sending', lease_token: i.leaseToken }).update(set(i.fields))) === 1);
+        for (const i of items) out.push((await trx('messages').where({ id: i.id, state: 'sending', lease_token: i.leaseToken }).update(set(i))) === 1);
         return out;
       });
     }
     return syncTx((sql) => items.map((i) => {
-      const values = set(i.fields);
+      const values = set(i);
       const cols = columns(values);
       return sql(`UPDATE messages SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE id = ? AND state = 'sending' AND lease_token = ?`)
         .run(...cols.map((c) => values[c as keyof typeof values] ?? null), i.id, i.leaseToken).changes === 1;
@@ -139,30 +150,15 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
    * Returns false when the guard refused (e.g. a late `sent` after `delivered`): nothing stored or reported.
    */
   async function advance(id: number, next: MessageState, now: number, fields: StatusFields = {}, leaseToken?: string): Promise<boolean> {
-    if (!syncTx) return (await advanceMany([{ id, next, fields, leaseToken }], now))[0]!;
-    return new Promise<boolean>((resolve, reject) => {
-      pending.push({ item: { id, next, fields, leaseToken, now }, resolve, reject });
-      if (pending.length === 1) setImmediate(flushPending);
-    });
+    return advanceInTurn ? advanceInTurn({ id, next, fields, leaseToken, now }) : (await advanceMany([{ id, next, fields, leaseToken }], now))[0]!;
   }
 
   /**
-   * SQLite: the transitions asked for in one turn of the event loop (delivery reports arrive many at a time) are
-   * written in one transaction, each caller answered with its own result; if that transaction fails, each is written
-   * alone, so one bad row never fails its neighbours.
+   * SQLite: the transitions asked for in one turn of the event loop (delivery reports arrive many at a time, sends
+   * end many at a time) are written in one transaction, each caller answered with its own result.
    */
   type Item = { id: number; next: MessageState; fields?: StatusFields; leaseToken?: string; now?: number };
-  let pending: Array<{ item: Item; resolve: (moved: boolean) => void; reject: (err: unknown) => void }> = [];
-  async function flushPending() {
-    const batch = pending;
-    pending = [];
-    try {
-      const moved = await advanceMany(batch.map((b) => b.item), batch[0]!.item.now!);
-      batch.forEach((b, i) => b.resolve(moved[i]!));
-    } catch {
-      for (const b of batch) await advanceMany([b.item], b.item.now!).then((m) => b.resolve(m[0]!), b.reject);
-    }
-  }
+  const advanceInTurn = syncTx && perTurn((items: Item[]) => advanceMany(items, items[0]!.now!));
 
   /** advance() for several messages in one transaction (the results of one request): whether each moved. */
   async function advanceMany(items: Item[], now: number): Promise<boolean[]> {
@@ -251,8 +247,10 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
 
   /** What a delivery report needs of its message: whose it is and which gateway took it. */
   async function ownerOf(id: number): Promise<{ id: number; portal_id: number; gateway: string | null } | undefined> {
-    const m = await db('messages').where({ id }).first('id', 'portal_id', 'gateway');
-    return m && { id: Number(m.id), portal_id: Number(m.portal_id), gateway: m.gateway ?? null };
+    const m = syncTx
+      ? await syncTx((sql) => sql('SELECT id, portal_id, gateway FROM messages WHERE id = ?').get(id)) // prepared once: one read per report
+      : await db('messages').where({ id }).first('id', 'portal_id', 'gateway');
+    return m && { id: Number(m.id), portal_id: Number(m.portal_id), gateway: (m.gateway as string | null) ?? null };
   }
 
   async function byGatewayId(portalId: number, gatewayMessageId: string) {
