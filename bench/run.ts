@@ -16,7 +16,8 @@ import os from 'node:os';
 import { Agent, request } from 'undici';
 import { spawn } from 'node:child_process';
 import { kannelInstalled, startKannel, type Kannel } from '../test/helpers/kannel.js';
-import { freePort, nodeRssMb, startServiceProcess } from '../test/helpers/service-process.js';
+import { readFileSync } from 'node:fs';
+import { cpuSeconds, freePort, nodeRssMb, processTree, startServiceProcess } from '../test/helpers/service-process.js';
 import { eventually } from '../test/helpers/wait.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -27,7 +28,7 @@ const ROUNDS = 3;
 const ONLY = process.env.BENCH_ONLY?.split(',').map((x) => x.trim());
 const runs = (part: string) => !ONLY || ONLY.includes(part);
 
-type Load = { total: number; elapsed: number; errors: number; p50: number; p99: number };
+type Load = { total: number; elapsed: number; errors: number; p50: number; p99: number; cpuS: number };
 function runLoad(args: string[]): Promise<Load> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'bench/load.ts', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -40,6 +41,37 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const rate = (l: Load) => (l.total - l.errors) / l.elapsed;
 const mb = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(' + ') + ' MB';
 
+/** CPU seconds used so far by named processes (pid → name), and by this bench process itself. */
+function cpuNow(named: Map<number, string>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [pid, name] of named) out.set(name, (out.get(name) ?? 0) + cpuSeconds(pid));
+  const own = process.cpuUsage();
+  out.set('bench', (own.user + own.system) / 1e6);
+  return out;
+}
+/** CPU ms per message between two cpuNow() readings, by name, and what they add up to. */
+function cpuPerMessage(before: Map<string, number>, after: Map<string, number>, messages: number, extra: Record<string, number> = {}) {
+  const per: Record<string, number> = {};
+  for (const [name, s] of after) per[name] = ((s - (before.get(name) ?? 0)) * 1000) / messages;
+  for (const [name, s] of Object.entries(extra)) per[name] = (s * 1000) / messages;
+  const total = Object.values(per).reduce((a, b) => a + b, 0);
+  return { per, total, text: `${Object.entries(per).map(([n, ms]) => `${n} ${ms.toFixed(2)}`).join(', ')}; total ${total.toFixed(2)} ms` };
+}
+/** The service's node processes by role, read off their command lines. */
+function serviceProcesses(rootPid: number): Map<number, string> {
+  const named = new Map<number, string>();
+  for (const pid of processTree(rootPid)) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmd.includes('worker-main')) named.set(pid, 'worker');
+      else if (cmd.includes('main.js') || cmd.includes('main.ts')) named.set(pid, 'web');
+    } catch { /* gone */ }
+  }
+  return named;
+}
+const kannelProcesses = (k: Kannel) => new Map(k.pids().map((pid) => [pid, 'Kannel'] as [number, string]));
+const cores = os.availableParallelism();
+
 const rows: string[][] = [];
 const row = (...cells: Array<string | number>) => {
   rows.push(cells.map(String));
@@ -48,6 +80,9 @@ const row = (...cells: Array<string | number>) => {
 let prefix = 0;
 const closedLoad = (url: string, conns: number, svc?: { fp: { memberId: string; applicationToken: string } }, k?: Kannel) =>
   runLoad(['closed', url, String(conns), String(SECONDS), svc ? svc.fp.memberId : '-', svc ? svc.fp.applicationToken : `${k!.username}:${k!.password}`, `b${++prefix}x`]);
+
+/** BENCH_SERVICE_NODE_OPTIONS (a profiler preload, say) reaches the service's processes only, not the load generator. */
+const serviceNodeOptions: Record<string, string> = process.env.BENCH_SERVICE_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_SERVICE_NODE_OPTIONS } : {};
 
 const smsruInstall = { provider: 'smsru', api_key: 'bench-key', sender: 'Bench' };
 
@@ -96,7 +131,7 @@ async function latencyUnderSending() {
 }
 
 /** The same Kannel by itself: E2E sendsms, 64 at a time, dlr-mask=31 to a bare HTTP server that only counts DLRs. */
-async function kannelAlone(kannel: Kannel) {
+async function kannelAlone(kannel: Kannel): Promise<number> {
   let finals = 0;
   const srv = http.createServer((req, res) => {
     if (/type=(1|2|16)\b/.test(req.url ?? '')) finals++;
@@ -105,6 +140,7 @@ async function kannelAlone(kannel: Kannel) {
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
   const port = (srv.address() as { port: number }).port;
   const agent = new Agent({ connections: 64 });
+  const cpu0 = cpuNow(kannelProcesses(kannel));
   const started = performance.now();
   let next = 0;
   await Promise.all(Array.from({ length: 64 }, async () => {
@@ -119,24 +155,31 @@ async function kannelAlone(kannel: Kannel) {
   }));
   await eventually(() => finals >= E2E, 'every final DLR', 600_000);
   const elapsed = (performance.now() - started) / 1000;
-  row('Kannel 1.4.5 by itself: sendsms to the last final DLR', `${E2E} msgs, 64 in flight`, (E2E / elapsed).toFixed(0), '', '', `${elapsed.toFixed(1)} s; the ceiling of the line below`);
+  const cpu = cpuPerMessage(cpu0, cpuNow(kannelProcesses(kannel)), E2E);
+  row('Kannel 1.4.5 by itself: sendsms to the last final DLR', `${E2E} msgs, 64 in flight`, (E2E / elapsed).toFixed(0), '', '',
+    `${elapsed.toFixed(1)} s; the ceiling of the line below. CPU ms per message: ${cpu.text.replace('bench', 'driver + DLR counter')}`);
+  return cpu.per.Kannel!;
   await agent.close();
   srv.close();
 }
 
 /** handler → Kannel → DLRs → `delivered` in Bitrix24, for E2E messages offered at 2,000/s. */
-async function endToEnd(kannel: Kannel) {
+async function endToEnd(kannel: Kannel, kannelCpu: number) {
   const svc = await startServiceProcess({
     install: { provider: 'kannel', kannel_url: kannel.url, kannel_username: kannel.username, kannel_password: kannel.password, sender: 'Bench' },
     env: { ALLOW_PRIVATE_GATEWAYS: '1' },
-    serviceEnv: { GATEWAY_CONCURRENCY: '64', WORKER_CONCURRENCY: '64', REPORT_LINGER: '500ms', LOG_LEVEL: 'warn' },
+    serviceEnv: { GATEWAY_CONCURRENCY: '64', WORKER_CONCURRENCY: '64', REPORT_LINGER: '500ms', LOG_LEVEL: 'warn', ...serviceNodeOptions },
   });
   const callsBefore = svc.fp.calls.length;
-  const started = performance.now();
   const tag = `e${++prefix}x`;
   const offered = 2000;
   // Bitrix24 creates each message before its queue posts it; status.update finds no other.
   for (let i = 0; i < E2E; i++) svc.fp.messages.set(`${tag}${String(i).padStart(24, '0')}`, { code: 'smsgw_bench', authorId: 1 });
+  await eventually(() => [...serviceProcesses(svc.web.pid!).values()].includes('worker'), 'the background process', 60_000);
+  const named = new Map([...serviceProcesses(svc.web.pid!), ...kannelProcesses(kannel)]);
+  const cpu0 = cpuNow(named);
+  let cpuOurs: Map<string, number> | undefined;
+  const started = performance.now();
   const l = await runLoad(['open', svc.handlerUrl, String(offered), String(E2E / offered), svc.fp.memberId, svc.fp.applicationToken, tag]);
   const ids = Array.from({ length: l.total }, (_, i) => `${tag}${String(i).padStart(24, '0')}`);
   let peak: number[] = [];
@@ -146,18 +189,32 @@ async function endToEnd(kannel: Kannel) {
     if (now.reduce((a, b) => a + b, 0) > peak.reduce((a, b) => a + b, 0)) peak = now;
     if (ours === undefined) {
       const [row] = await svc.ctx.db('messages').where('b24_message_id', 'like', `${tag}%`).andWhere({ state: 'delivered' }).count({ n: '*' });
-      if (Number(row?.n ?? 0) >= ids.length) ours = (performance.now() - started) / 1000;
+      if (Number(row?.n ?? 0) >= ids.length) {
+        ours = (performance.now() - started) / 1000;
+        cpuOurs = cpuNow(named);
+      }
     }
     return ids.every((id) => svc.fp.shown.get(id) === 'delivered');
   }, 'all delivered', 600_000);
   const elapsed = (performance.now() - started) / 1000;
   const batches = svc.fp.calls.slice(callsBefore).filter((c) => c.method === 'batch' && !c.batched).length;
   row('end to end via Kannel: delivered in our database', `${ids.length} msgs offered at ${offered}/s, 64 in flight`, (ids.length / (ours ?? elapsed)).toFixed(0), '', '',
-    `${(ours ?? elapsed).toFixed(1)} s from the first handler call to the last DLR applied`);
+    `${(ours ?? elapsed).toFixed(1)} s from the first handler call to the last DLR applied. CPU ms per message: ${cpuText(cpu0, cpuOurs ?? cpuNow(named), ids.length, l.cpuS, kannelCpu)}`);
   row('end to end via Kannel: delivered in Bitrix24', `${ids.length} statuses, Bitrix24's limit`, (ids.length / elapsed).toFixed(0), '', '',
     `${elapsed.toFixed(1)} s to all shown delivered: 50 statuses a batch call, the portal's bucket (burst 50, 2 calls/s) allows ~100 statuses/s after the first 2,500; ${l.errors} intake errors; peak RSS web + worker ${mb(peak)}`);
   row('Bitrix24 REST calls per reported status', `${ids.length} statuses`, '', '', '', `${(batches / ids.length).toFixed(3)} (${batches} batch calls, ${svc.fp.limitHits} limit hits)`);
   await svc.close();
+}
+
+/**
+ * What the end-to-end figure costs in CPU per message, by process, and the rate the machine's cores allow at that
+ * cost (everything on one machine: the service, Kannel, the generator, the fake Bitrix24 in the bench's process).
+ */
+function cpuText(before: Map<string, number>, after: Map<string, number>, messages: number, generatorS: number, kannelAloneMs: number) {
+  const c = cpuPerMessage(before, after, messages, { generator: generatorS });
+  const ours = (c.per.web ?? 0) + (c.per.worker ?? 0);
+  return `${c.text.replace('bench', 'fake Bitrix24 + polling')}; at that cost ${cores} cores allow ${((cores * 1000) / c.total).toFixed(0)} msgs/s` +
+    ` (with our share at zero: ${((cores * 1000) / (c.total - ours)).toFixed(0)}); Kannel by itself took ${kannelAloneMs.toFixed(2)} ms`;
 }
 
 /** The same intake with 1,000,000 messages already stored (a year of a busy portal). */
@@ -239,8 +296,8 @@ await withDatabase(undefined, async () => {
   if (runs('intake')) sqlite = await intakeVsKannel(kannel);
   if (runs('latency')) await latencyUnderSending();
   if (runs('e2e')) {
-    await kannelAlone(kannel);
-    await endToEnd(kannel);
+    const kannelCpu = await kannelAlone(kannel);
+    await endToEnd(kannel, kannelCpu);
   }
   if (runs('intake')) await intakeAtScale(sqlite);
 });

@@ -84,6 +84,8 @@ concatenation = true
     password,
     status,
     log: (box: 'bearerbox' | 'smsbox') => readFileSync(join(dir, `${box}.log`), 'utf8'),
+    /** bearerbox, fakesmsc and smsbox: their process ids (the bench reads their CPU time). */
+    pids: () => procs.map((p) => p.pid!),
     async stop() {
       for (const p of procs.reverse()) {
         if (p.exitCode === null) {

@@ -11,8 +11,8 @@ import { freePort } from './free-port.js';
 
 export { freePort };
 
-/** Resident memory of each node process in a process tree, in MB (Linux /proc); npm and sh wrappers are left out. */
-export function nodeRssMb(rootPid: number): number[] {
+/** A process and its descendants, by pid (Linux /proc). */
+export function processTree(rootPid: number): number[] {
   const pids = [rootPid];
   for (let i = 0; i < pids.length; i++) {
     try {
@@ -20,14 +20,29 @@ export function nodeRssMb(rootPid: number): number[] {
       if (children) pids.push(...children.split(/\s+/).map(Number));
     } catch { /* gone */ }
   }
+  return pids;
+}
+
+/** Resident memory of each node process in a process tree, in MB (Linux /proc); npm and sh wrappers are left out. */
+export function nodeRssMb(rootPid: number): number[] {
   const out: number[] = [];
-  for (const pid of pids) {
+  for (const pid of processTree(rootPid)) {
     try {
       const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
       if (m && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'node') out.push(Number(m[1]) / 1024);
     } catch { /* gone */ }
   }
   return out;
+}
+
+/** CPU time (user + system) a process has used so far, in seconds (Linux /proc; clock ticks of 10 ms); 0 once gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
 }
 
 /** Waits until no process of the group is left (npm may exit before the node processes it started), at most 15 s. */
