@@ -5,11 +5,14 @@
  *         latencies of the first second (warm-up) are left out
  *  closed url connections seconds memberId applicationToken idPrefix   each connection sends its next request when
  *         the previous answer is in (`memberId` = "-" sends Kannel's `GET /cgi-bin/sendsms`, user:pass in the token)
+ * Several portals: url, memberId and applicationToken as comma-separated lists of one length; request i goes to
+ * portal i mod n.
  */
 import { Agent, request } from 'undici';
 import { smsForm } from '../test/fakes/sms-body.js';
 
-const [mode, url, nArg, secondsArg, memberId, appToken, prefix] = process.argv.slice(2);
+const [mode, urlArg, nArg, secondsArg, memberArg, tokenArg, prefix] = process.argv.slice(2);
+const [urls, members, tokens] = [urlArg!, memberArg!, tokenArg!].map((a) => a.split(','));
 const seconds = Number(secondsArg);
 const agent = new Agent({ connections: mode === 'closed' ? Number(nArg) : 128, pipelining: 1 });
 const latencies: number[] = [];
@@ -17,6 +20,8 @@ let errors = 0;
 let sent = 0;
 
 function one(i: number) {
+  const k = i % urls!.length;
+  const [url, memberId, appToken] = [urls![k]!, members![k]!, tokens![k]!];
   if (memberId === '-') {
     const [user, pass] = appToken!.split(':');
     const q = new URLSearchParams({ username: user!, password: pass!, from: 'Bench', to: `7999${String(1000000 + (i % 8999999))}`, text: 'Your order is ready' });

@@ -19,6 +19,8 @@ import { kannelInstalled, startKannel, type Kannel } from '../test/helpers/kanne
 import { readFileSync } from 'node:fs';
 import { cpuSeconds, freePort, nodeRssMb, processTree, startServiceProcess } from '../test/helpers/service-process.js';
 import { eventually } from '../test/helpers/wait.js';
+import { installPortal } from '../test/helpers/install.js';
+import type { FakePortal } from '../test/fakes/bitrix24.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const E2E = Number(process.env.BENCH_E2E ?? 5000);
@@ -163,25 +165,40 @@ async function kannelAlone(kannel: Kannel): Promise<number> {
   srv.close();
 }
 
-/** handler → Kannel → DLRs → `delivered` in Bitrix24, for E2E messages offered at 2,000/s. */
-async function endToEnd(kannel: Kannel, kannelCpu: number) {
+/**
+ * handler → Kannel → DLRs → `delivered` in Bitrix24, for E2E messages offered at 2,000/s, spread over `portals`
+ * portals (each its own Bitrix24 with its own REST bucket; the service and the Kannel account are shared).
+ */
+async function endToEnd(kannel: Kannel, kannelCpu: number, portals = 1) {
+  const install = { provider: 'kannel', kannel_url: kannel.url, kannel_username: kannel.username, kannel_password: kannel.password, sender: 'Bench' };
   const svc = await startServiceProcess({
-    install: { provider: 'kannel', kannel_url: kannel.url, kannel_username: kannel.username, kannel_password: kannel.password, sender: 'Bench' },
-    env: { ALLOW_PRIVATE_GATEWAYS: '1' },
+    install, env: { ALLOW_PRIVATE_GATEWAYS: '1' },
     serviceEnv: { GATEWAY_CONCURRENCY: '64', WORKER_CONCURRENCY: '64', REPORT_LINGER: '500ms', LOG_LEVEL: 'warn', ...serviceNodeOptions },
   });
-  const callsBefore = svc.fp.calls.length;
+  const fps = [svc.fp];
+  while (fps.length < portals) {
+    const fp = await svc.fake.addPortal();
+    await installPortal(svc.ctx, svc.fake, fp, install);
+    fps.push(fp);
+  }
+  const handlerOf = (fp: FakePortal) => {
+    const h = new URL([...fp.senders.values()][0]!.HANDLER);
+    return `${svc.url}${h.pathname}${h.search}`;
+  };
+  const callsBefore = fps.map((fp) => fp.calls.length);
   const tag = `e${++prefix}x`;
   const offered = 2000;
-  // Bitrix24 creates each message before its queue posts it; status.update finds no other.
-  for (let i = 0; i < E2E; i++) svc.fp.messages.set(`${tag}${String(i).padStart(24, '0')}`, { code: 'smsgw_bench', authorId: 1 });
+  const idOf = (i: number) => `${tag}${String(i).padStart(24, '0')}`;
+  // Bitrix24 creates each message before its queue posts it; status.update finds no other. Message i is portal i mod n's.
+  for (let i = 0; i < E2E; i++) fps[i % portals]!.messages.set(idOf(i), { code: 'smsgw_bench', authorId: 1 });
   await eventually(() => [...serviceProcesses(svc.web.pid!).values()].includes('worker'), 'the background process', 60_000);
   const named = new Map([...serviceProcesses(svc.web.pid!), ...kannelProcesses(kannel)]);
   const cpu0 = cpuNow(named);
   let cpuOurs: Map<string, number> | undefined;
   const started = performance.now();
-  const l = await runLoad(['open', svc.handlerUrl, String(offered), String(E2E / offered), svc.fp.memberId, svc.fp.applicationToken, tag]);
-  const ids = Array.from({ length: l.total }, (_, i) => `${tag}${String(i).padStart(24, '0')}`);
+  const l = await runLoad(['open', fps.map(handlerOf).join(','), String(offered), String(E2E / offered), fps.map((fp) => fp.memberId).join(','),
+    fps.map((fp) => fp.applicationToken).join(','), tag]);
+  const ids = Array.from({ length: l.total }, (_, i) => idOf(i));
   let peak: number[] = [];
   let ours: number | undefined; // every message delivered in our database (its report may still wait for Bitrix24's bucket)
   await eventually(async () => {
@@ -194,15 +211,22 @@ async function endToEnd(kannel: Kannel, kannelCpu: number) {
         cpuOurs = cpuNow(named);
       }
     }
-    return ids.every((id) => svc.fp.shown.get(id) === 'delivered');
+    return ids.every((id, i) => fps[i % portals]!.shown.get(id) === 'delivered');
   }, 'all delivered', 600_000);
   const elapsed = (performance.now() - started) / 1000;
-  const batches = svc.fp.calls.slice(callsBefore).filter((c) => c.method === 'batch' && !c.batched).length;
-  row('end to end via Kannel: delivered in our database', `${ids.length} msgs offered at ${offered}/s, 64 in flight`, (ids.length / (ours ?? elapsed)).toFixed(0), '', '',
-    `${(ours ?? elapsed).toFixed(1)} s from the first handler call to the last DLR applied. CPU ms per message: ${cpuText(cpu0, cpuOurs ?? cpuNow(named), ids.length, l.cpuS, kannelCpu)}`);
-  row('end to end via Kannel: delivered in Bitrix24', `${ids.length} statuses, Bitrix24's limit`, (ids.length / elapsed).toFixed(0), '', '',
-    `${elapsed.toFixed(1)} s to all shown delivered: 50 statuses a batch call, the portal's bucket (burst 50, 2 calls/s) allows ~100 statuses/s after the first 2,500; ${l.errors} intake errors; peak RSS web + worker ${mb(peak)}`);
-  row('Bitrix24 REST calls per reported status', `${ids.length} statuses`, '', '', '', `${(batches / ids.length).toFixed(3)} (${batches} batch calls, ${svc.fp.limitHits} limit hits)`);
+  const batches = fps.reduce((n, fp, k) => n + fp.calls.slice(callsBefore[k]).filter((c) => c.method === 'batch' && !c.batched).length, 0);
+  const limitHits = fps.reduce((n, fp) => n + fp.limitHits, 0);
+  const load = `${ids.length} msgs offered at ${offered}/s${portals > 1 ? `, ${portals} portals` : ''}, 64 in flight`;
+  if (portals === 1) {
+    row('end to end via Kannel: delivered in our database', load, (ids.length / (ours ?? elapsed)).toFixed(0), '', '',
+      `${(ours ?? elapsed).toFixed(1)} s from the first handler call to the last DLR applied. CPU ms per message: ${cpuText(cpu0, cpuOurs ?? cpuNow(named), ids.length, l.cpuS, kannelCpu)}`);
+    row('end to end via Kannel: delivered in Bitrix24', `${ids.length} statuses, one portal`, (ids.length / elapsed).toFixed(0), '', '',
+      `${elapsed.toFixed(1)} s to all shown delivered: 50 statuses a batch call, the portal's bucket (burst 50, 2 calls/s) allows ~100 statuses/s after the first 2,500; ${l.errors} intake errors; peak RSS web + worker ${mb(peak)}`);
+    row('Bitrix24 REST calls per reported status', `${ids.length} statuses`, '', '', '', `${(batches / ids.length).toFixed(3)} (${batches} batch calls, ${limitHits} limit hits)`);
+  } else {
+    row(`end to end via Kannel, ${portals} portals: delivered in Bitrix24`, load, (ids.length / elapsed).toFixed(0), '', '',
+      `${elapsed.toFixed(1)} s to all shown delivered (in our database after ${(ours ?? elapsed).toFixed(1)} s); each portal's ${ids.length / portals} statuses fit its bucket's burst; ${batches} batch calls, ${limitHits} limit hits; ${l.errors} intake errors`);
+  }
   await svc.close();
 }
 
@@ -298,6 +322,7 @@ await withDatabase(undefined, async () => {
   if (runs('e2e')) {
     const kannelCpu = await kannelAlone(kannel);
     await endToEnd(kannel, kannelCpu);
+    await endToEnd(kannel, kannelCpu, 10);
   }
   if (runs('intake')) await intakeAtScale(sqlite);
 });
