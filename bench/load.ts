@@ -2,7 +2,7 @@
  * Load for /handler (or Kannel's sendsms), run as its own process so that the client does not share the server's
  * event loop. Prints one JSON line.
  *  open   url rate seconds memberId applicationToken idPrefix   request i starts at i/rate s, whatever the others do;
- *         latencies of the first second (warm-up) are left out
+ *         latencies of the first `warmSeconds` (an 8th argument, 1 by default: JIT, connections) are left out
  *  closed url connections seconds memberId applicationToken idPrefix   each connection sends its next request when
  *         the previous answer is in (`memberId` = "-" sends Kannel's `GET /cgi-bin/sendsms`, user:pass in the token)
  * Several portals: url, memberId and applicationToken as comma-separated lists of one length; request i goes to
@@ -11,7 +11,7 @@
 import { Agent, request } from 'undici';
 import { smsForm } from '../test/fakes/sms-body.js';
 
-const [mode, urlArg, nArg, secondsArg, memberArg, tokenArg, prefix] = process.argv.slice(2);
+const [mode, urlArg, nArg, secondsArg, memberArg, tokenArg, prefix, warmArg] = process.argv.slice(2);
 const [urls, members, tokens] = [urlArg!, memberArg!, tokenArg!].map((a) => a.split(','));
 const seconds = Number(secondsArg);
 const agent = new Agent({ connections: mode === 'closed' ? Number(nArg) : 128, pipelining: 1 });
@@ -34,8 +34,8 @@ function one(i: number) {
   return { method: 'POST' as const, path: url!, body, headers: { 'content-type': 'application/x-www-form-urlencoded' } };
 }
 
-// Open loop: the first second warms up both sides (JIT, connections) and is not measured.
-const measureFrom = mode === 'open' ? Number(nArg) : 0;
+// Open loop: the first second(s) warm up both sides (JIT, connections) and are not measured.
+const measureFrom = mode === 'open' ? Number(nArg) * Number(warmArg ?? 1) : 0;
 
 let fired = 0;
 async function fire(i: number) {
