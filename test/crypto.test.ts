@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createCrypto, safeEqual } from '../src/platform/crypto.js';
+import { createCrypto, fingerprints, safeEqual, sameDigest, sha256hex } from '../src/platform/crypto.js';
 
 describe('secrets at rest and signed forms', () => {
   const c = createCrypto('k'.repeat(40));
@@ -31,5 +31,17 @@ describe('secrets at rest and signed forms', () => {
     expect(safeEqual('abc', 'abc')).toBe(true);
     expect(safeEqual('abc', 'abd')).toBe(false);
     expect(safeEqual('abc', 'abcd')).toBe(false);
+  });
+
+  it('compares digests and fingerprints of tokens, never the tokens themselves', () => {
+    expect(sameDigest(sha256hex('key'), sha256hex('key'))).toBe(true);
+    expect(sameDigest(sha256hex('key'), sha256hex('kez'))).toBe(false);
+    expect(sameDigest(sha256hex('key'), sha256hex('key').slice(1))).toBe(false);
+    const mine = fingerprints();
+    expect(mine('token-1').equals(mine('token-1'))).toBe(true);
+    expect(mine('token-1').equals(mine('token-2'))).toBe(false);
+    expect(mine('token-1').toString('hex')).not.toContain(Buffer.from('token-1').toString('hex'));
+    // Another process (another key) fingerprints the same token differently.
+    expect(fingerprints()('token-1').equals(mine('token-1'))).toBe(false);
   });
 });

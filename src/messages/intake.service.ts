@@ -93,13 +93,14 @@ export function createIntakeService(deps: {
       isTest: opts.test,
     });
     await keepAuthorToken(portal, sms);
-    const log = deps.log.child({ portalId: portal.id, b24MessageId: sms.messageId, ...(opts.test ? { test: true } : {}) });
+    // The same fields a child logger would bind, without making one per message (a fifth of accept()'s own time).
+    const about = { portalId: portal.id, b24MessageId: sms.messageId, ...(opts.test ? { test: true } : {}) };
     if (id === undefined) {
-      log.info('message.duplicate');
+      deps.log.info(about, 'message.duplicate');
       return { duplicate: true, state };
     }
-    if (state === 'queued') log.info({ messageId: id, to: maskPhone(phone.ok ? phone.e164 : '') }, 'message.queued');
-    else log.warn({ messageId: id, to: maskPhone(sms.messageTo), reason: tooLong ? 'text_too_long' : 'invalid_number' }, 'message.rejected');
+    if (state === 'queued') deps.log.info({ ...about, messageId: id, to: maskPhone(phone.ok ? phone.e164 : '') }, 'message.queued');
+    else deps.log.warn({ ...about, messageId: id, to: maskPhone(sms.messageTo), reason: tooLong ? 'text_too_long' : 'invalid_number' }, 'message.rejected');
     if (state === 'queued') deps.onQueued?.();
     else deps.onRejected?.(); // its `failed` report is waiting in the outbox
     return { id, duplicate: false, state };

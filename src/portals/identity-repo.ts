@@ -1,6 +1,5 @@
-import { createHmac, randomBytes } from 'node:crypto';
 import type { Db } from '../platform/db.js';
-import type { Crypto } from '../platform/crypto.js';
+import { fingerprints, type Crypto } from '../platform/crypto.js';
 import type { TokenPair } from '../bitrix/token-store.js';
 
 /** An author's token is used only while it has at least this long to live: a batch call takes a while. */
@@ -21,9 +20,8 @@ const REWRITE_MS = 60_000;
 export function createIdentityRepo(db: Db, crypto: Crypto) {
   // Authors send many SMS with one token: it is written when it changes, and again after REWRITE_MS at the latest,
   // since the reporter (often in another process) erases tokens it used up and this memory would not know.
-  const macKey = randomBytes(32);
   const seen = new Map<string, { mac: Buffer; at: number }>();
-  const macOf = (t: string) => createHmac('sha256', macKey).update(t).digest();
+  const macOf = fingerprints();
 
   /** The handler saw an author's token (auth[access_token], auth[expires_in]); kept until it expires or is used up. */
   async function rememberAuthor(portalId: number, userId: number, accessToken: string, expiresInS: number, now: number): Promise<void> {

@@ -1,7 +1,7 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { Db } from '../platform/db.js';
 import type { Crypto } from '../platform/crypto.js';
-import { randomToken, safeEqual, sha256hex } from '../platform/crypto.js';
+import { fingerprints, randomToken, safeEqual, sameDigest, sha256hex } from '../platform/crypto.js';
 import type { TokenPair, TokenStore } from '../bitrix/token-store.js';
 
 export type PortalStatus = 'active' | 'uninstalled' | 'inactive';
@@ -76,8 +76,7 @@ interface AuthEntry {
 export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Date.now) {
   const table = () => db<PortalRow>('portals');
   const seal = (v: string | null | undefined) => (v ? crypto.encrypt(v) : null);
-  const macKey = randomBytes(32);
-  const macOf = (token: string) => createHmac('sha256', macKey).update(token).digest();
+  const macOf = fingerprints();
   const authCache = new Map<string, AuthEntry>();
   let generation = 0;
   /** Every write to a portal row goes through here: the handler must not answer from what was before. */
@@ -210,7 +209,7 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
       if (!entry.tokenMac || !p.applicationToken || !timingSafeEqual(entry.tokenMac, macOf(p.applicationToken))) {
         return { ok: false, why: 'unknown portal or wrong application_token' };
       }
-      if (keyHash !== undefined && !safeEqual(keyHash, entry.handlerKeyHash)) return { ok: false, why: 'the handler key does not belong to this portal' };
+      if (keyHash !== undefined && !sameDigest(keyHash, entry.handlerKeyHash)) return { ok: false, why: 'the handler key does not belong to this portal' };
     }
     return { ok: true, portal: entry.portal };
   }
