@@ -28,7 +28,7 @@ const PG_URL = process.env.BENCH_PG_URL;
 const ROUNDS = 3;
 /** Seconds of the open loop at full rate before latencies count (JIT of the generator and the service). */
 const WARM = 2;
-/** BENCH_ONLY=latency,e2e runs those parts only (intake, latency, e2e); all of them without it. */
+/** BENCH_ONLY=latency,e2e runs those parts only (intake, latency, e2e, scale: the million rows); all of them without it. */
 const ONLY = process.env.BENCH_ONLY?.split(',').map((x) => x.trim());
 const runs = (part: string) => !ONLY || ONLY.includes(part);
 
@@ -343,7 +343,7 @@ await withDatabase(undefined, async () => {
     await endToEnd(kannel, kannelCpu);
     await endToEnd(kannel, kannelCpu, 10);
   }
-  if (runs('intake')) await intakeAtScale(sqlite);
+  if (runs('scale')) await intakeAtScale(sqlite);
 });
 if (PG_URL && runs('intake')) await withDatabase(PG_URL, () => intakeOnPostgres(sqlite));
 else if (!PG_URL) row('POST /handler on PostgreSQL, two web processes', '', '', '', '', 'skipped: set BENCH_PG_URL=postgres://…');
