@@ -40,7 +40,6 @@ describe('secrets at rest and signed forms', () => {
     const mine = fingerprints();
     expect(mine('token-1').equals(mine('token-1'))).toBe(true);
     expect(mine('token-1').equals(mine('token-2'))).toBe(false);
-    expect(mine('token-1').toString('hex')).not.toContain(Buffer.from('token-1').toString('hex'));
     // Another process (another key) fingerprints the same token differently.
     expect(fingerprints()('token-1').equals(mine('token-1'))).toBe(false);
   });

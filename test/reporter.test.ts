@@ -187,6 +187,10 @@ describe('delivery callbacks', () => {
     expect(ok.headers['content-type']).toBe('text/plain; charset=utf-8');
     expect(ok.headers['content-security-policy']).toContain("default-src 'none'");
     expect((await messageRow(ctx, id)).state).toBe('delivered');
+    // As express matched it: a trailing slash, another case, HEAD.
+    expect((await request(ctx.app).head(`${base}?type=1`)).status).toBe(200);
+    expect((await request(ctx.app).get(`${base}/?type=1`)).text).toBe('ok');
+    expect((await request(ctx.app).get(`${base.replace('/dlr/kannel/', '/DLR/Kannel/')}?type=1`)).text).toBe('ok');
     // Another path under /dlr/kannel is not a report: express answers it (404, no route).
     expect((await request(ctx.app).get(`/dlr/kannel/${portal.id}`)).body.error).toBe('not_found');
   });

@@ -443,15 +443,20 @@ describe('statuses job', () => {
     const ids = [await postSms(ctx, fp), await postSms(ctx, fp)];
     const claimed = await ctx.deps.queue.claim(now, 2, 60_000);
     expect(claimed).toHaveLength(2);
+    const ids3 = [...ids, await postSms(ctx, fp)];
+    const third = (await ctx.deps.queue.claim(now, 1, 60_000))[0]!;
+    // One turn, three marks: one of another worker's claim, and two at different moments, each written with its own.
     const marked = await Promise.all([
       ctx.deps.queue.markSubmitted(claimed[0]!.id, claimed[0]!.lease_token, now, { gateway: 'smsru' }),
       ctx.deps.queue.markSubmitted(claimed[1]!.id, 'another-workers-claim', now, { gateway: 'smsru' }),
+      ctx.deps.queue.markSubmitted(third.id, third.lease_token, now + 7, { gateway: 'smsru' }),
     ]);
-    expect(marked).toEqual([true, false]);
-    const rows = await Promise.all(ids.map((id) => messageRow(ctx, id)));
+    expect(marked).toEqual([true, false, true]);
+    const rows = await Promise.all(ids3.map((id) => messageRow(ctx, id)));
     const byId = new Map(rows.map((r) => [r.id, r]));
     expect(byId.get(claimed[0]!.id)).toMatchObject({ submitted_at: now, gateway: 'smsru' });
     expect(byId.get(claimed[1]!.id)).toMatchObject({ submitted_at: null, gateway: null });
+    expect(byId.get(third.id)).toMatchObject({ submitted_at: now + 7, updated_at: now + 7 });
   });
 
   it('never moves a status backwards: a late "sent" after "delivered" is neither stored nor reported', async () => {
