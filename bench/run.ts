@@ -262,7 +262,7 @@ function cpuText(before: Map<string, number>, after: Map<string, number>, messag
 
 /** The same intake with 1,000,000 messages already stored (a year of a busy portal). */
 async function intakeAtScale(empty: number) {
-  const svc = await startServiceProcess({ env: { WORKER_ENABLED: '0' }, install: smsruInstall });
+  const svc = await startServiceProcess({ env: { WORKER_ENABLED: '0' }, install: smsruInstall, serviceEnv: serviceNodeOptions });
   await svc.kill(svc.web);
   const t0 = performance.now();
   // A month of a busy portal: 9 in 10 delivered, 1 in 10 failed with a reason, every row with its text.
