@@ -20,11 +20,12 @@ export function requireKannel() {
  */
 export async function startKannel(opts: { username?: string; password?: string } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'kannel-'));
-  const [admin, smsboxPort, fakePort, sendsms] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [admin, smsboxPort, fakePort] = [await freePort(), await freePort(), await freePort()];
+  let sendsms = await freePort();
   const username = opts.username ?? 'tester';
   const password = opts.password ?? 'foobar';
   const conf = join(dir, 'kannel.conf');
-  writeFileSync(conf, `
+  const writeConf = () => writeFileSync(conf, `
 group = core
 admin-port = ${admin}
 admin-interface = 127.0.0.1
@@ -62,6 +63,7 @@ user-allow-ip = "127.0.0.1"
 max-messages = 10
 concatenation = true
 `);
+  writeConf();
   const procs: ChildProcess[] = [];
   const start = (cmd: string, args: string[], name: string) => {
     const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir });
@@ -75,7 +77,11 @@ concatenation = true
   await eventually(async () => (await status()).length > 0, 'bearerbox', 15_000);
   start(KANNEL_BIN.fakesmsc, ['-H', '127.0.0.1', '-r', String(fakePort), '-i', '1', '-m', '0', '100 200 text hello'], 'fakesmsc');
   await eventually(async () => /FAKE.*online/.test(await status()), 'fakesmsc to connect', 15_000);
-  await startSmsbox(() => start(KANNEL_BIN.smsbox, [conf], 'smsbox'), sendsms, procs);
+  // A box that could not bind its sendsms port gets another one (the conf is read again by each smsbox).
+  await startSmsbox(() => start(KANNEL_BIN.smsbox, [conf], 'smsbox'), () => sendsms, procs, async () => {
+    sendsms = await freePort();
+    writeConf();
+  });
 
   return {
     url: `http://127.0.0.1:${sendsms}`,
@@ -100,21 +106,23 @@ concatenation = true
 /**
  * smsbox opens its sendsms port before it has read its users, and Kannel 1.4.5 crashes (SIGSEGV in
  * urltrans_find_username, seen once in a CI run) when a request arrives in between: a box that dies while starting
- * is started again, at most three times, and the first request waits a moment after the spawn.
+ * is started again, at most four times, and the first request waits a moment after the spawn. One that exits at once
+ * could not bind its sendsms port (seen in a CI run: another test's connection had it) and gets a new one.
  */
-async function startSmsbox(spawnBox: () => ChildProcess, sendsms: number, procs: ChildProcess[]) {
+async function startSmsbox(spawnBox: () => ChildProcess, port: () => number, procs: ChildProcess[], newPort: () => Promise<void>) {
   for (let attempt = 1; ; attempt++) {
     const box = spawnBox();
     const deadline = Date.now() + 15_000;
     await new Promise((r) => setTimeout(r, 300));
     while (box.exitCode === null && box.signalCode === null && Date.now() < deadline) {
-      const up = await fetch(`http://127.0.0.1:${sendsms}/cgi-bin/sendsms`).then((r) => r.status > 0, () => false);
+      const up = await fetch(`http://127.0.0.1:${port()}/cgi-bin/sendsms`).then((r) => r.status > 0, () => false);
       if (up && box.exitCode === null && box.signalCode === null) return;
       await new Promise((r) => setTimeout(r, 100));
     }
     box.kill('SIGKILL');
     procs.splice(procs.indexOf(box), 1);
-    if (attempt >= 3) throw new Error(`smsbox did not start (exit ${box.exitCode ?? box.signalCode ?? 'none, timed out'}) after ${attempt} attempts`);
+    if (attempt >= 4) throw new Error(`smsbox did not start (exit ${box.exitCode ?? box.signalCode ?? 'none, timed out'}) after ${attempt} attempts`);
+    if (box.exitCode === 1) await newPort(); // smsbox exits 1 when its sendsms port is taken ("Failed to open HTTP socket")
   }
 }
 
