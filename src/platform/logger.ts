@@ -2,16 +2,80 @@ import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type Log = Logger;
 
-/** Tokens, keys and secrets are redacted wherever they appear by mistake. */
-const REDACT = [
-  'access_token', 'refresh_token', 'application_token', 'api_key', 'password', 'secret',
-  '*.access_token', '*.refresh_token', '*.application_token', '*.api_key', '*.password', '*.secret',
-  'req.headers.authorization', 'req.headers.cookie',
-];
+/** Field names whose values are tokens, keys or secrets. */
+const SECRET_FIELDS = new Set(['access_token', 'refresh_token', 'application_token', 'api_key', 'password', 'secret']);
+/** A request's headers that carry credentials. */
+const SECRET_HEADERS = ['authorization', 'cookie'];
+const CENSOR = '[redacted]';
+
+/**
+ * Tokens, keys and secrets are censored wherever they appear by mistake: a secret field of the line, a secret field of
+ * any object in it (one level down: `err.api_key`, `auth.access_token`), and a request's authorization and cookie
+ * headers (`req.headers.…`). What holds none is logged as it is, untouched and uncopied; what holds one is logged as a
+ * censored copy, never changed in place. A scan of the keys: pino's own path redaction took ~3 µs a line, most of
+ * the cost of a queued message's log line.
+ */
+export function redact<T extends object>(fields: T): T {
+  let out: Record<string, unknown> | undefined;
+  for (const k of Object.keys(fields)) {
+    if (SECRET_FIELDS.has(k)) {
+      censor((out ??= censoredCopy(fields)), k);
+      continue;
+    }
+    const v = (fields as Record<string, unknown>)[k];
+    if (v === null || typeof v !== 'object') continue;
+    let inner = censorFields(v as Record<string, unknown>, SECRET_FIELDS);
+    if (k === 'req') {
+      const headers = (inner as { headers?: unknown }).headers;
+      if (headers !== null && typeof headers === 'object') {
+        const h = censorFields(headers as Record<string, unknown>, SECRET_HEADERS);
+        if (h !== headers) put((inner = inner === v ? censoredCopy(inner) : inner), 'headers', h);
+      }
+    }
+    if (inner !== v) put((out ??= censoredCopy(fields)), k, inner);
+  }
+  return (out ?? fields) as T;
+}
+
+/** `obj` with the given own fields censored: itself when it has none of them. */
+function censorFields(obj: Record<string, unknown>, names: Iterable<string>): Record<string, unknown> {
+  let out: Record<string, unknown> | undefined;
+  for (const n of names) if (Object.hasOwn(obj, n)) censor((out ??= censoredCopy(obj)), n);
+  return out ?? obj;
+}
+
+const put = (obj: Record<string, unknown>, k: string, value: unknown) =>
+  Object.defineProperty(obj, k, { value, enumerable: true, writable: true, configurable: true });
+const censor = (obj: Record<string, unknown>, k: string) => put(obj, k, CENSOR);
+
+/**
+ * A copy to censor: same prototype and own properties (an Error keeps its message and stack), every property a plain
+ * writable one; a plain copy of the enumerable ones when the object cannot be copied so (a proxy, a frozen getter).
+ */
+function censoredCopy(obj: object): Record<string, unknown> {
+  try {
+    const descriptors = Object.getOwnPropertyDescriptors(obj);
+    for (const d of Object.values(descriptors)) {
+      d.configurable = true;
+      if ('value' in d) d.writable = true;
+    }
+    return Object.create(Object.getPrototypeOf(obj), descriptors) as Record<string, unknown>;
+  } catch {
+    return { ...obj } as Record<string, unknown>;
+  }
+}
 
 export function createLogger(level: string, destination?: DestinationStream): Log {
-  const options = { level, redact: { paths: REDACT, censor: '[redacted]' }, base: undefined };
-  return destination ? pino(options, destination) : pino(options);
+  // Each line's fields go through redact() before they are serialized.
+  const options = { level, base: undefined, formatters: { log: redact } };
+  const log = destination ? pino(options, destination) : pino(options);
+  // And so do a child logger's bindings (pino gives children no bindings formatter of their own). Children are made
+  // from their parent, so every descendant finds this child() first.
+  const child = log.child;
+  log.child = function (this: Log, bindings: Record<string, unknown>, opts?: object) {
+    return child.call(this, redact(bindings), opts);
+  } as Log['child'];
+  return log;
 }
 
 /** Phone numbers appear in logs only as their last four digits. */

@@ -1,0 +1,54 @@
+import { expect, it } from 'vitest';
+import { createLogger, redact } from '../src/platform/logger.js';
+
+function capture() {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = createLogger('info', { write: (s: string) => void lines.push(JSON.parse(s)) });
+  return { log, lines };
+}
+
+it('censors secret fields of a line, one level down and in request headers, without touching what was logged', () => {
+  const { log, lines } = capture();
+  const auth = { member_id: 'm1', access_token: 'AT-1', application_token: 'APP-1' };
+  const req = { method: 'POST', headers: { authorization: 'Bearer X', cookie: 'sid=Y', 'content-type': 'text/plain' } };
+  log.info({ api_key: 'KEY-1', password: 'PW', portalId: 7, auth, req }, 'event');
+  expect(lines[0]).toMatchObject({
+    msg: 'event', api_key: '[redacted]', password: '[redacted]', portalId: 7,
+    auth: { member_id: 'm1', access_token: '[redacted]', application_token: '[redacted]' },
+    req: { method: 'POST', headers: { authorization: '[redacted]', cookie: '[redacted]', 'content-type': 'text/plain' } },
+  });
+  // The caller's objects are as they were.
+  expect(auth.access_token).toBe('AT-1');
+  expect(req.headers).toEqual({ authorization: 'Bearer X', cookie: 'sid=Y', 'content-type': 'text/plain' });
+  expect(JSON.stringify(lines)).not.toMatch(/KEY-1|AT-1|APP-1|Bearer X|sid=Y|"PW"/);
+});
+
+it('censors a secret carried by an error and keeps its message and stack', () => {
+  const { log, lines } = capture();
+  const err = Object.assign(new Error('gateway said no'), { api_key: 'KEY-2', code: 'E1' });
+  log.warn({ err }, 'gateway.failed');
+  log.warn(err, 'gateway.failed.bare');
+  for (const line of lines) {
+    expect(line.err).toMatchObject({ type: 'Error', message: 'gateway said no', code: 'E1', api_key: '[redacted]' });
+    expect(String((line.err as { stack: string }).stack)).toContain('gateway said no');
+  }
+  expect(err.api_key).toBe('KEY-2');
+});
+
+it('censors the bindings of child loggers, and of their children', () => {
+  const { log, lines } = capture();
+  const child = log.child({ portalId: 3, secret: 'S-1' });
+  child.info('one');
+  child.child({ refresh_token: 'RT-1', user: { password: 'PW-2' } }).info({ n: 1 }, 'two');
+  expect(lines[0]).toMatchObject({ portalId: 3, secret: '[redacted]', msg: 'one' });
+  expect(lines[1]).toMatchObject({ portalId: 3, secret: '[redacted]', refresh_token: '[redacted]', user: { password: '[redacted]' }, n: 1, msg: 'two' });
+  expect(JSON.stringify(lines)).not.toMatch(/S-1|RT-1|PW-2/);
+});
+
+it('logs a line without secrets as it is, without copying it', () => {
+  const fields = { portalId: 1, b24MessageId: 'abc', to: '*******4567', nested: { ok: true } };
+  expect(redact(fields)).toBe(fields);
+  const { log, lines } = capture();
+  log.info(fields, 'message.queued');
+  expect(lines[0]).toEqual({ level: 30, time: expect.any(Number), ...fields, msg: 'message.queued' });
+});
