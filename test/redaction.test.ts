@@ -11,13 +11,15 @@ it('censors secret fields of a line, one level down and in request headers, with
   const { log, lines } = capture();
   const auth = { member_id: 'm1', access_token: 'AT-1', application_token: 'APP-1' };
   const req = { method: 'POST', headers: { authorization: 'Bearer X', cookie: 'sid=Y', 'content-type': 'text/plain' } };
-  log.info({ api_key: 'KEY-1', password: 'PW', portalId: 7, auth, req }, 'event');
+  const fields = { api_key: 'KEY-1', password: 'PW', portalId: 7, auth, req };
+  log.info(fields, 'event');
   expect(lines[0]).toMatchObject({
     msg: 'event', api_key: '[redacted]', password: '[redacted]', portalId: 7,
     auth: { member_id: 'm1', access_token: '[redacted]', application_token: '[redacted]' },
     req: { method: 'POST', headers: { authorization: '[redacted]', cookie: '[redacted]', 'content-type': 'text/plain' } },
   });
   // The caller's objects are as they were.
+  expect(fields).toEqual({ api_key: 'KEY-1', password: 'PW', portalId: 7, auth, req });
   expect(auth.access_token).toBe('AT-1');
   expect(req.headers).toEqual({ authorization: 'Bearer X', cookie: 'sid=Y', 'content-type': 'text/plain' });
   expect(JSON.stringify(lines)).not.toMatch(/KEY-1|AT-1|APP-1|Bearer X|sid=Y|"PW"/);
@@ -33,6 +35,12 @@ it('censors a secret carried by an error and keeps its message and stack', () =>
     expect(String((line.err as { stack: string }).stack)).toContain('gateway said no');
   }
   expect(err.api_key).toBe('KEY-2');
+  // A field an error inherits is logged too, so it is censored too.
+  class GatewayError extends Error {}
+  (GatewayError.prototype as unknown as Record<string, string>).secret = 'INHERITED-1';
+  log.warn(new GatewayError('inherited'), 'gateway.failed.inherited');
+  expect(lines[2]!.err).toMatchObject({ message: 'inherited', secret: '[redacted]' });
+  expect(JSON.stringify(lines)).not.toMatch(/KEY-2|INHERITED-1/);
 });
 
 it('censors the bindings of child loggers, and of their children', () => {
@@ -42,7 +50,19 @@ it('censors the bindings of child loggers, and of their children', () => {
   child.child({ refresh_token: 'RT-1', user: { password: 'PW-2' } }).info({ n: 1 }, 'two');
   expect(lines[0]).toMatchObject({ portalId: 3, secret: '[redacted]', msg: 'one' });
   expect(lines[1]).toMatchObject({ portalId: 3, secret: '[redacted]', refresh_token: '[redacted]', user: { password: '[redacted]' }, n: 1, msg: 'two' });
-  expect(JSON.stringify(lines)).not.toMatch(/S-1|RT-1|PW-2/);
+  // With options of its own, bindings set later, its own formatter and serializers: still censored.
+  const quiet = log.child({ application_token: 'APP-2' }, { level: 'warn' });
+  quiet.info('not logged');
+  quiet.warn('three');
+  quiet.setBindings({ access_token: 'AT-3' });
+  quiet.warn('four');
+  const own = log.child({}, { formatters: { log: (o: object) => ({ ...o, api_key: 'KEY-5' }) }, serializers: { user: (u: { id: number }) => ({ id: u.id, password: 'PW-6' }) } });
+  own.info({ user: { id: 9 } }, 'five');
+  expect(lines.slice(2).map((l) => l.msg)).toEqual(['three', 'four', 'five']);
+  expect(lines[2]).toMatchObject({ application_token: '[redacted]' });
+  expect(lines[3]).toMatchObject({ access_token: '[redacted]' });
+  expect(lines[4]).toMatchObject({ api_key: '[redacted]', user: { id: 9, password: '[redacted]' } });
+  expect(JSON.stringify(lines)).not.toMatch(/S-1|RT-1|PW-2|APP-2|AT-3|KEY-5|PW-6/);
 });
 
 it('logs a line without secrets as it is, without copying it', () => {

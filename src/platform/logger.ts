@@ -66,16 +66,43 @@ function censoredCopy(obj: object): Record<string, unknown> {
 }
 
 export function createLogger(level: string, destination?: DestinationStream): Log {
-  // Each line's fields go through redact() before they are serialized.
-  const options = { level, base: undefined, formatters: { log: redact } };
+  const options = {
+    level,
+    base: undefined,
+    // Each line's fields go through redact() before they are serialized, and an error again after (its serializer
+    // copies inherited fields too).
+    formatters: { log: redact },
+    serializers: { err: (e: Error) => redactErr(e) },
+  };
   const log = destination ? pino(options, destination) : pino(options);
-  // And so do a child logger's bindings (pino gives children no bindings formatter of their own). Children are made
-  // from their parent, so every descendant finds this child() first.
-  const child = log.child;
-  log.child = function (this: Log, bindings: Record<string, unknown>, opts?: object) {
-    return child.call(this, redact(bindings), opts);
+  // And so do bindings: pino gives child loggers no bindings formatter of their own, and a child's own `formatters.log`
+  // or serializers would replace ours. Children are made from their parent, so every descendant finds these first.
+  const { child, setBindings } = log;
+  log.child = function (this: Log, bindings: Record<string, unknown>, opts?: ChildOptions) {
+    return child.call(this, redact(bindings), opts && guardedChildOptions(opts));
   } as Log['child'];
+  log.setBindings = function (this: Log, bindings: Record<string, unknown>) {
+    setBindings.call(this, redact(bindings));
+  };
   return log;
+}
+
+type ChildOptions = NonNullable<Parameters<Log['child']>[1]>;
+
+const redactErr = (e: Error) => censorFields(pino.stdSerializers.err(e) as unknown as Record<string, unknown>, SECRET_FIELDS);
+
+/** A child's own log formatter and serializers, with what they return redacted. */
+function guardedChildOptions(opts: ChildOptions): ChildOptions {
+  const out = { ...opts };
+  const log = opts.formatters?.log;
+  if (log) out.formatters = { ...opts.formatters, log: (o: object) => redact(log(o)) };
+  if (opts.serializers) {
+    out.serializers = Object.fromEntries(Object.entries(opts.serializers).map(([k, f]) => [k, (v: unknown) => {
+      const r: unknown = f(v);
+      return r !== null && typeof r === 'object' ? censorFields(r as Record<string, unknown>, SECRET_FIELDS) : r;
+    }]));
+  }
+  return out;
 }
 
 /** Phone numbers appear in logs only as their last four digits. */
