@@ -137,18 +137,31 @@ async function intakeVsKannel(kannel: Kannel): Promise<number> {
   const k: Load[] = [];
   const h: Load[] = [];
   let rss: number[] = [];
+  // CPU ms per answered request of the server's processes and of the generator, summed over the rounds.
+  const cpuK = { server: 0, generator: 0, n: 0 };
+  const cpuH = { server: 0, generator: 0, n: 0 };
+  const timed = async (into: typeof cpuK, named: Map<number, string>, load: () => Promise<Load>) => {
+    const before = [...named.keys()].reduce((s, pid) => s + cpuSeconds(pid), 0);
+    const l = await load();
+    into.server += [...named.keys()].reduce((s, pid) => s + cpuSeconds(pid), 0) - before;
+    into.generator += l.cpuS;
+    into.n += l.total - l.errors;
+    return l;
+  };
+  const perRequest = (c: typeof cpuK, who: string) =>
+    `CPU ms a request: ${who} ${((c.server * 1000) / c.n).toFixed(2)}, generator ${((c.generator * 1000) / c.n).toFixed(2)}`;
   for (let r = 0; r < ROUNDS; r++) {
-    k.push(await closedLoad(`${kannel.url}/cgi-bin/sendsms`, 64, undefined, kannel));
-    const [l, peak] = await peakRss([svc.web.pid!], closedLoad(svc.handlerUrl, 64, svc));
+    k.push(await timed(cpuK, kannelProcesses(kannel), () => closedLoad(`${kannel.url}/cgi-bin/sendsms`, 64, undefined, kannel)));
+    const [l, peak] = await peakRss([svc.web.pid!], timed(cpuH, serviceProcesses(svc.web.pid!), () => closedLoad(svc.handlerUrl, 64, svc)));
     h.push(l);
     rss = maxEach(rss, peak);
   }
   const stored = Number((await svc.ctx.db('messages').count({ n: '*' }))[0]!.n);
   const answered = h.reduce((a, l) => a + l.total - l.errors, 0);
   const [km, hm] = [median(k.map(rate)), median(h.map(rate))];
-  row('Kannel 1.4.5 GET /cgi-bin/sendsms (dlr-mask=0, stores nothing)', 'closed loop, 64 conns', km.toFixed(0), median(k.map((l) => l.p50)).toFixed(1), median(k.map((l) => l.p99)).toFixed(1), `runs: ${k.map((l) => rate(l).toFixed(0)).join(', ')}`);
+  row('Kannel 1.4.5 GET /cgi-bin/sendsms (dlr-mask=0, stores nothing)', 'closed loop, 64 conns', km.toFixed(0), median(k.map((l) => l.p50)).toFixed(1), median(k.map((l) => l.p99)).toFixed(1), `runs: ${k.map((l) => rate(l).toFixed(0)).join(', ')}; ${perRequest(cpuK, 'Kannel')}`);
   row('POST /handler, stored durably (SQLite)', 'closed loop, 64 conns', hm.toFixed(0), median(h.map((l) => l.p50)).toFixed(1), median(h.map((l) => l.p99)).toFixed(1),
-    `runs: ${h.map((l) => rate(l).toFixed(0)).join(', ')}; ${(hm / km).toFixed(2)}× Kannel; ${stored} stored of ${answered} answered 200; peak RSS ${mb(rss)}`);
+    `runs: ${h.map((l) => rate(l).toFixed(0)).join(', ')}; ${(hm / km).toFixed(2)}× Kannel; ${stored} stored of ${answered} answered 200; peak RSS ${mb(rss)}; ${perRequest(cpuH, 'web')}`);
   await svc.close();
   return hm;
 }
@@ -159,11 +172,15 @@ async function latencyUnderSending() {
   svc.smsru.setSendDelay(50);
   await warmUp(svc);
   const [sentBefore, requestsBefore] = [svc.smsru.messages.size, svc.smsru.stats.sendRequests];
+  const named = serviceProcesses(svc.web.pid!);
+  const cpu0 = cpuNow(named);
   const l = await runLoad(['open', svc.handlerUrl, '1000', String(WARM + 2 * SECONDS), svc.fp.memberId, svc.fp.applicationToken, `o${++prefix}x`, String(WARM)]);
   const sentNow = svc.smsru.messages.size - sentBefore;
+  const cpu = cpuPerMessage(cpu0, cpuNow(named), l.total, { generator: l.cpuS });
   const rss = nodeRssMb(svc.web.pid!);
   row('POST /handler while the worker sends (gateway answers in 50 ms)', '1,000 req/s offered, open loop', rate(l).toFixed(0), l.p50.toFixed(1), l.p99.toFixed(1),
-    `${l.errors} errors; ${sentNow} sent meanwhile in ${svc.smsru.stats.sendRequests - requestsBefore} SMS.ru requests; RSS web + worker ${mb(rss)}`);
+    `${l.errors} errors; ${sentNow} sent meanwhile in ${svc.smsru.stats.sendRequests - requestsBefore} SMS.ru requests; RSS web + worker ${mb(rss)}; ` +
+    `CPU ms per message: ${cpu.text.replace('bench', 'fake SMS.ru + Bitrix24')}, so ${((cpu.total * 1000) / 1000 / cores * 100).toFixed(0)} % of ${cores} cores at 1,000/s`);
   await svc.close();
 }
 

@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { getPriority, setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Deps } from './deps.js';
 import type { MetricsSnapshot } from './platform/metrics.js';
@@ -8,6 +9,16 @@ type ToChild = { t: 'queued' } | { t: 'settled' } | { t: 'metrics'; id: number }
 type ToParent = { t: 'metrics'; id: number; snapshot: MetricsSnapshot };
 
 const WAKE_COALESCE_MS = 5;
+
+/**
+ * How much nicer than the web process the background process runs (niceness 0 → 10; at most 19). When both want a core that is
+ * busy, the kernel gives it to intake first: Bitrix24 waits on /handler, while a send that starts a millisecond
+ * later changes nothing. At 1,000 req/s offered with the worker sending, on a 2-core machine 75–85 % busy, /handler's
+ * p99 went 29–302 → 18–28 ms and p50 2.0–6.3 → 1.0–2.6 ms (3 + 3 alternated runs); end to end through Kannel the
+ * same within noise (374/426/347 vs 380/430/322 msgs/s). Never starved: at nice 10 it still gets about a tenth of a
+ * contended core, and the other core whenever intake leaves it.
+ */
+const BACKGROUND_NICER = 10;
 
 const entry = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './worker-main.ts' : './worker-main.js', import.meta.url));
 
@@ -30,6 +41,11 @@ export function forkBackground(deps: Deps) {
   function start() {
     const c = fork(entry, [], { stdio: 'inherit' });
     child = c;
+    try {
+      if (c.pid) setPriority(c.pid, Math.min(19, getPriority() + BACKGROUND_NICER));
+    } catch (err) {
+      log.warn({ err: String(err) }, 'background.priority.not_set'); // it runs, only without the lower priority
+    }
     c.on('message', (m: ToParent) => {
       if (m?.t === 'metrics') waiting.get(m.id)?.(m.snapshot);
     });

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import { smsForm } from './fakes/sms-body.js';
-import { startServiceProcess } from './helpers/service-process.js';
+import { readFileSync } from 'node:fs';
+import { processTree, startServiceProcess } from './helpers/service-process.js';
 import { eventually } from './helpers/wait.js';
 
 /**
@@ -20,6 +21,20 @@ beforeAll(async () => {
   });
 }, 120_000);
 afterAll(() => svc?.close());
+
+it('npm start runs its background process at a lower CPU priority than intake (Bitrix24 waits on /handler)', () => {
+  const niceOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+  const role = (pid: number) => {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'node') return undefined; // npm's shell says main.js too
+    return /worker-main\.(js|ts)/.test(cmd) ? 'background' : /main\.(js|ts)/.test(cmd) ? 'web' : undefined;
+  };
+  const procs = processTree(svc.web.pid!).map((pid) => ({ pid, role: role(pid) }));
+  const web = procs.filter((p) => p.role === 'web');
+  const background = procs.filter((p) => p.role === 'background');
+  expect([web.length, background.length]).toEqual([1, 1]);
+  expect(niceOf(background[0]!.pid)).toBe(Math.min(19, niceOf(web[0]!.pid) + 10));
+});
 
 it('npm start killed with SIGKILL under load and started again: every message final within 60 s, none sent twice', async () => {
   svc.smsru.setSendDelay(300); // each send is in flight for a while: the kill finds some between "taken" and "answered"
