@@ -150,20 +150,38 @@ async function intakeVsKannel(kannel: Kannel): Promise<number> {
   };
   const perRequest = (c: typeof cpuK, who: string) =>
     `CPU ms a request: ${who} ${((c.server * 1000) / c.n).toFixed(2)}, generator ${((c.generator * 1000) / c.n).toFixed(2)}`;
+  const floor = await startFloor();
+  const f: Load[] = [];
+  const cpuF = { server: 0, generator: 0, n: 0 };
   for (let r = 0; r < ROUNDS; r++) {
     k.push(await timed(cpuK, kannelProcesses(kannel), () => closedLoad(`${kannel.url}/cgi-bin/sendsms`, 64, undefined, kannel)));
+    f.push(await timed(cpuF, new Map([[floor.pid, 'floor']]), () => closedLoad(floor.url, 64, svc)));
     const [l, peak] = await peakRss([svc.web.pid!], timed(cpuH, serviceProcesses(svc.web.pid!), () => closedLoad(svc.handlerUrl, 64, svc)));
     h.push(l);
     rss = maxEach(rss, peak);
   }
+  floor.stop();
   const stored = Number((await svc.ctx.db('messages').count({ n: '*' }))[0]!.n);
   const answered = h.reduce((a, l) => a + l.total - l.errors, 0);
   const [km, hm] = [median(k.map(rate)), median(h.map(rate))];
   row('Kannel 1.4.5 GET /cgi-bin/sendsms (dlr-mask=0, stores nothing)', 'closed loop, 64 conns', km.toFixed(0), median(k.map((l) => l.p50)).toFixed(1), median(k.map((l) => l.p99)).toFixed(1), `runs: ${k.map((l) => rate(l).toFixed(0)).join(', ')}; ${perRequest(cpuK, 'Kannel')}`);
+  const fm = median(f.map(rate));
+  row("node's own http server: reads the same form, answers, nothing else", 'closed loop, 64 conns', fm.toFixed(0), median(f.map((l) => l.p50)).toFixed(1), median(f.map((l) => l.p99)).toFixed(1),
+    `the floor under any Node.js intake on this machine; runs: ${f.map((l) => rate(l).toFixed(0)).join(', ')}; ${(fm / km).toFixed(2)}× Kannel; ${perRequest(cpuF, 'server')}`);
   row('POST /handler, stored durably (SQLite)', 'closed loop, 64 conns', hm.toFixed(0), median(h.map((l) => l.p50)).toFixed(1), median(h.map((l) => l.p99)).toFixed(1),
     `runs: ${h.map((l) => rate(l).toFixed(0)).join(', ')}; ${(hm / km).toFixed(2)}× Kannel; ${stored} stored of ${answered} answered 200; peak RSS ${mb(rss)}; ${perRequest(cpuH, 'web')}`);
   await svc.close();
   return hm;
+}
+
+/** bench/node-floor.mjs in its own process, as plain JavaScript like the service's compiled dist/. */
+async function startFloor(): Promise<{ url: string; pid: number; stop: () => void }> {
+  const child = spawn(process.execPath, ['bench/node-floor.mjs'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout.once('data', (d) => resolve(String(d).trim()));
+    child.once('exit', (code) => reject(new Error(`node-floor exited ${code}`)));
+  });
+  return { url: `http://127.0.0.1:${port}/handler`, pid: child.pid!, stop: () => child.kill('SIGTERM') };
 }
 
 /** Open loop at 1,000 req/s while the background process sends every message to a gateway that answers in 50 ms. */
