@@ -13,9 +13,9 @@ const WAKE_COALESCE_MS = 5;
 /**
  * How much nicer than the web process the background process runs (niceness 0 → 10; at most 19). When both want a core that is
  * busy, the kernel gives it to intake first: Bitrix24 waits on /handler, while a send that starts a millisecond
- * later changes nothing. At 1,000 req/s offered with the worker sending, on a 2-core machine 75–85 % busy, /handler's
- * p99 went 29–302 → 18–28 ms and p50 2.0–6.3 → 1.0–2.6 ms (3 + 3 alternated runs); end to end through Kannel the
- * same within noise (374/426/347 vs 380/430/322 msgs/s). Never starved: at nice 10 it still gets about a tenth of a
+ * later changes nothing. At 1,000 req/s offered with the worker sending, on a 2-core machine 80–90 % busy, /handler's
+ * p50 went 5.1 → 2.7 ms and its p99 117 → 28 ms (medians of 8 + 8 alternated runs; lower p50 in 7 pairs of 8, lower
+ * p99 in 5); end to end through Kannel the same within noise (374/426/347 vs 380/430/322 msgs/s). Never starved: at nice 10 it still gets about a tenth of a
  * contended core, and the other core whenever intake leaves it.
  */
 const BACKGROUND_NICER = 10;
