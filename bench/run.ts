@@ -153,14 +153,17 @@ async function intakeVsKannel(kannel: Kannel): Promise<number> {
   const floor = await startFloor();
   const f: Load[] = [];
   const cpuF = { server: 0, generator: 0, n: 0 };
-  for (let r = 0; r < ROUNDS; r++) {
-    k.push(await timed(cpuK, kannelProcesses(kannel), () => closedLoad(`${kannel.url}/cgi-bin/sendsms`, 64, undefined, kannel)));
-    f.push(await timed(cpuF, new Map([[floor.pid, 'floor']]), () => closedLoad(floor.url, 64, svc)));
-    const [l, peak] = await peakRss([svc.web.pid!], timed(cpuH, serviceProcesses(svc.web.pid!), () => closedLoad(svc.handlerUrl, 64, svc)));
-    h.push(l);
-    rss = maxEach(rss, peak);
+  try {
+    for (let r = 0; r < ROUNDS; r++) {
+      k.push(await timed(cpuK, kannelProcesses(kannel), () => closedLoad(`${kannel.url}/cgi-bin/sendsms`, 64, undefined, kannel)));
+      f.push(await timed(cpuF, new Map([[floor.pid, 'floor']]), () => closedLoad(floor.url, 64, svc)));
+      const [l, peak] = await peakRss([svc.web.pid!], timed(cpuH, serviceProcesses(svc.web.pid!), () => closedLoad(svc.handlerUrl, 64, svc)));
+      h.push(l);
+      rss = maxEach(rss, peak);
+    }
+  } finally {
+    floor.stop();
   }
-  floor.stop();
   const stored = Number((await svc.ctx.db('messages').count({ n: '*' }))[0]!.n);
   const answered = h.reduce((a, l) => a + l.total - l.errors, 0);
   const [km, hm] = [median(k.map(rate)), median(h.map(rate))];
@@ -176,7 +179,8 @@ async function intakeVsKannel(kannel: Kannel): Promise<number> {
 
 /** bench/node-floor.mjs in its own process, as plain JavaScript like the service's compiled dist/. */
 async function startFloor(): Promise<{ url: string; pid: number; stop: () => void }> {
-  const child = spawn(process.execPath, ['bench/node-floor.mjs'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Its stdin is a pipe from this process: it exits when the bench goes away, however the bench ends.
+  const child = spawn(process.execPath, ['bench/node-floor.mjs'], { stdio: ['pipe', 'pipe', 'inherit'] });
   const port = await new Promise<string>((resolve, reject) => {
     child.stdout.once('data', (d) => resolve(String(d).trim()));
     child.once('exit', (code) => reject(new Error(`node-floor exited ${code}`)));
@@ -245,9 +249,9 @@ async function kannelAlone(kannel: Kannel): Promise<number> {
   const cpu = cpuPerMessage(cpu0, cpuNow(kannelProcesses(kannel)), E2E);
   row('Kannel 1.4.5 by itself: sendsms to the last final DLR', `${E2E} msgs, 64 in flight`, (E2E / elapsed).toFixed(0), '', '',
     `${elapsed.toFixed(1)} s; the ceiling of the line below. CPU ms per message: ${cpu.text.replace('bench', 'driver + DLR counter')}`);
-  return cpu.per.Kannel!;
   await agent.close();
   srv.close();
+  return cpu.per.Kannel!;
 }
 
 /**
