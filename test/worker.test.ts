@@ -151,6 +151,39 @@ describe('leases', () => {
     expect(sendsTo('79991234567')).toBe(1);
   });
 
+  it.runIf(Boolean(process.env.TEST_DATABASE_URL))('on PostgreSQL a heartbeat never deadlocks with the writes of its own claims: what a send did is always recorded', async () => {
+    await postSms(ctx, fp, { to: '+79990000001' });
+    await postSms(ctx, fp, { to: '+79990000002' });
+    const claimed = await ctx.deps.queue.claim(now, 2, ctx.config.WORKER_LEASE);
+    expect(claimed).toHaveLength(2);
+    const token = claimed[0]!.lease_token;
+    expect(claimed[1]!.lease_token).toBe(token);
+    // The order in which an UPDATE over the claim's rows visits them (two rows: the table's own order).
+    const [first, last] = (await ctx.db('messages').where('state', 'sending').whereIn('lease_token', [token]).pluck('id')).map(Number);
+    // Recording the answers of the claim's request takes the rows in its own order: here the heartbeat's last first.
+    const trx = await ctx.db.transaction();
+    let beat: Promise<number> | undefined;
+    try {
+      await trx('messages').where({ id: last }).update({ updated_at: now + 1 });
+      const { pid } = (await trx.raw("select pg_backend_pid() as pid")).rows[0] as { pid: number };
+      let beatOver = false;
+      beat = ctx.deps.queue.renewLeases([token], now + ctx.config.WORKER_LEASE).finally(() => (beatOver = true));
+      beat.catch(() => {}); // awaited below
+      // Until the heartbeat is over, or waits for the row this transaction holds (holding the other one: that was the deadlock).
+      await eventually(async () => beatOver || Number((await ctx.db.raw('select count(*) as n from pg_stat_activity where ? = any(pg_blocking_pids(pid))', [pid])).rows[0].n) > 0,
+        'the heartbeat to end or to wait', 10_000);
+      await trx('messages').where({ id: first }).update({ updated_at: now + 1 });
+      await trx.commit();
+    } catch (err) {
+      await trx.rollback().catch(() => {});
+      throw err;
+    }
+    expect(await beat).toBeLessThanOrEqual(2); // and it did not fail
+    // A row the transaction held is renewed by the next beat.
+    expect(await ctx.deps.queue.renewLeases([token], now + ctx.config.WORKER_LEASE)).toBe(2);
+    expect((await ctx.db('messages').whereIn('id', [first!, last!]).pluck('lease_until')).map(Number)).toEqual([now + ctx.config.WORKER_LEASE, now + ctx.config.WORKER_LEASE]);
+  });
+
   it('a claim whose worker stopped renewing it comes back after one lease, not before', async () => {
     const id = await postSms(ctx, fp);
     await ctx.deps.queue.claim(now, 10, ctx.config.WORKER_LEASE); // a worker that died right after claiming

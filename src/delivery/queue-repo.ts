@@ -54,8 +54,28 @@ export const DUE_PORTALS_LIMIT = 500;
  * The messages table as a queue: atomic claims under a lease, forward-only transitions; a final state writes its
  * status report into the outbox (report-repo.ts) in the same transaction.
  */
+/** Indexes of `items` in the order of their ids: every multi-row transaction locks rows in one order. */
+const inIdOrder = (items: Array<{ id: number }>) => items.map((_, k) => k).sort((a, b) => items[a]!.id - items[b]!.id);
+
+/** SQLSTATEs after which PostgreSQL rolled the whole transaction back and it can simply run again. */
+const RETRYABLE = new Set(['40P01', '40001']); // deadlock_detected, serialization_failure
+
 export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
   const pg = isPostgres(db);
+
+  /**
+   * A PostgreSQL transaction that writes what already happened at a gateway (it took a message, it answered): lost
+   * to a deadlock, that would end as "outcome unknown". PostgreSQL rolled all of it back, so it runs again, whole.
+   */
+  async function pgTransaction<T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await db.transaction(fn);
+      } catch (err) {
+        if (attempt >= 3 || !RETRYABLE.has(String((err as { code?: string }).code))) throw err;
+      }
+    }
+  }
   const syncTx = pg ? undefined : createSyncTransactions(db);
 
   /**
@@ -130,9 +150,9 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
     if (!items.length) return [];
     const set = (i: { fields: StatusFields; now?: number }) => ({ submitted_at: i.now ?? now, updated_at: i.now ?? now, ...i.fields });
     if (!syncTx) {
-      return db.transaction(async (trx) => {
+      return pgTransaction(async (trx) => {
         const out: boolean[] = [];
-        for (const i of items) out.push((await trx('messages').where({ id: i.id, state: 'sending', lease_token: i.leaseToken }).update(set(i))) === 1);
+        for (const k of inIdOrder(items)) out[k] = (await trx('messages').where({ id: items[k]!.id, state: 'sending', lease_token: items[k]!.leaseToken }).update(set(items[k]!))) === 1;
         return out;
       });
     }
@@ -165,9 +185,12 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
     if (!items.length) return [];
     const moved = syncTx
       ? await syncTx((sql) => items.map((i) => advanceSqlite(sql, i.id, i.next, i.now ?? now, i.fields ?? {}, i.leaseToken)))
-      : await db.transaction(async (trx) => {
+      : await pgTransaction(async (trx) => {
         const out: Array<{ gateway: string | null } | undefined> = [];
-        for (const i of items) out.push(await advancePg(trx, i.id, i.next, i.now ?? now, i.fields ?? {}, i.leaseToken));
+        for (const k of inIdOrder(items)) {
+          const i = items[k]!;
+          out[k] = await advancePg(trx, i.id, i.next, i.now ?? now, i.fields ?? {}, i.leaseToken);
+        }
         return out;
       });
     moved.forEach((m, k) => m && isFinal(items[k]!.next) && opts.onFinal?.(items[k]!.next, m.gateway ?? ''));
@@ -215,9 +238,20 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
     return n === 1;
   }
 
-  /** The heartbeat of a live worker: its claims' leases run `leaseMs` from now again. Returns the rows renewed. */
+  /**
+   * The heartbeat of a live worker: its claims' leases run `leaseMs` from now again. Returns the rows renewed.
+   * On PostgreSQL it never waits for a row lock: a row another transaction holds (this worker recording a send's
+   * answer, a delivery report) is left for the next beat, a quarter of a lease later. Waiting deadlocked: one
+   * UPDATE over all of a worker's claims locks them in the table's order, the answer of a request in its own, and
+   * PostgreSQL aborted one of the two, sometimes the answer (8 deadlocks in one CI run's PostgreSQL half; 100
+   * messages SMS.ru had taken ended `failed`, "outcome unknown").
+   */
   async function renewLeases(tokens: string[], until: number): Promise<number> {
     if (!tokens.length) return 0;
+    if (pg) {
+      const free = db('messages').select('id').where('state', 'sending').whereIn('lease_token', tokens).forUpdate().skipLocked();
+      return db('messages').whereRaw('?? = any(array(?))', ['id', free]).update({ lease_until: until });
+    }
     return db('messages').where('state', 'sending').whereIn('lease_token', tokens).update({ lease_until: until });
   }
 
