@@ -66,8 +66,9 @@ function nodeRss(root: number): Map<number, number> {
   for (const pid of processTree(root)) {
     try {
       const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      const service = readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'node' && !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('scripts/build.mjs');
-      if (m && service) out.set(pid, Number(m[1]) / 1024); // the service's processes, not the build that precedes them
+      // The service's own processes (its two entry points), not npm, its shell or the build that precedes them.
+      const service = readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'node' && /(^|\/)(main|worker-main)\.(js|ts)\b/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+      if (m && service) out.set(pid, Number(m[1]) / 1024);
     } catch { /* gone */ }
   }
   return out;
