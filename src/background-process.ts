@@ -11,15 +11,16 @@ type ToParent = { t: 'metrics'; id: number; snapshot: MetricsSnapshot };
 
 const WAKE_COALESCE_MS = 5;
 
-/**
- * How much nicer than the web process the background process runs (niceness 0 → 10; at most 19). When both want a core that is
- * busy, the kernel gives it to intake first: Bitrix24 waits on /handler, while a send that starts a millisecond
- * later changes nothing. At 1,000 req/s offered with the worker sending, on a 2-core machine 80–90 % busy, /handler's
- * p50 went 5.1 → 2.7 ms (medians of 8 + 8 alternated runs, lower in 7 pairs of 8) and its p99 117 → 28 ms (lower in
- * only 5 pairs of 8: the tail is mostly the machine's); end to end through Kannel the same within noise (374/426/347 vs 380/430/322 msgs/s). Never starved: at nice 10 it still gets about a tenth of a
- * contended core, and the other core whenever intake leaves it.
+/*
+ * WORKER_NICENESS (0 by default) makes the background process that much nicer than the web process: when both want
+ * a busy core, the kernel gives it to intake first. It was 10 by default, and that was a bad trade:
+ * - on a 2-core machine kept 80–90 % busy at 1,000 req/s, it lowered /handler's p50 5.1 → 2.7 ms (medians of 8 + 8
+ *   alternated runs) and its p99 117 → 28 ms, but the p99 only in 5 pairs of 8;
+ * - on a faster machine, at 55 % busy, it changed neither (p99 6.0–9.0 ms either way, 3 + 3 runs);
+ * - end to end through Kannel on that machine it cut throughput 1,314 / 1,333 → 756 / 765 messages/s: while intake
+ *   keeps both cores busy, the worker, which every message waits on, got about a tenth of one (nice 4 did the same).
+ * Never starved even at 19: it still gets a share of a contended core, and the other core whenever intake leaves it.
  */
-const BACKGROUND_NICER = 10;
 
 const entry = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './worker-main.ts' : './worker-main.js', import.meta.url));
 
@@ -42,7 +43,7 @@ export function forkBackground(deps: Deps) {
   function start() {
     const c = fork(entry, [], { stdio: 'inherit' });
     child = c;
-    if (c.pid) lowerPriority(c.pid, Math.min(19, getPriority() + BACKGROUND_NICER));
+    if (c.pid && deps.config.WORKER_NICENESS > 0) lowerPriority(c.pid, Math.min(19, getPriority() + deps.config.WORKER_NICENESS));
     c.on('message', (m: ToParent) => {
       if (m?.t === 'metrics') waiting.get(m.id)?.(m.snapshot);
     });

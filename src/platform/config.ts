@@ -78,6 +78,8 @@ const schema = z.object({
   WORKER_ENABLED: bool.default(true),
   /** Where `npm start` runs the send worker and jobs: `auto` = a second process when the machine has more than one core. */
   WORKER_PROCESS: z.enum(['auto', '1', '0']).default('auto'),
+  /** How much lower than the web process's the background process's CPU priority is (niceness added; see background-process.ts). */
+  WORKER_NICENESS: z.coerce.number().int().min(0).max(19).default(0),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(32),
   GATEWAY_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(8),
   WORKER_LEASE: duration.default(20_000),
