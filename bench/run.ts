@@ -263,9 +263,9 @@ async function endToEnd(kannel: Kannel, kannelCpu: number, portals = 1) {
   const install = { provider: 'kannel', kannel_url: kannel.url, kannel_username: kannel.username, kannel_password: kannel.password, sender: 'Bench' };
   const svc = await startServiceProcess({
     install, env: { ALLOW_PRIVATE_GATEWAYS: '1' },
-    // 64 requests in flight at Kannel: an account may not take the last quarter of the worker's slots (kept for
-    // portals that have nothing in flight, see slots.ts), so the worker has 64 + 16.
-    serviceEnv: { GATEWAY_CONCURRENCY: '64', WORKER_CONCURRENCY: '80', REPORT_LINGER: '500ms', LOG_LEVEL: 'warn', ...serviceNodeOptions },
+    // 64 requests in flight at Kannel: an account with messages in flight may not take the last quarter of the
+    // worker's slots (kept for portals that have nothing in flight, see slots.ts): 85 − ⌊85 / 4⌋ = 64.
+    serviceEnv: { GATEWAY_CONCURRENCY: '64', WORKER_CONCURRENCY: '85', REPORT_LINGER: '500ms', LOG_LEVEL: 'warn', ...serviceNodeOptions },
   });
   const fps = [svc.fp];
   while (fps.length < portals) {

@@ -36,7 +36,7 @@ it('WORKER_NICENESS lowers the CPU priority of npm start\'s background process, 
   const background = procs.filter((p) => p.role === 'background');
   expect([web.length, background.length]).toEqual([1, 1]);
   const webNice = niceOf(readFileSync(`/proc/${web[0]!.pid}/stat`, 'utf8'));
-  expect(webNice, 'the suite itself runs at niceness 19: nothing can be nicer').toBeLessThan(19);
+  expect(webNice, 'the suite itself runs so nice that 7 more would be capped at 19: nothing to tell apart').toBeLessThanOrEqual(12);
   // Every thread of it, V8's helpers too: niceness is per thread on Linux.
   expect(new Set(threadsNice(background[0]!.pid))).toEqual(new Set([Math.min(19, webNice + 7)]));
   expect(webNice).toBe(niceOf(readFileSync('/proc/self/stat', 'utf8'))); // the web process keeps the priority it was started with
