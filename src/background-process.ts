@@ -17,8 +17,9 @@ const WAKE_COALESCE_MS = 5;
  * - on a 2-core machine kept 80–90 % busy at 1,000 req/s, it lowered /handler's p50 5.1 → 2.7 ms (medians of 8 + 8
  *   alternated runs) and its p99 117 → 28 ms, but the p99 only in 5 pairs of 8;
  * - on a faster machine, at 55 % busy, it changed neither (p99 6.0–9.0 ms either way, 3 + 3 runs);
- * - end to end through Kannel on that machine it cut throughput 1,314 / 1,333 → 756 / 765 messages/s: while intake
- *   keeps both cores busy, the worker, which every message waits on, got about a tenth of one (nice 4 did the same).
+ * - end to end through Kannel on that machine it cut throughput from a median of 1,202 to 1,003 messages/s (5 + 5
+ *   alternated runs, lower in 4 pairs of 5; 1,314 / 1,333 → 756 / 765 in two earlier pairs, nice 4 like 10): while
+ *   intake keeps both cores busy, the worker, which every message waits on, gets a small share of one.
  * Never starved even at 19: it still gets a share of a contended core, and the other core whenever intake leaves it.
  */
 
