@@ -413,7 +413,7 @@ async function consoleTimes(url: string) {
 
 /** Two web processes on one PostgreSQL, 32 connections each, at the same time. */
 async function intakeOnPostgres(sqlite: number) {
-  const svc = await startServiceProcess({ env: { WORKER_ENABLED: '0' }, install: smsruInstall });
+  const svc = await startServiceProcess({ env: { WORKER_ENABLED: '0' }, install: smsruInstall, serviceEnv: serviceNodeOptions });
   const port2 = await freePort();
   const second = svc.run('start', { PORT: String(port2) });
   await eventually(async () => (await fetch(`http://127.0.0.1:${port2}/healthz`).catch(() => undefined))?.ok === true, 'the second web process', 60_000);
