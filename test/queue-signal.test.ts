@@ -4,6 +4,8 @@ import { loadConfig } from '../src/platform/config.js';
 import { createLogger } from '../src/platform/logger.js';
 import { buildDeps } from '../src/deps.js';
 import { startBackground } from '../src/runtime.js';
+import { createDb } from '../src/platform/db.js';
+import { createQueueSignal, NOTIFY_COALESCE_MS } from '../src/delivery/queue-signal.js';
 import type { FakeBitrix24, FakePortal } from './fakes/bitrix24.js';
 import { TEST_SECRET_KEY, type TestContext } from './helpers/app.js';
 import { openAppPage, stateFor } from './helpers/install.js';
@@ -67,4 +69,37 @@ it.runIf(!onPostgres)('on SQLite a separate worker process picks messages up by 
   startSeparateWorker('200ms');
   const id = await postSms(web, fp);
   await eventually(async () => (await web.db('messages').where({ b24_message_id: id }).first()).state === 'sent', 'the separate worker to send it', 5_000);
+});
+
+it.runIf(onPostgres)('NOTIFYs are coalesced: a burst of stored messages wakes other processes a few times, the last time after the last message, and never another deployment on the same database', async () => {
+  const log = createLogger('silent');
+  const sender = createQueueSignal(web.db, log);
+  const wakes: number[] = [];
+  const listener = createQueueSignal(web.db, log);
+  let listening = false;
+  await listener.listen(() => (listening ? wakes.push(performance.now()) : (listening = true)));
+  // Another deployment: the same PostgreSQL database, a schema of its own.
+  const otherDb = createDb(process.env.TEST_DATABASE_URL!, { schema: `${web.dbSchema}_other` });
+  const other = createQueueSignal(otherDb, log);
+  let otherWakes = -1; // its first call is the one after LISTEN
+  await other.listen(() => void otherWakes++);
+  try {
+    expect(listening).toBe(true);
+    const first = performance.now();
+    for (let i = 0; i < 2000; i++) {
+      sender.notify();
+      if (i % 20 === 0) await new Promise((r) => setTimeout(r, 1)); // ~100 turns of the event loop, over 0.1 s or more
+    }
+    const last = performance.now();
+    await eventually(() => wakes.some((t) => t > last), 'a wake-up after the last message', 5_000);
+    await new Promise((r) => setTimeout(r, 5 * NOTIFY_COALESCE_MS)); // nothing else is on its way
+    expect(wakes.length).toBeGreaterThanOrEqual(1);
+    // Each NOTIFY goes NOTIFY_COALESCE_MS after a message that found none pending, so they are that far apart at least.
+    expect(wakes.length).toBeLessThanOrEqual(Math.floor((last - first) / NOTIFY_COALESCE_MS) + 1);
+    expect(wakes.length).toBeLessThan(100);
+    expect(otherWakes).toBe(0);
+  } finally {
+    await Promise.all([listener.close(), other.close()]);
+    await otherDb.destroy();
+  }
 });
