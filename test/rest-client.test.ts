@@ -6,6 +6,8 @@ import { B24Error } from '../src/bitrix/errors.js';
 import type { Portal } from '../src/portals/portal-repo.js';
 import { buildDeps } from '../src/deps.js';
 import { createLogger } from '../src/platform/logger.js';
+import { createTokenRefresher } from '../src/bitrix/token-refresher.js';
+import type { TokenStore } from '../src/bitrix/token-store.js';
 
 let fake: FakeBitrix24;
 let ctx: TestContext;
@@ -55,6 +57,39 @@ describe('Bitrix24 REST client', () => {
     const calls = [ctx.deps, other].flatMap((d) => Array.from({ length: 10 }, () => d.rest.call(portal.id, 'user.admin')));
     expect(await Promise.all(calls)).toEqual(Array(20).fill(true));
     expect(fake.refreshCount - before).toBe(1);
+  });
+
+  it('a process that finds the refresh lease free only after another process rotated the pair uses the new pair, not the dead one (the portal stays active)', async () => {
+    const { fp, portal } = await setup();
+    // Process B: its own refresher over the same database. Right before each of its lease attempts, process A
+    // (ctx.deps) runs a whole rotation: the pair B saw before that is dead by the time B holds the lease.
+    const raceFirst = (): TokenStore => {
+      let raced = false;
+      return {
+        ...ctx.deps.portals,
+        takeRefreshLease: async (id, now, ttl) => {
+          if (!raced) (raced = true, await ctx.deps.refresher.refresh(id));
+          return ctx.deps.portals.takeRefreshLease(id, now, ttl);
+        },
+      };
+    };
+    const outcomes: string[] = [];
+    const b = (portals: TokenStore) => createTokenRefresher({ portals, oauth: ctx.deps.oauth, clock: Date.now, log: createLogger('silent'), onOutcome: (o) => outcomes.push(o) });
+
+    // A caller with the access token Bitrix24 refused: A's rotation already replaced it, so B has nothing to do.
+    const refused = (await ctx.deps.portals.tokens(portal.id))!.accessToken;
+    const before = fake.refreshCount;
+    await b(raceFirst()).refresh(portal.id, refused);
+    expect(outcomes).toEqual(['already_rotated']);
+    expect(fake.refreshCount - before).toBe(1); // A's only
+
+    // A forced rotation (the token keeper's): B rotates the pair A stored, which is alive.
+    await b(raceFirst()).refresh(portal.id);
+    expect(outcomes).toEqual(['already_rotated', 'refreshed']);
+    expect(fake.refreshCount - before).toBe(3);
+
+    expect((await ctx.deps.portals.findById(portal.id))?.status).toBe('active');
+    expect(await ctx.deps.rest.call(portal.id, 'messageservice.message.status.update', status(fp, 'after-race').params)).toBe(true);
   });
 
   it('marks the portal inactive on invalid_grant, without a retry loop', async () => {

@@ -1,6 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { installPortal } from './helpers/install.js';
 import { installedPortal, type InstalledPortal } from './helpers/installed-portal.js';
+import { buildDeps } from '../src/deps.js';
+import { createLogger } from '../src/platform/logger.js';
+import { TEST_SECRET_KEY } from './helpers/app.js';
 
 let t: InstalledPortal | undefined;
 afterEach(async () => {
@@ -26,5 +29,19 @@ describe('token keeper', () => {
     // The new pair works, and the portal is not idle any more.
     expect(await ctx.deps.rest.call(idlePortal.id, 'user.admin')).toBe(true);
     expect(await ctx.deps.tokenKeeper.runOnce()).toEqual({ refreshed: 0, failed: 0 });
+  });
+
+  it("two processes running the keeper at once rotate an idle portal's pair once, and it stays active", async () => {
+    let now = Date.now();
+    t = await installedPortal({ clock: () => now, bitrix24: { refreshDelayMs: 150 } });
+    const { fake, ctx, portal } = t;
+    const other = buildDeps({ config: ctx.deps.config, db: ctx.db, log: createLogger('silent'), secretKey: TEST_SECRET_KEY, clock: () => now });
+    now += 21 * 86_400_000;
+    const before = fake.refreshCount;
+    const results = await Promise.all([ctx.deps.tokenKeeper.runOnce(), other.tokenKeeper.runOnce()]);
+    expect(results).toEqual([{ refreshed: 1, failed: 0 }, { refreshed: 1, failed: 0 }]); // fresh either way
+    expect(fake.refreshCount - before).toBe(1);
+    expect((await ctx.deps.portals.findById(portal.id))?.status).toBe('active');
+    expect(await ctx.deps.rest.call(portal.id, 'user.admin')).toBe(true);
   });
 });

@@ -38,18 +38,34 @@ export function createTokenRefresher(deps: {
   async function doRefresh(portalId: number, stale: string | undefined): Promise<void> {
     const deadline = deps.clock() + leaseMs;
     for (;;) {
-      const current = await deps.portals.tokens(portalId);
-      if (!current) throw new B24Error('NO_TOKENS', 'the portal has no stored tokens; reinstall the app', 'terminal');
-      if (stale !== undefined && current.accessToken !== stale) {
-        count('already_rotated');
-        return;
-      }
+      // Another process may have rotated the pair already: a caller holding a dead access token is done.
+      if (stale !== undefined && (await rotatedSince(portalId, stale))) return;
       if (await deps.portals.takeRefreshLease(portalId, deps.clock(), leaseMs)) {
-        return rotate(portalId, current.refreshToken);
+        // The pair is read under the lease, never before it: a pair read earlier may have been rotated meanwhile by
+        // the lease's previous holder, and its refresh token, dead, would end the portal with invalid_grant.
+        let current: Awaited<ReturnType<TokenStore['tokens']>>;
+        try {
+          current = await deps.portals.tokens(portalId);
+        } catch (err) {
+          await deps.portals.releaseRefreshLease(portalId);
+          throw err;
+        }
+        if (current && (stale === undefined || current.accessToken === stale)) return rotate(portalId, current.refreshToken);
+        await deps.portals.releaseRefreshLease(portalId);
+        if (!current) throw noTokens();
+        return void count('already_rotated');
       }
       if (deps.clock() > deadline) throw new B24Error('REFRESH_BUSY', 'another process is refreshing the tokens', 'retryable');
       await new Promise((r) => setTimeout(r, waitStepMs));
     }
+  }
+
+  async function rotatedSince(portalId: number, stale: string): Promise<boolean> {
+    const current = await deps.portals.tokens(portalId);
+    if (!current) throw noTokens();
+    if (current.accessToken === stale) return false;
+    count('already_rotated');
+    return true;
   }
 
   async function rotate(portalId: number, refreshToken: string): Promise<void> {
@@ -76,3 +92,5 @@ export function createTokenRefresher(deps: {
 }
 
 export type TokenRefresher = ReturnType<typeof createTokenRefresher>;
+
+const noTokens = () => new B24Error('NO_TOKENS', 'the portal has no stored tokens; reinstall the app', 'terminal');

@@ -19,7 +19,9 @@ export function createTokenKeeper(deps: { portals: PortalRepo; refresher: TokenR
     let failed = 0;
     for (const p of idle) {
       try {
-        await deps.refresher.refresh(p.id);
+        // The pair seen now: when another process's keeper rotated it meanwhile, this one is done.
+        const seen = await deps.portals.tokens(p.id);
+        await deps.refresher.refresh(p.id, seen?.accessToken);
         await deps.portals.touchRestCall(p.id, deps.clock());
         refreshed++;
       } catch {
