@@ -144,6 +144,21 @@ describe('operator console login throttle', () => {
     expect((await attempt(other, PASSWORD)).status).toBe(429);
   });
 
+  it('guesses sent all at once get no more tries than guesses sent one by one', async () => {
+    const statuses = (await Promise.all(Array.from({ length: 20 }, () => attempt(ctx.app, 'guess')))).map((a) => a.status);
+    expect(statuses.filter((st) => st !== 401).every((st) => st === 429)).toBe(true);
+    // What the window has left, one by one: the guesses compared in all are the limit, however they were sent.
+    let compared = statuses.filter((st) => st === 401).length;
+    for (let i = 0; i < 10; i++) {
+      const st = (await attempt(ctx.app, 'guess')).status;
+      if (st === 429) break;
+      expect(st).toBe(401);
+      compared++;
+    }
+    expect(compared).toBe(5);
+    expect((await attempt(ctx.app, PASSWORD)).status).toBe(429);
+  });
+
   it('throttles a known browser on its own: its failures lock it, not the address', async () => {
     const device = setCookies(await attempt(ctx.app, PASSWORD)).b24sms_device!;
     for (let i = 0; i < 5; i++) expect((await attempt(ctx.app, 'typo', { cookie: device })).status).toBe(401);

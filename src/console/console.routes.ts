@@ -128,16 +128,16 @@ export function consoleRoutes(deps: {
     const now = deps.clock();
     const device = signedCookie(req, DEVICE_COOKIE, 'console.device');
     const [throttle, key] = device ? [devices, device] : [addresses, addressKey(req.ip)];
-    const lockedUntil = await throttle.lockedUntil(key, now);
-    if (lockedUntil !== undefined) {
-      res.setHeader('Retry-After', String(Math.max(1, Math.ceil((lockedUntil - now) / 1000))));
+    const attempt = await throttle.attempt(key, now);
+    if ('lockedUntil' in attempt) {
+      res.setHeader('Retry-After', String(Math.max(1, Math.ceil((attempt.lockedUntil - now) / 1000))));
       return res.status(429).type('html').send(loginPage({ error: 'Too many failed attempts. Try again later.' }).toString());
     }
     if (!safeEqual(String(req.body?.password ?? ''), password!)) {
-      await throttle.fail(key, now);
-      deps.log.warn({ ip: req.ip, knownDevice: Boolean(device) }, 'console.login.failed');
+      deps.log.warn({ ip: req.ip, knownDevice: Boolean(device) }, 'console.login.failed'); // the attempt stays counted
       return res.status(401).type('html').send(loginPage({ error: 'Wrong password.' }).toString());
     }
+    await attempt.passed();
     // The address's failures stay: someone else behind it may be the one guessing.
     if (device) await devices.clear(device);
     const cookieOptions = { httpOnly: true, sameSite: 'strict', secure, path: '/admin' } as const;
