@@ -41,6 +41,22 @@ describe('the Bitrix24 limiter shared through the database', () => {
       await drop();
     }
   });
+
+  it('a rate that is no whole number of milliseconds apart (3 a second) is stored and kept, never exceeded', async () => {
+    const { db, drop } = await createTestDb();
+    try {
+      const start = Date.UTC(2026, 10, 30);
+      let t = start;
+      const l = createLimiter({ burst: 5, perSecond: 3, jitterMs: 1, store: databaseBuckets(db), now: () => t, sleep: async (ms) => void (t += ms) });
+      const went: number[] = [];
+      for (let i = 0; i < l.capacity + 3; i++) went.push((await l.acquire(1), t - start));
+      expect(went.slice(0, l.capacity).every((x) => x === 0)).toBe(true);
+      const after = went.slice(l.capacity - 1);
+      for (let i = 1; i < after.length; i++) expect(after[i]! - after[i - 1]!).toBeGreaterThanOrEqual(1000 / 3);
+    } finally {
+      await drop();
+    }
+  });
 });
 
 /**

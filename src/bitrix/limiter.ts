@@ -72,7 +72,8 @@ export function createLimiter(opts: {
   const store = opts.store ?? memoryBuckets();
   const now = opts.now ?? (() => Date.now());
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const interval = 1000 / opts.perSecond;
+  // Whole milliseconds (the store's column is an integer), rounded up: never faster than the rate asked for.
+  const interval = Math.ceil(1000 / opts.perSecond);
   const headroom = Math.max(1, Math.ceil((opts.perSecond * (opts.jitterMs ?? 300)) / 1000));
   const capacity = Math.max(1, opts.burst - headroom);
   const tolerance = (capacity - 1) * interval;
