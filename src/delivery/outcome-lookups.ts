@@ -35,23 +35,23 @@ export function createOutcomeLookups(deps: {
     for (const portalId of await deps.queue.portalsWithUnknown()) {
       const gw = (await deps.accounts.forPortal(portalId))?.gateway;
       if (!gw?.lookup) continue; // settled by reports, or by the window
-      const lease = `statuses:${portalId}`;
-      if (!(await deps.leases.take(lease, deps.clock(), o.leaseMs))) continue;
+      const held = await deps.leases.take(`statuses:${portalId}`, deps.clock(), o.leaseMs);
+      if (!held) continue;
       try {
-        changed += await settlePortal(portalId, gw, () => deps.leases.renew(lease, deps.clock(), o.leaseMs));
+        changed += await settlePortal(portalId, gw, () => held.renew(deps.clock(), o.leaseMs));
       } finally {
-        await deps.leases.release(lease, deps.clock());
+        await held.release(deps.clock());
       }
     }
     return changed;
   }
 
-  async function settlePortal(portalId: number, gw: Gateway, renew: () => Promise<void>): Promise<number> {
+  async function settlePortal(portalId: number, gw: Gateway, renew: () => Promise<boolean>): Promise<number> {
     let changed = 0;
     const rows = await deps.queue.unknownOutcomes(portalId, deps.clock() - LOOKUP_SPACING_MS, o.perPortalLimit);
     for (const [i, r] of rows.entries()) {
       if (r.phone === null) continue; // erased at uninstall: nothing to ask by
-      if (i > 0) await renew();
+      if (i > 0 && !(await renew())) break; // the lease ran out and another process took the portal over
       const log = deps.log.child({ messageId: r.id, portalId });
       let found;
       try {

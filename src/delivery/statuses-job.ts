@@ -42,24 +42,25 @@ export function createStatusesJob(deps: {
       const account = await deps.accounts.forPortal(portalId);
       const gw = account?.gateway;
       if (!gw?.fetchStatuses) continue;
-      const lease = `statuses:${portalId}`;
-      if (!(await deps.leases.take(lease, deps.clock(), o.pollLeaseMs))) continue; // another process polls it now
+      const held = await deps.leases.take(`statuses:${portalId}`, deps.clock(), o.pollLeaseMs);
+      if (!held) continue; // another process polls it now
       try {
-        changed += await pollPortal(portalId, gw, since, () => deps.leases.renew(lease, deps.clock(), o.pollLeaseMs));
+        changed += await pollPortal(portalId, gw, since, () => held.renew(deps.clock(), o.pollLeaseMs));
       } finally {
-        await deps.leases.release(lease, deps.clock());
+        await held.release(deps.clock());
       }
     }
     return changed;
   }
 
-  /** `renew` before each gateway call: the lease stays short (a dead poller blocks the portal only that long). */
-  async function pollPortal(portalId: number, gw: Gateway, since: number, renew: () => Promise<void>): Promise<number> {
+  /** `renew` before each gateway call: the lease stays short (a dead poller blocks the portal only that long); a poller
+   * that finds it lost stops there. */
+  async function pollPortal(portalId: number, gw: Gateway, since: number, renew: () => Promise<boolean>): Promise<number> {
     let changed = 0;
     const rows = await deps.queue.sentSince(portalId, since, o.perPortalLimit);
     const size = gw.statusBatchSize ?? 100;
     for (let i = 0; i < rows.length; i += size) {
-      if (i > 0) await renew();
+      if (i > 0 && !(await renew())) break; // the lease ran out and another process took the portal over
       const chunk = rows.slice(i, i + size);
       let statuses;
       try {

@@ -86,8 +86,8 @@ export function createProviderCheck(deps: {
     const due = (await deps.portals.all()).filter((p) => p.status === 'active' && !p.disabledAt);
     const totals = { checked: 0, repaired: 0, failed: 0 };
     for (const p of due) {
-      const lease = `provider_check:${p.id}`;
-      if (!(await deps.leases.take(lease, deps.clock(), LEASE_MS))) continue; // another process checks it now
+      const held = await deps.leases.take(`provider_check:${p.id}`, deps.clock(), LEASE_MS);
+      if (!held) continue; // another process checks it now
       try {
         const last = await deps.checks.last(p.id);
         if (last && last.checkedAt > startedAt) continue;
@@ -97,7 +97,7 @@ export function createProviderCheck(deps: {
         if (result.providersRepaired || result.eventsRepaired) totals.repaired++;
         if (result.outcome === 'error') totals.failed++;
       } finally {
-        await deps.leases.release(lease, deps.clock());
+        await held.release(deps.clock());
       }
     }
     if (totals.checked) deps.log.info(totals, 'provider.check.ran');
