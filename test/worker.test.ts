@@ -184,6 +184,29 @@ describe('leases', () => {
     expect((await ctx.db('messages').whereIn('id', [first!, last!]).pluck('lease_until')).map(Number)).toEqual([now + ctx.config.WORKER_LEASE, now + ctx.config.WORKER_LEASE]);
   });
 
+  it('a reaper leaves alone a claim its worker renewed after the reaper found it expired (the send goes on and is recorded)', async () => {
+    smsru.setMode('hang');
+    const id = await postSms(ctx, fp);
+    const run = ctx.deps.worker.runOnce();
+    await eventually(() => smsru.messages.size === 1, 'the request to reach SMS.ru');
+    // The worker stalled past its lease; another process's reaper reads the claim as expired, and right then the
+    // stalled worker's heartbeat comes through.
+    now += ctx.config.WORKER_LEASE + 1;
+    const other = buildDeps({ config: ctx.config, db: ctx.db, log: createLogger('silent'), secretKey: TEST_SECRET_KEY, clock: () => now });
+    const read = other.queue.expiredClaims;
+    other.queue.expiredClaims = async (at, limit) => {
+      const found = await read(at, limit);
+      expect(await ctx.deps.worker.heartbeat()).toBe(1);
+      return found;
+    };
+    expect(await other.worker.reap()).toBe(0);
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'sending', unknown_since: null, failure_reason: null });
+    smsru.releaseHung();
+    await run;
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'sent' });
+    expect(sendsTo('79991234567')).toBe(1);
+  });
+
   it('a claim whose worker stopped renewing it comes back after one lease, not before', async () => {
     const id = await postSms(ctx, fp);
     await ctx.deps.queue.claim(now, 10, ctx.config.WORKER_LEASE); // a worker that died right after claiming

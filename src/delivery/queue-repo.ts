@@ -268,6 +268,16 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
     }));
   }
 
+  /**
+   * The reaper's hold on an expired claim: a token of its own, given only while the lease is still expired. A worker
+   * that renewed it since (alive after all) keeps it, and of two reapers one gets it; the old token writes no more.
+   */
+  async function takeOver(id: number, leaseToken: string, now: number): Promise<string | undefined> {
+    const token = randomBytes(12).toString('hex');
+    const n = await db('messages').where({ id, state: 'sending', lease_token: leaseToken }).andWhere('lease_until', '<', now).update({ lease_token: token });
+    return n === 1 ? token : undefined;
+  }
+
   async function requeue(id: number, leaseToken: string, now: number): Promise<boolean> {
     const n = await db('messages')
       .where({ id, state: 'sending', lease_token: leaseToken, submitted_at: null })
@@ -357,7 +367,7 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
 
   return {
     markSubmittedMany, advanceMany, ownerOf,
-    claim, duePortals, renewLeases, markSubmitted, advance, retryLater, awaitOutcome, expiredClaims, requeue, byId, byGatewayId, sentSince, portalsWithSent, stale,
+    claim, duePortals, renewLeases, markSubmitted, advance, retryLater, awaitOutcome, expiredClaims, takeOver, requeue, byId, byGatewayId, sentSince, portalsWithSent, stale,
     portalsWithUnknown, unknownOutcomes, lookedUp, resendOnce,
   };
 }

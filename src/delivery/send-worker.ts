@@ -254,24 +254,29 @@ export function createSendWorker(deps: {
   async function reap(): Promise<number> {
     const now = deps.clock();
     const expired = await deps.queue.expiredClaims(now);
+    let reaped = 0;
     for (const c of expired) {
+      // Read a moment ago: its worker may have renewed it since, or another process's reaper taken it.
+      const token = await deps.queue.takeOver(c.id, c.lease_token, now);
+      if (!token) continue;
+      reaped++;
       if (c.submitted_at === null) {
         const giveUp = givesUp(c, now);
         if (giveUp) {
-          await fail(c, `${giveUp}: the worker stopped before sending`, c.lease_token);
+          await fail(c, `${giveUp}: the worker stopped before sending`, token);
           deps.log.warn({ messageId: c.id, attempts: c.attempts }, 'message.gave_up');
         } else {
-          await deps.queue.requeue(c.id, c.lease_token, now);
+          await deps.queue.requeue(c.id, token, now);
           deps.log.info({ messageId: c.id }, 'message.requeued');
         }
         continue;
       }
       const account = await deps.accounts.forPortal(c.portal_id);
-      if (account?.gateway.resolvesUnknownOutcome) await deps.queue.awaitOutcome(c.id, c.lease_token, now, {});
-      else await fail(c, `${UNKNOWN_OUTCOME}: the worker stopped while the request was in flight`, c.lease_token);
+      if (account?.gateway.resolvesUnknownOutcome) await deps.queue.awaitOutcome(c.id, token, now, {});
+      else await fail(c, `${UNKNOWN_OUTCOME}: the worker stopped while the request was in flight`, token);
       deps.log.warn({ messageId: c.id }, 'message.outcome_unknown');
     }
-    return expired.length;
+    return reaped;
   }
 
   /**

@@ -22,7 +22,7 @@ export async function startFakeSmsRu(opts: { keys?: Record<string, number>; acce
   const callbacks = new Map<string, string[]>();
   const invalid = new Set<string>(); // numbers answered with per-number code 202
   const undeliverable = new Set<string>(); // numbers whose final status is 107
-  const hung: Array<() => void> = [];
+  const hung: Array<{ drop: () => void; answer: () => void }> = [];
   let seq = 0;
   let mode: SmsRuMode = 'ok';
   let sendDelayMs = 0; // the operator's own latency on sms/send
@@ -57,14 +57,15 @@ export async function startFakeSmsRu(opts: { keys?: Record<string, number>; acce
           }
         }
         // 'hang': the request reached SMS.ru (the message exists) but the reply never comes back.
-        if (mode === 'hang') return void hung.push(() => res.destroy());
+        const answer = () => send(res, 200, { status: 'OK', status_code: 100, sms, balance: balances.get(key) ?? 100 });
+        if (mode === 'hang') return void hung.push({ drop: () => res.destroy(), answer });
         if (sendDelayMs) {
           // taken, the answer still on its way
           stats.sendsInFlightMax = Math.max(stats.sendsInFlightMax, ++stats.sendsInFlight);
           await new Promise((r) => setTimeout(r, sendDelayMs));
           stats.sendsInFlight--;
         }
-        return send(res, 200, { status: 'OK', status_code: 100, sms, balance: balances.get(key) ?? 100 });
+        return answer();
       }
       case '/sms/status': {
         stats.statusRequests++;
@@ -130,7 +131,12 @@ export async function startFakeSmsRu(opts: { keys?: Record<string, number>; acce
     },
     /** Replies never sent in 'hang' mode are dropped (as a lost connection). */
     dropHung() {
-      for (const h of hung.splice(0)) h();
+      for (const h of hung.splice(0)) h.drop();
+    },
+    /** Replies held in 'hang' mode go out after all (a slow operator); later requests are answered at once. */
+    releaseHung() {
+      mode = 'ok';
+      for (const h of hung.splice(0)) h.answer();
     },
     /** The operator answers: every message gets its final status (103, or 107 for undeliverable numbers). */
     settle(): FakeSmsRuMessage[] {
