@@ -116,7 +116,7 @@ export function buildDeps(o: DepsOptions) {
   });
   const accounts = createAccounts({ settings, gateways });
   const reporter = createStatusReporter({
-    reports, rest, identities, portals, clock, log, random: o.random,
+    reports, rest, identities, portals, leases: createLeases(db), clock, log, random: o.random,
     options: {
       claimLimit: 500, leaseMs: 60_000, maxAgeMs: config.REPORT_MAX_AGE, retryBaseMs: config.RETRY_BASE, retryCapMs: config.RETRY_CAP,
       idlePollMs: 5_000, lingerMs: config.REPORT_LINGER,

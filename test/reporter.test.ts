@@ -6,7 +6,10 @@ import { createTestContext, PUBLIC_URL, type TestContext } from './helpers/app.j
 import { installPortal } from './helpers/install.js';
 import { installedPortal } from './helpers/installed-portal.js';
 import { messageRow, postSms } from './helpers/sms.js';
-import { untilIdle } from './helpers/wait.js';
+import { eventually, untilIdle } from './helpers/wait.js';
+import { buildDeps } from '../src/deps.js';
+import { createLogger } from '../src/platform/logger.js';
+import { TEST_SECRET_KEY } from './helpers/app.js';
 import { dlrToken } from '../src/delivery/dlr-url.js';
 import type { Portal } from '../src/portals/portal-repo.js';
 
@@ -65,6 +68,24 @@ describe('status reports to Bitrix24', () => {
     } finally {
       await lingering.close();
     }
+  });
+
+  it('reports each portal from one process at a time: a second process leaves a portal alone while the first is at it', async () => {
+    const ids = await deliverAll(110);
+    const other = buildDeps({ config: ctx.config, db: ctx.db, log: createLogger('silent'), secretKey: TEST_SECRET_KEY, clock: () => now, random: () => 0.5 });
+    // 50 of the reports come due only once the first process is at the portal's others.
+    const later = (await ctx.db('status_reports').orderBy('id').pluck('id')).slice(60);
+    await ctx.db('status_reports').whereIn('id', later).update({ next_attempt_at: now + 3_600_000 });
+    fp.delayNext.push(2000); // the first process's first batch call is slow to answer (under the client's 3 s timeout)
+    const running = ctx.deps.reporter.runOnce();
+    await eventually(() => fp.delayNext.length === 0, 'the first batch call to reach Bitrix24', 5_000);
+    await ctx.db('status_reports').whereIn('id', later).update({ next_attempt_at: now });
+    expect(await other.reporter.runOnce()).toBe(0); // the portal is the first process's until it is done
+    expect(await running).toBe(60);
+    expect(await other.reporter.runOnce()).toBe(50);
+    expect(ids.every((id) => fp.shown.get(id) === 'delivered')).toBe(true);
+    expect(fp.statusUpdates).toHaveLength(110); // each once
+    await Promise.all([other.worker.stop(), other.reporter.stop()]);
   });
 
   it('keeps reports while Bitrix24 answers 503, and delivers them afterwards', async () => {

@@ -77,13 +77,14 @@ export function createReportRepo(db: Db) {
     if (ids.length) await db('status_reports').whereIn('id', ids).update({ outcome: 'reported', lease_until: null, last_error: null, updated_at: now });
   }
 
+  // Only a report still pending is given up or put off: one another process reported meanwhile stays reported.
   async function drop(id: number, error: string, now: number) {
-    await db('status_reports').where({ id }).update({ outcome: 'dropped', lease_until: null, last_error: error.slice(0, 500), updated_at: now });
+    await db('status_reports').where({ id, outcome: 'pending' }).update({ outcome: 'dropped', lease_until: null, last_error: error.slice(0, 500), updated_at: now });
   }
 
   async function retry(ids: number[], nextAttemptAt: number, error: string, now: number) {
     if (ids.length) {
-      await db('status_reports').whereIn('id', ids).update({ lease_until: null, next_attempt_at: nextAttemptAt, last_error: error.slice(0, 500), updated_at: now });
+      await db('status_reports').whereIn('id', ids).andWhere('outcome', 'pending').update({ lease_until: null, next_attempt_at: nextAttemptAt, last_error: error.slice(0, 500), updated_at: now });
     }
   }
 

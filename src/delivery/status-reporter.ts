@@ -7,6 +7,7 @@ import { createLoop } from './loop.js';
 import { WAITING, type PendingReport, type ReportRepo } from './report-repo.js';
 import type { IdentityRepo } from '../portals/identity-repo.js';
 import type { Portal } from '../portals/portal-repo.js';
+import type { Lease, Leases } from '../platform/leases.js';
 
 const BATCH = 50; // commands per batch call (reference §6)
 // Per-command errors worth another try; anything else (ERROR_MESSAGE_NOT_FOUND after Bitrix24's ~14-day purge,
@@ -22,6 +23,8 @@ export function createStatusReporter(deps: {
   /** The other identities a report may go with when the stored pair is refused (issue 10 §3). */
   identities: IdentityRepo;
   portals: { findById(id: number): Promise<Portal | undefined> };
+  /** Each portal's reports go from one process at a time (`reports:<portal id>`). */
+  leases: Leases;
   clock: Clock;
   log: Log;
   options: { claimLimit: number; leaseMs: number; maxAgeMs: number; retryBaseMs: number; retryCapMs: number; idlePollMs: number; lingerMs: number };
@@ -177,21 +180,35 @@ export function createStatusReporter(deps: {
       await deps.identities.purgeExpired(now); // an author's token nobody can use any more is not kept
     }
     const due = await deps.reports.due(now, o.claimLimit, [...busy]);
-    const ids = opts.flush ? due.map((r) => r.id) : choose(due, now);
-    const claimed = await deps.reports.claim(ids, now, o.leaseMs);
+    const chosen = new Set(opts.flush ? due.map((r) => r.id) : choose(due, now));
+    // A portal whose reports another process is sending now is left to it: one process a portal at a time.
+    const held = new Map<number, Lease>();
+    for (const portalId of new Set(due.filter((r) => chosen.has(r.id)).map((r) => r.portal_id))) {
+      const lease = await deps.leases.take(`reports:${portalId}`, now, o.leaseMs);
+      if (lease) held.set(portalId, lease);
+    }
+    const claimed = await deps.reports.claim(due.filter((r) => chosen.has(r.id) && held.has(r.portal_id)).map((r) => r.id), now, o.leaseMs);
     const byPortal = new Map<number, PendingReport[]>();
     for (const r of claimed) {
       const list = byPortal.get(r.portal_id);
       if (list) list.push(r);
       else byPortal.set(r.portal_id, [r]);
     }
+    for (const [portalId, lease] of held) if (!byPortal.has(portalId)) await lease.release(now); // all taken meanwhile
     const done = [...byPortal].map(([portalId, rs]) => {
       busy.add(portalId);
+      const lease = held.get(portalId)!;
+      // Renewed while the portal's calls are in flight (one can take the REST client's retries, over a minute).
+      let lost = false;
+      const beat = setInterval(() => void lease.renew(deps.clock(), o.leaseMs).then((ok) => (lost ||= !ok), () => {}), o.leaseMs / 4);
+      beat.unref();
       const run = (async () => {
-        for (let i = 0; i < rs.length; i += BATCH) await reportChunk(portalId, rs.slice(i, i + BATCH));
+        for (let i = 0; i < rs.length && !lost; i += BATCH) await reportChunk(portalId, rs.slice(i, i + BATCH));
       })()
         .catch((err) => deps.log.error({ portalId, err: String(err) }, 'status.report.error')) // the lease expires, they come due again
-        .finally(() => {
+        .finally(async () => {
+          clearInterval(beat);
+          await lease.release(deps.clock()).catch(() => {});
           busy.delete(portalId);
           inFlight.delete(run);
           loop.kick();
