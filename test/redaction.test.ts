@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
 import { createLogger, redact } from '../src/platform/logger.js';
+import { createTestDb } from './helpers/db.js';
 
 function capture() {
   const lines: Array<Record<string, unknown>> = [];
@@ -71,4 +72,18 @@ it('logs a line without secrets as it is, without copying it', () => {
   const { log, lines } = capture();
   log.info(fields, 'message.queued');
   expect(lines[0]).toEqual({ level: 30, time: expect.any(Number), ...fields, msg: 'message.queued' });
+});
+
+it('a failed query\'s error, logged as it is, names the SQL but not the values it carried', async () => {
+  const { db, drop } = await createTestDb();
+  try {
+    const values = { b24_message_id: 'MSG-SECRET-1', message_to: '+79990001122', body: 'Your code is 424242', code: 'c', state: 'queued', next_attempt_at: 1, created_at: 1, updated_at: 1 };
+    // portal 999999 does not exist: the foreign key refuses the row (portal_id is not null, so a value is needed).
+    const err = await db('messages').insert({ portal_id: 999999, ...values }).then(() => undefined, (e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err!.message).toMatch(/insert into .messages./i);
+    expect(err!.message).not.toMatch(/MSG-SECRET-1|79990001122|424242/);
+  } finally {
+    await drop();
+  }
 });

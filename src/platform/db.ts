@@ -10,14 +10,21 @@ export type Db = Knex;
 // as a string unless told otherwise. Epoch ms fit comfortably in a double.
 pg.types.setTypeParser(20, (v) => Number(v));
 
+/**
+ * A failed query's error names its SQL with placeholders, never its values: knex would write them into the message
+ * (numbers, texts, tokens), and error messages are logged as they are.
+ */
+const compileSqlOnError = false;
+
 /** `schema` (PostgreSQL only) isolates a database in one schema: tests use one per test file. */
 export function knexConfig(databaseUrl: string, opts: { schema?: string } = {}): Knex.Config {
   const migrations = { migrationSource, tableName: 'knex_migrations' };
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    return { client: 'pg', connection: databaseUrl, searchPath: opts.schema ? [opts.schema] : undefined, pool: { min: 0, max: 10 }, migrations };
+    return { client: 'pg', connection: databaseUrl, searchPath: opts.schema ? [opts.schema] : undefined, pool: { min: 0, max: 10 }, migrations, compileSqlOnError };
   }
   return {
     client: 'better-sqlite3',
+    compileSqlOnError,
     connection: { filename: databaseUrl },
     useNullAsDefault: true,
     pool: {
