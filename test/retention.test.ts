@@ -31,6 +31,20 @@ it('erases the texts of final messages older than MESSAGE_RETENTION and keeps ev
   expect(await t.ctx.deps.retention.runOnce()).toBe(1);
 });
 
+it('erases the text of an old message that became final only after a run went past it', async () => {
+  const row = (i: number, state: string) => ({
+    portal_id: t.portal.id, b24_message_id: `w${i}`, code: 'smsgw_myshop', message_to: '+79991234567', phone: '+79991234567', body: `text ${i}`,
+    state, next_attempt_at: 0, created_at: now - 100 * DAY, updated_at: now,
+  });
+  // The oldest waits for its status; seven delivered ones after it, over two batches of 5.
+  await t.ctx.db.batchInsert('messages', [row(0, 'sent'), ...Array.from({ length: 7 }, (_, i) => row(i + 1, 'delivered'))], 50);
+  const job = createRetentionJob({ db: t.ctx.db, clock: () => now, log: t.ctx.deps.log, retentionMs: 90 * DAY, batch: 5 });
+  expect(await job.runOnce()).toBe(7);
+  await t.ctx.db('messages').where({ b24_message_id: 'w0' }).update({ state: 'undelivered' });
+  expect(await job.runOnce()).toBe(1);
+  expect(await t.ctx.db('messages').whereNotNull('body').count({ n: '*' })).toEqual([{ n: 0 }]);
+});
+
 it('forgets the ids an SMS centre gave message parts once they are older than STATUS_MAX_AGE, and keeps the younger', async () => {
   const [id] = await t.ctx.db('messages').insert({
     portal_id: t.portal.id, b24_message_id: 'p1', code: 'smsgw_myshop', message_to: '+79991234567', phone: '+79991234567', body: 'x',

@@ -11,22 +11,27 @@ import { FINAL_STATES } from './states.js';
  */
 export function createRetentionJob(deps: { db: Db; clock: Clock; log: Log; retentionMs: number; batch?: number; partsKeepMs?: number }) {
   const batch = deps.batch ?? 5_000;
-  // Ids below this were looked at already (older than the cut-off and final): the next run starts after them.
+  // Ids up to this were looked at already (older than the cut-off, and final): the next run starts after them. An
+  // old message not final yet (waiting for its status, or queued for a disabled portal) holds it back until it is.
   let after = 0;
+  const final = new Set<string>(FINAL_STATES);
 
   async function runOnce(): Promise<number> {
     const before = deps.clock() - deps.retentionMs;
     let erased = 0;
+    let cursor = after;
+    let waiting: number | undefined; // the first old message that is not final
     for (;;) {
       // Read first, then write by id: the look through old rows never holds SQLite's write lock (intake waits on it).
-      const rows = await deps.db('messages').select('id', 'created_at').where('id', '>', after).whereNotNull('body').orderBy('id').limit(batch);
+      const rows = await deps.db('messages').select('id', 'created_at', 'state').where('id', '>', cursor).whereNotNull('body').orderBy('id').limit(batch);
       const due = rows.filter((r) => Number(r.created_at) < before);
-      if (due.length) {
-        erased += await deps.db('messages').whereIn('id', due.map((r) => r.id)).whereIn('state', [...FINAL_STATES]).update({ body: null });
-      }
+      const done = due.filter((r) => final.has(r.state));
+      if (done.length) erased += await deps.db('messages').whereIn('id', done.map((r) => r.id)).whereIn('state', [...FINAL_STATES]).update({ body: null });
+      waiting ??= due.find((r) => !final.has(r.state))?.id;
       if (due.length < rows.length || rows.length < batch) break; // reached messages younger than the cut-off
-      after = Number(rows[rows.length - 1]!.id);
+      cursor = Number(rows[rows.length - 1]!.id);
     }
+    after = waiting !== undefined ? Math.min(cursor, Number(waiting) - 1) : cursor;
     if (erased) deps.log.info({ erased, olderThanDays: Math.round(deps.retentionMs / 86_400_000) }, 'retention.texts_erased');
     await prunePartIds();
     return erased;
