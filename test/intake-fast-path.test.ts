@@ -7,6 +7,9 @@ import { AUTH_CACHE_MS } from '../src/portals/portal-repo.js';
 import { smsForm } from './fakes/sms-body.js';
 import { TEST_SECRET_KEY } from './helpers/app.js';
 import { installedPortal, type InstalledPortal } from './helpers/installed-portal.js';
+import { eventually } from './helpers/wait.js';
+
+const onPostgres = Boolean(process.env.TEST_DATABASE_URL);
 
 let t: InstalledPortal;
 let handlerPath: string;
@@ -73,6 +76,50 @@ describe('authentication served from memory', () => {
     expect((await post(t.ctx.app, sms('here0000000000000000000000000002'))).status).toBe(401);
     other.advance(AUTH_CACHE_MS);
     expect((await post(other.app, sms('there000000000000000000000000002'))).status).toBe(401);
+  });
+
+  it('a message that reaches a process before it has seen an uninstall is refused as it is written: no row, no text, no token of its author', async () => {
+    const other = otherProcess();
+    expect((await post(other.app, sms('before00000000000000000000000003'))).status).toBe(200);
+    await t.ctx.deps.portals.markUninstalled(t.portal.id, true, Date.now());
+    // Within AUTH_CACHE_MS the other process still authenticates the portal from memory: the write itself refuses.
+    const late = (id: string, to: string) =>
+      post(other.app, smsForm({ portal: t.fp, code: 'smsgw_myshop', id, to, text: 'a late secret', auth: { access_token: 'late-author-token', user_id: '7' } }));
+    for (const [id, to] of [['late0000000000000000000000000001', '+79991234567'], ['late0000000000000000000000000002', '12']] as const) {
+      const res = await late(id, to); // a number to send, and one refused at intake (stored failed, with a report)
+      expect(res.status).toBe(401);
+      expect(res.body.message).toBe('the app is uninstalled from this portal');
+    }
+    // An author's token that arrives as the uninstall happens is not kept either.
+    await other.deps.identities.rememberAuthor(t.portal.id, 8, 'another-late-token', 3600, Date.now());
+    expect(await t.ctx.db('messages').select('b24_message_id', 'body', 'phone', 'message_to')).toEqual([
+      { b24_message_id: 'before00000000000000000000000003', body: null, phone: null, message_to: '' },
+    ]);
+    expect(await t.ctx.db('author_tokens').select('user_id')).toEqual([]);
+    expect(await t.ctx.db('status_reports').select('message_id')).toEqual([]);
+  });
+
+  it.runIf(onPostgres)('a message written while an uninstall is being committed waits for it and is then refused', async () => {
+    const other = otherProcess();
+    expect((await post(other.app, sms('before00000000000000000000000004'))).status).toBe(200);
+    // An uninstall caught between its two writes: the portal marked, the erase not yet run, nothing committed.
+    const trx = await t.ctx.db.transaction();
+    try {
+      const pid = (await trx.raw('select pg_backend_pid() as pid')).rows[0].pid as number;
+      await trx('portals').where({ id: t.portal.id }).update({ status: 'uninstalled' });
+      const answers = Promise.all([post(other.app, sms('late0000000000000000000000000003')), post(other.app, sms('late0000000000000000000000000004', '12'))]);
+      // Both writes (the queued one's and the refused one's) wait for the uninstall instead of committing past it.
+      await eventually(async () => {
+        const r = await t.ctx.db.raw('select count(*)::int as n from pg_stat_activity where ? = any(pg_blocking_pids(pid))', [pid]);
+        return r.rows[0].n === 2;
+      }, 'both writes to wait for the uninstall', 10_000);
+      await trx('messages').where({ portal_id: t.portal.id }).update({ body: null, phone: null, message_to: '' });
+      await trx.commit();
+      expect((await answers).map((a) => a.status)).toEqual([401, 401]);
+    } finally {
+      if (!trx.isCompleted()) await trx.rollback();
+    }
+    expect(await t.ctx.db('messages').select('b24_message_id', 'body')).toEqual([{ b24_message_id: 'before00000000000000000000000004', body: null }]);
   });
 
   it('a wrong application token is refused even while the portal is served from memory', async () => {

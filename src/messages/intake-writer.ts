@@ -1,5 +1,6 @@
 import type { Db } from '../platform/db.js';
 import { isPostgres } from '../platform/db.js';
+import { appUninstalled } from '../portals/portal-repo.js';
 
 /** A queued message as intake stores it (rejected ones take message-repo's transactional way with their report). */
 export interface QueuedRow {
@@ -19,9 +20,14 @@ export interface QueuedRow {
 
 const COLUMNS = 'portal_id, b24_message_id, code, module_id, origin, message_to, phone, body, state, is_test, author_id, next_attempt_at, created_at, updated_at';
 
-interface SqliteStatement { get(...params: unknown[]): { id: number } | undefined }
-interface SqliteConnection { prepare(sql: string): SqliteStatement; transaction<F extends (...a: never[]) => unknown>(fn: F): F; pragma(s: string): unknown }
-interface PgConnection { query(q: { name: string; text: string; values: unknown[] }): Promise<{ rows: { id: string | number; portal_id: string | number; b24_message_id: string }[] }> }
+interface SqliteStatement { get(...params: unknown[]): Record<string, unknown> | undefined }
+type SqliteTransaction<F> = F & { immediate: F };
+interface SqliteConnection { prepare(sql: string): SqliteStatement; transaction<F extends (...a: never[]) => unknown>(fn: F): SqliteTransaction<F>; pragma(s: string): unknown }
+interface PgConnection { query(q: { name: string; text: string; values: unknown[] }): Promise<{ rows: { id: string | number | null; portal_id: string | number; b24_message_id: string | null }[] }> }
+
+/** A row not written because its portal was uninstalled by the time it was (see stillInstalled in portal-repo). */
+const GONE = Symbol('portal uninstalled');
+type Written = number | undefined | typeof GONE;
 
 /**
  * The handler's one write, group-committed: every message that arrives while a commit is being written goes into
@@ -35,10 +41,13 @@ export function createIntakeWriter(db: Db, opts: { maxBatch?: number } = {}) {
   type Pending = { row: QueuedRow; resolve: (id: number | undefined) => void; reject: (err: unknown) => void };
   let pending: Pending[] = [];
   let flushing = false;
-  const prepared = new WeakMap<object, { insert: SqliteStatement; batch: (rows: QueuedRow[]) => (number | undefined)[] }>();
+  const prepared = new WeakMap<object, { batch: SqliteTransaction<(rows: QueuedRow[]) => Written[]> }>();
   const client = db.client as { acquireConnection(): Promise<unknown>; releaseConnection(c: unknown): Promise<void> };
 
-  /** Stores one queued message; undefined when (portal, Bitrix24 message id) was stored before. */
+  /**
+   * Stores one queued message; undefined when (portal, Bitrix24 message id) was stored before. Refused (401, nothing
+   * stored) when the portal was uninstalled before the row could be committed.
+   */
   function insert(row: QueuedRow): Promise<number | undefined> {
     return new Promise((resolve, reject) => {
       pending.push({ row, resolve, reject });
@@ -55,17 +64,22 @@ export function createIntakeWriter(db: Db, opts: { maxBatch?: number } = {}) {
       pending = pending.slice(batch.length);
       try {
         const ids = await write(batch.map((p) => p.row));
-        batch.forEach((p, i) => p.resolve(ids[i]));
+        batch.forEach((p, i) => settle(p, ids[i]));
       } catch (err) {
         // One bad row must not fail its neighbours: each is written alone, and only what fails alone is refused.
         if (batch.length === 1) batch[0]!.reject(err);
-        else for (const p of batch) await write([p.row]).then((ids) => p.resolve(ids[0]), p.reject);
+        else for (const p of batch) await write([p.row]).then((ids) => settle(p, ids[0]), p.reject);
       }
     }
     flushing = false;
   }
 
-  async function write(rows: QueuedRow[]): Promise<(number | undefined)[]> {
+  function settle(p: Pending, written: Written) {
+    if (written === GONE) p.reject(appUninstalled());
+    else p.resolve(written);
+  }
+
+  async function write(rows: QueuedRow[]): Promise<Written[]> {
     const giveUpAt = performance.now() + 5000; // as the connection's busy_timeout
     for (;;) {
       const conn = await client.acquireConnection();
@@ -89,7 +103,7 @@ export function createIntakeWriter(db: Db, opts: { maxBatch?: number } = {}) {
   function writeSqlite(conn: SqliteConnection, rows: QueuedRow[]) {
     conn.pragma('busy_timeout = 0');
     try {
-      return sqliteStatements(conn).batch(rows);
+      return sqliteStatements(conn).batch.immediate(rows);
     } finally {
       conn.pragma('busy_timeout = 5000');
     }
@@ -101,10 +115,19 @@ export function createIntakeWriter(db: Db, opts: { maxBatch?: number } = {}) {
       const insertStmt = conn.prepare(
         `INSERT INTO messages (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?) ON CONFLICT (portal_id, b24_message_id) DO NOTHING RETURNING id`,
       );
-      const batch = conn.transaction((rows: QueuedRow[]) =>
-        rows.map((r) => insertStmt.get(r.portalId, r.b24MessageId, r.code, r.moduleId, r.origin, r.messageTo, r.phone, r.body, r.isTest ? 1 : 0, r.authorId, r.now, r.now, r.now)?.id),
-      );
-      s = { insert: insertStmt, batch };
+      const statusStmt = conn.prepare('SELECT status FROM portals WHERE id = ?');
+      // Run as BEGIN IMMEDIATE: the portals are read under the write lock, so an uninstall committed either before
+      // (its portal's rows are not written) or after (its erase sees them).
+      const batch = conn.transaction((rows: QueuedRow[]): Written[] => {
+        const installed = new Map<number, boolean>();
+        return rows.map((r) => {
+          let ok = installed.get(r.portalId);
+          if (ok === undefined) installed.set(r.portalId, (ok = isInstalled(statusStmt.get(r.portalId)?.status)));
+          if (!ok) return GONE;
+          return insertStmt.get(r.portalId, r.b24MessageId, r.code, r.moduleId, r.origin, r.messageTo, r.phone, r.body, r.isTest ? 1 : 0, r.authorId, r.now, r.now, r.now)?.id as number | undefined;
+        });
+      });
+      s = { batch };
       prepared.set(conn, s);
     }
     return s;
@@ -112,31 +135,47 @@ export function createIntakeWriter(db: Db, opts: { maxBatch?: number } = {}) {
 
   /**
    * One statement for the whole batch (atomic by itself): the rows travel as arrays. A key twice in one batch (the
-   * same message delivered twice within milliseconds) is stored once; the second caller hears "duplicate".
+   * same message delivered twice within milliseconds) is stored once; the second caller hears "duplicate". The
+   * batch's portals are share-locked first and only installed ones' rows written: an uninstall either committed
+   * before (its rows are not written) or waits for this statement (and its erase sees them).
    */
-  async function writePg(conn: PgConnection, rows: QueuedRow[]): Promise<(number | undefined)[]> {
+  async function writePg(conn: PgConnection, rows: QueuedRow[]): Promise<Written[]> {
     const keyOf = (portalId: number | string, b24Id: string) => `${portalId}\u0000${b24Id}`;
     const first = new Map<string, number>();
     rows.forEach((r, i) => first.has(keyOf(r.portalId, r.b24MessageId)) || first.set(keyOf(r.portalId, r.b24MessageId), i));
     const unique = rows.filter((r, i) => first.get(keyOf(r.portalId, r.b24MessageId)) === i);
     const col = <T>(f: (r: QueuedRow) => T) => unique.map(f);
     const res = await conn.query({
-      name: 'intake_insert_v2',
-      text: `INSERT INTO messages (${COLUMNS})
-             SELECT p, b, c, m, o, t, ph, bo, 'queued', te, a, n, n, n
-               FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::int[], $11::bigint[])
-                 AS x(p, b, c, m, o, t, ph, bo, te, a, n)
-             ON CONFLICT (portal_id, b24_message_id) DO NOTHING RETURNING id, portal_id, b24_message_id`,
+      name: 'intake_insert_v3',
+      text: `WITH live AS (SELECT id FROM portals WHERE id = ANY($12::int[]) AND status <> 'uninstalled' FOR SHARE),
+                  ins AS (INSERT INTO messages (${COLUMNS})
+                          SELECT p, b, c, m, o, t, ph, bo, 'queued', te, a, n, n, n
+                            FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::int[], $11::bigint[])
+                              AS x(p, b, c, m, o, t, ph, bo, te, a, n)
+                           WHERE p IN (SELECT id FROM live)
+                          ON CONFLICT (portal_id, b24_message_id) DO NOTHING RETURNING id, portal_id, b24_message_id)
+             SELECT id, portal_id, b24_message_id FROM ins UNION ALL SELECT NULL, id, NULL FROM live`,
       values: [
         col((r) => r.portalId), col((r) => r.b24MessageId), col((r) => r.code), col((r) => r.moduleId), col((r) => r.origin),
         col((r) => r.messageTo), col((r) => r.phone), col((r) => r.body), col((r) => r.isTest), col((r) => r.authorId), col((r) => r.now),
+        [...new Set(unique.map((r) => r.portalId))],
       ],
     });
-    const ids = new Map(res.rows.map((r) => [keyOf(Number(r.portal_id), r.b24_message_id), Number(r.id)]));
-    return rows.map((r, i) => (first.get(keyOf(r.portalId, r.b24MessageId)) === i ? ids.get(keyOf(r.portalId, r.b24MessageId)) : undefined));
+    const live = new Set<number>();
+    const ids = new Map<string, number>();
+    for (const r of res.rows) {
+      if (r.id === null) live.add(Number(r.portal_id));
+      else ids.set(keyOf(Number(r.portal_id), r.b24_message_id!), Number(r.id));
+    }
+    return rows.map((r, i) => {
+      if (!live.has(r.portalId)) return GONE;
+      return first.get(keyOf(r.portalId, r.b24MessageId)) === i ? ids.get(keyOf(r.portalId, r.b24MessageId)) : undefined;
+    });
   }
 
   return { insert };
 }
+
+const isInstalled = (status: unknown) => status !== undefined && status !== 'uninstalled';
 
 export type IntakeWriter = ReturnType<typeof createIntakeWriter>;

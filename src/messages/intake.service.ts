@@ -2,7 +2,7 @@ import type { Clock } from '../platform/clock.js';
 import type { Log } from '../platform/logger.js';
 import { maskPhone } from '../platform/logger.js';
 import { AppError } from '../platform/errors.js';
-import type { Portal, PortalRepo } from '../portals/portal-repo.js';
+import { appUninstalled, type Portal, type PortalRepo } from '../portals/portal-repo.js';
 import type { MessageRepo } from './message-repo.js';
 import { normalizePhone } from './phone.js';
 import { MAX_SEGMENTS, segmentsOf } from '../gateways/segments.js';
@@ -45,7 +45,7 @@ export function createIntakeService(deps: {
     if (!hasAuthBlock && !handlerKey) throw unauthorized('no auth block and no handler key');
     const found = await deps.portals.authenticate({ memberId: hasAuthBlock ? auth.memberId : undefined, applicationToken: auth.applicationToken, handlerKey });
     if (!found.ok) throw unauthorized(found.why);
-    if (found.portal.status === 'uninstalled') throw unauthorized('the app is uninstalled from this portal');
+    if (found.portal.status === 'uninstalled') throw appUninstalled();
     return found.portal;
   }
 

@@ -3,6 +3,7 @@ import type { Db } from '../platform/db.js';
 import { writeStatusReport, type OnFinal } from '../delivery/report-repo.js';
 import type { MessageState } from './states.js';
 import { createIntakeWriter } from './intake-writer.js';
+import { appUninstalled, stillInstalled } from '../portals/portal-repo.js';
 
 export interface NewMessage {
   portalId: number;
@@ -54,6 +55,7 @@ export function createMessageRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
     // A number rejected at intake is final at once: its `failed` report goes into the outbox in the same transaction.
     const id = await db.transaction(async (trx) => {
       const inserted = await insert(trx, m);
+      if (!(await stillInstalled(trx, m.portalId))) throw appUninstalled(); // rolls the row back
       if (inserted !== undefined) await writeStatusReport(trx, inserted, 'failed', m.now);
       return inserted;
     });

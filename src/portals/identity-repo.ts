@@ -1,6 +1,7 @@
 import type { Db } from '../platform/db.js';
 import { fingerprints, type Crypto } from '../platform/crypto.js';
 import type { TokenPair } from '../bitrix/token-store.js';
+import { stillInstalled } from './portal-repo.js';
 
 /** An author's token is used only while it has at least this long to live: a batch call takes a while. */
 const AUTHOR_TOKEN_MARGIN_MS = 60_000;
@@ -31,7 +32,14 @@ export function createIdentityRepo(db: Db, crypto: Crypto) {
     if (last && last.mac.equals(mac) && now - last.at < REWRITE_MS && now >= last.at) return;
     const expiresAt = now + Math.min(Math.max(0, expiresInS) * 1000, AUTHOR_TOKEN_MAX_MS);
     const row = { portal_id: portalId, user_id: userId, access_token_enc: crypto.encrypt(accessToken), expires_at: expiresAt, updated_at: now };
-    await db('author_tokens').insert(row).onConflict(['portal_id', 'user_id']).merge(['access_token_enc', 'expires_at', 'updated_at']);
+    // An uninstall keeps no token of the portal's, not even one that arrived as it happened: then it is rolled back.
+    const gone = Symbol('uninstalled');
+    const kept = await db.transaction(async (trx) => {
+      await trx('author_tokens').insert(row).onConflict(['portal_id', 'user_id']).merge(['access_token_enc', 'expires_at', 'updated_at']);
+      if (!(await stillInstalled(trx, portalId))) throw gone;
+      return true;
+    }).catch((err: unknown) => { if (err === gone) return false; throw err; });
+    if (!kept) return;
     if (seen.size >= 10_000) seen.clear();
     seen.set(key, { mac, at: now });
   }

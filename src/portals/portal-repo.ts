@@ -1,5 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
+import type { Knex } from 'knex';
 import type { Db } from '../platform/db.js';
+import { isPostgres } from '../platform/db.js';
+import { AppError } from '../platform/errors.js';
 import type { Crypto } from '../platform/crypto.js';
 import { fingerprints, randomToken, safeEqual, sameDigest, sha256hex } from '../platform/crypto.js';
 import type { TokenPair, TokenStore } from '../bitrix/token-store.js';
@@ -64,6 +67,23 @@ const toPortal = (r: PortalRow): Portal => ({
  * operator's disable, a reinstall) clears the cache at once; other processes see it after at most this long.
  */
 export const AUTH_CACHE_MS = 2000;
+
+/** What a request hears when its portal was uninstalled, whether it was found so at once or only as its row was written. */
+export const appUninstalled = () => new AppError('unauthorized', 401, 'the app is uninstalled from this portal');
+
+/**
+ * Called in a transaction right after it wrote something of the portal's: whether the portal is still installed, so
+ * that the caller rolls back what an uninstall would have erased. The handler authenticates from memory (other
+ * processes see an uninstall up to AUTH_CACHE_MS late) and a request can be between its check and its write, so the
+ * write itself must not outlive the uninstall's erase. On PostgreSQL the portal's row is share-locked: an uninstall
+ * either committed first (read here as uninstalled) or waits for this transaction (and its erase then sees the row).
+ * On SQLite the writer already holds the database's write lock, so what it reads is current.
+ */
+export async function stillInstalled(trx: Knex.Transaction, portalId: number): Promise<boolean> {
+  const q = trx('portals').where({ id: portalId }).first('status');
+  const row = (await (isPostgres(trx as unknown as Db) ? q.forShare() : q)) as { status: PortalStatus } | undefined;
+  return row !== undefined && row.status !== 'uninstalled';
+}
 
 interface AuthEntry {
   portal: Portal;
