@@ -51,6 +51,35 @@ describe('POST /handler', () => {
     expect(JSON.parse(all[0].origin)).toEqual({ bindings: [{ OWNER_TYPE_ID: '3', OWNER_ID: '5783' }] });
   });
 
+  it('answers a NUL character with a clear 400 and an author id past 32 bits as no author, without failing the messages written with them', async () => {
+    const ids = Array.from({ length: 12 }, (_, i) => `fine${String(i).padStart(28, '0')}`);
+    const odd = {
+      bigAuthor: crmSms({ id: 'big00000000000000000000000000001', auth: { user_id: '3000000000' } }),
+      nulBody: crmSms({ id: 'nulbody0000000000000000000000001', fields: { message_body: 'Hel\u0000lo' } }),
+      nulTo: crmSms({ id: 'nulto000000000000000000000000001', fields: { message_to: '+7999\u00001234567' } }),
+      nulPortal: crmSms({ id: 'nulportal00000000000000000000001', auth: { member_id: `${fp.memberId}\u0000` } }),
+    };
+    // All at once, so that on PostgreSQL they share group commits with the ordinary messages.
+    const [fine, big, nulBody, nulTo, nulPortal] = await Promise.all([
+      Promise.all(ids.map((id) => post(crmSms({ id })))), post(odd.bigAuthor), post(odd.nulBody), post(odd.nulTo), post(odd.nulPortal),
+    ]);
+    expect(fine.map((r) => r.status)).toEqual(ids.map(() => 200));
+    expect(big.status).toBe(200);
+    expect(nulBody.status).toBe(400);
+    expect(nulBody.body).toMatchObject({ error: 'invalid_request', message: 'message_body contains a NUL character', field: 'message_body' });
+    expect(nulTo.status).toBe(400);
+    expect(nulTo.body.message).toBe('message_to contains a NUL character');
+    expect(nulPortal.status).toBe(401);
+    const stored = new Map((await rows()).map((r) => [r.b24_message_id, r]));
+    expect(ids.every((id) => stored.get(id)?.state === 'queued')).toBe(true);
+    expect(stored.get('big00000000000000000000000000001')).toMatchObject({ state: 'queued', author_id: null });
+    // The refused ones are failed with their reason, so Bitrix24 is told; nothing of the unknown portal's is kept.
+    expect(stored.get('nulbody0000000000000000000000001')).toMatchObject({ state: 'failed', failure_reason: 'not sent: message_body contains a NUL character' });
+    expect(stored.get('nulto000000000000000000000000001')).toMatchObject({ state: 'failed', message_to: '+79991234567' });
+    expect(stored.has('nulportal00000000000000000000001')).toBe(false);
+    expect(stored.size).toBe(ids.length + 3);
+  });
+
   it('creates nothing when the same message_id arrives twice', async () => {
     expect((await post(crmSms(), handlerPath)).status).toBe(200);
     const again = await post(crmSms(), handlerPath);

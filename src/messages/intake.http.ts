@@ -7,20 +7,28 @@ import { parsePhpForm } from '../web/php-form.js';
 import { str } from '../web/form.js';
 import type { IncomingSms, IntakeService } from './intake.service.js';
 
+/** No text column takes a NUL character (PostgreSQL refuses the whole statement, and so its neighbours' rows). */
+const NUL = '\u0000';
+const noNul = (field: string) => [(s: string) => !s.includes(NUL), `${field} contains a NUL character`] as const;
+
 const required = (field: string, max: number) =>
   z
     .string({ message: `${field} is required` })
     .trim()
     .min(1, `${field} is required`)
-    .max(max, `${field} is longer than ${max} characters`);
+    .max(max, `${field} is longer than ${max} characters`)
+    .refine(...noNul(field));
 
 const sms = z.object({
   message_id: required('message_id', 64),
   message_to: required('message_to', 64),
-  message_body: z.string({ message: 'message_body is required' }).min(1, 'message_body is required').refine((s) => s.trim() !== '', 'message_body is required'),
-  code: z.string().max(128).optional(),
-  module_id: z.string().max(32).optional(),
+  message_body: z.string({ message: 'message_body is required' }).min(1, 'message_body is required').refine((s) => s.trim() !== '', 'message_body is required').refine(...noNul('message_body')),
+  code: z.string().max(128).refine(...noNul('code')).optional(),
+  module_id: z.string().max(32).refine(...noNul('module_id')).optional(),
 });
+
+/** Auth[user_id] is a 32-bit integer column: a larger id is no author rather than a failed write. */
+const MAX_USER_ID = 2_147_483_647;
 
 const LIMIT = 1 << 20; // 1 MB, as the other forms' parser
 const MAX_FIELDS = 5000;
@@ -47,9 +55,10 @@ export function intakeHandler(deps: { intake: IntakeService; log: Log; headers: 
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       // Authenticated, so Bitrix24 is told too: it shows the SMS as sent until a status says otherwise.
-      const f = (k: string) => str(body[k])?.trim() ?? '';
+      const f = (k: string) => str(body[k])?.trim().replaceAll(NUL, '') ?? ''; // kept for the log: without NULs
       await deps.intake.refuse(portal, {
-        messageId: f('message_id'), messageTo: f('message_to'), code: f('code').slice(0, 128), moduleId: f('module_id').slice(0, 32) || undefined,
+        messageId: str(body.message_id)?.trim() ?? '', // as Bitrix24 knows it, or not stored at all
+        messageTo: f('message_to'), code: f('code').slice(0, 128), moduleId: f('module_id').slice(0, 32) || undefined,
         origin: pickOrigin(body), author: authorOf(auth),
       }, `not sent: ${issue.message}`);
       throw new AppError('invalid_request', 400, issue.message, true, { field: String(issue.path[0]) });
@@ -117,7 +126,7 @@ function handlerKey(url: string): string | undefined {
 /** The auth block's author: user id, and their short-lived token when one came (never a refresh token). */
 function authorOf(auth: Record<string, unknown>): IncomingSms['author'] {
   const userId = Number(str(auth.user_id));
-  if (!Number.isInteger(userId) || userId <= 0) return undefined;
+  if (!Number.isInteger(userId) || userId <= 0 || userId > MAX_USER_ID) return undefined;
   const token = str(auth.access_token);
   const expires = Number(str(auth.expires_in));
   return { userId, accessToken: token && token.length <= 512 ? token : undefined, expiresInS: Number.isFinite(expires) ? expires : undefined };

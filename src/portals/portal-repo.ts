@@ -108,6 +108,7 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
   };
 
   async function findByMemberId(memberId: string): Promise<Portal | undefined> {
+    if (memberId.includes('\u0000')) return undefined; // no portal has one (PostgreSQL would refuse the query)
     const row = await table().where({ member_id: memberId }).first();
     return row && toPortal(row);
   }
@@ -214,6 +215,7 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
     const keyHash = p.handlerKey !== undefined ? sha256hex(p.handlerKey) : undefined;
     const cacheKey = p.memberId !== undefined ? `m:${p.memberId}` : keyHash !== undefined ? `k:${keyHash}` : undefined;
     if (cacheKey === undefined) return { ok: false, why: 'unknown handler key' };
+    if (p.memberId?.includes('\u0000')) return { ok: false, why: 'unknown portal or wrong application_token' }; // as findByMemberId
     let entry = authCache.get(cacheKey);
     if (!entry || now() - entry.readAt >= AUTH_CACHE_MS || now() < entry.readAt) {
       const readAt = now();
