@@ -178,17 +178,34 @@ describe('delivery callbacks', () => {
   it('Kannel: a report for an unknown message is 404, a forged secret or another portal\'s is 401', async () => {
     const id = await postSms(ctx, fp);
     const row = await messageRow(ctx, id);
+    await ctx.db('messages').where({ id: row.id }).update({ state: 'sending' }); // a report can come before the send's answer
     const token = dlrToken(ctx.deps.crypto, portal.id);
     expect((await request(ctx.app).get(`/dlr/kannel/${portal.id}/${token}/999999?type=1`)).status).toBe(404);
     expect((await request(ctx.app).get(`/dlr/kannel/${portal.id}/nottheone/${row.id}?type=1`)).status).toBe(401);
     expect((await request(ctx.app).get(`/dlr/kannel/${portal.id + 1}/${token}/${row.id}?type=1`)).status).toBe(401);
     expect((await request(ctx.app).get(`/dlr/kannel/${portal.id}/${token}/${row.id}?type=77`)).status).toBe(400);
-    expect((await messageRow(ctx, id)).state).toBe('queued');
+    expect((await messageRow(ctx, id)).state).toBe('sending');
+  });
+
+  it('Kannel: a report for a message that another gateway took, or that was never sent, is 404 and changes nothing', async () => {
+    const sent = await postSms(ctx, fp);
+    await ctx.deps.worker.runOnce();
+    const waiting = await postSms(ctx, fp);
+    const token = dlrToken(ctx.deps.crypto, portal.id);
+    for (const id of [sent, waiting]) {
+      const row = await messageRow(ctx, id);
+      const res = await request(ctx.app).get(`/dlr/kannel/${portal.id}/${token}/${row.id}?type=1`);
+      expect(res.status).toBe(404);
+    }
+    expect((await messageRow(ctx, sent)).state).toBe('sent'); // SMS.ru's to settle
+    expect((await messageRow(ctx, waiting)).state).toBe('queued');
   });
 
   it('Kannel: reports are answered off express with the same headers and JSON errors as every route', async () => {
     const id = await postSms(ctx, fp);
     await ctx.deps.worker.runOnce();
+    // As the worker leaves a message Kannel took (this file's portal sends through SMS.ru).
+    await ctx.db('messages').where({ id: (await messageRow(ctx, id)).id }).update({ gateway: 'kannel' });
     const row = await messageRow(ctx, id);
     const base = `/dlr/kannel/${portal.id}/${dlrToken(ctx.deps.crypto, portal.id)}/${row.id}`;
     const missing = await request(ctx.app).get(`/dlr/kannel/${portal.id}/${dlrToken(ctx.deps.crypto, portal.id)}/999999?type=1`);

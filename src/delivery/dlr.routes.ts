@@ -23,15 +23,19 @@ type DlrDeps = { queue: QueueRepo; settings: SettingsRepo; portals: PortalRepo; 
 
 /**
  * A report that names one of our messages in its URL (Kannel's dlr-url, the sandbox's): the portal's secret, the
- * message of that portal (and of that gateway, when `gateway` is given), the status read by `read`, applied.
+ * message of that portal that this gateway took, the status read by `read`, applied. A message being sent has no
+ * gateway yet (it is written once the gateway answers, and a report can come first); any other message sent
+ * elsewhere, or never sent, is not this gateway's to settle: the portal's secret is known to its Kannel's operator
+ * and sits in the callback URL registered at SMS.ru, so it must not settle the portal's other messages too.
  * Resolves when it is applied (or ignored after an uninstall); throws the AppError to answer otherwise.
  */
 function perMessageReports(deps: DlrDeps) {
-  return async function apply(kind: string, at: { portalId: string; token: string; messageId: string }, status: GatewayStatus | undefined, why: () => string, gateway?: string) {
+  return async function apply(kind: string, at: { portalId: string; token: string; messageId: string }, status: GatewayStatus | undefined, why: () => string, gateway: string) {
     const portalId = portalFrom(deps, at.portalId, at.token);
     if (await uninstalled(deps, portalId)) return;
     const m = await deps.queue.ownerOf(Number(at.messageId));
-    if (!m || Number(m.portal_id) !== portalId || (gateway && m.gateway !== gateway)) throw new AppError('not_found', 404, 'no such message');
+    const tookIt = m && (m.gateway === gateway || (m.gateway === null && m.state === 'sending'));
+    if (!m || Number(m.portal_id) !== portalId || !tookIt) throw new AppError('not_found', 404, 'no such message');
     if (!status) throw new AppError('invalid_request', 400, why());
     const changed = await applyGatewayStatus(deps.queue, m.id, status, deps.clock());
     if (changed && status.state !== 'sent') deps.onSettled?.();
@@ -82,7 +86,7 @@ export function kannelDlrHandler(deps: DlrDeps & { headers: Array<[string, strin
     req.resume(); // a body, if any, is not read
     Promise.resolve()
       .then(() => apply('kannel', { portalId: decode(portalId!), token: decode(token!), messageId: decode(messageId!) },
-        kannelDlr(Number(type), one('reply')), () => (type === undefined ? 'the report has no DLR type (type=%d, once)' : `unknown DLR type ${type}`)))
+        kannelDlr(Number(type), one('reply')), () => (type === undefined ? 'the report has no DLR type (type=%d, once)' : `unknown DLR type ${type}`), 'kannel'))
       .then(() => answer.text(res, 200, 'ok'), (err) => answer.error(res, err, '/dlr/kannel'));
   };
 }

@@ -290,11 +290,11 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
   }
 
   /** What a delivery report needs of its message: whose it is and which gateway took it. */
-  async function ownerOf(id: number): Promise<{ id: number; portal_id: number; gateway: string | null } | undefined> {
+  async function ownerOf(id: number): Promise<{ id: number; portal_id: number; gateway: string | null; state: MessageState } | undefined> {
     const m = syncTx
-      ? await syncTx((sql) => sql('SELECT id, portal_id, gateway FROM messages WHERE id = ?').get(id)) // prepared once: one read per report
-      : await db('messages').where({ id }).first('id', 'portal_id', 'gateway');
-    return m && { id: Number(m.id), portal_id: Number(m.portal_id), gateway: (m.gateway as string | null) ?? null };
+      ? await syncTx((sql) => sql('SELECT id, portal_id, gateway, state FROM messages WHERE id = ?').get(id)) // prepared once: one read per report
+      : await db('messages').where({ id }).first('id', 'portal_id', 'gateway', 'state');
+    return m && { id: Number(m.id), portal_id: Number(m.portal_id), gateway: (m.gateway as string | null) ?? null, state: m.state as MessageState };
   }
 
   async function byGatewayId(portalId: number, gatewayMessageId: string) {

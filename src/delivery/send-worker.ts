@@ -238,7 +238,7 @@ export function createSendWorker(deps: {
       }
       case 'unknown':
         if (account.gateway.resolvesUnknownOutcome) {
-          await deps.queue.awaitOutcome(m.id, m.lease_token, now, raw);
+          await deps.queue.awaitOutcome(m.id, m.lease_token, now, { ...raw, gateway: account.gateway.name }); // its reports are this gateway's alone
           return log.warn({ gateway: account.gateway.name, code: outcome.code }, 'gateway.send.unknown');
         }
         await fail(m, outcome.text, m.lease_token, raw); // says "outcome unknown: …" by its type
