@@ -1,6 +1,9 @@
 import { expect, it } from 'vitest';
 import { createLogger, redact } from '../src/platform/logger.js';
 import { createTestDb } from './helpers/db.js';
+import request from 'supertest';
+import { createTestContext } from './helpers/app.js';
+import { dlrToken } from '../src/delivery/dlr-url.js';
 
 function capture() {
   const lines: Array<Record<string, unknown>> = [];
@@ -85,5 +88,21 @@ it('a failed query\'s error, logged as it is, names the SQL but not the values i
     expect(err!.message).not.toMatch(/MSG-SECRET-1|79990001122|424242/);
   } finally {
     await drop();
+  }
+});
+
+it('an error while a delivery report is handled is logged without the portal\'s secret from its URL', async () => {
+  const { log, lines } = capture();
+  const ctx = await createTestContext({ log });
+  try {
+    const token = dlrToken(ctx.deps.crypto, 7);
+    ctx.deps.settings.get = async () => { throw new Error('database went away'); };
+    const res = await request(ctx.app).post(`/dlr/smsru/7/${token}`).type('form').send({ 'data[0]': 'sms_status\n1-1\n103\n1790000000', hash: 'x' });
+    expect(res.status).toBe(500);
+    const line = lines.find((l) => l.msg === 'http.unhandled');
+    expect(line).toMatchObject({ path: '/dlr/smsru/7/[redacted]' });
+    expect(JSON.stringify(lines)).not.toContain(token);
+  } finally {
+    await ctx.close();
   }
 });

@@ -21,8 +21,15 @@ function parserAnswer(err: { status: number; type: string; limit?: number }): { 
   }
 }
 
+/**
+ * The path as logged: a delivery report's URL carries its portal's secret (/dlr/<gateway>/<portal>/<secret>/…), which
+ * must not reach the logs with the error.
+ */
+export const loggedPath = (path: string) => path.replace(/^(\/dlr\/[^/]+\/[^/]+\/)[^/]+/i, '$1[redacted]');
+
 /** The one answer to an error: 4xx say what was wrong, 5xx say nothing internal. */
-export function errorAnswer(err: any, log: Log, path: string): { status: number; body: Record<string, unknown> } {
+export function errorAnswer(err: any, log: Log, rawPath: string): { status: number; body: Record<string, unknown> } {
+  const path = loggedPath(rawPath);
   const parserStatus = typeof err?.status === 'number' && typeof err?.type === 'string' ? (err.status as number) : undefined;
   if (err instanceof AppError && err.expose) {
     if (err.status >= 500) log.warn({ code: err.code, path }, 'http.error');
