@@ -7,6 +7,9 @@ import { installPortal } from './helpers/install.js';
 import { installedPortal } from './helpers/installed-portal.js';
 import { postHandler } from './helpers/sms.js';
 import type { Portal } from '../src/portals/portal-repo.js';
+import { createTokenRefresher } from '../src/bitrix/token-refresher.js';
+import { createLogger } from '../src/platform/logger.js';
+import { eventually } from './helpers/wait.js';
 
 let fake: FakeBitrix24;
 let fp: FakePortal;
@@ -80,6 +83,22 @@ describe('POST /events', () => {
     expect(await ctx.db('portals').where({ id: portal.id }).first()).toEqual(before);
     expect((await sms('attacker-token', 'c1')).status).toBe(401);
     expect((await sms(fp.applicationToken, 'c2')).status).toBe(200);
+  });
+
+  it('an expired ONAPPUPDATE that names a portal with another portal\'s refresh token holds none of that portal\'s own refreshes up', async () => {
+    const other = await fake.addPortal();
+    const theirs = fake.issueTokens(other);
+    fake.expireAccessTokens(other);
+    fake.refreshDelayMs = 1500; // the attacker's refresh is in flight that long
+    const before = fake.refreshesReceived;
+    const forged = postEvent('ONAPPUPDATE', { auth: tokenAuth(theirs) }).then((r) => r); // names fp's member_id
+    await eventually(() => fake.refreshesReceived > before, 'the forged event\'s refresh to reach the OAuth server', 10_000);
+    // Meanwhile the portal's own refresh (here one that waits at most 200 ms for the lease) goes through.
+    const refresher = createTokenRefresher({ portals: ctx.deps.portals, oauth: ctx.deps.oauth, clock: Date.now, log: createLogger('silent'), leaseMs: 200, waitStepMs: 20 });
+    const stale = (await ctx.deps.portals.tokens(portal.id))!.accessToken;
+    await refresher.refresh(portal.id);
+    expect((await ctx.deps.portals.tokens(portal.id))!.accessToken).not.toBe(stale);
+    expect((await forged).status).toBe(401);
   });
 
   it('refuses an ONAPPUPDATE with made-up tokens', async () => {

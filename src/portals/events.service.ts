@@ -1,6 +1,7 @@
 import type { Clock } from '../platform/clock.js';
 import type { Log } from '../platform/logger.js';
 import { AppError } from '../platform/errors.js';
+import { safeEqual } from '../platform/crypto.js';
 import { B24Error } from '../bitrix/errors.js';
 import type { OAuthClient } from '../bitrix/oauth.js';
 import type { RestClient } from '../bitrix/rest-client.js';
@@ -35,20 +36,25 @@ export function createEventsService(deps: {
 }) {
   /**
    * An event's refresh token is stored only once a refresh with it worked; the pair stored is the one refresh
-   * returned (the event's own pair dies with it). Refreshing an existing portal's pair holds its refresh lease,
-   * like every other refresh. Undefined: refused, or another refresh is running; the stored pair is kept then.
+   * returned (the event's own pair dies with it). When the event carries the stored pair's own refresh token, the
+   * refresh rotates the stored chain and so holds the portal's refresh lease, like every other refresh of it. Any
+   * other refresh token starts a chain of its own and takes no lease: the event is not proven yet, and whoever names
+   * a portal must not be able to hold its refreshes up. Undefined: refused, or another refresh of the same chain is
+   * running; the stored pair is kept then.
    */
-  async function provenPair(a: EventAuth, portalId: number | undefined): Promise<TokenPair | undefined> {
-    if (portalId !== undefined && !(await deps.portals.takeRefreshLease(portalId, deps.clock(), 30_000))) return undefined;
+  async function provenPair(a: EventAuth, portalId: number | undefined): Promise<{ pair: TokenPair; leased: boolean } | undefined> {
+    const stored = portalId !== undefined ? await deps.portals.tokens(portalId) : undefined;
+    const leased = stored !== undefined && safeEqual(stored.refreshToken, a.refreshToken!);
+    if (leased && !(await deps.portals.takeRefreshLease(portalId!, deps.clock(), 30_000))) return undefined;
     try {
       const pair = await deps.oauth.refresh(a.refreshToken!);
       // The refreshed token must still name the same portal.
       await verifyAccessToken(deps.oauth, { accessToken: pair.accessToken, memberId: a.memberId!, domain: a.domain, requireInstalled: false });
-      return pair;
+      return { pair, leased };
     } catch (err) {
       if (!(err instanceof B24Error) && !(err instanceof AppError)) throw err;
       deps.log.warn({ portalId, error: err.code }, 'portal.event.refresh_refused');
-      if (portalId !== undefined) await deps.portals.releaseRefreshLease(portalId);
+      if (leased) await deps.portals.releaseRefreshLease(portalId!);
       return undefined;
     }
   }
@@ -88,20 +94,21 @@ export function createEventsService(deps: {
     if (!a.accessToken || !a.refreshToken || !a.memberId || !a.domain) throw rejected('the event carries no tokens');
     const restEndpoint = restEndpointFor(a);
     const existing = await deps.portals.findByMemberId(a.memberId);
-    let tokens: TokenPair | undefined;
+    let proven: Awaited<ReturnType<typeof provenPair>>;
     let accessToken = a.accessToken;
     if (!(await accessTokenValid(a))) {
-      tokens = await provenPair(a, existing?.id);
-      if (!tokens) throw rejected('the event token expired and its refresh token was refused');
-      accessToken = tokens.accessToken;
+      proven = await provenPair(a, existing?.id);
+      if (!proven) throw rejected('the event token expired and its refresh token was refused');
+      accessToken = proven.pair.accessToken;
     }
     const viewer = await identifyViewer(deps.rest, { endpoint: restEndpoint, memberId: a.memberId, portalId: existing?.id }, accessToken);
     if (!viewer.admin) {
-      if (tokens && existing) await deps.portals.releaseRefreshLease(existing.id);
+      if (proven?.leased) await deps.portals.releaseRefreshLease(existing!.id);
       deps.log.warn({ portalId: existing?.id, event, userId: viewer.userId }, 'portal.event.not_admin');
       throw new AppError('forbidden', 403, 'the event was not sent with an administrator\'s authorization');
     }
-    tokens ??= await provenPair(a, existing?.id);
+    proven ??= await provenPair(a, existing?.id);
+    const tokens = proven?.pair;
     // A genuine event whose refresh token did not work still brings Bitrix24's new application_token; without a
     // stored pair there is nothing to call Bitrix24 with, though.
     if (!tokens && !(existing && (await deps.portals.tokens(existing.id)))) throw rejected('the refresh token of the event was refused');

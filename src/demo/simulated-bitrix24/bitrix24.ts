@@ -89,6 +89,8 @@ export async function startSimulatedBitrix24(opts: SimulatedOptions = {}) {
   const refresh = new Map<string, { portal: SimulatedPortal; user: SimulatedUser }>();
   const portals: SimulatedPortal[] = [];
   let refreshCount = 0;
+  let refreshesReceived = 0;
+  let refreshDelayMs = opts.refreshDelayMs ?? 0;
 
   function issue(portal: SimulatedPortal, user: SimulatedUser, issuedTo = clientId) {
     const a = token();
@@ -129,7 +131,8 @@ export async function startSimulatedBitrix24(opts: SimulatedOptions = {}) {
       if (p.client_id !== clientId || p.client_secret !== clientSecret) return send(res, 401, { error: 'invalid_client', error_description: 'Invalid client' });
       const old = refresh.get(String(p.refresh_token ?? ''));
       if (!old) return send(res, 400, { error: 'invalid_grant', error_description: 'Invalid grant' });
-      if (opts.refreshDelayMs) await new Promise((r) => setTimeout(r, opts.refreshDelayMs));
+      refreshesReceived++;
+      if (refreshDelayMs) await new Promise((r) => setTimeout(r, refreshDelayMs));
       // Rotation: the old refresh token and every access token of that user die now.
       if (!refresh.delete(String(p.refresh_token))) return send(res, 400, { error: 'invalid_grant', error_description: 'Invalid grant' });
       for (const [k, v] of access) if (v.portal === old.portal && v.user === old.user) access.delete(k);
@@ -305,6 +308,13 @@ export async function startSimulatedBitrix24(opts: SimulatedOptions = {}) {
     },
     get refreshCount() {
       return refreshCount;
+    },
+    /** Refresh requests with a live refresh token that reached the server, answered or still held by the delay. */
+    get refreshesReceived() {
+      return refreshesReceived;
+    },
+    set refreshDelayMs(ms: number) {
+      refreshDelayMs = ms;
     },
     async close() {
       await Promise.all([oauth.close(), ...portals.map((p) => p.close())]);
