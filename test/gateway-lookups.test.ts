@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createGatewayDispatcher, GATEWAY_LOOKUP_TIMEOUT } from '../src/platform/address-guard.js';
+import { createGatewayAddressCheck, createGatewayDispatcher, GATEWAY_LOOKUP_TIMEOUT } from '../src/platform/address-guard.js';
+import { createGatewayFactory } from '../src/gateways/index.js';
 import { httpRequest } from '../src/platform/http.js';
 import { transportOutcome } from '../src/gateways/gateway.js';
 import { startFakeKannel, type FakeKannel } from './fakes/kannel.js';
@@ -67,24 +68,79 @@ describe('name lookups for tenants\' gateways', () => {
     await guard.close();
   });
 
-  it('never runs more than two lookups at once: a name beyond the bound waits, gives up at the connect timeout without being looked up, and names go through once a slot frees', async () => {
-    const names = scriptedResolver({ 'kannel.example.test': ['127.0.0.1'] }, ['a.stuck.test', 'b.stuck.test', 'c.stuck.test']);
+  it('never runs more than three lookups at once: a name beyond the bound waits, gives up at the connect timeout without being looked up, and names go through once a slot frees', async () => {
+    const names = scriptedResolver({ 'kannel.example.test': ['127.0.0.1'] }, ['a.stuck.test', 'b.stuck.test', 'c.stuck.test', 'd.stuck.test']);
     const guard = createGatewayDispatcher({ allowPrivate: true, publicUrl: 'https://sms.example.test', lookup: names.lookup, connectTimeoutMs: 100 });
     const attempts: Array<Promise<unknown>> = [];
-    for (const host of ['a.stuck.test', 'b.stuck.test']) {
+    for (const host of ['a.stuck.test', 'b.stuck.test', 'c.stuck.test']) {
       attempts.push(failure(get(`http://${host}:${kannel.port}/`, guard)), failure(get(`http://${host}:${kannel.port}/`, guard)));
       await names.asked(host);
     }
-    attempts.push(failure(get(`http://c.stuck.test:${kannel.port}/`, guard)), failure(get(`http://kannel.example.test:${kannel.port}/`, guard)));
+    attempts.push(failure(get(`http://d.stuck.test:${kannel.port}/`, guard)), failure(get(`http://kannel.example.test:${kannel.port}/`, guard)));
 
     for (const err of await Promise.all(attempts)) expect(err).toMatchObject({ code: GATEWAY_LOOKUP_TIMEOUT });
-    expect(names.most).toBeLessThanOrEqual(2);
+    expect(names.most).toBeLessThanOrEqual(3);
 
     names.releaseStuck(); // the stuck lookups end, as getaddrinfo does at the resolver's timeout
     expect((await get(`http://kannel.example.test:${kannel.port}/`, guard)).status).toBe(200);
-    // Nobody wanted c.stuck.test any more when a slot freed: it was never looked up.
-    expect(names.calls).not.toContain('c.stuck.test');
-    expect(names.most).toBeLessThanOrEqual(2);
+    // Nobody wanted d.stuck.test any more when a slot freed: it was never looked up.
+    expect(names.calls).not.toContain('d.stuck.test');
+    expect(names.most).toBeLessThanOrEqual(3);
     await guard.close();
+  });
+});
+
+describe('name lookups are shared fairly between portals', () => {
+  const PORTAL_A = 1;
+  const PORTAL_B = 2;
+  const PORTAL_C = 3;
+
+  it('one portal whose names never answer holds one lookup, its other names wait on it, and another portal\'s Kannel check still goes through', async () => {
+    kannel.setBehaviour({ kind: 'kannel' });
+    const slow = ['slow1.example.test', 'slow2.example.test', 'slow3.example.test', 'slow4.example.test'];
+    const names = scriptedResolver({ 'ok.example.test': ['127.0.0.1'] }, slow);
+    const guard = createGatewayDispatcher({ allowPrivate: true, publicUrl: 'https://sms.example.test', lookup: names.lookup, connectTimeoutMs: 100 });
+    const gateways = createGatewayFactory({ smsruUrl: 'http://127.0.0.1:9', dispatcher: guard, tenantDispatcher: guard, timeoutMs: 3_000 });
+    const kannelOf = (host: string, owner: number) =>
+      gateways('kannel', { url: `http://${host}:${kannel.port}`, username: kannel.username, password: kannel.password }, { owner });
+
+    // Four checks of portal A's names at once (as many concurrent settings forms), more than the process's slots.
+    const slowChecks = slow.map((host) => kannelOf(host, PORTAL_A).checkCredentials());
+    await names.asked('slow1.example.test');
+    const other = await kannelOf('ok.example.test', PORTAL_C).checkCredentials();
+
+    expect(other).toEqual({ ok: true });
+    for (const check of await Promise.all(slowChecks)) expect(check).toMatchObject({ ok: false, retryable: true });
+    // Portal A's other names waited on its own slot, held by the name that never answers: never looked up.
+    expect(names.calls.filter((h) => h.startsWith('slow'))).toEqual(['slow1.example.test']);
+    names.releaseStuck();
+    await Promise.all([guard.close(), guard.forPortal(PORTAL_A).close(), guard.forPortal(PORTAL_C).close()]);
+  });
+
+  it('two portals whose names never answer each hold their own lookup, and a third portal still connects: by Kannel and by SMPP', async () => {
+    kannel.setBehaviour({ kind: 'kannel' });
+    const names = scriptedResolver({ 'ok.example.test': ['127.0.0.1'] }, ['slow1.example.test', 'slow2.example.test']);
+    const options = { allowPrivate: true, publicUrl: 'https://sms.example.test', lookup: names.lookup, connectTimeoutMs: 100 };
+    const guard = createGatewayDispatcher(options);
+    const smppCheck = createGatewayAddressCheck(options);
+    const gateways = createGatewayFactory({ smsruUrl: 'http://127.0.0.1:9', dispatcher: guard, tenantDispatcher: guard, timeoutMs: 3_000 });
+    const kannelOf = (host: string, owner: number) =>
+      gateways('kannel', { url: `http://${host}:${kannel.port}`, username: kannel.username, password: kannel.password }, { owner });
+
+    const stalled = [
+      kannelOf('slow1.example.test', PORTAL_A).checkCredentials(),
+      kannelOf('slow2.example.test', PORTAL_B).checkCredentials(),
+      failure(smppCheck('slow1.example.test', 2775, PORTAL_A)),
+      failure(smppCheck('slow2.example.test', 2775, PORTAL_B)),
+    ];
+    await Promise.all([names.asked('slow1.example.test'), names.asked('slow2.example.test')]);
+
+    expect(await kannelOf('ok.example.test', PORTAL_C).checkCredentials()).toEqual({ ok: true });
+    expect(await failure(smppCheck('ok.example.test', 2775, PORTAL_C))).toBe('answered');
+    const [kannelA, kannelB, smppA, smppB] = await Promise.all(stalled);
+    for (const check of [kannelA, kannelB]) expect(check).toMatchObject({ ok: false, retryable: true });
+    for (const err of [smppA, smppB]) expect(err).toMatchObject({ code: GATEWAY_LOOKUP_TIMEOUT });
+    names.releaseStuck();
+    await Promise.all([guard.close(), ...[PORTAL_A, PORTAL_B, PORTAL_C].map((p) => guard.forPortal(p).close())]);
   });
 });

@@ -20,7 +20,8 @@ export type GatewayKind = (typeof GATEWAYS)[number];
  * that could not be used; nothing of an answer's body is ever shown to people.
  */
 export function createGatewayFactory(opts: {
-  smsruUrl: string; dispatcher: Dispatcher; tenantDispatcher: Dispatcher; timeoutMs: number; log?: Log;
+  /** `tenantDispatcher.forPortal`, when there is one: a portal's own, so that its name lookups wait on its own slot. */
+  smsruUrl: string; dispatcher: Dispatcher; tenantDispatcher: Dispatcher & { forPortal?: (portalId: number) => Dispatcher }; timeoutMs: number; log?: Log;
   /** SANDBOX_DELAY: how long the sandbox takes to report a fate. */
   sandboxDelayMs?: number;
   /** SMSCRU_API_URL; `smscruGate` shares SMSC.ru's per-login status limit between processes (the database's buckets). */
@@ -30,19 +31,22 @@ export function createGatewayFactory(opts: {
 }) {
   // One per factory: what SMSC.ru limits per login outlives the adapters, which the accounts cache rebuilds.
   const smscru = createSmscRuLimits({ gate: opts.smscruGate, clock: opts.clock ?? Date.now, concurrency: opts.smscruConcurrency ?? 8 });
-  // `account.portalId`: whose account it is, for gateways that hold a connection per account (SMPP).
-  return function forAccount(gateway: string, credentials: Record<string, string>, account: { portalId?: number } = {}): Gateway {
+  // `account.portalId`: whose account it is, for gateways that hold a connection per account (SMPP). `account.owner`:
+  // the portal whose form typed the address, also for a check before it is saved (fair name lookups, address-guard.ts).
+  return function forAccount(gateway: string, credentials: Record<string, string>, account: { portalId?: number; owner?: number } = {}): Gateway {
+    const owner = account.portalId ?? account.owner;
     const common = { dispatcher: opts.dispatcher, timeoutMs: opts.timeoutMs, log: opts.log };
     if (gateway === 'smsru') return createSmsRuGateway({ ...common, baseUrl: opts.smsruUrl, apiKey: credentials.api_key ?? '' });
     if (gateway === 'smscru') {
       return createSmscRuGateway({ ...common, baseUrl: opts.smscruUrl ?? 'https://smsc.ru', login: credentials.login ?? '', password: credentials.password ?? '', limits: smscru });
     }
     if (gateway === 'kannel') {
-      return createKannelGateway({ ...common, dispatcher: opts.tenantDispatcher, url: credentials.url ?? '', username: credentials.username ?? '', password: credentials.password ?? '' });
+      const dispatcher = owner !== undefined && opts.tenantDispatcher.forPortal ? opts.tenantDispatcher.forPortal(owner) : opts.tenantDispatcher;
+      return createKannelGateway({ ...common, dispatcher, url: credentials.url ?? '', username: credentials.username ?? '', password: credentials.password ?? '' });
     }
     if (gateway === 'smpp') {
       if (!opts.smpp) throw new Error('SMPP accounts need the SMPP session pool');
-      return createSmppGateway({ pool: opts.smpp, credentials, portalId: account.portalId, timeoutMs: opts.timeoutMs, log: opts.log });
+      return createSmppGateway({ pool: opts.smpp, credentials, portalId: account.portalId, owner, timeoutMs: opts.timeoutMs, log: opts.log });
     }
     // Its reports go to PUBLIC_URL, an address the operator configured.
     if (gateway === 'sandbox') return createSandboxGateway({ ...common, delayMs: opts.sandboxDelayMs ?? 2_000 });

@@ -80,57 +80,80 @@ const systemLookup: Lookup = async (host) => (await dnsLookup(host, { all: true,
 /** A gateway's name found no address within the connect timeout. Retryable: the request never left. */
 export const GATEWAY_LOOKUP_TIMEOUT = 'GATEWAY_LOOKUP_TIMEOUT';
 
-/** Lookups of tenants' names running at once, process-wide: two of libuv's four threads always stay for the rest. */
-const MAX_LOOKUPS = 2;
+/**
+ * Lookups of tenants' names running at once, process-wide, and at most one per tenant: one of libuv's four threads
+ * always stays for the rest, and a tenant whose names are slow (a name server that answers late, TTL 0) holds one
+ * slot, so two such tenants still leave one for everybody else.
+ */
+const MAX_LOOKUPS = 3;
+
+/** Whose lookup it is, for fairness: `portal:<id>`, or the name itself when no portal is known (each name alone). */
+type LookupTenant = string;
 
 /**
- * `lookup` with at most `maxInFlight` running at once and one per name: callers asking for a name that is already
- * being looked up, or waiting for a slot, share that lookup. A caller waits at most `timeoutMs` for a slot and an
- * answer, then fails with GATEWAY_LOOKUP_TIMEOUT. getaddrinfo runs on libuv's thread pool (shared with fs, crypto
- * and every other lookup), cannot be cancelled and holds its thread for the resolver's whole timeout when a name
- * server never answers; so a lookup keeps its slot until it really ends, and a waiting name nobody wants any more
- * leaves the queue. dns.lookup rather than c-ares: it keeps /etc/hosts and nsswitch, as the operator expects.
+ * `lookup` with at most `maxInFlight` running at once, at most one per tenant, and one per name: callers asking for
+ * a name that is already being looked up, or waiting for a slot, share that lookup. A caller waits at most
+ * `timeoutMs` for a slot and an answer, then fails with GATEWAY_LOOKUP_TIMEOUT. getaddrinfo runs on libuv's thread
+ * pool (shared with fs, crypto and every other lookup), cannot be cancelled and holds its thread for the resolver's
+ * whole timeout when a name server never answers; so a lookup keeps its slot (and its tenant's) until it really
+ * ends, and a waiting name nobody wants any more leaves the queue. With one slot per process, a tenant with slow
+ * names would take every slot and every other tenant's connections would time out; with one per tenant, its other
+ * names wait on its own slot. A waiting name goes as soon as any tenant that wants it has its slot free, so a
+ * name two tenants share never waits on the slower one. dns.lookup rather than c-ares: it keeps /etc/hosts,
+ * search domains and nsswitch, as the operator expects.
  */
 function boundedLookups(lookup: Lookup, maxInFlight: number) {
-  type Entry = { host: string; callers: number; answer: Promise<string[]>; start?: () => void };
+  type Entry = { host: string; callers: Map<LookupTenant, number>; answer: Promise<string[]>; start?: (tenant: LookupTenant) => void };
   const byName = new Map<string, Entry>();
   const queue: Entry[] = [];
-  let running = 0;
+  // Tenants with a lookup running; one lookup each, so its size is the number running.
+  const busy = new Set<LookupTenant>();
 
   function next() {
-    while (running < maxInFlight && queue.length) {
-      const entry = queue.shift()!;
-      running++;
-      entry.start!();
+    for (let i = 0; i < queue.length && busy.size < maxInFlight; ) {
+      const entry = queue[i]!;
+      const tenant = [...entry.callers.keys()].find((t) => !busy.has(t));
+      if (tenant === undefined) {
+        i++;
+        continue;
+      }
+      queue.splice(i, 1);
+      busy.add(tenant);
+      entry.start!(tenant);
       entry.start = undefined; // started: it stays in `byName`, for callers to share, until it ends
     }
   }
 
   function enqueue(host: string): Entry {
-    let start!: () => void;
+    let start!: (tenant: LookupTenant) => void;
     const answer = new Promise<string[]>((resolve, reject) => {
-      start = () =>
+      start = (tenant) =>
         void new Promise<string[]>((r) => r(lookup(host))).then(resolve, reject).finally(() => {
-          running--;
+          busy.delete(tenant);
           if (byName.get(host) === entry) byName.delete(host);
           next();
         });
     });
-    const entry: Entry = { host, callers: 0, answer, start };
+    const entry: Entry = { host, callers: new Map(), answer, start };
     byName.set(host, entry);
     queue.push(entry);
     return entry;
   }
 
-  return (host: string, timeoutMs: number): Promise<string[]> => {
+  return (host: string, timeoutMs: number, tenant: LookupTenant): Promise<string[]> => {
     const entry = byName.get(host) ?? enqueue(host);
-    entry.callers++;
+    entry.callers.set(tenant, (entry.callers.get(tenant) ?? 0) + 1);
     next();
     return new Promise<string[]>((resolve, reject) => {
       const timer = setTimeout(() => {
-        if (--entry.callers === 0 && entry.start) {
-          queue.splice(queue.indexOf(entry), 1);
-          byName.delete(host);
+        if (entry.start) {
+          const left = entry.callers.get(tenant)! - 1;
+          if (left) entry.callers.set(tenant, left);
+          else entry.callers.delete(tenant);
+          if (!entry.callers.size) {
+            queue.splice(queue.indexOf(entry), 1);
+            byName.delete(host);
+          }
         }
         reject(Object.assign(new Error(`no address for ${host} within ${timeoutMs} ms`), { code: GATEWAY_LOOKUP_TIMEOUT }));
       }, timeoutMs);
@@ -166,19 +189,35 @@ function interfaceAddresses(): string[] {
  * only on PUBLIC_URL's port and `ownPort` (where the service listens: behind a reverse proxy the two differ), since
  * a single-company Kannel often shares a host (or loopback) with the service.
  */
-export function createGatewayDispatcher(opts: GatewayAddressOptions): Dispatcher {
+export function createGatewayDispatcher(opts: GatewayAddressOptions): GatewayDispatcher {
   const checkedAddress = createGatewayAddressCheck(opts);
   const connectSocket = buildConnector({ timeout: opts.connectTimeoutMs ?? 5_000 });
-  const connect: buildConnector.connector = (o, callback) => {
-    const port = Number(o.port) || (o.protocol === 'https:' ? 443 : 80);
-    checkedAddress(o.hostname, port).then(
-      // TLS still names (SNI) and verifies the host the URL gave, not the address.
-      (address) => connectSocket({ ...o, hostname: address, servername: o.servername ?? (isIP(bare(o.hostname)) ? undefined : bare(o.hostname)) }, callback),
-      (err: Error) => callback(err, null),
-    );
+  const agent = (portalId?: number) => {
+    const connect: buildConnector.connector = (o, callback) => {
+      const port = Number(o.port) || (o.protocol === 'https:' ? 443 : 80);
+      checkedAddress(o.hostname, port, portalId).then(
+        // TLS still names (SNI) and verifies the host the URL gave, not the address.
+        (address) => connectSocket({ ...o, hostname: address, servername: o.servername ?? (isIP(bare(o.hostname)) ? undefined : bare(o.hostname)) }, callback),
+        (err: Error) => callback(err, null),
+      );
+    };
+    return new Agent({ connect, keepAliveTimeout: 10_000 });
   };
-  return new Agent({ connect, keepAliveTimeout: 10_000 });
+  // undici's connect step sees the origin, not the request: a portal's lookups are told apart by an agent of its own.
+  const byPortal = new Map<number, Agent>();
+  return Object.assign(agent(), {
+    forPortal(portalId: number): Dispatcher {
+      let a = byPortal.get(portalId);
+      if (!a) byPortal.set(portalId, (a = agent(portalId)));
+      return a;
+    },
+  });
 }
+
+/** The guarded dispatcher; `forPortal` is the one for a portal's own gateway, whose lookups wait on its own slot. */
+export type GatewayDispatcher = Dispatcher & { forPortal(portalId: number): Dispatcher };
+
+export type GatewayAddressCheck = (hostname: string, port: number, portalId?: number) => Promise<string>;
 
 export interface GatewayAddressOptions {
   allowPrivate: boolean;
@@ -193,9 +232,10 @@ export interface GatewayAddressOptions {
 /**
  * The check behind createGatewayDispatcher, for connections that are not HTTP (an SMPP host typed on a form):
  * resolves `hostname` and returns the one address to connect to, or fails with GATEWAY_ADDRESS_FORBIDDEN under the
- * same rules. Connect to the address it returns, never to the name again.
+ * same rules. Connect to the address it returns, never to the name again. `portalId`: whose address it is, so that
+ * its lookups wait on that portal's own slot (see boundedLookups); without it, each name counts alone.
  */
-export function createGatewayAddressCheck(opts: GatewayAddressOptions): (hostname: string, port: number) => Promise<string> {
+export function createGatewayAddressCheck(opts: GatewayAddressOptions): GatewayAddressCheck {
   const resolve = opts.lookup ? boundedLookups(opts.lookup, MAX_LOOKUPS) : systemLookups;
   const clock = opts.clock ?? systemClock;
   const connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
@@ -209,7 +249,7 @@ export function createGatewayAddressCheck(opts: GatewayAddressOptions): (hostnam
     refreshing ??= (async () => {
       let found: string[];
       try {
-        found = isIP(selfHost) ? [selfHost] : await resolve(selfHost, connectTimeoutMs);
+        found = isIP(selfHost) ? [selfHost] : await resolve(selfHost, connectTimeoutMs, 'self');
       } catch (err) {
         if ((err as { code?: string }).code !== 'ENOTFOUND') throw err;
         found = []; // the name has no address: an answer, not a failure
@@ -233,10 +273,11 @@ export function createGatewayAddressCheck(opts: GatewayAddressOptions): (hostnam
     return Promise.resolve(known.addresses);
   }
 
-  async function checkedAddress(hostname: string, port: number): Promise<string> {
+  async function checkedAddress(hostname: string, port: number, portalId?: number): Promise<string> {
     const host = bare(hostname);
     if (!opts.allowPrivate && isForbiddenHostLiteral(host)) throw new GatewayAddressForbidden(host);
-    const [addresses, own] = await Promise.all([isIP(host) ? [host] : resolve(host, connectTimeoutMs), ownAddresses()]);
+    const tenant = portalId === undefined ? `name:${host}` : `portal:${portalId}`;
+    const [addresses, own] = await Promise.all([isIP(host) ? [host] : resolve(host, connectTimeoutMs, tenant), ownAddresses()]);
     if (!addresses.length) throw Object.assign(new Error(`no address for ${host}`), { code: 'ENOTFOUND' });
     const selfPortMatches = !opts.allowPrivate || selfPorts.has(port);
     for (const a of addresses) {

@@ -27,17 +27,17 @@ export function parseSmppUrl(url: string): SmppEndpoint | undefined {
 }
 
 /** Opens the TCP (or TLS) connection of a session; fails with a code (GATEWAY_ADDRESS_FORBIDDEN, ECONNREFUSED, …). */
-export type SmppConnect = (endpoint: SmppEndpoint, timeoutMs: number) => Promise<Socket>;
+export type SmppConnect = (endpoint: SmppEndpoint, timeoutMs: number, portalId?: number) => Promise<Socket>;
 
 /**
  * Connects through the address guard: `checkAddress` resolves the host typed on a portal's form and refuses internal
  * addresses (src/platform/address-guard.ts); the socket goes to the address it checked, never to the name again.
  * TLS still verifies the certificate against the name. `tlsOptions` is for tests (a CA of their own).
  */
-export function guardedConnect(checkAddress: (host: string, port: number) => Promise<string>, tlsOptions: tls.ConnectionOptions = {}): SmppConnect {
-  return async (endpoint, timeoutMs) => {
+export function guardedConnect(checkAddress: (host: string, port: number, portalId?: number) => Promise<string>, tlsOptions: tls.ConnectionOptions = {}): SmppConnect {
+  return async (endpoint, timeoutMs, portalId) => {
     const deadline = Date.now() + timeoutMs;
-    const address = await withTimeout(checkAddress(endpoint.host, endpoint.port), timeoutMs);
+    const address = await withTimeout(checkAddress(endpoint.host, endpoint.port, portalId), timeoutMs);
     return new Promise<Socket>((resolve, reject) => {
       const socket: Socket = endpoint.tls
         ? tls.connect({ ...tlsOptions, host: address, port: endpoint.port, servername: isIP(endpoint.host) ? undefined : endpoint.host })

@@ -144,6 +144,7 @@ export function createSmppPool(o: { connect: SmppConnect; log: Log; options: Smp
 
     function start(slot: Slot): Promise<void> {
       const session = sessionFor(settings, {
+        portalId,
         window: () => settings.window,
         log,
         onDeliver: deliver,
@@ -295,8 +296,8 @@ export function createSmppPool(o: { connect: SmppConnect; log: Log; options: Smp
    * The credential check: a bind_transceiver of its own, then unbind. Receipts the centre pushes meanwhile are
    * answered with a temporary error (ESME_RX_T_APPN), so that it keeps them for the account's own binds.
    */
-  async function check(settings: SmppAccountSettings): Promise<{ ok: true } | { ok: false; code: string; status?: number }> {
-    const session = sessionFor(settings, { window: () => 1, log: o.log, onDeliver: async () => ESME_RX_T_APPN });
+  async function check(settings: SmppAccountSettings, portalId?: number): Promise<{ ok: true } | { ok: false; code: string; status?: number }> {
+    const session = sessionFor(settings, { portalId, window: () => 1, log: o.log, onDeliver: async () => ESME_RX_T_APPN });
     try {
       await session.open();
     } catch (err) {

@@ -37,6 +37,8 @@ export function createSmppSession(o: {
   endpoint: SmppEndpoint;
   credentials: SmppCredentials;
   connect: SmppConnect;
+  /** Whose account it is, for the address guard's fair lookups; undefined when unknown. */
+  portalId?: number;
   timeoutMs: number;
   enquireLinkMs: number;
   /** Unanswered submits allowed in flight (read at each submit: the account's setting may change). */
@@ -148,7 +150,7 @@ export function createSmppSession(o: {
     state = 'binding';
     let socket;
     try {
-      socket = await o.connect(o.endpoint, o.timeoutMs);
+      socket = await o.connect(o.endpoint, o.timeoutMs, o.portalId);
     } catch (err) {
       state = 'closed';
       throw new SmppError(String((err as { code?: string }).code ?? 'SMPP_CONNECT_FAILED'));

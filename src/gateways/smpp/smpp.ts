@@ -42,6 +42,8 @@ export function createSmppGateway(opts: {
   credentials: Record<string, string>;
   /** The portal whose account this is; undefined for a credential check before the portal's settings exist. */
   portalId?: number;
+  /** The portal whose form typed the address, known also before it is saved: its name lookups wait on its own slot. */
+  owner?: number;
   timeoutMs: number;
   log?: Log;
 }): Gateway {
@@ -146,7 +148,7 @@ export function createSmppGateway(opts: {
   /** Bind, then unbind. A refusal names the field it is about; the page words it in its language by `code`. */
   async function checkCredentials(): Promise<CredentialCheck> {
     if (!settings) return { ok: false, reason: 'The SMS centre address is not valid', about: 'address' };
-    const r = await opts.pool.check(settings);
+    const r = await opts.pool.check(settings, opts.owner ?? opts.portalId);
     if (r.ok) return { ok: true };
     if (r.code === GATEWAY_ADDRESS_FORBIDDEN) return { ok: false, reason: capitalise(ADDRESS_FORBIDDEN_REASON), addressRefused: true, about: 'address' };
     if (r.status !== undefined) {
