@@ -83,7 +83,7 @@ export function createSettingsService(deps: {
    */
   async function saveGateway(portalId: number, gatewayKind: string, credentials?: Record<string, string>): Promise<{ balance?: number }> {
     const creds = credentials ?? (await deps.settings.get(portalId))?.credentials ?? {};
-    const gateway = deps.gateways(gatewayKind, creds);
+    const gateway = deps.gateways(gatewayKind, creds, { portalId });
     const check = await gateway.checkCredentials();
     if (!check.ok) throw new GatewayCheckFailed(check);
     await deps.settings.save(portalId, { gateway: gatewayKind, credentials: creds }, deps.clock());
@@ -108,8 +108,8 @@ export function createSettingsService(deps: {
   }
 
   /** The live balance: a number, undefined when the gateway has none to tell, null when it could not be asked in time. */
-  async function balance(saved: GatewaySettings): Promise<number | null | undefined> {
-    const gateway = deps.balanceGateways(saved.gateway, saved.credentials);
+  async function balance(portalId: number, saved: GatewaySettings): Promise<number | null | undefined> {
+    const gateway = deps.balanceGateways(saved.gateway, saved.credentials, { portalId });
     if (gateway.hasBalance === false) return undefined;
     const check = await gateway.checkCredentials();
     return check.ok ? (check.balance ?? undefined) : null;
