@@ -34,6 +34,7 @@ import { createIntakeService } from './messages/intake.service.js';
 import { createLogRepo } from './messages/log-repo.js';
 import { createQueueRepo } from './delivery/queue-repo.js';
 import { createGatewayFactory } from './gateways/index.js';
+import { createSmscRuLimits } from './gateways/smscru-limits.js';
 import { createAccounts } from './delivery/accounts.js';
 import { createSendWorker } from './delivery/send-worker.js';
 import { createReportRepo } from './delivery/report-repo.js';
@@ -97,8 +98,11 @@ export function buildDeps(o: DepsOptions) {
     portals, refresher, oauth, limiter, dispatcher, clock, log, timeoutMs: config.B24_TIMEOUT_MS, backoffMs: o.restRetryBackoffMs, pauses,
     onCall: ({ method, outcome }) => metrics.restCalls.inc({ method, outcome }),
   });
-  // SMSC.ru's one mass status request a minute per login is kept in the database's buckets, for every process.
-  const smscru = { smscruUrl: config.SMSCRU_API_URL, smscruGate: databaseBuckets(db), smscruConcurrency: config.SMSCRU_CONCURRENCY, clock };
+  // SMSC.ru's one mass status request a minute per login is kept in the database's buckets, for every process. The
+  // rest of its limits are one per process, shared by the sending adapters and the settings page's balance: a
+  // refused login or an address block (error 4) learned by either holds for both.
+  const smscruLimits = createSmscRuLimits({ gate: databaseBuckets(db), clock, concurrency: config.SMSCRU_CONCURRENCY });
+  const smscru = { smscruUrl: config.SMSCRU_API_URL, smscruLimits };
   // SMPP hosts are typed on portals' forms as Kannel URLs are: the same guard, at connect time.
   const smpp = createSmppPool({
     connect: o.smppConnect ?? guardedConnect(createGatewayAddressCheck({ allowPrivate: config.ALLOW_PRIVATE_GATEWAYS, publicUrl: config.PUBLIC_URL, ownPort: config.PORT, clock })),

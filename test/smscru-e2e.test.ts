@@ -280,3 +280,85 @@ describe('SMSC.ru\'s limits, kept across portals and processes sharing one login
     expect(smsc.stats.errors[9]).toBeUndefined();
   });
 });
+
+describe('wrong SMSC.ru credentials on the forms never get this server blocked for every portal', () => {
+  const balanceRequests = () => smsc.requests.filter((r) => r.cmd === 'balance').length;
+  const sendRequests = () => smsc.requests.filter((r) => r.cmd === 'send').length;
+  const portalId = async () => (await ctx.deps.portals.findByMemberId(fp.memberId))!.id;
+  const errorText = (html: string) => /id="smscru_password-error">([^<]*)</.exec(html)?.[1] ?? '';
+
+  it('the settings form posted twenty times with one wrong password asks SMSC once; every post says why; SMS still go', async () => {
+    const state = stateFor((await openAppPage(ctx, fake, fp)).text, '/app/gateway');
+    const before = balanceRequests();
+    for (let i = 0; i < 20; i++) {
+      const res = await post('/app/gateway', { state, provider: 'smscru', smscru_login: 'shop', smscru_password: 'guess', default_country: 'RU' });
+      expect(res.status).toBe(422);
+      expect(errorText(res.text)).toMatch(/^SMSC.ru refused (the|this) login or password/);
+      expect(res.text).not.toContain('guess');
+    }
+    expect(balanceRequests() - before).toBe(1);
+    expect(smsc.stats.errors[4]).toBeUndefined(); // SMSC never blocked this server
+    const id = await postSms(ctx, fp, { to: phone(1), text: 'still goes' });
+    await untilIdle(ctx.deps.worker);
+    expect(await row(id)).toMatchObject({ state: 'sent' });
+  });
+
+  it('a different wrong password each time: after five refusals in a minute a portal\'s checks wait, while checks SMSC accepts never do', async () => {
+    const pages = balanceRequests();
+    for (let i = 0; i < 8; i++) await openAppPage(ctx, fake, fp); // the balance widget, with the right password
+    expect(balanceRequests() - pages).toBe(8);
+    const state = stateFor((await openAppPage(ctx, fake, fp)).text, '/app/gateway');
+    const before = balanceRequests();
+    const texts = [];
+    for (let i = 0; i < 20; i++) {
+      const res = await post('/app/gateway', { state, provider: 'smscru', smscru_login: 'shop', smscru_password: `guess-${i}`, default_country: 'RU' });
+      expect(res.status).toBe(422);
+      texts.push(errorText(res.text));
+    }
+    expect(balanceRequests() - before).toBe(5);
+    expect(texts.slice(0, 5).every((t) => /^SMSC.ru refused the login or password/.test(t))).toBe(true);
+    expect(texts.slice(5).every((t) => /^SMSC.ru refused 5 logins or passwords from this portal within a minute; try again in \d+ s/.test(t))).toBe(true);
+    expect(smsc.stats.errors[4]).toBeUndefined();
+    const id = await postSms(ctx, fp, { to: phone(1), text: 'still goes' });
+    await untilIdle(ctx.deps.worker);
+    expect(await row(id)).toMatchObject({ state: 'sent' });
+    minutes(1);
+    const right = await post('/app/gateway', { state, provider: 'smscru', smscru_login: 'shop', smscru_password: 's3cret', default_country: 'RU' });
+    expect(right.status).toBe(200);
+  });
+
+  it('a refusal learned by the settings page\'s balance is honoured by the send worker, and the other way round', async () => {
+    // The password was changed at SMSC: the stored one is wrong now.
+    await ctx.deps.settings.save(await portalId(), { gateway: 'smscru', credentials: { login: 'shop', password: 'changed-at-smsc' } }, now);
+    ctx.deps.accounts.forget(await portalId());
+    const before = balanceRequests();
+    for (let i = 0; i < 5; i++) await openAppPage(ctx, fake, fp); // the balance widget, five times
+    expect(balanceRequests() - before).toBe(1);
+    const a = await postSms(ctx, fp, { to: phone(1), text: 'one' });
+    await untilIdle(ctx.deps.worker);
+    expect(await row(a)).toMatchObject({ state: 'failed', gateway_status: '2' });
+    expect(sendRequests()).toBe(0); // the worker did not ask SMSC again
+
+    minutes(6); // the refusal is forgotten; the worker learns it again
+    const b = await postSms(ctx, fp, { to: phone(2), text: 'two' });
+    await untilIdle(ctx.deps.worker);
+    expect(await row(b)).toMatchObject({ state: 'failed', gateway_status: '2' });
+    expect(sendRequests()).toBe(1);
+    const now2 = balanceRequests();
+    await openAppPage(ctx, fake, fp);
+    expect(balanceRequests()).toBe(now2);
+  });
+
+  it('a block (error 4) the send worker met stops the forms\' checks too, and the form says so', async () => {
+    smsc.block(10 * 60_000);
+    const id = await postSms(ctx, fp, { to: phone(1), text: 'one' });
+    await ctx.deps.worker.runOnce();
+    expect(await row(id)).toMatchObject({ state: 'queued', gateway_status: '4' });
+    const before = smsc.requests.length;
+    const state = stateFor((await openAppPage(ctx, fake, fp)).text, '/app/gateway');
+    const res = await post('/app/gateway', { state, provider: 'smscru', smscru_login: 'shop', smscru_password: 's3cret', default_country: 'RU' });
+    expect(res.status).toBe(422);
+    expect(errorText(res.text)).toMatch(/^SMSC.ru has blocked requests from this server for a while/);
+    expect(smsc.requests.length).toBe(before);
+  });
+});

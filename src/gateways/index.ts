@@ -4,7 +4,7 @@ import type { Gateway } from './gateway.js';
 import { createKannelGateway } from './kannel.js';
 import { createSmsRuGateway } from './smsru.js';
 import { createSmscRuGateway } from './smscru.js';
-import { createSmscRuLimits, type RateGate } from './smscru-limits.js';
+import { createSmscRuLimits, type RateGate, type SmscRuLimits } from './smscru-limits.js';
 import { createSandboxGateway } from './sandbox.js';
 import { createSmppGateway } from './smpp/smpp.js';
 import type { SmppPool } from './smpp/pool.js';
@@ -26,19 +26,22 @@ export function createGatewayFactory(opts: {
   sandboxDelayMs?: number;
   /** SMSCRU_API_URL; `smscruGate` shares SMSC.ru's per-login status limit between processes (the database's buckets). */
   smscruUrl?: string; smscruGate?: RateGate; smscruConcurrency?: number; clock?: () => number;
+  /** The process's SMSC.ru limits, when several factories share them (deps.ts); else the factory has its own. */
+  smscruLimits?: SmscRuLimits;
   /** The process's SMPP sessions (gateways/smpp/pool.ts): SMPP accounts need it. */
   smpp?: SmppPool;
 }) {
-  // One per factory: what SMSC.ru limits per login outlives the adapters, which the accounts cache rebuilds.
-  const smscru = createSmscRuLimits({ gate: opts.smscruGate, clock: opts.clock ?? Date.now, concurrency: opts.smscruConcurrency ?? 8 });
+  // What SMSC.ru limits per login outlives the adapters, which the accounts cache rebuilds.
+  const smscru = opts.smscruLimits ?? createSmscRuLimits({ gate: opts.smscruGate, clock: opts.clock ?? Date.now, concurrency: opts.smscruConcurrency ?? 8 });
   // `account.portalId`: whose account it is, for gateways that hold a connection per account (SMPP). `account.owner`:
-  // the portal whose form typed the address, also for a check before it is saved (fair name lookups, address-guard.ts).
+  // the portal whose form typed the address, also for a check before it is saved (fair name lookups, address-guard.ts;
+  // SMSC.ru's per-portal refusals, smscru-limits.ts).
   return function forAccount(gateway: string, credentials: Record<string, string>, account: { portalId?: number; owner?: number } = {}): Gateway {
     const owner = account.portalId ?? account.owner;
     const common = { dispatcher: opts.dispatcher, timeoutMs: opts.timeoutMs, log: opts.log };
     if (gateway === 'smsru') return createSmsRuGateway({ ...common, baseUrl: opts.smsruUrl, apiKey: credentials.api_key ?? '' });
     if (gateway === 'smscru') {
-      return createSmscRuGateway({ ...common, baseUrl: opts.smscruUrl ?? 'https://smsc.ru', login: credentials.login ?? '', password: credentials.password ?? '', limits: smscru });
+      return createSmscRuGateway({ ...common, baseUrl: opts.smscruUrl ?? 'https://smsc.ru', login: credentials.login ?? '', password: credentials.password ?? '', limits: smscru, portalId: owner });
     }
     if (gateway === 'kannel') {
       const dispatcher = owner !== undefined && opts.tenantDispatcher.forPortal ? opts.tenantDispatcher.forPortal(owner) : opts.tenantDispatcher;

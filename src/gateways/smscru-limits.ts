@@ -26,17 +26,28 @@ export function memoryGate(): RateGate {
 export const MASS_STATUS_INTERVAL_MS = 60_000;
 /** How long sends with credentials SMSC refused (error 2) fail without asking again: each refusal counts towards error 4. */
 export const REFUSED_CREDENTIALS_MS = 5 * 60_000;
+/**
+ * Refused credential checks (the install and settings forms, the settings page's balance) of one portal in a minute,
+ * per process, after which its checks wait for the minute to pass. `refused` stops the same wrong pair being asked
+ * again, but a portal's administrator (or a script) posting a new wrong password or login each time would still
+ * send SMSC a refusal per post, and SMSC blocks this server's address (error 4) for every portal after enough of
+ * them. Checks SMSC accepts do not count: an administrator may open the page as often as they like.
+ */
+export const CREDENTIAL_REFUSALS_PER_MINUTE = 5;
 
 const digest = (...parts: string[]) => createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32);
 
 /**
  * What the SMSC.ru adapters of one process share. Several portals may use one login, and the accounts cache builds
- * a new adapter every few seconds, so the state lives here (one per gateway factory), keyed by login:
+ * a new adapter every few seconds, so the state lives here (one per process: the sending adapters and the settings
+ * page's balance share it, deps.ts), keyed by login:
  * - at most `concurrency` requests of a login in flight in this process (SMSC answers error 9 beyond 15 at once;
  *   GATEWAY_CONCURRENCY counts per portal, and several portals may share a login);
  * - the one mass status request a minute, through the shared gate, so every process and portal of a login keeps it;
  * - after error 4 (this server's address blocked) nothing is asked for a while: asking while blocked only extends it;
- * - after error 2 (wrong login or password) sends with those credentials fail without asking, for a while.
+ * - after error 2 (wrong login or password) sends and credential checks with those credentials fail without asking,
+ *   for a while; and a portal whose credential checks were refused a few times in a minute waits for the minute
+ *   (CREDENTIAL_REFUSALS_PER_MINUTE).
  * Logins and passwords are kept only as digests.
  */
 export function createSmscRuLimits(opts: { gate?: RateGate; clock: () => number; concurrency: number }) {
@@ -44,6 +55,7 @@ export function createSmscRuLimits(opts: { gate?: RateGate; clock: () => number;
   const running = new Map<string, number>();
   const queues = new Map<string, Array<() => void>>();
   const refused = new Map<string, number>();
+  const checks = new Map<string, number[]>();
   let blockedUntil = 0;
 
   /** Runs `fn` in one of the login's slots, waiting in line for one. */
@@ -79,6 +91,18 @@ export function createSmscRuLimits(opts: { gate?: RateGate; clock: () => number;
       refused.set(digest(login, password), now + REFUSED_CREDENTIALS_MS);
     },
     accepted: (login: string, password: string) => void refused.delete(digest(login, password)),
+    /** 0 when a credential check of `portalId` may go to SMSC now, else the ms until its refusals allow one. */
+    credentialCheckWait(portalId: number) {
+      const now = opts.clock();
+      const recent = (checks.get(String(portalId)) ?? []).filter((t) => now - t < 60_000);
+      return recent.length >= CREDENTIAL_REFUSALS_PER_MINUTE ? recent[0]! + 60_000 - now : 0;
+    },
+    /** SMSC refused a credential check of `portalId` (error 2). */
+    credentialCheckRefused(portalId: number) {
+      const now = opts.clock();
+      if (checks.size >= 1_000) for (const [k, at] of checks) if (at.every((t) => now - t >= 60_000)) checks.delete(k);
+      checks.set(String(portalId), [...(checks.get(String(portalId)) ?? []).filter((t) => now - t < 60_000), now]);
+    },
   };
 }
 

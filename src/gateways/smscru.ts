@@ -7,7 +7,7 @@ import {
   type CredentialCheck, type Gateway, type GatewayStatus, type LookupResult, type OutgoingSms, type SendOutcome,
 } from './gateway.js';
 import { isSmscruNotFound, SMSCRU_RETRY_AFTER_MS, smscruSendError, smscruStatus } from './smscru.codes.js';
-import type { SmscRuLimits } from './smscru-limits.js';
+import { CREDENTIAL_REFUSALS_PER_MINUTE, REFUSED_CREDENTIALS_MS, type SmscRuLimits } from './smscru-limits.js';
 
 /** SMSC.ru takes at most this many characters in `mes` (gateways.md §5); a longer text fails without a request. */
 export const SMSCRU_MAX_CHARS = 1_000;
@@ -49,6 +49,8 @@ export function createSmscRuGateway(opts: {
   dispatcher: Dispatcher;
   timeoutMs: number;
   log?: Log;
+  /** Whose account: its credential checks are throttled per portal (smscru-limits.ts). Without one, they are not. */
+  portalId?: number;
 }): Gateway {
   const http = { dispatcher: opts.dispatcher, timeoutMs: opts.timeoutMs };
   const { limits, login, password } = opts;
@@ -177,10 +179,21 @@ export function createSmscRuGateway(opts: {
     return { kind: 'found', gatewayMessageId: String(sms.id), status };
   }
 
-  /** balance.php: checks the login and password and tells the balance (SMSC allows 10 such requests a minute). */
+  /**
+   * balance.php: checks the login and password and tells the balance (SMSC allows 10 such requests a minute). Every
+   * refusal counts towards SMSC blocking this server for every portal (error 4), so, as for sends, nothing is asked
+   * while blocked or with a pair SMSC just refused, and a portal whose checks were refused a few times in a minute waits.
+   */
   async function checkCredentials(): Promise<CredentialCheck> {
     const blocked = limits.blockedFor();
     if (blocked > 0) return { ok: false, reason: blockedReason(blocked), retryable: true };
+    if (limits.refusedNow(login, password)) {
+      return { ok: false, reason: `SMSC.ru refused this login or password within the last ${REFUSED_CREDENTIALS_MS / 60_000} min (or this server's address is not on the account's allowed list); the same ones are not tried again before then` };
+    }
+    const wait = opts.portalId === undefined ? 0 : limits.credentialCheckWait(opts.portalId);
+    if (wait > 0) {
+      return { ok: false, reason: `SMSC.ru refused ${CREDENTIAL_REFUSALS_PER_MINUTE} logins or passwords from this portal within a minute; try again in ${Math.ceil(wait / 1000)} s`, retryable: true };
+    }
     let r: Answer;
     try {
       r = await call('balance', {});
@@ -194,7 +207,11 @@ export function createSmscRuGateway(opts: {
       return { ok: false, reason: `This address does not answer like SMSC.ru${status ? ` (HTTP ${status})` : ''}`, retryable: true };
     }
     const e = errorOf(r.json);
-    if (e?.error_code === 2) return { ok: false, reason: 'SMSC.ru refused the login or password (or this server\'s address is not on the account\'s allowed list)' };
+    if (e?.error_code === 2) {
+      limits.refuse(login, password);
+      if (opts.portalId !== undefined) limits.credentialCheckRefused(opts.portalId);
+      return { ok: false, reason: 'SMSC.ru refused the login or password (or this server\'s address is not on the account\'s allowed list)' };
+    }
     if (e?.error_code === 4) return { ok: false, reason: blockedReason(SMSCRU_RETRY_AFTER_MS.blocked), retryable: true };
     if (e?.error_code === 9) return { ok: false, reason: 'SMSC.ru asks to wait a minute before checking again', retryable: true };
     if (e) return { ok: false, reason: `SMSC.ru refused the check (error ${e.error_code})` };

@@ -37,7 +37,7 @@ export function createSettingsView(deps: {
   logs: Pick<LogRepo, 'page'>;
   formTokens: Pick<FormTokens, 'mint'>;
   /** The gateway's live balance (see the settings service): null when it could not be asked. */
-  balance: (saved: GatewaySettings, portalId?: number) => Promise<number | null | undefined>;
+  balance: (portalId: number, saved: GatewaySettings) => Promise<number | null | undefined>;
 }) {
   async function render(res: Response, status: number, holder: Holder, portal: Portal, extra: Partial<SettingsView> & { withBalance?: boolean; query?: unknown } = {}) {
     const q = logQuery.parse(extra.query ?? {});
@@ -46,7 +46,7 @@ export function createSettingsView(deps: {
       deps.settings.senders(portal.id),
       deps.logs.page(portal.id, filterFrom(q), q.page, PAGE_SIZE),
     ]);
-    const balance = holder.admin && saved && extra.withBalance ? await deps.balance(saved, portal.id) : undefined;
+    const balance = holder.admin && saved && extra.withBalance ? await deps.balance(portal.id, saved) : undefined;
     const mint = deps.formTokens.mint;
     const tokens = holder.admin
       ? {

@@ -108,7 +108,7 @@ export function createSettingsService(deps: {
   }
 
   /** The live balance: a number, undefined when the gateway has none to tell, null when it could not be asked in time. */
-  async function balance(saved: GatewaySettings, portalId?: number): Promise<number | null | undefined> {
+  async function balance(portalId: number, saved: GatewaySettings): Promise<number | null | undefined> {
     const gateway = deps.balanceGateways(saved.gateway, saved.credentials, { owner: portalId });
     if (gateway.hasBalance === false) return undefined;
     const check = await gateway.checkCredentials();
