@@ -246,6 +246,40 @@ describe('SMPP end to end', () => {
   });
 });
 
+describe('a centre that floods receipts', () => {
+  beforeEach(() => setUp());
+
+  it('the flood is answered ESME_RTHROTTLED past the first ones, other SMS still go out meanwhile, and the receipts it sends again are applied: delivered in Bitrix24', async () => {
+    const ids = [await postSms(ctx, fp, { to: '+79990000101' }), await postSms(ctx, fp, { to: '+79990000102' })];
+    await ctx.deps.worker.runOnce();
+    const sent = [...smsc.submits];
+    expect(sent).toHaveLength(2);
+    const delivered = (s: (typeof sent)[number]) => smsc.receipt(s.messageId, 'DELIVRD', { to: s.dest, form: 'tlv' });
+
+    // 20,000 receipts for ids this service never gave, then the two real ones, all written at once.
+    const junk = Array.from({ length: 20_000 }, (_, i) => smsc.receipt(String(900_000_000 + i * 7919), 'UNDELIV', { to: '79990009999', form: 'tlv' }));
+    const real = sent.map(delivered);
+    // Meanwhile the bind still sends: another SMS is accepted by the centre.
+    const other = await postSms(ctx, fp, { to: '+79990000103' });
+    await ctx.deps.worker.runOnce();
+    expect(await messageRow(ctx, other)).toMatchObject({ state: 'sent' });
+
+    const answers = await Promise.all([...junk, ...real]);
+    expect(answers.every((s) => s === ESME.ROK || s === ESME.RTHROTTLED)).toBe(true);
+    expect(answers.filter((s) => s === ESME.RTHROTTLED).length).toBeGreaterThan(0);
+    // A centre sends again what it was told to (later): each real receipt until it is taken.
+    let again = sent.filter((_, i) => answers[junk.length + i] !== ESME.ROK);
+    await eventually(async () => {
+      const retried = await Promise.all(again.map(delivered));
+      again = again.filter((_, i) => retried[i] !== ESME.ROK);
+      return again.length === 0;
+    }, 'the real receipts taken', 10_000);
+    for (const id of ids) expect(await messageRow(ctx, id)).toMatchObject({ state: 'delivered', gateway_status: 'DELIVRD' });
+    await ctx.deps.reporter.runOnce();
+    expect(ids.map((id) => fp.shown.get(id))).toEqual(['delivered', 'delivered']);
+  });
+});
+
 describe('ids written the other way round', () => {
   it('an id hex in submit_sm_resp and decimal in the receipt (text form) finds its message too', async () => {
     await setUp({ simulator: { idFormat: 'hex', receiptIdFormat: 'decimal' } });

@@ -4,7 +4,7 @@ import { createGatewayAddressCheck } from '../src/platform/address-guard.js';
 import { createLogger } from '../src/platform/logger.js';
 import { guardedConnect } from '../src/gateways/smpp/connect.js';
 import { createPace } from '../src/gateways/smpp/pace.js';
-import { createSmppPool, type SmppAccountSettings, type SmppPoolOptions, type SmppReceiptSink } from '../src/gateways/smpp/pool.js';
+import { RECEIPTS_IN_HAND, createSmppPool, type SmppAccountSettings, type SmppPoolOptions, type SmppReceiptSink } from '../src/gateways/smpp/pool.js';
 import { encodeText } from '../src/gateways/smpp/codec.js';
 import { ESME, startSmscSimulator, type SmscSimulator } from './fakes/smsc-simulator.js';
 import { freePort } from './helpers/free-port.js';
@@ -259,6 +259,62 @@ describe('what the centre sends', () => {
     await pool().account(3, account()).keepBound(1_000);
     expect(await smsc.deliver({ source_addr: '79991234567', esm_class: 4, short_message: Buffer.from('stat:DELIVRD err:000') })).toBe(0);
     expect(heard).toEqual([]);
+  });
+});
+
+describe('a centre that floods receipts', () => {
+  const hexId = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
+  /** The centre writes every receipt at once, without waiting for any answer; each resolves with [id, answer]. */
+  const flood = (ids: string[]) =>
+    ids.map((id) => smsc.receipt(id, 'DELIVRD', { to: '79991234567', form: 'tlv', idFormat: 'hex' }).then((status) => [id, status] as const));
+
+  it('takes at most RECEIPTS_IN_HAND at once and answers the rest ESME_RTHROTTLED at once; submits on the same bind and other accounts are still answered; every receipt answered ESME_ROK was applied', async () => {
+    let open!: () => void;
+    const stored = new Promise<void>((r) => (open = r)); // the database, stuck until the test opens it
+    const applied: string[] = [];
+    const slow: SmppReceiptSink = { ...sink, receipt: async (_, r) => void (await stored, applied.push(r.id)) };
+    const p = createSmppPool({ connect: connect(), log, options, sink: slow, random: () => 0.5 });
+    pools.push(p);
+    const flooded = p.account(1, account());
+    await flooded.keepBound(1_000);
+
+    const ids = Array.from({ length: 20_000 }, (_, i) => hexId(0x10000000 + i * 7919));
+    const answers = flood(ids);
+    try {
+      await eventually(() => smsc.stats.deliverResps.length === ids.length - RECEIPTS_IN_HAND, 'the receipts past the first ones answered', 10_000);
+      expect(new Set(smsc.stats.deliverResps)).toEqual(new Set([ESME.RTHROTTLED]));
+      expect(applied).toEqual([]);
+
+      // The bind still reads: its own submit is answered, and so is another portal's on its own bind.
+      expect(await flooded.submit(submitParams(), { messageId: 1, part: 0, parts: 1 }, { waitMs: 1_000 })).toMatchObject({ kind: 'answered', status: 0 });
+      expect(await p.account(2, account()).submit(submitParams(), { messageId: 2, part: 0, parts: 1 }, { waitMs: 1_000 })).toMatchObject({ kind: 'answered', status: 0 });
+      expect(smsc.stats.deliverResps).toHaveLength(ids.length - RECEIPTS_IN_HAND);
+    } finally {
+      open();
+    }
+    const answered = await Promise.all(answers);
+    const taken = answered.filter(([, status]) => status === ESME.ROK).map(([id]) => id);
+    expect(taken).toHaveLength(RECEIPTS_IN_HAND);
+    expect(answered.filter(([, status]) => status === ESME.RTHROTTLED)).toHaveLength(ids.length - RECEIPTS_IN_HAND);
+    expect(applied.sort()).toEqual(taken.sort());
+  });
+
+  it('receipts answered ESME_RTHROTTLED and sent again later are each applied once, and none is lost', async () => {
+    const applied: string[] = [];
+    const slow: SmppReceiptSink = { ...sink, receipt: async (_, r) => void (await new Promise((r2) => setImmediate(r2)), applied.push(r.id)) };
+    const p = createSmppPool({ connect: connect(), log, options, sink: slow, random: () => 0.5 });
+    pools.push(p);
+    await p.account(1, account()).keepBound(1_000);
+    let pending = Array.from({ length: 2_000 }, (_, i) => hexId(0x20000000 + i));
+    const all = [...pending];
+    // Each round starts with nothing in hand, so it takes at least RECEIPTS_IN_HAND of them.
+    for (let round = 0; pending.length && round < Math.ceil(all.length / RECEIPTS_IN_HAND); round++) {
+      const answered = await Promise.all(flood(pending));
+      expect(answered.every(([, status]) => status === ESME.ROK || status === ESME.RTHROTTLED)).toBe(true);
+      pending = answered.filter(([, status]) => status !== ESME.ROK).map(([id]) => id);
+    }
+    expect(pending).toEqual([]);
+    expect(applied.sort()).toEqual(all.sort());
   });
 });
 

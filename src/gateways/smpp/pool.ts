@@ -64,6 +64,13 @@ export interface SmppPoolOptions {
 export type NotBound = { kind: 'not_sent'; code: string; status?: number };
 
 const ESME_RX_T_APPN = 0x64;
+const ESME_RTHROTTLED = 0x58;
+/**
+ * Receipts an account holds at once, taken and not yet stored; the centre is told to send the others again later.
+ * Counted per account rather than per bind: the chain they wait in is the account's, shared by its binds, and it
+ * outlives a bind the centre drops and makes again.
+ */
+export const RECEIPTS_IN_HAND = 64;
 
 /** Reconnect delay after `failures` failed attempts in a row: doubling from the base, capped, ±25 % jitter. */
 const reconnectDelay = (failures: number, random: number, o: SmppPoolOptions) =>
@@ -102,6 +109,7 @@ export function createSmppPool(o: { connect: SmppConnect; log: Log; options: Smp
     let lastUsed = Date.now();
     let closed = false;
     let chain: Promise<unknown> = Promise.resolve();
+    let receiptsInHand = 0;
     let reference = Math.floor(random() * 256);
     type Slot = { session?: SmppSession; opening?: Promise<void>; failures: number; retryAt: number; error?: SmppError; timer?: NodeJS.Timeout };
     const slots: Slot[] = Array.from({ length: Math.max(1, opt.binds) }, () => ({ failures: 0, retryAt: 0 }));
@@ -126,7 +134,17 @@ export function createSmppPool(o: { connect: SmppConnect; log: Log; options: Smp
         return 0; // answered: asking again would not make it readable
       }
       if (!sink) return ESME_RX_T_APPN;
-      await serial(() => sink!.receipt(portalId, { id: d.id!, status, handset: d.handset, excerpt: d.excerpt }));
+      // A centre may write receipts as fast as TCP allows without waiting for our answers: each one taken waits in
+      // the account's chain for its queries, so past a few the rest are answered ESME_RTHROTTLED at once, without
+      // the database, and the centre sends them again later. Pausing the socket instead would also stop the answers
+      // to our own submits and enquire_link on the same bind, and the bind would stall or be dropped as dead.
+      if (receiptsInHand >= RECEIPTS_IN_HAND) return ESME_RTHROTTLED;
+      receiptsInHand++;
+      try {
+        await serial(() => sink!.receipt(portalId, { id: d.id!, status, handset: d.handset, excerpt: d.excerpt }));
+      } finally {
+        receiptsInHand--;
+      }
       return 0;
     }
 
