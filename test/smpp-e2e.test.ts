@@ -16,12 +16,12 @@ let smsc: SmscSimulator;
 let now: number;
 let portalId: number;
 
-async function setUp(o: { window?: string; simulator?: Parameters<typeof startSmscSimulator>[0] } = {}) {
+async function setUp(o: { window?: string; simulator?: Parameters<typeof startSmscSimulator>[0]; env?: Record<string, string> } = {}) {
   now = Date.UTC(2026, 10, 22, 12);
   smsc = await startSmscSimulator({ idFormat: 'decimal', receiptIdFormat: 'hex', ...o.simulator });
   ({ fp, ctx, close } = await installedPortal({
     clock: () => now, random: () => 0.5,
-    env: { ALLOW_PRIVATE_GATEWAYS: '1', SMPP_RECONNECT_BASE: '50ms', SMPP_RECONNECT_CAP: '200ms' },
+    env: { ALLOW_PRIVATE_GATEWAYS: '1', SMPP_RECONNECT_BASE: '50ms', SMPP_RECONNECT_CAP: '200ms', ...o.env },
     install: {
       provider: 'smpp', smpp_url: smsc.url, smpp_system_id: 'shop01', smpp_password: 'secret1', smpp_tps: '50', smpp_window: o.window ?? '10', sender: 'MyShop',
     },
@@ -312,5 +312,26 @@ describe('SMPP windowing', () => {
     }
     for (const id of ids) expect((await messageRow(ctx, id)).state).toBe('sent');
     for (let i = 1; i <= 5; i++) expect(submitsTo(`7999000000${i}`)).toHaveLength(1);
+  });
+});
+
+describe('the statuses job and a slow SMS centre', () => {
+  beforeEach(() => setUp({ env: { GATEWAY_TIMEOUT_MS: '60000' } }));
+
+  it('does not wait for an account whose bind is slow: it starts the bind and goes on (other portals are not held up); a receipt over that bind still settles the message', async () => {
+    const id = await postSms(ctx, fp);
+    await ctx.deps.worker.runOnce();
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'sent' });
+    smsc.holdBinds(true);
+    smsc.dropAll(); // the link drops; every bind from now on hangs until the centre answers
+    await eventually(() => smsc.heldBinds() > 0, 'the account to try binding again', 10_000);
+    const run = ctx.deps.statusesJob.runOnce().then(() => 'done');
+    const bound = new Promise((r) => setTimeout(() => r('still waiting'), 10_000));
+    expect(await Promise.race([run, bound])).toBe('done');
+    expect(smsc.heldBinds()).toBeGreaterThan(0); // finished while the centre had not answered the bind
+    smsc.holdBinds(false);
+    await eventually(() => smsc.boundSessions('shop01') > 0, 'the account to be bound again');
+    expect(await smsc.receipt(smsc.submits[0]!.messageId, 'DELIVRD', { to: '79991234567' })).toBe(0);
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'delivered' });
   });
 });

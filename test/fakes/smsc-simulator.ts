@@ -93,6 +93,8 @@ export async function startSmscSimulator(opts: {
   const held: Array<() => void> = [];
   let nextId = 0x2f4a10;
   let bindRefusal: number | undefined;
+  let bindsHeld = false;
+  const heldBinds: Array<() => void> = [];
   let maxSeen = 0; // of sessions already closed
   let silent = false;
 
@@ -137,6 +139,7 @@ export async function startSmscSimulator(opts: {
   }
 
   function onBind(s: Session, buf: Buffer, seq: number) {
+    if (bindsHeld) return void heldBinds.push(() => onBind(s, buf, seq));
     let f;
     try {
       const r = reader(buf);
@@ -358,6 +361,12 @@ export async function startSmscSimulator(opts: {
     refuseBinds(status: number | undefined) {
       bindRefusal = status;
     },
+    /** Leaves bind requests unanswered (a centre that binds very slowly) until called with false, then answers them. */
+    holdBinds(on: boolean) {
+      bindsHeld = on;
+      if (!on) for (const bind of heldBinds.splice(0)) bind();
+    },
+    heldBinds: () => heldBinds.length,
     /** Drops every connection, as a network failure would. */
     dropAll() {
       for (const s of sessions) {

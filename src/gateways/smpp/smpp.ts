@@ -164,9 +164,14 @@ export function createSmppGateway(opts: {
     return { ok: false, code: 'unreachable', retryable: true, about: 'address', reason: `The SMS centre could not be reached at ${where}` };
   }
 
+  /**
+   * Starts a bind where none is open and does not wait for it: the statuses job polls portals one after another, and
+   * a centre that takes its time to answer a bind would hold every other portal's polling up. A bind still opening is
+   * no failure; one the centre refused (or could not be reached for) is, named by its code.
+   */
   async function fetchStatuses(): Promise<Map<string, GatewayStatus>> {
-    const notBound = await account().keepBound(opts.timeoutMs);
-    if (notBound) throw Object.assign(new Error('the SMS centre is not bound'), { code: notBound.code });
+    const notBound = await account().keepBound(0);
+    if (notBound && notBound.code !== 'SMPP_NOT_BOUND') throw Object.assign(new Error('the SMS centre is not bound'), { code: notBound.code });
     return new Map();
   }
 
