@@ -10,9 +10,9 @@ export function startBackground(deps: Deps) {
   deps.worker.start();
   deps.reporter.start();
   void deps.queueSignal.listen(() => deps.worker.kick());
-  const guard = (name: string, job: () => Promise<unknown>) => () => {
+  // The promise is returned: node-cron's noOverlap waits for it, so a run still in flight is never started twice.
+  const guard = (name: string, job: () => Promise<unknown>) => () =>
     job().catch((err) => log.error({ err: String(err) }, `${name}.failed`));
-  };
   const tasks = [
     cron.schedule(config.STATUS_POLL_CRON, guard('statuses_job', deps.statusesJob.runOnce), { noOverlap: true }),
     cron.schedule(config.TOKEN_KEEPER_CRON, guard('token_keeper', deps.tokenKeeper.runOnce), { noOverlap: true }),
