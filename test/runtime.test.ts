@@ -21,7 +21,7 @@ describe('background loops', () => {
       ...ctx.deps,
       // A poll that hangs (a gateway that never answers, say) until the test lets it go.
       statusesJob: { ...ctx.deps.statusesJob, runOnce: async () => { statusRuns++; await held; return 0; } },
-      tokenKeeper: { ...ctx.deps.tokenKeeper, runOnce: async () => { keeperTicks++; return 0; } },
+      tokenKeeper: { ...ctx.deps.tokenKeeper, runOnce: async () => { keeperTicks++; return { refreshed: 0, failed: 0 }; } },
     } as typeof ctx.deps;
     stop = startBackground(deps);
     // Both run every second; three ticks of the keeper mean the statuses schedule ticked at least twice more.
