@@ -20,7 +20,7 @@ describe('background loops', () => {
     const deps = {
       ...ctx.deps,
       // A poll that hangs (a gateway that never answers, say) until the test lets it go.
-      statusesJob: { ...ctx.deps.statusesJob, runOnce: async () => { statusRuns++; await held; return 0; } },
+      statusesJob: { ...ctx.deps.statusesJob, runOnce: async () => { statusRuns++; await held; return { polled: 0, expired: 0 }; } },
       tokenKeeper: { ...ctx.deps.tokenKeeper, runOnce: async () => { keeperTicks++; return { refreshed: 0, failed: 0 }; } },
     } as typeof ctx.deps;
     stop = startBackground(deps);
