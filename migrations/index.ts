@@ -20,6 +20,7 @@ import * as portalPauses from './20261130000012_portal_pauses.js';
 import * as outcomeResent from './20261130000013_outcome_resent.js';
 import * as messageParts from './20261130000014_message_parts.js';
 import * as jobLeaseHolders from './20261201000001_job_lease_holders.js';
+import * as gatewayAccount from './20261201000002_gateway_account.js';
 
 // Listed statically so the same migrations run under tsx, vitest and the knex CLI without a loader.
 const all: Record<string, Knex.Migration> = {
@@ -44,6 +45,7 @@ const all: Record<string, Knex.Migration> = {
   '20261130000013_outcome_resent': outcomeResent,
   '20261130000014_message_parts': messageParts,
   '20261201000001_job_lease_holders': jobLeaseHolders,
+  '20261201000002_gateway_account': gatewayAccount,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

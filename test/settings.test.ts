@@ -6,7 +6,7 @@ import { startFakeKannel } from './fakes/kannel.js';
 import { createTestContext, type TestContext } from './helpers/app.js';
 import { installPortal, openAppPage, stateFor, statusState } from './helpers/install.js';
 import { installedPortal } from './helpers/installed-portal.js';
-import { postSms } from './helpers/sms.js';
+import { messageRow, postSms } from './helpers/sms.js';
 
 let fake: FakeBitrix24;
 let smsru: FakeSmsRu;
@@ -15,7 +15,7 @@ let ctx: TestContext;
 let close: () => Promise<void>;
 
 beforeEach(async () => {
-  ({ fake, fp, ctx, smsru, close } = await installedPortal({ smsru: { keys: { 'good-key': 321.5 } }, install: { provider: 'smsru', api_key: 'good-key', sender: 'MyShop' } }));
+  ({ fake, fp, ctx, smsru, close } = await installedPortal({ smsru: { keys: { 'good-key': 321.5, 'other-key': 10 } }, install: { provider: 'smsru', api_key: 'good-key', sender: 'MyShop' } }));
 });
 afterEach(() => close());
 
@@ -132,6 +132,32 @@ describe('the app page inside Bitrix24 (POST /)', () => {
     const portal = await ctx.deps.portals.findByMemberId(fp.memberId);
     expect(portal?.defaultCountry).toBe('KZ');
     expect((await ctx.deps.settings.get(portal!.id))?.credentials).toEqual({ api_key: 'good-key' });
+  });
+
+  it('after a switch to another account, a message the first one took is asked about only at the first one', async () => {
+    const switchTo = async (apiKey: string) => {
+      const state = stateFor((await openAppPage(ctx, fake, fp)).text, '/app/gateway');
+      expect((await post('/app/gateway', { state, provider: 'smsru', api_key: apiKey })).status).toBe(200);
+    };
+    const first = await postSms(ctx, fp, { text: 'Taken by the first account' });
+    await ctx.deps.worker.runOnce();
+    expect((await messageRow(ctx, first)).state).toBe('sent');
+    await switchTo('other-key');
+    // Asked at the new account, SMS.ru would answer -1 ("not found") for the first account's message.
+    await ctx.deps.statusesJob.runOnce();
+    expect((await messageRow(ctx, first)).state).toBe('sent');
+    expect(fp.shown.get(first)).toBe('sent');
+    // The new account's messages are polled as before.
+    const second = await postSms(ctx, fp, { text: 'Taken by the second account' });
+    await ctx.deps.worker.runOnce();
+    smsru.settle();
+    await ctx.deps.statusesJob.runOnce();
+    expect((await messageRow(ctx, second)).state).toBe('delivered');
+    expect((await messageRow(ctx, first)).state).toBe('sent');
+    // Back on the first account, its message is asked about there and settles.
+    await switchTo('good-key');
+    await ctx.deps.statusesJob.runOnce();
+    expect((await messageRow(ctx, first)).state).toBe('delivered');
   });
 
   it('sends a test SMS through the same queue, shows its status, and never reports it to Bitrix24', async () => {

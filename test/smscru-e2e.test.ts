@@ -26,7 +26,7 @@ const SMSC_FIELDS = { provider: 'smscru', smscru_login: 'shop', smscru_password:
 
 beforeEach(async () => {
   now = Date.UTC(2026, 10, 22, 12);
-  smsc = await startFakeSmscRu({ clock, accounts: { shop: { password: 's3cret', balance: 500 } } });
+  smsc = await startFakeSmscRu({ clock, accounts: { shop: { password: 's3cret', balance: 500 }, shop2: { password: 'other', balance: 50 } } });
   ({ fake, fp, ctx, close } = await installedPortal({
     clock, random: () => 0.5, install: SMSC_FIELDS,
     // A short deadline: a lost answer is noticed quickly.
@@ -227,6 +227,25 @@ describe('a lost answer from SMSC.ru is settled by asking for our id, not guesse
     expect(await row(id)).toMatchObject({ state: 'failed', failure_reason: 'outcome unknown: no delivery report from the gateway' });
     await ctx.deps.reporter.runOnce();
     expect(fp.shown.get(id)).toBe('failed');
+  });
+
+  it('a lost answer at one login is never looked up at another the portal switched to (it would not be found there, and go again)', async () => {
+    smsc.nextSends('storeThenDrop');
+    const id = await postSms(ctx, fp, { to: phone(4), text: 'lost, then the login changed' });
+    await ctx.deps.worker.runOnce();
+    const lost = await row(id);
+    expect(lost).toMatchObject({ state: 'sending' });
+    const state = stateFor((await openAppPage(ctx, fake, fp)).text, '/app/gateway');
+    expect((await post('/app/gateway', { state, provider: 'smscru', smscru_login: 'shop2', smscru_password: 'other', default_country: 'RU' })).status).toBe(200);
+    for (let i = 0; i < 16; i++) {
+      minutes(1);
+      await ctx.deps.statusesJob.runOnce();
+      await ctx.deps.worker.runOnce();
+    }
+    // Never sent again (shop has it); shop2 was never asked about it; the window ended it as an unknown outcome.
+    expect(sendsOf(lost.id)).toBe(1);
+    expect(smsc.requests.filter((r) => r.cmd === 'status' && r.params.login === 'shop2')).toHaveLength(0);
+    expect(await row(id)).toMatchObject({ state: 'failed', failure_reason: 'outcome unknown: no delivery report from the gateway' });
   });
 
   it('a worker that died with the request in flight leaves it to the lookup too: found, sent once', async () => {

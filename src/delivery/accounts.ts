@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Gateway } from '../gateways/gateway.js';
 import type { GatewayFactory } from '../gateways/index.js';
 import type { SettingsRepo } from '../portals/settings-repo.js';
@@ -6,6 +7,26 @@ export interface Account {
   gateway: Gateway; // its `name` is the gateway kind (smsru, kannel)
   /** The SMS sender name for a provider CODE ('' = the gateway account's default). */
   senderFor(code: string): string;
+  /** Which account at the gateway this is (accountKey): stored on each message it took. */
+  key: string;
+}
+
+/**
+ * Names a gateway account by what identifies it at the gateway (SMS.ru's key, SMSC.ru's login, a Kannel's URL and
+ * user, an SMPP centre's address and system_id), not by its password: a message is asked about, or looked up, only at
+ * the account that took it. Asked at another (the portal switched gateway or account since), SMS.ru answers "not
+ * found" (-1), which read as `failed`; SMSC.ru's lookup by our id would say "never received" and send it again.
+ * A hash cut to 16 hex digits: nothing of the credentials can be read from it (SMS.ru's key, the one secret in it,
+ * is long and random).
+ */
+export function accountKey(kind: string, c: Record<string, string>): string {
+  const identity: Record<string, Array<string | undefined>> = {
+    smsru: [c.api_key],
+    smscru: [c.login?.toLowerCase()],
+    kannel: [c.url, c.username],
+    smpp: [c.url, c.system_id],
+  };
+  return createHash('sha256').update(JSON.stringify([kind, ...(identity[kind] ?? [])])).digest('hex').slice(0, 16);
 }
 
 /**
@@ -25,6 +46,7 @@ export function createAccounts(deps: { settings: SettingsRepo; gateways: Gateway
     const account = s && {
       gateway: deps.gateways(s.gateway, s.credentials, { portalId }),
       senderFor: (code: string) => senders.find((x) => x.code === code)?.name ?? senders[0]?.name ?? '',
+      key: accountKey(s.gateway, s.credentials),
     };
     cache.set(portalId, { at: now(), account });
     return account;

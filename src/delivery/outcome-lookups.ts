@@ -33,12 +33,13 @@ export function createOutcomeLookups(deps: {
   async function runOnce(): Promise<number> {
     let changed = 0;
     for (const portalId of await deps.queue.portalsWithUnknown()) {
-      const gw = (await deps.accounts.forPortal(portalId))?.gateway;
-      if (!gw?.lookup) continue; // settled by reports, or by the window
+      const account = await deps.accounts.forPortal(portalId);
+      const gw = account?.gateway;
+      if (!account || !gw?.lookup) continue; // settled by reports, or by the window
       const held = await deps.leases.take(`statuses:${portalId}`, deps.clock(), o.leaseMs);
       if (!held) continue;
       try {
-        changed += await settlePortal(portalId, gw, () => held.renew(deps.clock(), o.leaseMs));
+        changed += await settlePortal(portalId, gw, account.key, () => held.renew(deps.clock(), o.leaseMs));
       } finally {
         await held.release(deps.clock());
       }
@@ -46,9 +47,9 @@ export function createOutcomeLookups(deps: {
     return changed;
   }
 
-  async function settlePortal(portalId: number, gw: Gateway, renew: () => Promise<boolean>): Promise<number> {
+  async function settlePortal(portalId: number, gw: Gateway, account: string, renew: () => Promise<boolean>): Promise<number> {
     let changed = 0;
-    const rows = await deps.queue.unknownOutcomes(portalId, deps.clock() - LOOKUP_SPACING_MS, o.perPortalLimit);
+    const rows = await deps.queue.unknownOutcomes(portalId, deps.clock() - LOOKUP_SPACING_MS, o.perPortalLimit, account);
     for (const [i, r] of rows.entries()) {
       if (r.phone === null) continue; // erased at uninstall: nothing to ask by
       if (i > 0 && !(await renew())) break; // the lease ran out and another process took the portal over

@@ -21,6 +21,8 @@ export interface ClaimedMessage {
 
 export interface StatusFields {
   gateway?: string;
+  /** accounts.ts accountKey: the account that took it. */
+  gateway_account?: string;
   gateway_message_id?: string | null;
   gateway_status?: string;
   gateway_status_text?: string;
@@ -301,12 +303,16 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
     return db('messages').where({ portal_id: portalId, gateway_message_id: gatewayMessageId }).first();
   }
 
-  /** `sent` messages of one portal younger than `since`, for status polling. */
-  async function sentSince(portalId: number, since: number, limit: number) {
+  /**
+   * `sent` messages of one portal younger than `since` that `account` took (or that were sent before accounts were
+   * recorded), for status polling; those of an earlier account wait for its reports or expire.
+   */
+  async function sentSince(portalId: number, since: number, limit: number, account: string) {
     return db('messages')
       .where({ portal_id: portalId, state: 'sent' })
       .andWhere('created_at', '>=', since)
       .whereNotNull('gateway_message_id')
+      .andWhere((q) => q.where('gateway_account', account).orWhereNull('gateway_account'))
       .orderBy('id')
       .limit(limit)
       .select<{ id: number; gateway_message_id: string; phone: string | null }[]>('id', 'gateway_message_id', 'phone');
@@ -330,11 +336,15 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
     return rows.map((r) => Number(r.portal_id));
   }
 
-  /** A portal's unknown outcomes not looked up since `lookedUpBefore` (a lookup that settles nothing touches updated_at). */
-  async function unknownOutcomes(portalId: number, lookedUpBefore: number, limit: number) {
+  /**
+   * A portal's unknown outcomes at `account` (or from before accounts were recorded) not looked up since
+   * `lookedUpBefore` (a lookup that settles nothing touches updated_at). Another account's would be "not found" there.
+   */
+  async function unknownOutcomes(portalId: number, lookedUpBefore: number, limit: number, account: string) {
     const rows = await db('messages')
       .where({ portal_id: portalId, state: 'sending' })
       .whereNotNull('unknown_since')
+      .andWhere((q) => q.where('gateway_account', account).orWhereNull('gateway_account'))
       .whereNull('lease_token')
       .andWhere('updated_at', '<=', lookedUpBefore)
       .orderBy('id')

@@ -115,7 +115,7 @@ export function createSendWorker(deps: {
     return owned;
   }
 
-  const submittedFields = (p: Prepared) => ({ gateway: p.account.gateway.name, segments: p.segments, encoding: p.encoding, sender: p.sender });
+  const submittedFields = (p: Prepared) => ({ gateway: p.account.gateway.name, gateway_account: p.account.key, segments: p.segments, encoding: p.encoding, sender: p.sender });
 
   const outgoing = (m: ClaimedMessage, p: Prepared) => ({
     id: m.id, to: p.phone, text: p.body, sender: p.sender, unicode: p.encoding === 'UCS-2', dlrUrl: deps.dlrUrl(m.portal_id, m.id, p.account.gateway.name),
@@ -238,7 +238,7 @@ export function createSendWorker(deps: {
       }
       case 'unknown':
         if (account.gateway.resolvesUnknownOutcome) {
-          await deps.queue.awaitOutcome(m.id, m.lease_token, now, { ...raw, gateway: account.gateway.name }); // its reports are this gateway's alone
+          await deps.queue.awaitOutcome(m.id, m.lease_token, now, { ...raw, gateway: account.gateway.name, gateway_account: account.key }); // its reports are this gateway's alone
           return log.warn({ gateway: account.gateway.name, code: outcome.code }, 'gateway.send.unknown');
         }
         await fail(m, outcome.text, m.lease_token, raw); // says "outcome unknown: …" by its type

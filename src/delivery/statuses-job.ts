@@ -41,11 +41,11 @@ export function createStatusesJob(deps: {
     for (const portalId of [...portals.slice(start), ...portals.slice(0, start)]) {
       const account = await deps.accounts.forPortal(portalId);
       const gw = account?.gateway;
-      if (!gw?.fetchStatuses) continue;
+      if (!account || !gw?.fetchStatuses) continue;
       const held = await deps.leases.take(`statuses:${portalId}`, deps.clock(), o.pollLeaseMs);
       if (!held) continue; // another process polls it now
       try {
-        changed += await pollPortal(portalId, gw, since, () => held.renew(deps.clock(), o.pollLeaseMs));
+        changed += await pollPortal(portalId, gw, account.key, since, () => held.renew(deps.clock(), o.pollLeaseMs));
       } finally {
         await held.release(deps.clock());
       }
@@ -55,9 +55,9 @@ export function createStatusesJob(deps: {
 
   /** `renew` before each gateway call: the lease stays short (a dead poller blocks the portal only that long); a poller
    * that finds it lost stops there. */
-  async function pollPortal(portalId: number, gw: Gateway, since: number, renew: () => Promise<boolean>): Promise<number> {
+  async function pollPortal(portalId: number, gw: Gateway, account: string, since: number, renew: () => Promise<boolean>): Promise<number> {
     let changed = 0;
-    const rows = await deps.queue.sentSince(portalId, since, o.perPortalLimit);
+    const rows = await deps.queue.sentSince(portalId, since, o.perPortalLimit, account);
     const size = gw.statusBatchSize ?? 100;
     for (let i = 0; i < rows.length; i += size) {
       if (i > 0 && !(await renew())) break; // the lease ran out and another process took the portal over
