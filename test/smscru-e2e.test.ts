@@ -284,6 +284,31 @@ describe('SMSC.ru\'s limits, kept across portals and processes sharing one login
     expect(smsc.stats.errors[9]).toBeUndefined();
   });
 
+  it('more pending messages than one status request holds: each minute asks about the next ones, so none is left unasked', async () => {
+    const ids = [];
+    for (let i = 0; i < 150; i++) ids.push(await postSms(ctx, fp, { to: phone(100 + i), text: `pending ${i}` }));
+    await untilIdle(ctx.deps.worker);
+    const sent = await Promise.all(ids.map(async (b24) => String((await row(b24)).gateway_message_id)));
+    expect(new Set(sent).size).toBe(150);
+    // Nobody's operator answers: all 150 stay pending, and one mass request a minute holds 100 of them.
+    const askedIn = () => smsc.requests.filter((r) => r.cmd === 'status').map((r) => r.params.id!.split(',').filter(Boolean));
+    await ctx.deps.statusesJob.runOnce();
+    minutes(1);
+    await ctx.deps.statusesJob.runOnce();
+    const asked = askedIn();
+    expect(asked).toHaveLength(2);
+    expect(asked.every((list) => list.length <= 100)).toBe(true);
+    expect(new Set(asked.flat())).toEqual(new Set(sent));
+    // Settled now: the next minutes' requests bring every status home.
+    smsc.settle();
+    for (let i = 0; i < 2; i++) {
+      minutes(1);
+      await ctx.deps.statusesJob.runOnce();
+    }
+    const states = await ctx.db('messages').whereIn('gateway_message_id', sent).pluck('state');
+    expect(states.filter((st) => st === 'delivered')).toHaveLength(150);
+  });
+
   it('two portals on one login never have more than SMSCRU_CONCURRENCY sends in flight, though each may have GATEWAY_CONCURRENCY', async () => {
     const fp2 = await fake.addPortal();
     await installPortal(ctx, fake, fp2, SMSC_FIELDS);

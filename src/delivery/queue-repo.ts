@@ -307,15 +307,21 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
    * `sent` messages of one portal younger than `since` that `account` took (or that were sent before accounts were
    * recorded), for status polling; those of an earlier account wait for its reports or expire.
    */
-  async function sentSince(portalId: number, since: number, limit: number, account: string) {
-    return db('messages')
+  async function sentSince(portalId: number, since: number, limit: number, account: string, afterId = 0) {
+    const page = (from: number, n: number) => db('messages')
       .where({ portal_id: portalId, state: 'sent' })
       .andWhere('created_at', '>=', since)
+      .andWhere('id', '>', from)
       .whereNotNull('gateway_message_id')
       .andWhere((q) => q.where('gateway_account', account).orWhereNull('gateway_account'))
       .orderBy('id')
-      .limit(limit)
+      .limit(n)
       .select<{ id: number; gateway_message_id: string; phone: string | null }[]>('id', 'gateway_message_id', 'phone');
+    // From `afterId` on, then from the start again up to it: where one run cannot ask about them all, the next one
+    // goes on where it stopped, so old messages that stay pending never keep newer ones from being asked about.
+    const rows = await page(afterId, limit);
+    if (afterId === 0 || rows.length >= limit) return rows;
+    return [...rows, ...(await page(0, limit - rows.length)).filter((r) => Number(r.id) <= afterId)];
   }
 
   async function portalsWithSent(since: number): Promise<number[]> {

@@ -30,6 +30,8 @@ export function createStatusesJob(deps: {
     ...deps, options: { graceMs: o.unknownGraceMs ?? 2 * 60_000, leaseMs: o.pollLeaseMs, perPortalLimit: o.perPortalLimit },
   });
   let turn = 0;
+  /** Per portal, the last message asked about: the next run goes on after it (queue-repo sentSince). */
+  const cursors = new Map<number, number>();
 
   async function poll(): Promise<number> {
     const since = deps.clock() - o.maxAgeMs;
@@ -57,7 +59,7 @@ export function createStatusesJob(deps: {
    * that finds it lost stops there. */
   async function pollPortal(portalId: number, gw: Gateway, account: string, since: number, renew: () => Promise<boolean>): Promise<number> {
     let changed = 0;
-    const rows = await deps.queue.sentSince(portalId, since, o.perPortalLimit, account);
+    const rows = await deps.queue.sentSince(portalId, since, o.perPortalLimit, account, cursors.get(portalId) ?? 0);
     const size = gw.statusBatchSize ?? 100;
     for (let i = 0; i < rows.length; i += size) {
       if (i > 0 && !(await renew())) break; // the lease ran out and another process took the portal over
@@ -69,6 +71,7 @@ export function createStatusesJob(deps: {
         deps.log.warn({ portalId, gateway: gw.name, error: (err as { code?: string }).code ?? String(err) }, 'gateway.status.failed');
         break; // try this portal again on the next run
       }
+      cursors.set(portalId, Number(chunk[chunk.length - 1]!.id));
       for (const r of chunk) {
         const s = statuses.get(r.gateway_message_id);
         if (s && s.state !== 'sent' && (await applyGatewayStatus(deps.queue, r.id, s, deps.clock()))) changed++;
