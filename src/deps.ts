@@ -10,6 +10,7 @@ import { createGatewayAddressCheck, createGatewayDispatcher } from './platform/a
 import { createOAuthClient } from './bitrix/oauth.js';
 import { createLimiter, databaseBuckets } from './bitrix/limiter.js';
 import { databasePauses } from './bitrix/pauses.js';
+import { createConsoleSessions } from './console/console-sessions.js';
 import { databaseFailureLog, LOGIN_THROTTLE } from './console/login-throttle.js';
 import { createRetentionJob } from './messages/retention.js';
 import { createLeases } from './platform/leases.js';
@@ -199,11 +200,12 @@ export function buildDeps(o: DepsOptions) {
     addresses: databaseFailureLog(db, { ...LOGIN_THROTTLE, prefix: 'address:' }),
     devices: databaseFailureLog(db, { ...LOGIN_THROTTLE, prefix: 'device:' }),
   };
+  const consoleSessions = createConsoleSessions(db);
 
   return {
     config, db, log, clock, dispatcher, crypto, formTokens, portals, identities, settings, messages, queue, reports, metrics, oauth, limiter, refresher, rest,
     providers, install, events, intake, tokenKeeper, gateways, smpp, accounts, worker, reporter, statusesJob, queueSignal, wake,
-    settingsService, settingsView, logs, stats, loginFailures, retention, providerChecks, providerCheck, pauses, connection,
+    settingsService, settingsView, logs, stats, loginFailures, consoleSessions, retention, providerChecks, providerCheck, pauses, connection,
   };
 }
 

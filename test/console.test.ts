@@ -77,6 +77,36 @@ describe('operator console', () => {
     expect((await ctx.deps.portals.findById(portal.id))?.disabledAt).toBeNull();
   });
 
+  it('signing out ends the session in every web process: a copy of its cookie no longer opens the console', async () => {
+    const { cookie, csrf } = await login();
+    const portal = (await ctx.deps.portals.findByMemberId(fp.memberId))!;
+    const other = createApp(buildDeps({ config: ctx.config, db: ctx.db, log: createLogger('silent'), secretKey: TEST_SECRET_KEY }));
+    expect((await request(other).get('/admin').set('cookie', cookie)).text).toContain('Queue health');
+    expect((await request(ctx.app).post('/admin/logout').type('form').set('cookie', cookie).send({ csrf })).status).toBe(303);
+    for (const app of [ctx.app, other]) {
+      const page = await request(app).get('/admin').set('cookie', cookie);
+      expect(page.text).toContain('name="password"');
+      expect(page.text).not.toContain('Queue health');
+      const act = await request(app).post(`/admin/portals/${portal.id}/disable`).type('form').set('cookie', cookie).send({ csrf });
+      expect(act.status).toBe(401);
+    }
+    expect((await ctx.deps.portals.findById(portal.id))?.disabledAt).toBeNull();
+    // Signing in again opens a new session.
+    expect((await login()).page.text).toContain('Queue health');
+  });
+
+  it('a new ADMIN_PASSWORD ends the sessions opened with the old one', async () => {
+    const { cookie, csrf } = await login();
+    const portal = (await ctx.deps.portals.findByMemberId(fp.memberId))!;
+    const changed = createApp(buildDeps({ config: { ...ctx.config, ADMIN_PASSWORD: 'operator-secret-2' }, db: ctx.db, log: createLogger('silent'), secretKey: TEST_SECRET_KEY }));
+    const page = await request(changed).get('/admin').set('cookie', cookie);
+    expect(page.text).toContain('name="password"');
+    expect(page.text).not.toContain('Queue health');
+    expect((await request(changed).post(`/admin/portals/${portal.id}/disable`).type('form').set('cookie', cookie).send({ csrf })).status).toBe(401);
+    expect((await ctx.deps.portals.findById(portal.id))?.disabledAt).toBeNull();
+    expect((await request(ctx.app).get('/admin').set('cookie', cookie)).text).toContain('Queue health');
+  });
+
   it('disables and enables a portal, registers its providers again, and retries its failed status reports', async () => {
     const portal = (await ctx.deps.portals.findByMemberId(fp.memberId))!;
     const { cookie, csrf } = await login();

@@ -13,6 +13,7 @@ import type { PauseStore } from '../bitrix/pauses.js';
 import { consolePage, loginPage } from '../../views/console.js';
 import type { StatsRepo } from './stats-repo.js';
 import { addressKey, type FailureCounter } from './login-throttle.js';
+import type { ConsoleSessions } from './console-sessions.js';
 
 const COOKIE = 'b24sms_admin';
 const SESSION_MS = 12 * 60 * 60 * 1000;
@@ -35,7 +36,8 @@ function cookie(req: Request, name: string): string | undefined {
 /**
  * The operator console at /admin: off (404) without ADMIN_PASSWORD. A signed, HttpOnly, SameSite=Strict
  * session cookie (Secure when PUBLIC_URL is https); every form carries a CSRF token derived from the session.
- * It can never be framed.
+ * It can never be framed. A session ends at "Sign out" (in every web process) and when ADMIN_PASSWORD changes: it
+ * carries a keyed hash of the password it was opened with.
  *
  * Failed logins are throttled by OWASP's device cookies: a successful login names the browser with a signed,
  * long-lived device cookie, and a browser presenting one is throttled on its own; everyone else shares the
@@ -60,6 +62,7 @@ export function consoleRoutes(deps: {
   reporter: { kick(): void };
   /** Failed logins by client address and by known device (login-throttle.ts), shared by every web process. */
   loginFailures: { addresses: FailureCounter; devices: FailureCounter };
+  consoleSessions: ConsoleSessions;
 }) {
   const router = Router();
   const stats = deps.stats;
@@ -78,16 +81,22 @@ export function consoleRoutes(deps: {
   };
 
   // Each signed cookie says what it is, so one can never be presented as the other.
-  function signedCookie(req: Request, name: string, purpose: string): string | undefined {
-    const v = deps.crypto.verify<{ purpose?: string; id?: unknown }>(cookie(req, name) ?? '', deps.clock());
-    return v.ok && v.value.purpose === purpose && typeof v.value.id === 'string' ? v.value.id : undefined;
+  function signedCookie(req: Request, name: string, purpose: string): { id: string; pw?: unknown } | undefined {
+    const v = deps.crypto.verify<{ purpose?: string; id?: unknown; pw?: unknown }>(cookie(req, name) ?? '', deps.clock());
+    return v.ok && v.value.purpose === purpose && typeof v.value.id === 'string' ? { id: v.value.id, pw: v.value.pw } : undefined;
   }
-  const sessionOf = (req: Request) => signedCookie(req, COOKIE, 'console.session');
+  // Which password a session was opened with, never the password: a session opened before it changed is refused.
+  const passwordTag = password ? deps.crypto.derivedToken(`console.password:${password}`) : '';
+  async function sessionOf(req: Request): Promise<string | undefined> {
+    const s = signedCookie(req, COOKIE, 'console.session');
+    if (!s || typeof s.pw !== 'string' || !safeEqual(s.pw, passwordTag)) return undefined;
+    return (await deps.consoleSessions.ended(s.id)) ? undefined : s.id;
+  }
   const newId = () => randomBytes(16).toString('hex');
 
   /** Actions need a session and the session's CSRF token. */
-  const action: RequestHandler = (req, _res, next) => {
-    const sid = sessionOf(req);
+  const action: RequestHandler = async (req, _res, next) => {
+    const sid = await sessionOf(req);
     if (!sid) throw new AppError('unauthorized', 401, 'sign in to the operator console first');
     if (!safeEqual(String(req.body?.csrf ?? ''), csrfFor(sid))) throw new AppError('forbidden', 403, 'the form is stale or forged (CSRF token mismatch)');
     next();
@@ -103,7 +112,7 @@ export function consoleRoutes(deps: {
   router.use('/admin', guard);
 
   router.get('/admin', async (req, res) => {
-    const sid = sessionOf(req);
+    const sid = await sessionOf(req);
     if (!sid) return res.type('html').send(loginPage({}).toString());
     const now = deps.clock();
     const [portals, figures, queue, reports, hourly] = await Promise.all([deps.portals.all(), stats.portalFigures(now), stats.queueHealth(now), deps.reports.counts(), stats.hourly(now)]);
@@ -126,7 +135,7 @@ export function consoleRoutes(deps: {
 
   router.post('/admin/login', form, async (req, res) => {
     const now = deps.clock();
-    const device = signedCookie(req, DEVICE_COOKIE, 'console.device');
+    const device = signedCookie(req, DEVICE_COOKIE, 'console.device')?.id;
     const [throttle, key] = device ? [devices, device] : [addresses, addressKey(req.ip)];
     const attempt = await throttle.attempt(key, now);
     if ('lockedUntil' in attempt) {
@@ -141,13 +150,15 @@ export function consoleRoutes(deps: {
     // The address's failures stay: someone else behind it may be the one guessing.
     if (device) await devices.clear(device);
     const cookieOptions = { httpOnly: true, sameSite: 'strict', secure, path: '/admin' } as const;
-    res.cookie(COOKIE, deps.crypto.sign({ purpose: 'console.session', id: newId() }, now + SESSION_MS), { ...cookieOptions, maxAge: SESSION_MS });
+    res.cookie(COOKIE, deps.crypto.sign({ purpose: 'console.session', id: newId(), pw: passwordTag }, now + SESSION_MS), { ...cookieOptions, maxAge: SESSION_MS });
     res.cookie(DEVICE_COOKIE, deps.crypto.sign({ purpose: 'console.device', id: newId() }, now + DEVICE_MS), { ...cookieOptions, maxAge: DEVICE_MS });
     deps.log.info({ ip: req.ip }, 'console.login');
     res.redirect(303, '/admin');
   });
 
-  router.post('/admin/logout', form, action, (_req, res) => {
+  router.post('/admin/logout', form, action, async (req, res) => {
+    const now = deps.clock();
+    await deps.consoleSessions.end(signedCookie(req, COOKIE, 'console.session')!.id, now + SESSION_MS, now);
     res.clearCookie(COOKIE, { path: '/admin' });
     res.redirect(303, '/admin');
   });
