@@ -47,7 +47,7 @@ import { createAppMetrics } from './web/app-metrics.js';
 import { createStatsRepo } from './console/stats-repo.js';
 import { createSmppPool } from './gateways/smpp/pool.js';
 import { guardedConnect, type SmppConnect } from './gateways/smpp/connect.js';
-import { createSmppReceipts } from './delivery/smpp-receipts.js';
+import { createSmppPeers, createSmppReceipts } from './delivery/smpp-receipts.js';
 import { createPartRepo } from './delivery/part-repo.js';
 
 export interface DepsOptions {
@@ -143,7 +143,7 @@ export function buildDeps(o: DepsOptions) {
     },
   });
   // SMPP receipts arrive over the binds and settle messages as delivery reports do.
-  smpp.setSink(createSmppReceipts({ queue, parts: createPartRepo(db), clock, log, onSettled: () => reporter.kick() }));
+  smpp.setSink(createSmppReceipts({ queue, parts: createPartRepo(db), clock, log, onSettled: () => reporter.kick(), peers: createSmppPeers({ settings }) }));
   const statusesJob = createStatusesJob({
     queue, accounts, leases: createLeases(db), clock, log, onSettled: () => reporter.kick(),
     // A portal's poll lease covers one gateway call (it is renewed before each), so a poller that dies holds the

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { FakePortal } from './fakes/bitrix24.js';
+import type { FakeBitrix24, FakePortal } from './fakes/bitrix24.js';
+import { installPortal } from './helpers/install.js';
 import type { TestContext } from './helpers/app.js';
 import { installedPortal } from './helpers/installed-portal.js';
 import { messageRow, postSms } from './helpers/sms.js';
@@ -9,6 +10,7 @@ import { startBackground } from '../src/runtime.js';
 
 // A portal installed with `smpp` through the install page, SMS posted to /handler as Bitrix24 posts them, the worker
 // stepped with runOnce, receipts sent by the simulator over the bind, and what the fake Bitrix24 ends up showing.
+let fake: FakeBitrix24;
 let fp: FakePortal;
 let ctx: TestContext;
 let close: () => Promise<void>;
@@ -19,7 +21,7 @@ let portalId: number;
 async function setUp(o: { window?: string; simulator?: Parameters<typeof startSmscSimulator>[0]; env?: Record<string, string> } = {}) {
   now = Date.UTC(2026, 10, 22, 12);
   smsc = await startSmscSimulator({ idFormat: 'decimal', receiptIdFormat: 'hex', ...o.simulator });
-  ({ fp, ctx, close } = await installedPortal({
+  ({ fake, fp, ctx, close } = await installedPortal({
     clock: () => now, random: () => 0.5,
     env: { ALLOW_PRIVATE_GATEWAYS: '1', SMPP_RECONNECT_BASE: '50ms', SMPP_RECONNECT_CAP: '200ms', ...o.env },
     install: {
@@ -225,6 +227,24 @@ describe('SMPP end to end', () => {
     expect(await smsc.receipt('99999999', 'UNDELIV', { to: '79990009999' })).toBe(0);
     expect(await messageRow(ctx, id)).toMatchObject({ state: 'delivered' });
     expect(smsc.stats.deliverResps.every((s) => s === 0)).toBe(true);
+  });
+
+  it('two portals on one SMPP account: a receipt the centre sends over the other portal\'s bind still settles the message', async () => {
+    const other = await fake.addPortal();
+    await installPortal(ctx, fake, other, {
+      provider: 'smpp', smpp_url: smsc.url, smpp_system_id: 'shop01', smpp_password: 'secret1', smpp_tps: '50', smpp_window: '10', sender: 'MyShop',
+    });
+    const sent = [
+      { portal: fp, id: await postSms(ctx, fp, { to: '+79990000001', text: 'from the first portal' }), to: '79990000001' },
+      { portal: other, id: await postSms(ctx, other, { to: '+79990000002', text: 'from the second portal' }), to: '79990000002' },
+    ];
+    await untilIdle(ctx.deps.worker);
+    // Each portal has binds of its own to the account; the centre sends every receipt over the same one of them.
+    expect(smsc.boundSessions('shop01')).toBeGreaterThanOrEqual(2);
+    for (const m of sent) expect(await smsc.receipt(submitsTo(m.to)[0]!.messageId, 'DELIVRD', { to: m.to, form: 'tlv' })).toBe(0);
+    for (const m of sent) expect(await messageRow(ctx, m.id)).toMatchObject({ state: 'delivered', gateway_status: 'DELIVRD' });
+    await untilIdle(ctx.deps.reporter);
+    for (const m of sent) expect(m.portal.shown.get(m.id)).toBe('delivered');
   });
 
   it('the graceful stop lets the worker finish, then unbinds', async () => {

@@ -1,6 +1,8 @@
 import type { Clock } from '../platform/clock.js';
 import type { Log } from '../platform/logger.js';
-import type { LateOutcome, Receipt, SmppReceiptSink } from '../gateways/smpp/pool.js';
+import { smppAccountFingerprint, type LateOutcome, type Receipt, type SmppReceiptSink } from '../gateways/smpp/pool.js';
+import { smppSettings } from '../gateways/smpp/smpp.js';
+import type { SettingsRepo } from '../portals/settings-repo.js';
 import { sameId } from '../gateways/smpp/codec.js';
 import type { QueueRepo } from './queue-repo.js';
 import type { PartMatch, PartRepo } from './part-repo.js';
@@ -20,8 +22,13 @@ const plain = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
  * send them at all, so they change nothing. A receipt that names no known id may still settle a message whose
  * outcome is unknown (the connection dropped before the answer): when exactly one such message went to the
  * receipt's number (and its text starts as the receipt quotes, where it does).
+ * Portals that saved the same SMPP account (`peers`) share its receipts: a centre sends them over any bind of the
+ * account, which may be another portal's, so a receipt that names none of its own portal's ids is looked for by id in
+ * theirs before it is matched by number.
  */
-export function createSmppReceipts(deps: { queue: QueueRepo; parts: PartRepo; clock: Clock; log: Log; onSettled?: () => void }): SmppReceiptSink {
+export function createSmppReceipts(deps: {
+  queue: QueueRepo; parts: PartRepo; clock: Clock; log: Log; onSettled?: () => void; peers?: (portalId: number) => Promise<number[]>;
+}): SmppReceiptSink {
   async function settle(portalId: number, messageId: number, r: Receipt, gatewayMessageId: string | undefined, how: string) {
     const changed = await applyGatewayStatus(deps.queue, messageId, r.status, deps.clock(), gatewayMessageId ? { gateway_message_id: gatewayMessageId } : {});
     if (changed && r.status.state !== 'sent') deps.onSettled?.();
@@ -36,15 +43,25 @@ export function createSmppReceipts(deps: { queue: QueueRepo; parts: PartRepo; cl
     return [...matches].sort((a, b) => score(b) - score(a))[0];
   }
 
-  async function receipt(portalId: number, r: Receipt) {
+  /** Whether the receipt names one of `portalId`'s messages (then it is settled or absorbed). */
+  async function byId(portalId: number, r: Receipt, how: string): Promise<boolean> {
     const own = await deps.queue.byGatewayId(portalId, r.id);
-    if (own) return settle(portalId, Number(own.id), r, undefined, 'id');
-    const match = best(await deps.parts.find(portalId, r.id), r);
-    if (match && match.part === 0) return settle(portalId, match.messageId, r, match.gatewayId, 'part');
-    if (match) {
-      deps.log.info({ portalId, messageId: match.messageId, part: match.part + 1, parts: match.parts, stat: r.status.code }, 'smpp.receipt.other_part');
-      return;
+    if (own) {
+      await settle(portalId, Number(own.id), r, undefined, how);
+      return true;
     }
+    const match = best(await deps.parts.find(portalId, r.id), r);
+    if (match?.part === 0) {
+      await settle(portalId, match.messageId, r, match.gatewayId, `${how} part`);
+      return true;
+    }
+    if (match) deps.log.info({ portalId, messageId: match.messageId, part: match.part + 1, parts: match.parts, stat: r.status.code }, 'smpp.receipt.other_part');
+    return match !== undefined;
+  }
+
+  async function receipt(portalId: number, r: Receipt) {
+    if (await byId(portalId, r, 'id')) return;
+    for (const peer of (await deps.peers?.(portalId)) ?? []) if (await byId(peer, r, 'shared account')) return;
     if (await byNumber(portalId, r)) return;
     deps.log.info({ portalId, stat: r.status.code }, 'smpp.receipt.unmatched');
   }
@@ -80,5 +97,36 @@ export function createSmppReceipts(deps: { queue: QueueRepo; parts: PartRepo; cl
     accepted: (portalId, p) => deps.parts.record(portalId, p, deps.clock()),
     receipt,
     late,
+  };
+}
+
+/**
+ * The other portals whose saved SMPP account is the same as a portal's (address and credentials: the pool's
+ * fingerprint), read from the settings and kept for `ttlMs`: asked only for receipts a portal could not match.
+ */
+export function createSmppPeers(deps: { settings: Pick<SettingsRepo, 'gatewayKinds' | 'get'>; ttlMs?: number; now?: () => number }) {
+  const ttl = deps.ttlMs ?? 5_000;
+  const now = deps.now ?? Date.now;
+  let loaded: { at: number; accounts: Promise<Map<number, string>> } | undefined;
+
+  async function load(): Promise<Map<number, string>> {
+    const accounts = new Map<number, string>();
+    for (const [portalId, kind] of await deps.settings.gatewayKinds()) {
+      if (kind !== 'smpp') continue;
+      const s = await deps.settings.get(portalId);
+      const settings = s && smppSettings(s.credentials);
+      if (settings) accounts.set(portalId, smppAccountFingerprint(settings));
+    }
+    return accounts;
+  }
+
+  return async function peers(portalId: number): Promise<number[]> {
+    if (!loaded || now() - loaded.at >= ttl) {
+      loaded = { at: now(), accounts: load() }; // one read for every receipt that asks meanwhile
+      loaded.accounts.catch(() => (loaded = undefined));
+    }
+    const accounts = await loaded.accounts;
+    const key = accounts.get(portalId);
+    return key === undefined ? [] : [...accounts].filter(([p, k]) => p !== portalId && k === key).map(([p]) => p);
   };
 }

@@ -76,6 +76,10 @@ export const RECEIPTS_IN_HAND = 64;
 const reconnectDelay = (failures: number, random: number, o: SmppPoolOptions) =>
   Math.round(Math.min(o.reconnectCapMs, o.reconnectBaseMs * 2 ** Math.max(0, failures - 1)) * (0.75 + 0.5 * random));
 
+/** One SMPP account at one centre: the same address and credentials are the same account, whichever portal saved them. */
+export const smppAccountFingerprint = (s: SmppAccountSettings) =>
+  createHash('sha256').update(JSON.stringify([s.endpoint.host, s.endpoint.port, s.endpoint.tls, s.credentials.systemId, s.credentials.password, s.credentials.systemType])).digest('hex');
+
 /**
  * The process's SMPP connections: per gateway account (a portal's settings), SMPP_BINDS bind_transceiver sessions
  * kept open while the account is in use, reconnected with capped backoff after a drop, unbound on close(). The
@@ -99,8 +103,6 @@ export function createSmppPool(o: { connect: SmppConnect; log: Log; options: Smp
   }, Math.max(1_000, Math.min(opt.idleMs, 60_000)));
   sweep.unref();
 
-  const fingerprint = (s: SmppAccountSettings) =>
-    createHash('sha256').update(JSON.stringify([s.endpoint.host, s.endpoint.port, s.endpoint.tls, s.credentials.systemId, s.credentials.password, s.credentials.systemType])).digest('hex');
 
   function openAccount(portalId: number, initial: SmppAccountSettings, key: string) {
     let settings = initial;
@@ -292,7 +294,7 @@ export function createSmppPool(o: { connect: SmppConnect; log: Log; options: Smp
 
   /** The pool's entry for a portal's account; settings that name another account (host, system id…) replace it. */
   function account(portalId: number, settings: SmppAccountSettings) {
-    const key = fingerprint(settings);
+    const key = smppAccountFingerprint(settings);
     let a = accounts.get(portalId);
     if (a && a.key !== key) {
       void a.close();
