@@ -222,6 +222,16 @@ describe('the pool', () => {
     await eventually(() => smsc.boundSessions() === 1, 'one bind again');
   });
 
+  it('a centre that stops reading what we write is dropped before our answers to it pile up, and the account binds again', async () => {
+    const p = pool();
+    await p.account(1, account()).keepBound(1_000);
+    const flood = await smsc.floodWithoutReading(64 * 1024 * 1024);
+    // Kernel buffers on both ends take some megabytes first; past those the answers would wait in our memory.
+    expect(flood.hungUp).toBe(true);
+    expect(flood.sent).toBeLessThan(32 * 1024 * 1024);
+    await eventually(async () => (await p.account(1, account()).keepBound(1_000)) === undefined && smsc.boundSessions() === 1, 'a new bind');
+  }, 60_000);
+
   it('close() unbinds every session', async () => {
     const p = pool({ binds: 2 });
     await p.account(1, account()).keepBound(1_000);

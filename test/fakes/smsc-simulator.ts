@@ -406,6 +406,30 @@ export async function startSmscSimulator(opts: {
         write(s, new smpp.PDU('enquire_link', { sequence_number: seq }).toBuffer());
       });
     },
+    /**
+     * A centre that stops reading: it no longer reads what the client writes and sends enquire_link after
+     * enquire_link (each wants an answer) as fast as the client takes them, until `maxBytes` went or the client hung up.
+     */
+    async floodWithoutReading(maxBytes: number, systemId?: string): Promise<{ sent: number; hungUp: boolean }> {
+      const s = bound(systemId)[0];
+      if (!s) throw new Error('no bound session');
+      s.socket.pause();
+      let hungUp = false;
+      const gone = new Promise<void>((r) => s.socket.once('close', () => r((hungUp = true) && undefined)));
+      let sent = 0;
+      const perChunk = 4096;
+      while (sent < maxBytes && !hungUp) {
+        const chunk = Buffer.alloc(16 * perChunk);
+        for (let i = 0; i < perChunk; i++) {
+          chunk.writeUInt32BE(16, i * 16);
+          chunk.writeUInt32BE(CMD.enquire_link, i * 16 + 4);
+          chunk.writeUInt32BE(++s.seq, i * 16 + 12);
+        }
+        sent += chunk.length;
+        if (!s.socket.write(chunk)) await Promise.race([new Promise<void>((r) => s.socket.once('drain', () => r())), gone]);
+      }
+      return { sent, hungUp };
+    },
     async close() {
       for (const s of sessions) s.socket.destroy();
       await new Promise<void>((r) => server.close(() => r()));

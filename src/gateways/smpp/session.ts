@@ -19,6 +19,8 @@ export type SubmitResult =
 export type Answer = Extract<SubmitResult, { kind: 'answered' }>;
 
 const ESME_RINVCMDID = 0x03;
+/** What may wait to be written to one connection (the centre not reading) before it is dropped. */
+export const MAX_UNSENT_BYTES = 1024 * 1024;
 const INTERFACE_VERSION_34 = 0x34;
 
 /** A connection that failed or a bind the centre refused: `code` is the socket's (ECONNREFUSED…) or the ESME_ name. */
@@ -84,7 +86,15 @@ export function createSmppSession(o: {
   }
 
   function send(pdu: PDU, onResponse?: (resp: PDU) => void): boolean {
-    return !!session && session.send(pdu, onResponse);
+    if (!session) return false;
+    // A centre that stops reading while it keeps sending requests would have every answer wait in this process's
+    // memory: past MAX_UNSENT_BYTES the connection is of no further use.
+    if (((session as unknown as { socket?: { writableLength?: number } }).socket?.writableLength ?? 0) > MAX_UNSENT_BYTES) {
+      o.log.warn({ unsentBytes: MAX_UNSENT_BYTES }, 'smpp.connection.not_reading');
+      destroy('SMPP_NOT_READING');
+      return false;
+    }
+    return session.send(pdu, onResponse);
   }
 
   /** Requests from the centre. Each gets its answer; a command we do not take gets generic_nack ESME_RINVCMDID. */
