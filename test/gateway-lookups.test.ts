@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createGatewayAddressCheck, createGatewayDispatcher, GATEWAY_LOOKUP_TIMEOUT } from '../src/platform/address-guard.js';
+import { AGENT_IDLE_MS, createGatewayAddressCheck, createGatewayDispatcher, GATEWAY_LOOKUP_TIMEOUT } from '../src/platform/address-guard.js';
 import { createGatewayFactory } from '../src/gateways/index.js';
 import { httpRequest } from '../src/platform/http.js';
 import { transportOutcome } from '../src/gateways/gateway.js';
@@ -142,5 +142,26 @@ describe('name lookups are shared fairly between portals', () => {
     for (const err of [smppA, smppB]) expect(err).toMatchObject({ code: GATEWAY_LOOKUP_TIMEOUT });
     names.releaseStuck();
     await Promise.all([guard.close(), ...[PORTAL_A, PORTAL_B, PORTAL_C].map((p) => guard.forPortal(p).close())]);
+  });
+});
+
+describe('portals\' own agents', () => {
+  it('an agent its portal has not asked for in AGENT_IDLE_MS is closed and forgotten; a portal that keeps sending keeps its own', async () => {
+    let now = Date.UTC(2026, 11, 1);
+    const names = scriptedResolver({ 'kannel.example.test': ['127.0.0.1'] }, []);
+    const guard = createGatewayDispatcher({ allowPrivate: true, publicUrl: 'https://sms.example.test', lookup: names.lookup, clock: () => now });
+    const url = `http://kannel.example.test:${kannel.port}/cgi-bin/sendsms`;
+    const send = (portalId: number) => httpRequest(url, { method: 'GET' }, { dispatcher: guard.forPortal(portalId), timeoutMs: 3_000 });
+    for (let portalId = 1; portalId <= 50; portalId++) expect((await send(portalId)).status).toBe(200);
+    expect(guard.portalAgents()).toBe(50);
+    now += AGENT_IDLE_MS / 2;
+    const busy = guard.forPortal(7); // portal 7 sends again; the other 49 fall silent
+    now += AGENT_IDLE_MS / 2;
+    expect(guard.forPortal(7)).toBe(busy);
+    expect(guard.portalAgents()).toBe(1);
+    // A portal that sends again after a long pause gets a new agent, and it reaches its gateway.
+    expect((await send(3)).status).toBe(200);
+    expect(guard.portalAgents()).toBe(2);
+    await Promise.all([guard.close(), guard.forPortal(7).close(), guard.forPortal(3).close()]);
   });
 });

@@ -204,18 +204,37 @@ export function createGatewayDispatcher(opts: GatewayAddressOptions): GatewayDis
     return new Agent({ connect, keepAliveTimeout: 10_000 });
   };
   // undici's connect step sees the origin, not the request: a portal's lookups are told apart by an agent of its own.
-  const byPortal = new Map<number, Agent>();
+  // One not asked for in AGENT_IDLE_MS is closed and forgotten (its connections are long idle by then), so the map
+  // holds the portals that send, not every portal that ever did.
+  const clock = opts.clock ?? systemClock;
+  const byPortal = new Map<number, { agent: Agent; used: number }>();
+  let swept = clock();
   return Object.assign(agent(), {
     forPortal(portalId: number): Dispatcher {
-      let a = byPortal.get(portalId);
-      if (!a) byPortal.set(portalId, (a = agent(portalId)));
-      return a;
+      const now = clock();
+      if (now - swept >= AGENT_IDLE_MS / 4) {
+        swept = now;
+        for (const [id, e] of byPortal) {
+          if (now - e.used < AGENT_IDLE_MS) continue;
+          byPortal.delete(id);
+          void e.agent.close().catch(() => undefined);
+        }
+      }
+      let e = byPortal.get(portalId);
+      if (!e) byPortal.set(portalId, (e = { agent: agent(portalId), used: now }));
+      e.used = now;
+      return e.agent;
     },
+    /** Portals with an agent now (for tests and metrics). */
+    portalAgents: () => byPortal.size,
   });
 }
 
+/** How long a portal's agent lives without being asked for (createGatewayDispatcher). */
+export const AGENT_IDLE_MS = 10 * 60_000;
+
 /** The guarded dispatcher; `forPortal` is the one for a portal's own gateway, whose lookups wait on its own slot. */
-export type GatewayDispatcher = Dispatcher & { forPortal(portalId: number): Dispatcher };
+export type GatewayDispatcher = Dispatcher & { forPortal(portalId: number): Dispatcher; portalAgents(): number };
 
 export type GatewayAddressCheck = (hostname: string, port: number, portalId?: number) => Promise<string>;
 
