@@ -178,7 +178,7 @@ describe('delivery callbacks', () => {
   it('Kannel: a report for an unknown message is 404, a forged secret or another portal\'s is 401', async () => {
     const id = await postSms(ctx, fp);
     const row = await messageRow(ctx, id);
-    await ctx.db('messages').where({ id: row.id }).update({ state: 'sending' }); // a report can come before the send's answer
+    await ctx.db('messages').where({ id: row.id }).update({ state: 'sending', gateway: 'kannel', unknown_since: now }); // an unknown outcome at Kannel
     const token = dlrToken(ctx.deps.crypto, portal.id);
     expect((await request(ctx.app).get(`/dlr/kannel/${portal.id}/${token}/999999?type=1`)).status).toBe(404);
     expect((await request(ctx.app).get(`/dlr/kannel/${portal.id}/nottheone/${row.id}?type=1`)).status).toBe(401);
@@ -187,18 +187,23 @@ describe('delivery callbacks', () => {
     expect((await messageRow(ctx, id)).state).toBe('sending');
   });
 
-  it('Kannel: a report for a message that another gateway took, or that was never sent, is 404 and changes nothing', async () => {
+  it('Kannel: a report for a message that another gateway took, is taking, or that was never sent, is 404 and changes nothing', async () => {
     const sent = await postSms(ctx, fp);
     await ctx.deps.worker.runOnce();
     const waiting = await postSms(ctx, fp);
+    const inFlight = await postSms(ctx, fp);
+    // Claimed by a worker, its request to SMS.ru not answered yet: no gateway on the row yet. The portal's secret
+    // is known to a Kannel it used before; that Kannel must not settle it.
+    await ctx.db('messages').where({ id: (await messageRow(ctx, inFlight)).id }).update({ state: 'sending', lease_token: 'x', lease_until: now + 60_000 });
     const token = dlrToken(ctx.deps.crypto, portal.id);
-    for (const id of [sent, waiting]) {
+    for (const id of [sent, waiting, inFlight]) {
       const row = await messageRow(ctx, id);
       const res = await request(ctx.app).get(`/dlr/kannel/${portal.id}/${token}/${row.id}?type=1`);
       expect(res.status).toBe(404);
     }
     expect((await messageRow(ctx, sent)).state).toBe('sent'); // SMS.ru's to settle
     expect((await messageRow(ctx, waiting)).state).toBe('queued');
+    expect((await messageRow(ctx, inFlight)).state).toBe('sending');
   });
 
   it('Kannel: reports are answered off express with the same headers and JSON errors as every route', async () => {

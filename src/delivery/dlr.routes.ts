@@ -24,9 +24,10 @@ type DlrDeps = { queue: QueueRepo; settings: SettingsRepo; portals: PortalRepo; 
 /**
  * A report that names one of our messages in its URL (Kannel's dlr-url, the sandbox's): the portal's secret, the
  * message of that portal that this gateway took, the status read by `read`, applied. A message being sent has no
- * gateway yet (it is written once the gateway answers, and a report can come first); any other message sent
- * elsewhere, or never sent, is not this gateway's to settle: the portal's secret is known to its Kannel's operator
- * and sits in the callback URL registered at SMS.ru, so it must not settle the portal's other messages too.
+ * gateway yet (it is written once the gateway answers, and a report can come first): it is taken while the portal's
+ * gateway is this kind. Any other message, sent elsewhere or never sent, is not this gateway's to settle: the
+ * portal's secret is known to its Kannel's operator (also to one it used before) and sits in the callback URL
+ * registered at SMS.ru, so it must not settle the portal's other messages too.
  * Resolves when it is applied (or ignored after an uninstall); throws the AppError to answer otherwise.
  */
 function perMessageReports(deps: DlrDeps) {
@@ -34,7 +35,7 @@ function perMessageReports(deps: DlrDeps) {
     const portalId = portalFrom(deps, at.portalId, at.token);
     if (await uninstalled(deps, portalId)) return;
     const m = await deps.queue.ownerOf(Number(at.messageId));
-    const tookIt = m && (m.gateway === gateway || (m.gateway === null && m.state === 'sending'));
+    const tookIt = m && (m.gateway === gateway || (m.gateway === null && m.state === 'sending' && (await deps.settings.kindOf(portalId)) === gateway));
     if (!m || Number(m.portal_id) !== portalId || !tookIt) throw new AppError('not_found', 404, 'no such message');
     if (!status) throw new AppError('invalid_request', 400, why());
     const changed = await applyGatewayStatus(deps.queue, m.id, status, deps.clock());

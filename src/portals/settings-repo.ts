@@ -21,6 +21,11 @@ export function createSettingsRepo(db: Db, crypto: Crypto) {
     return { gateway: row.gateway, credentials: JSON.parse(crypto.decrypt(row.credentials_enc)), updatedAt: row.updated_at };
   }
 
+  /** The portal's gateway kind, without its credentials. */
+  async function kindOf(portalId: number): Promise<string | undefined> {
+    return (await db('settings').where({ portal_id: portalId }).first('gateway'))?.gateway;
+  }
+
   async function save(portalId: number, s: { gateway: string; credentials: Record<string, string> }, now: number) {
     const fields = { gateway: s.gateway, credentials_enc: crypto.encrypt(JSON.stringify(s.credentials)), updated_at: now };
     await db('settings').insert({ portal_id: portalId, ...fields }).onConflict('portal_id').merge(fields);
@@ -63,7 +68,7 @@ export function createSettingsRepo(db: Db, crypto: Crypto) {
     return Object.fromEntries(rows.map((r) => [String(r.gateway), Number(r.n)]));
   }
 
-  return { get, save, gatewayKinds, configuredByGateway, senders, addSender, removeSender, markRegistered };
+  return { get, kindOf, save, gatewayKinds, configuredByGateway, senders, addSender, removeSender, markRegistered };
 }
 
 export type SettingsRepo = ReturnType<typeof createSettingsRepo>;
