@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AGENT_IDLE_MS, createGatewayAddressCheck, createGatewayDispatcher, GATEWAY_LOOKUP_TIMEOUT } from '../src/platform/address-guard.js';
+import { AGENT_IDLE_MS, createGatewayAddressCheck, createGatewayDispatcher, GATEWAY_LOOKUP_TIMEOUT, KEEP_ANSWER_MS } from '../src/platform/address-guard.js';
 import { createGatewayFactory } from '../src/gateways/index.js';
 import { httpRequest } from '../src/platform/http.js';
 import { transportOutcome } from '../src/gateways/gateway.js';
@@ -115,6 +115,28 @@ describe('name lookups are shared fairly between portals', () => {
     expect(names.calls.filter((h) => h.startsWith('slow'))).toEqual(['slow1.example.test']);
     names.releaseStuck();
     await Promise.all([guard.close(), guard.forPortal(PORTAL_A).close(), guard.forPortal(PORTAL_C).close()]);
+  });
+
+  it('a name that answered is used again for KEEP_ANSWER_MS: while three portals\' names hang and hold every lookup, a portal that just connected still gets its address', async () => {
+    let now = Date.UTC(2026, 11, 1);
+    const slow = ['slow1.example.test', 'slow2.example.test', 'slow3.example.test'];
+    const names = scriptedResolver({ 'ok.example.test': ['127.0.0.1'] }, slow);
+    const check = createGatewayAddressCheck({ allowPrivate: true, publicUrl: 'https://sms.example.test', lookup: names.lookup, connectTimeoutMs: 100, clock: () => now });
+    const lookupsOfOk = () => names.calls.filter((h) => h === 'ok.example.test').length;
+    expect(await check('ok.example.test', 2775, PORTAL_C)).toBe('127.0.0.1');
+    const stalled = slow.map((host, i) => failure(check(host, 2775, 10 + i)));
+    await Promise.all(slow.map((host) => names.asked(host)));
+
+    now += KEEP_ANSWER_MS - 1;
+    expect(await check('ok.example.test', 2775, PORTAL_C)).toBe('127.0.0.1');
+    expect(lookupsOfOk()).toBe(1);
+    // Past KEEP_ANSWER_MS the name is looked up again, and waits for a slot like any other.
+    now += 1;
+    expect(await failure(check('ok.example.test', 2775, PORTAL_C))).toMatchObject({ code: GATEWAY_LOOKUP_TIMEOUT });
+    for (const err of await Promise.all(stalled)) expect(err).toMatchObject({ code: GATEWAY_LOOKUP_TIMEOUT });
+    names.releaseStuck();
+    expect(await check('ok.example.test', 2775, PORTAL_C)).toBe('127.0.0.1');
+    expect(lookupsOfOk()).toBe(2);
   });
 
   it('two portals whose names never answer each hold their own lookup, and a third portal still connects: by Kannel and by SMPP', async () => {

@@ -101,8 +101,17 @@ type LookupTenant = string;
  * names wait on its own slot. A waiting name goes as soon as any tenant that wants it has its slot free, so a
  * name two tenants share never waits on the slower one. dns.lookup rather than c-ares: it keeps /etc/hosts,
  * search domains and nsswitch, as the operator expects.
+ * A name that answered is kept for KEEP_ANSWER_MS (whatever its DNS TTL): a portal that sends needs no slot for its
+ * next connections, so portals whose names hang and hold every slot do not stall the portals that are sending.
  */
-function boundedLookups(lookup: Lookup, maxInFlight: number) {
+function boundedLookups(lookup: Lookup, maxInFlight: number, clock: Clock) {
+  const answered = new Map<string, { at: number; addresses: string[] }>();
+  function remember(host: string, addresses: string[]) {
+    if (!addresses.length) return;
+    answered.delete(host); // re-inserted last: the map stays in the order of answers, oldest first
+    answered.set(host, { at: clock(), addresses });
+    if (answered.size > MAX_KEPT_ANSWERS) answered.delete(answered.keys().next().value!);
+  }
   type Entry = { host: string; callers: Map<LookupTenant, number>; answer: Promise<string[]>; start?: (tenant: LookupTenant) => void };
   const byName = new Map<string, Entry>();
   const queue: Entry[] = [];
@@ -128,7 +137,10 @@ function boundedLookups(lookup: Lookup, maxInFlight: number) {
     let start!: (tenant: LookupTenant) => void;
     const answer = new Promise<string[]>((resolve, reject) => {
       start = (tenant) =>
-        void new Promise<string[]>((r) => r(lookup(host))).then(resolve, reject).finally(() => {
+        void new Promise<string[]>((r) => r(lookup(host))).then((addresses) => {
+          remember(host, addresses);
+          resolve(addresses);
+        }, reject).finally(() => {
           busy.delete(tenant);
           if (byName.get(host) === entry) byName.delete(host);
           next();
@@ -141,6 +153,8 @@ function boundedLookups(lookup: Lookup, maxInFlight: number) {
   }
 
   return (host: string, timeoutMs: number, tenant: LookupTenant): Promise<string[]> => {
+    const kept = answered.get(host);
+    if (kept && clock() - kept.at < KEEP_ANSWER_MS) return Promise.resolve(kept.addresses);
     const entry = byName.get(host) ?? enqueue(host);
     entry.callers.set(tenant, (entry.callers.get(tenant) ?? 0) + 1);
     next();
@@ -162,7 +176,11 @@ function boundedLookups(lookup: Lookup, maxInFlight: number) {
   };
 }
 
-const systemLookups = boundedLookups(systemLookup, MAX_LOOKUPS);
+/** How long a name's answer is used again without a lookup, and how many names are kept (boundedLookups). */
+export const KEEP_ANSWER_MS = 30_000;
+const MAX_KEPT_ANSWERS = 10_000;
+
+const systemLookups = boundedLookups(systemLookup, MAX_LOOKUPS, systemClock);
 
 // Where a connection reaches this host whatever its interfaces: loopback, and the unspecified address (Linux
 // connects 0.0.0.0 and :: to the local host).
@@ -255,8 +273,8 @@ export interface GatewayAddressOptions {
  * its lookups wait on that portal's own slot (see boundedLookups); without it, each name counts alone.
  */
 export function createGatewayAddressCheck(opts: GatewayAddressOptions): GatewayAddressCheck {
-  const resolve = opts.lookup ? boundedLookups(opts.lookup, MAX_LOOKUPS) : systemLookups;
   const clock = opts.clock ?? systemClock;
+  const resolve = opts.lookup ? boundedLookups(opts.lookup, MAX_LOOKUPS, clock) : systemLookups;
   const connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
   const self = new URL(opts.publicUrl);
   const selfHost = bare(self.hostname);
