@@ -86,7 +86,8 @@ export function createSmppSession(o: {
   }
 
   function send(pdu: PDU, onResponse?: (resp: PDU) => void): boolean {
-    if (!session) return false;
+    // Closed: node-smpp may still hand over requests it had read; their answers have nowhere to go.
+    if (!session || state === 'closed') return false;
     // A centre that stops reading while it keeps sending requests would have every answer wait in this process's
     // memory: past MAX_UNSENT_BYTES the connection is of no further use.
     if (((session as unknown as { socket?: { writableLength?: number } }).socket?.writableLength ?? 0) > MAX_UNSENT_BYTES) {
