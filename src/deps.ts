@@ -119,7 +119,7 @@ export function buildDeps(o: DepsOptions) {
   const balanceGateways = createGatewayFactory({
     smpp, smsruUrl: config.SMSRU_API_URL, dispatcher, tenantDispatcher: gatewayDispatcher, timeoutMs: Math.min(BALANCE_TIMEOUT_MS, config.GATEWAY_TIMEOUT_MS), log, ...smscru,
   });
-  const accounts = createAccounts({ settings, gateways });
+  const accounts = createAccounts({ settings, gateways, mac: (text) => crypto.derivedToken(`gateway-account:${text}`) });
   const reporter = createStatusReporter({
     reports, rest, identities, portals, leases: createLeases(db), clock, log, random: o.random,
     options: {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Gateway } from '../gateways/gateway.js';
 import type { GatewayFactory } from '../gateways/index.js';
 import type { SettingsRepo } from '../portals/settings-repo.js';
@@ -16,24 +15,25 @@ export interface Account {
  * user, an SMPP centre's address and system_id), not by its password: a message is asked about, or looked up, only at
  * the account that took it. Asked at another (the portal switched gateway or account since), SMS.ru answers "not
  * found" (-1), which read as `failed`; SMSC.ru's lookup by our id would say "never received" and send it again.
- * A hash cut to 16 hex digits: nothing of the credentials can be read from it (SMS.ru's key, the one secret in it,
- * is long and random).
+ * Keyed (`mac`, from SECRET_KEY) and cut to 16 hex digits: the rows it is stored on say nothing of the credentials,
+ * not even which portals share an SMS.ru key. An SMS.ru account is known only by its key: a new key for the same
+ * account is another account here (its earlier messages settle by callback, or expire).
  */
-export function accountKey(kind: string, c: Record<string, string>): string {
+export function accountKey(kind: string, c: Record<string, string>, mac: (text: string) => string): string {
   const identity: Record<string, Array<string | undefined>> = {
     smsru: [c.api_key],
     smscru: [c.login?.toLowerCase()],
     kannel: [c.url, c.username],
     smpp: [c.url, c.system_id],
   };
-  return createHash('sha256').update(JSON.stringify([kind, ...(identity[kind] ?? [])])).digest('hex').slice(0, 16);
+  return mac(JSON.stringify([kind, ...(identity[kind] ?? [])])).slice(0, 16);
 }
 
 /**
  * A portal's gateway account, rebuilt when its settings change. Cached briefly so that a burst of
  * messages does not decrypt the same credentials for every message.
  */
-export function createAccounts(deps: { settings: SettingsRepo; gateways: GatewayFactory; ttlMs?: number; now?: () => number }) {
+export function createAccounts(deps: { settings: SettingsRepo; gateways: GatewayFactory; mac: (text: string) => string; ttlMs?: number; now?: () => number }) {
   const ttl = deps.ttlMs ?? 5_000;
   const now = deps.now ?? (() => Date.now());
   const cache = new Map<number, { at: number; account: Account | undefined }>();
@@ -46,7 +46,7 @@ export function createAccounts(deps: { settings: SettingsRepo; gateways: Gateway
     const account = s && {
       gateway: deps.gateways(s.gateway, s.credentials, { portalId }),
       senderFor: (code: string) => senders.find((x) => x.code === code)?.name ?? senders[0]?.name ?? '',
-      key: accountKey(s.gateway, s.credentials),
+      key: accountKey(s.gateway, s.credentials, deps.mac),
     };
     cache.set(portalId, { at: now(), account });
     return account;
