@@ -245,6 +245,16 @@ describe('SMPP end to end', () => {
     for (const m of sent) expect(await messageRow(ctx, m.id)).toMatchObject({ state: 'delivered', gateway_status: 'DELIVRD' });
     await untilIdle(ctx.deps.reporter);
     for (const m of sent) expect(m.portal.shown.get(m.id)).toBe('delivered');
+
+    // The second portal's connection drops after a submit went out; the receipt, with an id never heard, comes over
+    // the first portal's bind (the second's is gone or newer) and still settles it by its number and text.
+    smsc.dropOnNext();
+    const lost = await postSms(ctx, other, { to: '+79990000003', text: 'Lost answer of the second portal' });
+    await untilIdle(ctx.deps.worker);
+    expect(await messageRow(ctx, lost)).toMatchObject({ state: 'sending', gateway_status: 'SMPP_DROPPED' });
+    expect(await smsc.receipt(submitsTo('79990000003')[0]!.messageId, 'DELIVRD', { to: '79990000003', excerpt: 'Lost answer' })).toBe(0);
+    expect(await messageRow(ctx, lost)).toMatchObject({ state: 'delivered' });
+    expect(submitsTo('79990000003')).toHaveLength(1);
   });
 
   it('the graceful stop lets the worker finish, then unbinds', async () => {

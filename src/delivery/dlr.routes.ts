@@ -119,7 +119,7 @@ export function dlrRoutes(deps: DlrDeps) {
       const [kind, id, code] = record.split('\n');
       if (kind !== 'sms_status' || !id) continue; // heartbeats ("test") and call checks are ignored
       const status = smsruStatus(Number(code));
-      const m = status && (await deps.queue.byGatewayId(portalId, id));
+      const m = status && (await deps.queue.byGatewayId(portalId, id, 'smsru'));
       if (!m || !status) continue;
       if ((await applyGatewayStatus(deps.queue, m.id, status, deps.clock())) && status.state !== 'sent') settled = true;
     }

@@ -2,6 +2,7 @@ import type { Db } from '../platform/db.js';
 import { idKeys } from '../gateways/smpp/codec.js';
 
 export interface PartMatch {
+  portalId: number;
   messageId: number;
   part: number;
   parts: number;
@@ -24,17 +25,21 @@ export function createPartRepo(db: Db) {
     await db('message_parts').insert(rows).onConflict(['message_id', 'part', 'id_key']).ignore();
   }
 
-  /** Parts of the portal's messages whose id reads as `id` in some form, newest message first (a few at most). */
-  async function find(portalId: number, id: string): Promise<PartMatch[]> {
+  /**
+   * Parts of the portals' messages whose id reads as `id` in some form, newest message first (a few at most). Several
+   * portals: those that share one SMPP account (smpp-receipts.ts).
+   */
+  async function find(portalIds: number[], id: string): Promise<PartMatch[]> {
     const rows = await db('message_parts as p')
       .join('messages as m', 'm.id', 'p.message_id')
-      .where('p.portal_id', portalId)
+      .whereIn('p.portal_id', portalIds)
       .whereIn('p.id_key', idKeys(id))
       .orderBy('p.message_id', 'desc')
       .limit(20)
-      .select('p.message_id', 'p.part', 'p.parts', 'p.gateway_id', 'm.state', 'm.phone');
+      .select('p.portal_id', 'p.message_id', 'p.part', 'p.parts', 'p.gateway_id', 'm.state', 'm.phone');
     return rows.map((r) => ({
-      messageId: Number(r.message_id), part: Number(r.part), parts: Number(r.parts), gatewayId: String(r.gateway_id), state: String(r.state), phone: r.phone ?? null,
+      portalId: Number(r.portal_id), messageId: Number(r.message_id), part: Number(r.part), parts: Number(r.parts), gatewayId: String(r.gateway_id),
+      state: String(r.state), phone: r.phone ?? null,
     }));
   }
 
@@ -44,15 +49,16 @@ export function createPartRepo(db: Db) {
     return row ? String(row.gateway_id) : undefined;
   }
 
-  /** The portal's messages at `gateway` to `phone` (E.164) whose outcome is unknown, with their texts. */
-  async function awaitingOutcome(portalId: number, gateway: string, phone: string) {
+  /** The portals' messages at `gateway` to `phone` (E.164) whose outcome is unknown, with their texts. */
+  async function awaitingOutcome(portalIds: number[], gateway: string, phone: string) {
     const rows = await db('messages')
-      .where({ portal_id: portalId, gateway, phone, state: 'sending' })
+      .whereIn('portal_id', portalIds)
+      .where({ gateway, phone, state: 'sending' })
       .whereNotNull('unknown_since')
       .orderBy('id', 'desc')
       .limit(20)
-      .select('id', 'body');
-    return rows.map((r) => ({ id: Number(r.id), body: (r.body as string | null) ?? null }));
+      .select('id', 'portal_id', 'body');
+    return rows.map((r) => ({ id: Number(r.id), portalId: Number(r.portal_id), body: (r.body as string | null) ?? null }));
   }
 
   return { record, find, firstId, awaitingOutcome };

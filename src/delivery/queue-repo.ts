@@ -299,8 +299,12 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
     return m && { id: Number(m.id), portal_id: Number(m.portal_id), gateway: (m.gateway as string | null) ?? null, state: m.state as MessageState };
   }
 
-  async function byGatewayId(portalId: number, gatewayMessageId: string) {
-    return db('messages').where({ portal_id: portalId, gateway_message_id: gatewayMessageId }).first();
+  /** A message of the portal(s) by the id `gateway` gave it (ids of different gateways may look alike). */
+  async function byGatewayId(portalId: number | number[], gatewayMessageId: string, gateway?: string) {
+    return db('messages')
+      .whereIn('portal_id', typeof portalId === 'number' ? [portalId] : portalId)
+      .where({ gateway_message_id: gatewayMessageId, ...(gateway ? { gateway } : {}) })
+      .first();
   }
 
   /**

@@ -23,8 +23,9 @@ const plain = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
  * outcome is unknown (the connection dropped before the answer): when exactly one such message went to the
  * receipt's number (and its text starts as the receipt quotes, where it does).
  * Portals that saved the same SMPP account (`peers`) share its receipts: a centre sends them over any bind of the
- * account, which may be another portal's, so a receipt that names none of its own portal's ids is looked for by id in
- * theirs before it is matched by number.
+ * account, which may be another portal's. So every way above looks in all of them at once: the id as written in any
+ * of them (the centre gives an id once per account), then any reading of any part's id across them by the same
+ * order, then the number among all their unknown outcomes.
  */
 export function createSmppReceipts(deps: {
   queue: QueueRepo; parts: PartRepo; clock: Clock; log: Log; onSettled?: () => void; peers?: (portalId: number) => Promise<number[]>;
@@ -43,26 +44,21 @@ export function createSmppReceipts(deps: {
     return [...matches].sort((a, b) => score(b) - score(a))[0];
   }
 
-  /** Whether the receipt names one of `portalId`'s messages (then it is settled or absorbed). */
-  async function byId(portalId: number, r: Receipt, how: string): Promise<boolean> {
-    const own = await deps.queue.byGatewayId(portalId, r.id);
-    if (own) {
-      await settle(portalId, Number(own.id), r, undefined, how);
-      return true;
-    }
-    const match = best(await deps.parts.find(portalId, r.id), r);
-    if (match?.part === 0) {
-      await settle(portalId, match.messageId, r, match.gatewayId, `${how} part`);
-      return true;
-    }
-    if (match) deps.log.info({ portalId, messageId: match.messageId, part: match.part + 1, parts: match.parts, stat: r.status.code }, 'smpp.receipt.other_part');
-    return match !== undefined;
-  }
-
   async function receipt(portalId: number, r: Receipt) {
-    if (await byId(portalId, r, 'id')) return;
-    for (const peer of (await deps.peers?.(portalId)) ?? []) if (await byId(peer, r, 'shared account')) return;
-    if (await byNumber(portalId, r)) return;
+    // The usual case first, without asking who shares the account: the id as written, of the bind's own portal.
+    const own = await deps.queue.byGatewayId(portalId, r.id, 'smpp');
+    if (own) return settle(portalId, Number(own.id), r, undefined, 'id');
+    const peers = (await deps.peers?.(portalId)) ?? [];
+    const group = [portalId, ...peers];
+    const shared = peers.length ? await deps.queue.byGatewayId(peers, r.id, 'smpp') : undefined;
+    if (shared) return settle(Number(shared.portal_id), Number(shared.id), r, undefined, 'id, shared account');
+    const match = best(await deps.parts.find(group, r.id), r);
+    if (match?.part === 0) return settle(match.portalId, match.messageId, r, match.gatewayId, 'part');
+    if (match) {
+      deps.log.info({ portalId: match.portalId, messageId: match.messageId, part: match.part + 1, parts: match.parts, stat: r.status.code }, 'smpp.receipt.other_part');
+      return;
+    }
+    if (await byNumber(group, r)) return;
     deps.log.info({ portalId, stat: r.status.code }, 'smpp.receipt.unmatched');
   }
 
@@ -72,15 +68,15 @@ export function createSmppReceipts(deps: {
    * quote could be for anything else sent on the same system_id (aggregator accounts are often shared), so it
    * settles nothing; the message then ends "outcome unknown" after the window.
    */
-  async function byNumber(portalId: number, r: Receipt): Promise<boolean> {
+  async function byNumber(portalIds: number[], r: Receipt): Promise<boolean> {
     const handset = digits(r.handset);
     const quoted = plain(r.excerpt ?? '');
     if (handset.length < 7 || !quoted) return false;
-    const candidates = (await deps.parts.awaitingOutcome(portalId, 'smpp', `+${handset}`)).filter((c) => c.body !== null && plain(c.body).startsWith(quoted));
+    const candidates = (await deps.parts.awaitingOutcome(portalIds, 'smpp', `+${handset}`)).filter((c) => c.body !== null && plain(c.body).startsWith(quoted));
     if (candidates.length !== 1) return false;
     const m = candidates[0]!;
-    await deps.parts.record(portalId, { messageId: m.id, part: 0, parts: 1, smscId: r.id }, deps.clock());
-    await settle(portalId, m.id, r, r.id, 'number');
+    await deps.parts.record(m.portalId, { messageId: m.id, part: 0, parts: 1, smscId: r.id }, deps.clock());
+    await settle(m.portalId, m.id, r, r.id, 'number');
     return true;
   }
 
@@ -104,17 +100,15 @@ export function createSmppReceipts(deps: {
  * The other portals whose saved SMPP account is the same as a portal's (address and credentials: the pool's
  * fingerprint), read from the settings and kept for `ttlMs`: asked only for receipts a portal could not match.
  */
-export function createSmppPeers(deps: { settings: Pick<SettingsRepo, 'gatewayKinds' | 'get'>; ttlMs?: number; now?: () => number }) {
-  const ttl = deps.ttlMs ?? 5_000;
+export function createSmppPeers(deps: { settings: Pick<SettingsRepo, 'allOfKind'>; ttlMs?: number; now?: () => number }) {
+  const ttl = deps.ttlMs ?? 30_000;
   const now = deps.now ?? Date.now;
   let loaded: { at: number; accounts: Promise<Map<number, string>> } | undefined;
 
   async function load(): Promise<Map<number, string>> {
     const accounts = new Map<number, string>();
-    for (const [portalId, kind] of await deps.settings.gatewayKinds()) {
-      if (kind !== 'smpp') continue;
-      const s = await deps.settings.get(portalId);
-      const settings = s && smppSettings(s.credentials);
+    for (const [portalId, credentials] of await deps.settings.allOfKind('smpp')) {
+      const settings = smppSettings(credentials);
       if (settings) accounts.set(portalId, smppAccountFingerprint(settings));
     }
     return accounts;

@@ -21,6 +21,12 @@ export function createSettingsRepo(db: Db, crypto: Crypto) {
     return { gateway: row.gateway, credentials: JSON.parse(crypto.decrypt(row.credentials_enc)), updatedAt: row.updated_at };
   }
 
+  /** Every portal's credentials for one gateway kind, in one read. */
+  async function allOfKind(kind: string): Promise<Map<number, Record<string, string>>> {
+    const rows = await db('settings').where({ gateway: kind }).select('portal_id', 'credentials_enc');
+    return new Map(rows.map((r) => [Number(r.portal_id), JSON.parse(crypto.decrypt(r.credentials_enc)) as Record<string, string>]));
+  }
+
   /** The portal's gateway kind, without its credentials. */
   async function kindOf(portalId: number): Promise<string | undefined> {
     return (await db('settings').where({ portal_id: portalId }).first('gateway'))?.gateway;
@@ -68,7 +74,7 @@ export function createSettingsRepo(db: Db, crypto: Crypto) {
     return Object.fromEntries(rows.map((r) => [String(r.gateway), Number(r.n)]));
   }
 
-  return { get, kindOf, save, gatewayKinds, configuredByGateway, senders, addSender, removeSender, markRegistered };
+  return { get, kindOf, allOfKind, save, gatewayKinds, configuredByGateway, senders, addSender, removeSender, markRegistered };
 }
 
 export type SettingsRepo = ReturnType<typeof createSettingsRepo>;
