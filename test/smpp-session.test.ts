@@ -256,6 +256,25 @@ describe('what the centre sends', () => {
     expect(heard).toEqual([`accepted 3 11/0 ${id}`, `receipt 3 ${id} delivered`]);
   });
 
+  it('two portals on one account: a part\'s id reaches the sink before its receipt, though the receipt comes over the other portal\'s bind', async () => {
+    let storeParts!: () => void;
+    const partsStored = new Promise<void>((r) => (storeParts = r));
+    // Storing the second portal's part takes a while (a busy database).
+    const slowSink: SmppReceiptSink = { ...sink, accepted: async (portalId, p) => void (await partsStored, heard.push(`accepted ${portalId} ${p.messageId}/${p.part} ${p.smscId}`)) };
+    const p = createSmppPool({ connect: connect(), log, options, sink: slowSink, random: () => 0.5 });
+    pools.push(p);
+    await p.account(1, account()).keepBound(1_000); // the first portal's bind: the centre's receipts go over it
+    const second = p.account(2, account());
+    expect(await second.submit(submitParams(), { messageId: 21, part: 0, parts: 1 }, { waitMs: 1_000 })).toMatchObject({ kind: 'answered', status: 0 });
+    const id = smsc.submits[0]!.messageId;
+    const answered = smsc.receipt(id, 'DELIVRD', { to: '79991234567', form: 'tlv', idFormat: 'hex' });
+    await new Promise((r) => setTimeout(r, 200)); // the receipt is read meanwhile, and must wait
+    expect(heard).toEqual([]);
+    storeParts();
+    expect(await answered).toBe(0);
+    expect(heard).toEqual([`accepted 2 21/0 ${id}`, `receipt 1 ${id} delivered`]);
+  });
+
   it('an incoming SMS (no receipt bit) is answered, logged with masked numbers and no text, and goes nowhere', async () => {
     const lines: string[] = [];
     const p = createSmppPool({ connect: connect(), log: createLogger('info', { write: (l: string) => void lines.push(l) }), options, sink });

@@ -90,6 +90,8 @@ export function createSmppPool(o: { connect: SmppConnect; log: Log; options: Smp
   const opt = o.options;
   const random = o.random ?? Math.random;
   const accounts = new Map<number, ReturnType<typeof openAccount>>();
+  /** Per account at the centre (its fingerprint): the chain its sink calls wait in, whichever portal's bind they came over. */
+  const chains = new Map<string, Promise<unknown>>();
   let sink = o.sink;
   let closing = false;
   const sweep = setInterval(() => {
@@ -110,16 +112,21 @@ export function createSmppPool(o: { connect: SmppConnect; log: Log; options: Smp
     const pace = createPace(settings.tps);
     let lastUsed = Date.now();
     let closed = false;
-    let chain: Promise<unknown> = Promise.resolve();
     let receiptsInHand = 0;
     let reference = Math.floor(random() * 256);
     type Slot = { session?: SmppSession; opening?: Promise<void>; failures: number; retryAt: number; error?: SmppError; timer?: NodeJS.Timeout };
     const slots: Slot[] = Array.from({ length: Math.max(1, opt.binds) }, () => ({ failures: 0, retryAt: 0 }));
 
-    /** The account's calls to the sink, one at a time in arrival order. */
+    /**
+     * The account's calls to the sink, one at a time in arrival order: a part's id is stored before a receipt that
+     * names it is looked up. One chain per account at the centre, not per portal: portals that saved the same account
+     * get each other's receipts (smpp-receipts.ts), which must wait for the other portal's parts too.
+     */
     function serial<T>(job: () => Promise<T>): Promise<T> {
-      const run = chain.then(job, job);
-      chain = run.catch(() => undefined);
+      const run = (chains.get(key) ?? Promise.resolve()).then(job, job);
+      const tail = run.catch(() => undefined);
+      chains.set(key, tail);
+      void tail.then(() => chains.get(key) === tail && chains.delete(key));
       return run;
     }
 
@@ -266,7 +273,7 @@ export function createSmppPool(o: { connect: SmppConnect; log: Log; options: Smp
         await slot.session?.unbind();
         slot.session = undefined;
       }));
-      await chain;
+      await chains.get(key);
     }
 
     return {
