@@ -22,6 +22,7 @@ import * as messageParts from './20261130000014_message_parts.js';
 import * as jobLeaseHolders from './20261201000001_job_lease_holders.js';
 import * as gatewayAccount from './20261201000002_gateway_account.js';
 import * as consoleLogouts from './20261201000003_console_logouts.js';
+import * as jobLeaseMarks from './20261201000004_job_lease_marks.js';
 
 // Listed statically so the same migrations run under tsx, vitest and the knex CLI without a loader.
 const all: Record<string, Knex.Migration> = {
@@ -48,6 +49,7 @@ const all: Record<string, Knex.Migration> = {
   '20261201000001_job_lease_holders': jobLeaseHolders,
   '20261201000002_gateway_account': gatewayAccount,
   '20261201000003_console_logouts': consoleLogouts,
+  '20261201000004_job_lease_marks': jobLeaseMarks,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

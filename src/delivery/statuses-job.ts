@@ -30,8 +30,6 @@ export function createStatusesJob(deps: {
     ...deps, options: { graceMs: o.unknownGraceMs ?? 2 * 60_000, leaseMs: o.pollLeaseMs, perPortalLimit: o.perPortalLimit },
   });
   let turn = 0;
-  /** Per portal, the last message asked about: the next run goes on after it (queue-repo sentSince). */
-  const cursors = new Map<number, number>();
 
   async function poll(): Promise<number> {
     const since = deps.clock() - o.maxAgeMs;
@@ -46,10 +44,12 @@ export function createStatusesJob(deps: {
       if (!account || !gw?.fetchStatuses) continue;
       const held = await deps.leases.take(`statuses:${portalId}`, deps.clock(), o.pollLeaseMs);
       if (!held) continue; // another process polls it now
+      // The last message asked about is the lease's mark: the next run, in any process, goes on after it.
+      const position = { last: held.mark ?? 0 };
       try {
-        changed += await pollPortal(portalId, gw, account.key, since, () => held.renew(deps.clock(), o.pollLeaseMs));
+        changed += await pollPortal(portalId, gw, account.key, since, position, () => held.renew(deps.clock(), o.pollLeaseMs));
       } finally {
-        await held.release(deps.clock());
+        await held.release(deps.clock(), position.last);
       }
     }
     return changed;
@@ -57,9 +57,11 @@ export function createStatusesJob(deps: {
 
   /** `renew` before each gateway call: the lease stays short (a dead poller blocks the portal only that long); a poller
    * that finds it lost stops there. */
-  async function pollPortal(portalId: number, gw: Gateway, account: string, since: number, renew: () => Promise<boolean>): Promise<number> {
+  async function pollPortal(
+    portalId: number, gw: Gateway, account: string, since: number, position: { last: number }, renew: () => Promise<boolean>,
+  ): Promise<number> {
     let changed = 0;
-    const rows = await deps.queue.sentSince(portalId, since, o.perPortalLimit, account, cursors.get(portalId) ?? 0);
+    const rows = await deps.queue.sentSince(portalId, since, o.perPortalLimit, account, position.last);
     const size = gw.statusBatchSize ?? 100;
     for (let i = 0; i < rows.length; i += size) {
       if (i > 0 && !(await renew())) break; // the lease ran out and another process took the portal over
@@ -71,7 +73,7 @@ export function createStatusesJob(deps: {
         deps.log.warn({ portalId, gateway: gw.name, error: (err as { code?: string }).code ?? String(err) }, 'gateway.status.failed');
         break; // try this portal again on the next run
       }
-      cursors.set(portalId, Number(chunk[chunk.length - 1]!.id));
+      position.last = Number(chunk[chunk.length - 1]!.id);
       for (const r of chunk) {
         const s = statuses.get(r.gateway_message_id);
         if (s && s.state !== 'sent' && (await applyGatewayStatus(deps.queue, r.id, s, deps.clock()))) changed++;

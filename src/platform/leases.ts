@@ -5,8 +5,13 @@ import type { Db } from './db.js';
 export interface Lease {
   /** The holder is still at work: the lease runs `ttlMs` from now again. False when it ran out and another took it. */
   renew(now: number, ttlMs: number): Promise<boolean>;
-  /** Gives it back early (the holder finished), so the next run anywhere may take it at once. */
-  release(now: number): Promise<void>;
+  /**
+   * Gives it back early (the holder finished), so the next run anywhere may take it at once; `mark`, when given, is
+   * how far the holder got, for the next holder.
+   */
+  release(now: number, mark?: number): Promise<void>;
+  /** How far the last holder got (its `release` mark), if it said. */
+  readonly mark: number | null;
 }
 
 /**
@@ -20,15 +25,16 @@ export function createLeases(db: Db) {
     const res = await db.raw(
       `INSERT INTO job_leases (name, until, holder) VALUES (?, ?, ?)
        ON CONFLICT (name) DO UPDATE SET until = excluded.until, holder = excluded.holder WHERE job_leases.until <= ?
-       RETURNING until`,
+       RETURNING until, mark`,
       [name, now + ttlMs, holder, now],
     );
-    const rows = (Array.isArray(res) ? res : res.rows) as unknown[];
+    const rows = (Array.isArray(res) ? res : res.rows) as Array<{ mark: number | string | null }>;
     if (rows.length !== 1) return undefined;
     const mine = () => db('job_leases').where({ name, holder });
     return {
+      mark: rows[0]!.mark === null || rows[0]!.mark === undefined ? null : Number(rows[0]!.mark),
       renew: async (at, ttl) => (await mine().update({ until: at + ttl })) === 1,
-      release: async (at) => void (await mine().update({ until: at })),
+      release: async (at, mark) => void (await mine().update({ until: at, ...(mark === undefined ? {} : { mark }) })),
     };
   }
 
