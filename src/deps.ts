@@ -24,6 +24,8 @@ import { createInstallService } from './portals/install.service.js';
 import { BALANCE_TIMEOUT_MS, createSettingsService } from './portals/settings.service.js';
 import { createSettingsView } from './portals/settings-view.js';
 import { createEventsService } from './portals/events.service.js';
+import { createTokenChecks, TOKEN_CHECK_LIMITS } from './portals/verify.js';
+import { createFairGate } from './platform/fair-gate.js';
 import { createConnectionCheck } from './portals/connection-check.js';
 import { createConnectionCheckRepo } from './portals/connection-check-repo.js';
 import { createTokenKeeper } from './portals/token-keeper.js';
@@ -91,6 +93,7 @@ export function buildDeps(o: DepsOptions) {
     timeoutMs: config.B24_TIMEOUT_MS,
     clock,
   });
+  const checks = createTokenChecks({ oauth, gate: createFairGate({ ...TOKEN_CHECK_LIMITS, maxWaitMs: config.B24_TIMEOUT_MS }) });
   const queue = createQueueRepo(db, { onFinal });
   const limiter = createLimiter({ burst: config.B24_RATE_BURST, perSecond: config.B24_RATE_PER_SECOND, store: databaseBuckets(db) });
   const refresher = createTokenRefresher({ portals, oauth, clock, log, onOutcome: (outcome) => metrics.tokenRefreshes.inc({ outcome }) });
@@ -155,7 +158,7 @@ export function buildDeps(o: DepsOptions) {
   });
   const providers = createProviderRegistry({ rest, portals, settings, publicUrl: config.PUBLIC_URL, clock, log });
   const connection = createConnectionCheck({ rest, providers, checks: createConnectionCheckRepo(db), clock, log });
-  const events = createEventsService({ oauth, rest, portals, providers, connection, clock, log });
+  const events = createEventsService({ checks, rest, portals, providers, connection, clock, log });
   const queueSignal = createQueueSignal(db, log);
   /**
    * Wake-ups for the loops: this process's own at once, workers in other processes through PostgreSQL's
@@ -178,14 +181,14 @@ export function buildDeps(o: DepsOptions) {
   };
   const intake = createIntakeService({ portals, messages, identities, clock, log, onQueued: wake.queued, onRejected: wake.settled });
   const settingsService = createSettingsService({
-    oauth, rest, portals, settings, providers, accounts, gateways, balanceGateways, intake, identities, clock, log,
+    checks, rest, portals, settings, providers, accounts, gateways, balanceGateways, intake, identities, clock, log,
     // An administrator's visit gives reports that waited for a token that may set them (issue 10 §3) another go now.
     wakeWaitingReports: async (portalId: number) => {
       if (await reports.wakeWaiting(portalId, clock())) wake.settled();
     },
     callbackUrl: (gateway, portalId) => dlrUrl(config.PUBLIC_URL, crypto, { gateway, portalId }),
   });
-  const install = createInstallService({ oauth, rest, portals, identities, settings, settingsService, providers, clock, log });
+  const install = createInstallService({ checks, rest, portals, identities, settings, settingsService, providers, clock, log });
   const logs = createLogRepo(db);
   const stats = createStatsRepo(db);
   const settingsView = createSettingsView({ settings, logs, formTokens, balance: settingsService.balance });
@@ -203,7 +206,7 @@ export function buildDeps(o: DepsOptions) {
   const consoleSessions = createConsoleSessions(db);
 
   return {
-    config, db, log, clock, dispatcher, crypto, formTokens, portals, identities, settings, messages, queue, reports, metrics, oauth, limiter, refresher, rest,
+    config, db, log, clock, dispatcher, crypto, formTokens, portals, identities, settings, messages, queue, reports, metrics, oauth, checks, limiter, refresher, rest,
     providers, install, events, intake, tokenKeeper, gateways, smpp, accounts, worker, reporter, statusesJob, queueSignal, wake,
     settingsService, settingsView, logs, stats, loginFailures, consoleSessions, retention, providerChecks, providerCheck, pauses, connection,
   };

@@ -94,7 +94,7 @@ export async function startDemo(o: DemoOptions = {}) {
     const tokens = b24.issueTokens(portal, 1);
     const { portal: stored } = await deps.install.acceptInstallFrame({
       authId: tokens.accessToken, authExpires: 3600, refreshId: tokens.refreshToken, memberId: portal.memberId,
-      applicationToken: portal.applicationToken, domain: portal.domain, https: false,
+      applicationToken: portal.applicationToken, domain: portal.domain, https: false, from: 'demo',
     });
     await deps.install.configure(stored.id, { gateway: 'sandbox', credentials: {}, sender: DEMO_SENDER });
     portal.installed = true;

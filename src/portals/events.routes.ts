@@ -22,6 +22,7 @@ export function eventsRoutes(deps: { events: EventsService }) {
       memberId: str(auth.member_id),
       domain: str(auth.domain),
       clientEndpoint: str(auth.client_endpoint),
+      from: req.ip ?? '',
     };
     const event = str(body.event)?.toUpperCase();
     if (event === 'ONAPPINSTALL' || event === 'ONAPPUPDATE') {

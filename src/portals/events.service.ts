@@ -3,12 +3,11 @@ import type { Log } from '../platform/logger.js';
 import { AppError } from '../platform/errors.js';
 import { safeEqual } from '../platform/crypto.js';
 import { B24Error } from '../bitrix/errors.js';
-import type { OAuthClient } from '../bitrix/oauth.js';
 import type { RestClient } from '../bitrix/rest-client.js';
 import type { TokenPair, PortalRepo } from './portal-repo.js';
 import type { ProviderRegistry } from './providers.js';
 import type { ConnectionCheck } from './connection-check.js';
-import { TokenRejected, verifyAccessToken } from './verify.js';
+import { TokenRejected, type TokenChecks } from './verify.js';
 import { identifyViewer } from './viewer.js';
 
 export interface EventAuth {
@@ -19,13 +18,15 @@ export interface EventAuth {
   memberId?: string;
   domain?: string;
   clientEndpoint?: string;
+  /** The address the event came from (req.ip): whose share of the OAuth checks it uses. */
+  from: string;
 }
 
 const rejected = (why: string) => new AppError('unauthorized', 401, why);
 
 /** ONAPPINSTALL, ONAPPUPDATE and ONAPPUNINSTALL: verified before anything changes. */
 export function createEventsService(deps: {
-  oauth: OAuthClient;
+  checks: TokenChecks;
   rest: RestClient;
   portals: PortalRepo;
   providers: ProviderRegistry;
@@ -47,9 +48,9 @@ export function createEventsService(deps: {
     const leased = stored !== undefined && safeEqual(stored.refreshToken, a.refreshToken!);
     if (leased && !(await deps.portals.takeRefreshLease(portalId!, deps.clock(), 30_000))) return undefined;
     try {
-      const pair = await deps.oauth.refresh(a.refreshToken!);
+      const pair = await deps.checks.refresh(a.from, a.refreshToken!);
       // The refreshed token must still name the same portal.
-      await verifyAccessToken(deps.oauth, { accessToken: pair.accessToken, memberId: a.memberId!, domain: a.domain, requireInstalled: false });
+      await deps.checks.verify(a.from, { accessToken: pair.accessToken, memberId: a.memberId!, domain: a.domain, requireInstalled: false });
       return { pair, leased };
     } catch (err) {
       if (!(err instanceof B24Error) && !(err instanceof AppError)) throw err;
@@ -62,7 +63,7 @@ export function createEventsService(deps: {
   /** The event's access token at the OAuth server: true when valid, false when it expired (events arrive late). */
   async function accessTokenValid(a: EventAuth): Promise<boolean> {
     try {
-      await verifyAccessToken(deps.oauth, { accessToken: a.accessToken!, memberId: a.memberId!, domain: a.domain, requireInstalled: false });
+      await deps.checks.verify(a.from, { accessToken: a.accessToken!, memberId: a.memberId!, domain: a.domain, requireInstalled: false });
       return true;
     } catch (err) {
       if (err instanceof TokenRejected && err.b24Code === 'expired_token') return false;

@@ -32,6 +32,10 @@ export function sendAuthFailure(res: Response, lang: Lang, err: AppError) {
   const tx = t(lang);
   if (err.code === 'not_admin') return sendPage(res, 403, errorPage({ lang, message: tx.notAdmin }));
   if (err.code === 'portal_unavailable') return sendPage(res, 503, errorPage({ lang, message: tx.portalUnavailable }));
+  if (err.code === 'too_many_checks' || err.code === 'checks_busy') {
+    res.setHeader('Retry-After', String(err.details?.retryAfterS ?? 1));
+    return sendPage(res, err.status, errorPage({ lang, message: tx.authBusy }));
+  }
   if (err.code === 'portal_cert_untrusted') return sendPage(res, 502, errorPage({ lang, message: tx.onPremise.certUntrusted(String(err.details?.host ?? '')) }));
   const unavailable = err.status === 503;
   return sendPage(res, err.status, errorPage({ lang, message: unavailable ? tx.authUnavailable : tx.authRejected, detail: unavailable ? undefined : err.message }));

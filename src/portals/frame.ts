@@ -11,6 +11,8 @@ export interface FrameAuth {
   applicationToken?: string;
   domain: string;
   https: boolean;
+  /** The address the frame post came from (req.ip): whose share of the OAuth checks it uses. */
+  from: string;
 }
 
 // What Bitrix24 posts into the app's frames (install page and main page, reference §4).
@@ -43,6 +45,7 @@ export function readFrame(req: Request): { ok: true; auth: FrameAuth; lang: Lang
       applicationToken: b.data.APPLICATION_TOKEN,
       domain: q.data.DOMAIN.toLowerCase(),
       https: q.data.PROTOCOL === '1',
+      from: req.ip ?? '',
     },
   };
 }

@@ -1,7 +1,6 @@
 import type { Clock } from '../platform/clock.js';
 import type { Log } from '../platform/logger.js';
 import { AppError } from '../platform/errors.js';
-import type { OAuthClient } from '../bitrix/oauth.js';
 import type { RestClient } from '../bitrix/rest-client.js';
 import type { FrameAuth } from './frame.js';
 import type { PortalRepo, Portal } from './portal-repo.js';
@@ -10,7 +9,7 @@ import type { IdentityRepo } from './identity-repo.js';
 import type { SettingsService } from './settings.service.js';
 import { senderCode, type ProviderRegistry } from './providers.js';
 import { PortalTooOld, checkMethods, type MethodCheck } from './capabilities.js';
-import { verifyAccessToken } from './verify.js';
+import type { TokenChecks } from './verify.js';
 import { identifyViewer, type Viewer } from './viewer.js';
 
 /**
@@ -18,7 +17,7 @@ import { identifyViewer, type Viewer } from './viewer.js';
  * service's job, as on the app's page) and register.
  */
 export function createInstallService(deps: {
-  oauth: OAuthClient;
+  checks: TokenChecks;
   rest: RestClient;
   portals: PortalRepo;
   identities: Pick<IdentityRepo, 'setTokenUser'>;
@@ -37,7 +36,7 @@ export function createInstallService(deps: {
    */
   async function acceptInstallFrame(a: FrameAuth): Promise<{ portal: Portal; viewer: Viewer }> {
     // During installation app.info still says installed=false (it turns true after BX24.installFinish).
-    await verifyAccessToken(deps.oauth, { accessToken: a.authId, memberId: a.memberId, domain: a.domain, requireInstalled: false });
+    await deps.checks.verify(a.from, { accessToken: a.authId, memberId: a.memberId, domain: a.domain, requireInstalled: false });
     const existing = await deps.portals.findByMemberId(a.memberId);
     const restEndpoint = `${a.https ? 'https' : 'http'}://${a.domain}/rest/`;
     const viewer = await identifyViewer(deps.rest, { endpoint: restEndpoint, memberId: a.memberId, portalId: existing?.id }, a.authId);

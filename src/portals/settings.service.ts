@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../platform/clock.js';
 import type { Log } from '../platform/logger.js';
 import { AppError } from '../platform/errors.js';
-import type { OAuthClient } from '../bitrix/oauth.js';
 import type { RestClient } from '../bitrix/rest-client.js';
 import type { GatewayFactory } from '../gateways/index.js';
 import type { CredentialCheck } from '../gateways/gateway.js';
@@ -13,7 +12,7 @@ import type { FrameAuth } from './frame.js';
 import type { Portal, PortalRepo } from './portal-repo.js';
 import type { GatewaySettings, SettingsRepo } from './settings-repo.js';
 import { senderCode, type ProviderRegistry } from './providers.js';
-import { verifyAccessToken } from './verify.js';
+import type { TokenChecks } from './verify.js';
 import { identifyViewer, type Viewer } from './viewer.js';
 
 /**
@@ -33,7 +32,7 @@ export class GatewayCheckFailed extends Error {
  * install page), the sender names (one Bitrix24 provider each), the default country, and test SMS.
  */
 export function createSettingsService(deps: {
-  oauth: OAuthClient;
+  checks: TokenChecks;
   rest: RestClient;
   portals: PortalRepo;
   settings: SettingsRepo;
@@ -57,7 +56,7 @@ export function createSettingsService(deps: {
    */
   async function openFrame(a: FrameAuth): Promise<{ portal: Portal; viewer: Viewer }> {
     // The app's own pages require a finished installation (app.info install.installed = true).
-    await verifyAccessToken(deps.oauth, { accessToken: a.authId, memberId: a.memberId, domain: a.domain, requireInstalled: true });
+    await deps.checks.verify(a.from, { accessToken: a.authId, memberId: a.memberId, domain: a.domain, requireInstalled: true });
     const portal = await deps.portals.findByMemberId(a.memberId);
     if (!portal || portal.status === 'uninstalled') throw new AppError('auth_rejected', 401, 'the app is not installed in this portal');
     const viewer = await identifyViewer(deps.rest, { endpoint: portal.restEndpoint, memberId: portal.memberId, portalId: portal.id }, a.authId);

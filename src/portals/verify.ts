@@ -1,6 +1,7 @@
 import { AppError } from '../platform/errors.js';
 import { B24Error } from '../bitrix/errors.js';
 import type { AppInfo, OAuthClient } from '../bitrix/oauth.js';
+import { createFairGate, type FairGate } from '../platform/fair-gate.js';
 
 /**
  * The OAuth server refused the token. `b24Code` is its error (`expired_token`: events arrive late, and a late one
@@ -39,3 +40,23 @@ export async function verifyAccessToken(
   if (p.requireInstalled && !info.installed) throw new AppError('auth_rejected', 401, 'the app is not installed in this portal');
   return info;
 }
+
+/**
+ * The OAuth server's checks that requests ask for (a frame's token, an event's tokens), through one fair gate per
+ * process keyed by the requester's address: anyone can post a token, and each one costs a request to the OAuth
+ * server that every portal's installs, pages and token refreshes depend on. One address flooding forged tokens gets
+ * 429s once it holds its share; everyone else's checks go on in turn.
+ */
+export function createTokenChecks(deps: { oauth: OAuthClient; gate?: FairGate }) {
+  const gate = deps.gate ?? createFairGate(TOKEN_CHECK_LIMITS);
+  return {
+    verify: (from: string, p: Parameters<typeof verifyAccessToken>[1]) => gate.run(from, () => verifyAccessToken(deps.oauth, p)),
+    refresh: (from: string, refreshToken: string) => gate.run(from, () => deps.oauth.refresh(refreshToken)),
+    gate,
+  };
+}
+
+/** 16 checks in flight per process; one address holds at most 32 running or waiting; 512 wait at most, 15 s each. */
+export const TOKEN_CHECK_LIMITS = { slots: 16, perKey: 32, waiting: 512, maxWaitMs: 15_000 };
+
+export type TokenChecks = ReturnType<typeof createTokenChecks>;

@@ -91,6 +91,8 @@ export async function startSimulatedBitrix24(opts: SimulatedOptions = {}) {
   let refreshCount = 0;
   let refreshesReceived = 0;
   let refreshDelayMs = opts.refreshDelayMs ?? 0;
+  // Test hook: app.info calls as they arrive (their tokens), how many are being answered, and answers held back.
+  const appInfo = { received: [] as string[], inFlight: 0, maxInFlight: 0, hold: false, held: [] as Array<() => void> };
 
   function issue(portal: SimulatedPortal, user: SimulatedUser, issuedTo = clientId) {
     const a = token();
@@ -122,6 +124,10 @@ export async function startSimulatedBitrix24(opts: SimulatedOptions = {}) {
     const { fields } = await readBody(req);
     const p = { ...Object.fromEntries(url.searchParams), ...fields } as Json;
     if (url.pathname === '/rest/app.info' || url.pathname === '/rest/app.info.json') {
+      appInfo.received.push(String(p.auth ?? ''));
+      appInfo.maxInFlight = Math.max(appInfo.maxInFlight, ++appInfo.inFlight);
+      if (appInfo.hold) await new Promise<void>((r) => appInfo.held.push(r));
+      appInfo.inFlight--;
       const t = access.get(String(p.auth ?? ''));
       const e = tokenError(t);
       return e ? send(res, e.status, e.body) : send(res, 200, appInfoResult(t!));
@@ -315,6 +321,27 @@ export async function startSimulatedBitrix24(opts: SimulatedOptions = {}) {
     },
     set refreshDelayMs(ms: number) {
       refreshDelayMs = ms;
+    },
+    /**
+     * app.info as the OAuth server saw it: the tokens asked about in arrival order, the most ever answered at once,
+     * and a hold: while `hold` is set, answers wait until `release` lets the oldest `n` go (all when n is omitted).
+     */
+    appInfo: {
+      get received() {
+        return appInfo.received;
+      },
+      get inFlight() {
+        return appInfo.inFlight;
+      },
+      get maxInFlight() {
+        return appInfo.maxInFlight;
+      },
+      set hold(on: boolean) {
+        appInfo.hold = on;
+      },
+      release(n = appInfo.held.length) {
+        for (const r of appInfo.held.splice(0, n)) r();
+      },
     },
     async close() {
       await Promise.all([oauth.close(), ...portals.map((p) => p.close())]);

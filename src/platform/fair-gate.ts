@@ -1,0 +1,96 @@
+import { AppError } from './errors.js';
+
+/**
+ * Work done on behalf of callers who are not known yet (an OAuth check of a token anyone can post), shared fairly
+ * between callers: at most `slots` run at once in this process, a freed slot goes to the callers in turn (one each,
+ * round the callers that wait, in the order they first waited), one caller holds at most `perKey` running or waiting,
+ * and all callers together at most `waiting` waiting, none longer than `maxWaitMs`. So a flood from one address
+ * costs it quick refusals while every other caller's work waits for at most one turn of the others; and however many
+ * callers there are, the work in flight (outbound requests, sockets) stays bounded.
+ */
+export function createFairGate(opts: { slots: number; perKey: number; waiting: number; maxWaitMs: number }) {
+  interface Waiter {
+    start: () => void;
+    timer: NodeJS.Timeout;
+  }
+  let running = 0;
+  let waitingNow = 0;
+  const held = new Map<string, number>();
+  // Keys with waiters, in turn order: the first key's first waiter goes next, then that key moves to the back.
+  const queues = new Map<string, Waiter[]>();
+
+  const hold = (key: string, by: number) => {
+    const n = (held.get(key) ?? 0) + by;
+    if (n > 0) held.set(key, n);
+    else held.delete(key);
+  };
+
+  function next() {
+    while (running < opts.slots) {
+      const first = queues.entries().next();
+      if (first.done) return;
+      const [key, list] = first.value;
+      const w = list.shift()!;
+      queues.delete(key);
+      if (list.length > 0) queues.set(key, list);
+      waitingNow--;
+      clearTimeout(w.timer);
+      running++; // taken here: the waiter runs a microtask later, after this loop
+      w.start();
+    }
+  }
+
+  async function run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    if ((held.get(key) ?? 0) >= opts.perKey) {
+      throw new AppError('too_many_checks', 429, 'too many authorization checks from this address at once; try again in a moment', true, { retryAfterS: 1 });
+    }
+    if (running >= opts.slots) {
+      if (waitingNow >= opts.waiting) throw busy();
+      hold(key, 1);
+      waitingNow++;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const w: Waiter = {
+            start: resolve,
+            timer: setTimeout(() => {
+              const list = queues.get(key)!;
+              list.splice(list.indexOf(w), 1);
+              if (list.length === 0) queues.delete(key);
+              waitingNow--;
+              reject(busy());
+            }, opts.maxWaitMs),
+          };
+          const list = queues.get(key);
+          if (list) list.push(w);
+          else queues.set(key, [w]);
+        });
+      } catch (err) {
+        hold(key, -1);
+        throw err;
+      }
+    } else {
+      hold(key, 1);
+      running++;
+    }
+    try {
+      return await work();
+    } finally {
+      running--;
+      hold(key, -1);
+      next();
+    }
+  }
+
+  return {
+    run,
+    /** Work running and waiting now (the tests' and the metrics' view). */
+    get load() {
+      return { running, waiting: waitingNow, callers: held.size };
+    },
+  };
+}
+
+const busy = () =>
+  new AppError('checks_busy', 503, 'too many authorization checks are waiting; try again in a moment', true, { retryAfterS: 5 });
+
+export type FairGate = ReturnType<typeof createFairGate>;
