@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addressKey } from '../src/console/login-throttle.js';
+import { addressKey } from '../src/platform/ip.js';
 
 describe('login throttle keys', () => {
   it('counts an IPv6 client by its /64 and an IPv4-mapped address as IPv4', () => {

@@ -131,15 +131,16 @@ describe('OAuth checks that requests ask for', () => {
     expect(ctx.deps.checks.gate.load).toEqual({ running: 0, waiting: 0, callers: 0 });
   });
 
-  it('events share the same checks: an ONAPPUPDATE from an address over its share is refused with 429 and Retry-After', async () => {
+  it('events share the same checks: an ONAPPUPDATE from an address (an IPv6 /64) over its share is refused with 429 and Retry-After', async () => {
     fake = await startFakeBitrix24();
     const portal = await fake.addPortal();
     ctx = await createListeningContext({ fake, env: { TRUST_PROXY: 'loopback', B24_TIMEOUT_MS: '60000' } });
     fake.appInfo.hold = true;
+    // One IPv6 client holds a whole /64: each event from another address in it.
     const event = (i: number) =>
       fetch(`${ctx.publicUrl}/events`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': '203.0.113.9' },
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': `2001:db8:1:2::${i.toString(16)}` },
         body: new URLSearchParams({
           event: 'ONAPPUPDATE', 'auth[access_token]': `forged-${i}`, 'auth[refresh_token]': 'r', 'auth[member_id]': portal.memberId, 'auth[domain]': portal.domain,
         }).toString(),

@@ -12,7 +12,8 @@ import type { ProviderCheckRepo } from '../portals/provider-check-repo.js';
 import type { PauseStore } from '../bitrix/pauses.js';
 import { consolePage, loginPage } from '../../views/console.js';
 import type { StatsRepo } from './stats-repo.js';
-import { addressKey, type FailureCounter } from './login-throttle.js';
+import type { FailureCounter } from './login-throttle.js';
+import { addressKey } from '../platform/ip.js';
 import type { ConsoleSessions } from './console-sessions.js';
 
 const COOKIE = 'b24sms_admin';

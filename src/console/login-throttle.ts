@@ -1,6 +1,4 @@
-import { isIPv6 } from 'node:net';
 import type { Db } from '../platform/db.js';
-import { ipv6Groups, mappedIPv4 } from '../platform/ip.js';
 
 /** The console's login throttle: 5 failures per 15 minutes lock an address (or a known device). */
 export const LOGIN_THROTTLE = { limit: 5, windowMs: 15 * 60 * 1000 };
@@ -48,15 +46,4 @@ export function databaseFailureLog(db: Db, o: { limit: number; windowMs: number;
       await db('login_failures').where({ key: o.prefix + key }).delete();
     },
   };
-}
-
-/**
- * The throttle's key for a client address. An IPv6 user holds a whole /64, so it counts as one address;
- * IPv4-mapped IPv6 counts as the IPv4 address.
- */
-export function addressKey(ip: string | undefined): string {
-  if (!ip) return 'unknown';
-  if (!isIPv6(ip)) return ip;
-  const groups = ipv6Groups(ip);
-  return mappedIPv4(groups) ?? `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
 }

@@ -1,3 +1,5 @@
+import { isIPv6 } from 'node:net';
+
 /**
  * The eight 16-bit groups of an IPv6 address, whatever its spelling: `::` expanded, zone (`%eth0`) dropped, a
  * trailing dotted quad folded into two groups. Only for strings `net.isIPv6` accepts.
@@ -23,4 +25,15 @@ export const dottedQuad = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${
 export function mappedIPv4(groups: number[]): string | undefined {
   const mapped = groups.slice(0, 5).every((x) => x === 0) && groups[5] === 0xffff;
   return mapped ? dottedQuad(groups[6]!, groups[7]!) : undefined;
+}
+
+/**
+ * A client's address as the throttles and fair shares count it. An IPv6 user holds a whole /64, so it counts as one address;
+ * IPv4-mapped IPv6 counts as the IPv4 address.
+ */
+export function addressKey(ip: string | undefined): string {
+  if (!ip) return 'unknown';
+  if (!isIPv6(ip)) return ip;
+  const groups = ipv6Groups(ip);
+  return mappedIPv4(groups) ?? `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
 }

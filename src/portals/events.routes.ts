@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { AppError } from '../platform/errors.js';
 import { formBody, str } from '../web/form.js';
 import type { EventsService } from './events.service.js';
+import { addressKey } from '../platform/ip.js';
 
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj => (typeof v === 'object' && v !== null ? (v as Obj) : {});
@@ -22,7 +23,7 @@ export function eventsRoutes(deps: { events: EventsService }) {
       memberId: str(auth.member_id),
       domain: str(auth.domain),
       clientEndpoint: str(auth.client_endpoint),
-      from: req.ip ?? '',
+      from: addressKey(req.ip),
     };
     const event = str(body.event)?.toUpperCase();
     if (event === 'ONAPPINSTALL' || event === 'ONAPPUPDATE') {

@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { pickLang, type Lang } from '../web/i18n.js';
+import { addressKey } from '../platform/ip.js';
 
 /** What Bitrix24 tells a frame page about the viewer and the portal, unverified until the OAuth server confirms it. */
 export interface FrameAuth {
@@ -11,7 +12,7 @@ export interface FrameAuth {
   applicationToken?: string;
   domain: string;
   https: boolean;
-  /** The address the frame post came from (req.ip): whose share of the OAuth checks it uses. */
+  /** The address the frame post came from (req.ip, an IPv6 /64 as one): whose share of the OAuth checks it uses. */
   from: string;
 }
 
@@ -45,7 +46,7 @@ export function readFrame(req: Request): { ok: true; auth: FrameAuth; lang: Lang
       applicationToken: b.data.APPLICATION_TOKEN,
       domain: q.data.DOMAIN.toLowerCase(),
       https: q.data.PROTOCOL === '1',
-      from: req.ip ?? '',
+      from: addressKey(req.ip),
     },
   };
 }
