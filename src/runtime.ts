@@ -1,5 +1,22 @@
 import cron from 'node-cron';
 import type { Deps } from './deps.js';
+import type { Log } from './platform/logger.js';
+
+/**
+ * node-cron writes its own lines to the console, one WARN per tick while a run is still in flight (noOverlap) or
+ * when a tick came late. Through our log instead: the skipped tick is expected (the run in flight logs its own end)
+ * and goes at debug; a late tick is a warning with a stable name; errors stay errors. The logger is node-cron's
+ * one global: the last process-wide log set wins, which is this process's own.
+ */
+function routeCronLogs(log: Log) {
+  cron.setLogger({
+    info: (message) => log.debug({ message }, 'cron.info'),
+    warn: (message) =>
+      /overlap/i.test(message) ? log.debug({ message }, 'cron.tick_skipped') : log.warn({ message }, 'cron.tick_late'),
+    error: (message, err) => log.error({ message: String(message instanceof Error ? message.message : message), err: err ? String(err) : undefined }, 'cron.error'),
+    debug: () => {},
+  });
+}
 
 /**
  * Starts the background work of a process: send worker, status reporter, statuses job, token keeper, provider check,
@@ -7,6 +24,7 @@ import type { Deps } from './deps.js';
  */
 export function startBackground(deps: Deps) {
   const { log, config } = deps;
+  routeCronLogs(log);
   deps.worker.start();
   deps.reporter.start();
   void deps.queueSignal.listen(() => deps.worker.kick());
