@@ -7,6 +7,9 @@ import { messageRow, postSms } from './helpers/sms.js';
 import { eventually, untilIdle } from './helpers/wait.js';
 import { ESME, startSmscSimulator, type SmscSimulator } from './fakes/smsc-simulator.js';
 import { startBackground } from '../src/runtime.js';
+import { createSmppReceipts } from '../src/delivery/smpp-receipts.js';
+import { createPartRepo } from '../src/delivery/part-repo.js';
+import { createLogger } from '../src/platform/logger.js';
 
 // A portal installed with `smpp` through the install page, SMS posted to /handler as Bitrix24 posts them, the worker
 // stepped with runOnce, receipts sent by the simulator over the bind, and what the fake Bitrix24 ends up showing.
@@ -227,6 +230,42 @@ describe('SMPP end to end', () => {
     expect(await smsc.receipt('99999999', 'UNDELIV', { to: '79990009999' })).toBe(0);
     expect(await messageRow(ctx, id)).toMatchObject({ state: 'delivered' });
     expect(smsc.stats.deliverResps.every((s) => s === 0)).toBe(true);
+  });
+
+  it('a receipt that comes before the submit\'s answer (another process\'s bind, or a centre in a hurry) is looked up again and still settles the message', async () => {
+    smsc.holdNext();
+    const id = await postSms(ctx, fp, { to: '+79991234567', text: 'Your code is 1234' });
+    const sending = ctx.deps.worker.runOnce();
+    await eventually(() => smsc.submits.length === 1, 'the submit to reach the centre');
+    // The centre sends the receipt before it answers the submit: nothing knows its id yet.
+    expect(await smsc.receipt(smsc.submits[0]!.messageId, 'DELIVRD', { to: '79991234567' })).toBe(0);
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'sending' });
+    smsc.release();
+    await sending;
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'sent', gateway_message_id: smsc.submits[0]!.messageId });
+    // Looked up again 2 s later: delivered, and Bitrix24 is told.
+    await eventually(async () => (await messageRow(ctx, id)).state === 'delivered', 'the receipt to be looked up again', 20_000);
+    await untilIdle(ctx.deps.reporter);
+    expect(fp.shown.get(id)).toBe('delivered');
+    expect(smsc.submits).toHaveLength(1);
+  });
+
+  it('an unmatched receipt is looked up again twice, then only noted; at most 1,000 wait in a process', async () => {
+    const tries: Array<() => void> = [];
+    const lines: string[] = [];
+    const log = createLogger('info', { write: (l: string) => void lines.push(JSON.parse(l).msg) });
+    const sink = createSmppReceipts({ queue: ctx.deps.queue, parts: createPartRepo(ctx.db), clock: () => now, log, later: (_ms, run) => void tries.push(run) });
+    const r = { id: '77777777', status: { state: 'delivered' as const, code: 'DELIVRD', text: 'delivered' }, handset: '79990001111' };
+    await sink.receipt(portalId, r);
+    expect(tries).toHaveLength(1);
+    tries.shift()!();
+    await eventually(() => tries.length === 1, 'the second try to be planned', 5_000);
+    tries.shift()!();
+    await eventually(() => lines.includes('smpp.receipt.unmatched'), 'the receipt to be noted unmatched', 5_000);
+    expect(tries).toHaveLength(0);
+    for (let i = 0; i < 1_001; i++) await sink.receipt(portalId, { ...r, id: String(80000000 + i) });
+    expect(tries).toHaveLength(1_000);
+    expect(lines.filter((l) => l === 'smpp.receipt.unmatched')).toHaveLength(2);
   });
 
   it('two portals on one SMPP account: a receipt the centre sends over the other portal\'s bind still settles the message', async () => {

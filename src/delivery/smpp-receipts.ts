@@ -9,6 +9,10 @@ import type { PartMatch, PartRepo } from './part-repo.js';
 import { applyGatewayStatus } from './gateway-status.js';
 
 const digits = (s: string) => s.replace(/\D/g, '');
+/** An unmatched receipt is looked up again this long after its first try, then after the second. */
+export const RECEIPT_RETRY_MS = [2_000, 10_000];
+/** Unmatched receipts waiting to be looked up again, per process. */
+const RECEIPTS_WAITING = 1_000;
 /** The letters and digits of a text, lower case: how a receipt's `text:` excerpt is compared with a message. */
 const plain = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
 
@@ -29,7 +33,14 @@ const plain = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
  */
 export function createSmppReceipts(deps: {
   queue: QueueRepo; parts: PartRepo; clock: Clock; log: Log; onSettled?: () => void; peers?: (portalId: number) => Promise<number[]>;
+  /** When to look an unmatched receipt up again (after the first try); setTimeout unless a test steps them. */
+  retryMs?: number[];
+  later?: (ms: number, run: () => void) => void;
 }): SmppReceiptSink {
+  const retryMs = deps.retryMs ?? RECEIPT_RETRY_MS;
+  const later = deps.later ?? ((ms, run) => void setTimeout(run, ms).unref());
+  let waiting = 0;
+
   async function settle(portalId: number, messageId: number, r: Receipt, gatewayMessageId: string | undefined, how: string) {
     const changed = await applyGatewayStatus(deps.queue, messageId, r.status, deps.clock(), gatewayMessageId ? { gateway_message_id: gatewayMessageId } : {});
     if (changed && r.status.state !== 'sent') deps.onSettled?.();
@@ -44,22 +55,42 @@ export function createSmppReceipts(deps: {
     return [...matches].sort((a, b) => score(b) - score(a))[0];
   }
 
-  async function receipt(portalId: number, r: Receipt) {
+  /** Whether the receipt found its message (settled, or absorbed as another part's). */
+  async function match(portalId: number, r: Receipt): Promise<boolean> {
     // The usual case first, without asking who shares the account: the id as written, of the bind's own portal.
     const own = await deps.queue.byGatewayId(portalId, r.id, 'smpp');
-    if (own) return settle(portalId, Number(own.id), r, undefined, 'id');
+    if (own) return settle(portalId, Number(own.id), r, undefined, 'id').then(() => true);
     const peers = (await deps.peers?.(portalId)) ?? [];
     const group = [portalId, ...peers];
     const shared = peers.length ? await deps.queue.byGatewayId(peers, r.id, 'smpp') : undefined;
-    if (shared) return settle(Number(shared.portal_id), Number(shared.id), r, undefined, 'id, shared account');
-    const match = best(await deps.parts.find(group, r.id), r);
-    if (match?.part === 0) return settle(match.portalId, match.messageId, r, match.gatewayId, 'part');
-    if (match) {
-      deps.log.info({ portalId: match.portalId, messageId: match.messageId, part: match.part + 1, parts: match.parts, stat: r.status.code }, 'smpp.receipt.other_part');
+    if (shared) return settle(Number(shared.portal_id), Number(shared.id), r, undefined, 'id, shared account').then(() => true);
+    const found = best(await deps.parts.find(group, r.id), r);
+    if (found?.part === 0) return settle(found.portalId, found.messageId, r, found.gatewayId, 'part').then(() => true);
+    if (found) {
+      deps.log.info({ portalId: found.portalId, messageId: found.messageId, part: found.part + 1, parts: found.parts, stat: r.status.code }, 'smpp.receipt.other_part');
+      return true;
+    }
+    return byNumber(group, r);
+  }
+
+  /**
+   * A receipt that finds nothing is looked up again a little later, twice: the submit it answers may have gone over
+   * another process's bind (several worker processes, or portals sharing the account), whose answer and part id are
+   * stored by that process, maybe after the centre already sent the receipt over ours. At most RECEIPTS_WAITING wait
+   * per process; past them, or after the last try, it is only noted (a receipt for another system's message on a
+   * shared account ends there too).
+   */
+  async function receipt(portalId: number, r: Receipt, attempt = 0): Promise<void> {
+    if (await match(portalId, r)) return;
+    if (attempt < retryMs.length && waiting < RECEIPTS_WAITING) {
+      waiting++;
+      later(retryMs[attempt]!, () => {
+        waiting--;
+        receipt(portalId, r, attempt + 1).catch((err) => deps.log.warn({ portalId, err: String(err) }, 'smpp.receipt.retry_failed'));
+      });
       return;
     }
-    if (await byNumber(group, r)) return;
-    deps.log.info({ portalId, stat: r.status.code }, 'smpp.receipt.unmatched');
+    deps.log.info({ portalId, stat: r.status.code, tries: attempt + 1 }, 'smpp.receipt.unmatched');
   }
 
   /**
@@ -91,7 +122,7 @@ export function createSmppReceipts(deps: {
 
   return {
     accepted: (portalId, p) => deps.parts.record(portalId, p, deps.clock()),
-    receipt,
+    receipt: (portalId, r) => receipt(portalId, r),
     late,
   };
 }
