@@ -129,6 +129,9 @@ describe('OAuth checks that requests ask for', () => {
     expect(answers.filter((a) => a.status === 401)).toHaveLength(32);
     expect(fake.appInfo.maxInFlight).toBe(16);
     expect(ctx.deps.checks.gate.load).toEqual({ running: 0, waiting: 0, callers: 0 });
+    // The operator sees the flood.
+    const metrics = await (await fetch(`${ctx.publicUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^b24_token_checks_refused_total\{reason="share"\} 68$/m);
   });
 
   it('events share the same checks: an ONAPPUPDATE from an address (an IPv6 /64) over its share is refused with 429 and Retry-After', async () => {

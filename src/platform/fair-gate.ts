@@ -8,7 +8,7 @@ import { AppError } from './errors.js';
  * costs it quick refusals while every other caller's work waits for at most one turn of the others; and however many
  * callers there are, the work in flight (outbound requests, sockets) stays bounded.
  */
-export function createFairGate(opts: { slots: number; perKey: number; waiting: number; maxWaitMs: number }) {
+export function createFairGate(opts: { slots: number; perKey: number; waiting: number; maxWaitMs: number; onRefused?: (reason: 'share' | 'busy') => void }) {
   interface Waiter {
     start: () => void;
     timer: NodeJS.Timeout;
@@ -42,10 +42,14 @@ export function createFairGate(opts: { slots: number; perKey: number; waiting: n
 
   async function run<T>(key: string, work: () => Promise<T>): Promise<T> {
     if ((held.get(key) ?? 0) >= opts.perKey) {
+      opts.onRefused?.('share');
       throw new AppError('too_many_checks', 429, 'too many authorization checks from this address at once; try again in a moment', true, { retryAfterS: 1 });
     }
     if (running >= opts.slots) {
-      if (waitingNow >= opts.waiting) throw busy();
+      if (waitingNow >= opts.waiting) {
+        opts.onRefused?.('busy');
+        throw busy();
+      }
       hold(key, 1);
       waitingNow++;
       try {
@@ -57,6 +61,7 @@ export function createFairGate(opts: { slots: number; perKey: number; waiting: n
               list.splice(list.indexOf(w), 1);
               if (list.length === 0) queues.delete(key);
               waitingNow--;
+              opts.onRefused?.('busy');
               reject(busy());
             }, opts.maxWaitMs),
           };

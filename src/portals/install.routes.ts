@@ -60,7 +60,8 @@ export function installRoutes(deps: {
       accepted = await deps.install.acceptInstallFrame(frame.auth);
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
-      deps.log.warn({ memberId: frame.auth.memberId, domain: frame.auth.domain, reason: err.code }, 'portal.install.rejected');
+      // Refusals of the OAuth checks' gate are not logged one by one: a flood would be a flood of lines too.
+      if (err.code !== 'too_many_checks') deps.log.warn({ memberId: frame.auth.memberId, domain: frame.auth.domain, reason: err.code }, 'portal.install.rejected');
       return sendAuthFailure(res, frame.lang, err);
     }
     const { portal, viewer } = accepted;

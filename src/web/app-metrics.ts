@@ -43,6 +43,7 @@ export function createAppMetrics(db: Db, reports: ReportRepo, opts: { refreshMs?
     reports: m.counter('sms_status_reports_total', 'Status reports to Bitrix24 by outcome (reported, retry, dropped)'),
     restCalls: m.counter('b24_rest_calls_total', 'Bitrix24 REST calls by method and outcome'),
     tokenRefreshes: m.counter('b24_token_refreshes_total', 'Bitrix24 token refreshes by outcome'),
+    tokenChecksRefused: m.counter('b24_token_checks_refused_total', 'OAuth checks of posted tokens refused before reaching the OAuth server, by reason (share: one address over its share; busy: too many waiting)'),
     providerRepairs: m.counter('b24_provider_repairs_total', 'Providers registered and events bound again by the provider check, by what (provider, event)'),
   };
 }
