@@ -97,7 +97,9 @@ export function buildDeps(o: DepsOptions) {
     ...TOKEN_CHECK_LIMITS, maxWaitMs: config.B24_TIMEOUT_MS, onRefused: (reason) => metrics.tokenChecksRefused.inc({ reason }),
   }) });
   const queue = createQueueRepo(db, { onFinal });
-  const limiter = createLimiter({ burst: config.B24_RATE_BURST, perSecond: config.B24_RATE_PER_SECOND, store: databaseBuckets(db) });
+  const limiter = createLimiter({
+    burst: config.B24_RATE_BURST, perSecond: config.B24_RATE_PER_SECOND, jitterMs: config.B24_RATE_JITTER, store: databaseBuckets(db),
+  });
   const refresher = createTokenRefresher({ portals, oauth, clock, log, onOutcome: (outcome) => metrics.tokenRefreshes.inc({ outcome }) });
   const pauses = databasePauses(db);
   const rest = createRestClient({

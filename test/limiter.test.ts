@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createLimiter } from '../src/bitrix/limiter.js';
+import { createTestContext } from './helpers/app.js';
+import { loadConfig } from '../src/platform/config.js';
 
 describe('leaky-bucket limiter', () => {
   it('lets a burst through at once, then paces calls at the drain rate', async () => {
@@ -47,5 +49,17 @@ describe('leaky-bucket limiter after a stall', () => {
     // After the stall, calls are spaced by the drain interval (100 ms) once the burst is spent.
     const after = went.filter((at) => at > 5_000);
     for (let i = 1; i < after.length; i++) expect(after[i]! - after[i - 1]!).toBeGreaterThanOrEqual(100);
+  });
+});
+
+describe('B24_RATE_JITTER', () => {
+  it('keeps that much of each portal\'s bucket free: 3 s at 2 calls/s is 6 of a burst of 20', async () => {
+    const ctx = await createTestContext({ env: { B24_RATE_BURST: '20', B24_RATE_PER_SECOND: '2', B24_RATE_JITTER: '3s' } });
+    try {
+      expect(ctx.deps.limiter.capacity).toBe(14);
+    } finally {
+      await ctx.close();
+    }
+    expect(() => loadConfig({ B24_RATE_JITTER: 'soon' })).toThrow(/B24_RATE_JITTER/);
   });
 });

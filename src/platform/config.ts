@@ -64,6 +64,8 @@ const schema = z.object({
   // Bitrix24's own leaky bucket is burst 50, 2 requests/s per portal (reference §6).
   B24_RATE_BURST: z.coerce.number().int().min(1).default(50),
   B24_RATE_PER_SECOND: z.coerce.number().positive().default(2),
+  // How much later than we send a call may reach Bitrix24 (network, a busy host): that much of the bucket is kept free.
+  B24_RATE_JITTER: duration.default(300),
   B24_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
   // Daily by default: refresh the token pair of portals idle for 20 days (refresh tokens die unused after 28).
   TOKEN_KEEPER_CRON: z.string().default('17 3 * * *'),
