@@ -93,7 +93,7 @@ export function buildDeps(o: DepsOptions) {
     timeoutMs: config.B24_TIMEOUT_MS,
     clock,
   });
-  const checks = createTokenChecks({ oauth, gate: createFairGate({
+  const tokenChecks = createTokenChecks({ oauth, gate: createFairGate({
     ...TOKEN_CHECK_LIMITS, maxWaitMs: config.B24_TIMEOUT_MS, onRefused: (reason) => metrics.tokenChecksRefused.inc({ reason }),
   }) });
   const queue = createQueueRepo(db, { onFinal });
@@ -162,7 +162,7 @@ export function buildDeps(o: DepsOptions) {
   });
   const providers = createProviderRegistry({ rest, portals, settings, publicUrl: config.PUBLIC_URL, clock, log });
   const connection = createConnectionCheck({ rest, providers, checks: createConnectionCheckRepo(db), clock, log });
-  const events = createEventsService({ checks, rest, portals, providers, connection, clock, log });
+  const events = createEventsService({ tokenChecks, rest, portals, providers, connection, clock, log });
   const queueSignal = createQueueSignal(db, log);
   /**
    * Wake-ups for the loops: this process's own at once, workers in other processes through PostgreSQL's
@@ -185,14 +185,14 @@ export function buildDeps(o: DepsOptions) {
   };
   const intake = createIntakeService({ portals, messages, identities, clock, log, onQueued: wake.queued, onRejected: wake.settled });
   const settingsService = createSettingsService({
-    checks, rest, portals, settings, providers, accounts, gateways, balanceGateways, intake, identities, clock, log,
+    tokenChecks, rest, portals, settings, providers, accounts, gateways, balanceGateways, intake, identities, clock, log,
     // An administrator's visit gives reports that waited for a token that may set them (issue 10 §3) another go now.
     wakeWaitingReports: async (portalId: number) => {
       if (await reports.wakeWaiting(portalId, clock())) wake.settled();
     },
     callbackUrl: (gateway, portalId) => dlrUrl(config.PUBLIC_URL, crypto, { gateway, portalId }),
   });
-  const install = createInstallService({ checks, rest, portals, identities, settings, settingsService, providers, clock, log });
+  const install = createInstallService({ tokenChecks, rest, portals, identities, settings, settingsService, providers, clock, log });
   const logs = createLogRepo(db);
   const stats = createStatsRepo(db);
   const settingsView = createSettingsView({ settings, logs, formTokens, balance: settingsService.balance });
@@ -210,7 +210,7 @@ export function buildDeps(o: DepsOptions) {
   const consoleSessions = createConsoleSessions(db);
 
   return {
-    config, db, log, clock, dispatcher, crypto, formTokens, portals, identities, settings, messages, queue, reports, metrics, oauth, checks, limiter, refresher, rest,
+    config, db, log, clock, dispatcher, crypto, formTokens, portals, identities, settings, messages, queue, reports, metrics, oauth, tokenChecks, limiter, refresher, rest,
     providers, install, events, intake, tokenKeeper, gateways, smpp, accounts, worker, reporter, statusesJob, queueSignal, wake,
     settingsService, settingsView, logs, stats, loginFailures, consoleSessions, retention, providerChecks, providerCheck, pauses, connection,
   };

@@ -10,6 +10,10 @@ import type { Portal } from '../src/portals/portal-repo.js';
 import { createTokenRefresher } from '../src/bitrix/token-refresher.js';
 import { createLogger } from '../src/platform/logger.js';
 import { eventually } from './helpers/wait.js';
+import { createFairGate } from '../src/platform/fair-gate.js';
+import { AppError } from '../src/platform/errors.js';
+import { createEventsService } from '../src/portals/events.service.js';
+import { createTokenChecks, TOKEN_CHECK_LIMITS } from '../src/portals/verify.js';
 
 let fake: FakeBitrix24;
 let fp: FakePortal;
@@ -73,6 +77,28 @@ describe('POST /events', () => {
     expect(stored?.refreshToken).not.toBe(tokens.refreshToken);
     expect(await ctx.deps.rest.call(portal.id, 'user.admin')).toBe(true);
     expect((await sms(fp.applicationToken, 'b1')).status).toBe(200);
+  });
+
+  it('a late ONAPPUPDATE whose refresh the OAuth checks\' gate refuses is answered 503, and the stored pair is neither used nor held', async () => {
+    const stored = (await ctx.deps.portals.tokens(portal.id))!;
+    fake.expireAccessTokens(fp);
+    // The gate as deps build it, except that its second turn (the refresh and its check) is refused, as a full
+    // waiting room would: the first turn is the check of the event's access token.
+    const real = createFairGate({ ...TOKEN_CHECK_LIMITS });
+    let turns = 0;
+    const gate = { ...real, run: <T>(key: string, work: () => Promise<T>) => (++turns === 2 ? Promise.reject(new AppError('checks_busy', 503, 'busy', true, { retryAfterS: 5 })) : real.run(key, work)) };
+    const events = createEventsService({ ...ctx.deps, tokenChecks: createTokenChecks({ oauth: ctx.deps.oauth, gate }) });
+    const before = fake.refreshesReceived;
+    await expect(events.onInstallOrUpdate('ONAPPUPDATE', {
+      accessToken: stored.accessToken, refreshToken: stored.refreshToken, memberId: fp.memberId, domain: fp.domain, applicationToken: 'new-app-token', from: '203.0.113.9',
+    })).rejects.toMatchObject({ status: 503, code: 'checks_busy' });
+    expect(turns).toBe(2);
+    expect(fake.refreshesReceived).toBe(before);
+    expect(await ctx.deps.portals.tokens(portal.id)).toEqual(stored);
+    // The refresh lease was given back: the next call refreshes with the stored pair at once.
+    expect(await ctx.deps.rest.call(portal.id, 'user.admin')).toBe(true);
+    expect(fake.refreshesReceived).toBe(before + 1);
+    expect((await sms('new-app-token', 'g1')).status).toBe(401);
   });
 
   it('refuses a forged ONAPPUPDATE (tokens of another portal) and changes nothing', async () => {

@@ -9,5 +9,8 @@ describe('login throttle keys', () => {
     expect(addressKey('::1')).toBe('0:0:0:0::/64');
     expect(addressKey('::ffff:203.0.113.7')).toBe('203.0.113.7');
     expect(addressKey('203.0.113.7')).toBe('203.0.113.7');
+    // A port written by a proxy is no other client.
+    expect(addressKey('203.0.113.7:5123')).toBe('203.0.113.7');
+    expect(addressKey('[2001:db8:1:2::9]:443')).toBe('2001:db8:1:2::/64');
   });
 });

@@ -242,15 +242,16 @@ describe('SMPP end to end', () => {
     expect(await messageRow(ctx, id)).toMatchObject({ state: 'sending' });
     smsc.release();
     await sending;
-    expect(await messageRow(ctx, id)).toMatchObject({ state: 'sent', gateway_message_id: smsc.submits[0]!.messageId });
-    // Looked up again 2 s later: delivered, and Bitrix24 is told.
+    // (On a slow machine the first retry, ~2 s after the receipt, may have come already.)
+    expect(await messageRow(ctx, id)).toMatchObject({ state: expect.stringMatching(/^(sent|delivered)$/), gateway_message_id: smsc.submits[0]!.messageId });
+    // Looked up again ~2 s later: delivered, and Bitrix24 is told.
     await eventually(async () => (await messageRow(ctx, id)).state === 'delivered', 'the receipt to be looked up again', 20_000);
     await untilIdle(ctx.deps.reporter);
     expect(fp.shown.get(id)).toBe('delivered');
     expect(smsc.submits).toHaveLength(1);
   });
 
-  it('an unmatched receipt is looked up again twice, then only noted; at most 1,000 wait in a process', async () => {
+  it('an unmatched receipt is looked up again twice, then only noted; at most 100 wait for one portal', async () => {
     const tries: Array<() => void> = [];
     const lines: string[] = [];
     const log = createLogger('info', { write: (l: string) => void lines.push(JSON.parse(l).msg) });
@@ -263,9 +264,12 @@ describe('SMPP end to end', () => {
     tries.shift()!();
     await eventually(() => lines.includes('smpp.receipt.unmatched'), 'the receipt to be noted unmatched', 5_000);
     expect(tries).toHaveLength(0);
-    for (let i = 0; i < 1_001; i++) await sink.receipt(portalId, { ...r, id: String(80000000 + i) });
-    expect(tries).toHaveLength(1_000);
+    // A centre sending ids nobody knows holds its own portal's places only: another portal's receipt still waits.
+    for (let i = 0; i < 101; i++) await sink.receipt(portalId, { ...r, id: String(80000000 + i) });
+    expect(tries).toHaveLength(100);
     expect(lines.filter((l) => l === 'smpp.receipt.unmatched')).toHaveLength(2);
+    await sink.receipt(portalId + 1, { ...r, id: '90000000' });
+    expect(tries).toHaveLength(101);
   });
 
   it('two portals on one SMPP account: a receipt the centre sends over the other portal\'s bind still settles the message', async () => {

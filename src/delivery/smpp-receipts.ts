@@ -11,8 +11,9 @@ import { applyGatewayStatus } from './gateway-status.js';
 const digits = (s: string) => s.replace(/\D/g, '');
 /** An unmatched receipt is looked up again this long after its first try, then after the second. */
 export const RECEIPT_RETRY_MS = [2_000, 10_000];
-/** Unmatched receipts waiting to be looked up again, per process. */
+/** Unmatched receipts waiting to be looked up again, per process, and of them per portal (the bind's). */
 const RECEIPTS_WAITING = 1_000;
+const RECEIPTS_WAITING_PER_PORTAL = 100;
 /** The letters and digits of a text, lower case: how a receipt's `text:` excerpt is compared with a message. */
 const plain = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
 
@@ -36,10 +37,14 @@ export function createSmppReceipts(deps: {
   /** When to look an unmatched receipt up again (after the first try); setTimeout unless a test steps them. */
   retryMs?: number[];
   later?: (ms: number, run: () => void) => void;
+  random?: () => number;
 }): SmppReceiptSink {
   const retryMs = deps.retryMs ?? RECEIPT_RETRY_MS;
   const later = deps.later ?? ((ms, run) => void setTimeout(run, ms).unref());
+  const random = deps.random ?? Math.random;
   let waiting = 0;
+  // Per portal of the bind they came over: a centre that sends ids nobody knows holds its own portal's places only.
+  const waitingOf = new Map<number, number>();
 
   async function settle(portalId: number, messageId: number, r: Receipt, gatewayMessageId: string | undefined, how: string) {
     const changed = await applyGatewayStatus(deps.queue, messageId, r.status, deps.clock(), gatewayMessageId ? { gateway_message_id: gatewayMessageId } : {});
@@ -55,8 +60,11 @@ export function createSmppReceipts(deps: {
     return [...matches].sort((a, b) => score(b) - score(a))[0];
   }
 
-  /** Whether the receipt found its message (settled, or absorbed as another part's). */
-  async function match(portalId: number, r: Receipt): Promise<boolean> {
+  /**
+   * Whether the receipt found its message (settled, or absorbed as another part's). `byNumberToo` only on the first
+   * try: a later one could otherwise settle a message submitted after the receipt came, which cannot be its own.
+   */
+  async function match(portalId: number, r: Receipt, byNumberToo: boolean): Promise<boolean> {
     // The usual case first, without asking who shares the account: the id as written, of the bind's own portal.
     const own = await deps.queue.byGatewayId(portalId, r.id, 'smpp');
     if (own) return settle(portalId, Number(own.id), r, undefined, 'id').then(() => true);
@@ -70,22 +78,28 @@ export function createSmppReceipts(deps: {
       deps.log.info({ portalId: found.portalId, messageId: found.messageId, part: found.part + 1, parts: found.parts, stat: r.status.code }, 'smpp.receipt.other_part');
       return true;
     }
-    return byNumber(group, r);
+    return byNumberToo && byNumber(group, r);
   }
 
   /**
    * A receipt that finds nothing is looked up again a little later, twice: the submit it answers may have gone over
    * another process's bind (several worker processes, or portals sharing the account), whose answer and part id are
    * stored by that process, maybe after the centre already sent the receipt over ours. At most RECEIPTS_WAITING wait
-   * per process; past them, or after the last try, it is only noted (a receipt for another system's message on a
-   * shared account ends there too).
+   * per process and RECEIPTS_WAITING_PER_PORTAL per portal; past them, or after the last try, it is only noted (a
+   * receipt for another system's message on a shared account ends there too). Later tries look for ids only.
    */
   async function receipt(portalId: number, r: Receipt, attempt = 0): Promise<void> {
-    if (await match(portalId, r)) return;
-    if (attempt < retryMs.length && waiting < RECEIPTS_WAITING) {
+    if (await match(portalId, r, attempt === 0)) return;
+    const mine = waitingOf.get(portalId) ?? 0;
+    if (attempt < retryMs.length && waiting < RECEIPTS_WAITING && mine < RECEIPTS_WAITING_PER_PORTAL) {
       waiting++;
-      later(retryMs[attempt]!, () => {
+      waitingOf.set(portalId, mine + 1);
+      // ±25 %: receipts that came in a burst are not looked up again in one.
+      later(retryMs[attempt]! * (0.75 + random() / 2), () => {
         waiting--;
+        const left = waitingOf.get(portalId)! - 1;
+        if (left > 0) waitingOf.set(portalId, left);
+        else waitingOf.delete(portalId);
         receipt(portalId, r, attempt + 1).catch((err) => deps.log.warn({ portalId, err: String(err) }, 'smpp.receipt.retry_failed'));
       });
       return;

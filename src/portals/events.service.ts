@@ -7,7 +7,7 @@ import type { RestClient } from '../bitrix/rest-client.js';
 import type { TokenPair, PortalRepo } from './portal-repo.js';
 import type { ProviderRegistry } from './providers.js';
 import type { ConnectionCheck } from './connection-check.js';
-import { TokenRejected, type TokenChecks } from './verify.js';
+import { isGateRefusal, TokenRejected, type TokenChecks } from './verify.js';
 import { identifyViewer } from './viewer.js';
 
 export interface EventAuth {
@@ -26,7 +26,7 @@ const rejected = (why: string) => new AppError('unauthorized', 401, why);
 
 /** ONAPPINSTALL, ONAPPUPDATE and ONAPPUNINSTALL: verified before anything changes. */
 export function createEventsService(deps: {
-  checks: TokenChecks;
+  tokenChecks: TokenChecks;
   rest: RestClient;
   portals: PortalRepo;
   providers: ProviderRegistry;
@@ -48,11 +48,15 @@ export function createEventsService(deps: {
     const leased = stored !== undefined && safeEqual(stored.refreshToken, a.refreshToken!);
     if (leased && !(await deps.portals.takeRefreshLease(portalId!, deps.clock(), 30_000))) return undefined;
     try {
-      const pair = await deps.checks.refresh(a.from, a.refreshToken!);
       // The refreshed token must still name the same portal.
-      await deps.checks.verify(a.from, { accessToken: pair.accessToken, memberId: a.memberId!, domain: a.domain, requireInstalled: false });
+      const pair = await deps.tokenChecks.refreshAndVerify(a.from, a.refreshToken!, { memberId: a.memberId!, domain: a.domain, requireInstalled: false });
       return { pair, leased };
     } catch (err) {
+      if (isGateRefusal(err)) {
+        // Nothing was asked: the event is answered 429/503, and the stored pair is as it was.
+        if (leased) await deps.portals.releaseRefreshLease(portalId!);
+        throw err;
+      }
       if (!(err instanceof B24Error) && !(err instanceof AppError)) throw err;
       deps.log.warn({ portalId, error: err.code }, 'portal.event.refresh_refused');
       if (leased) await deps.portals.releaseRefreshLease(portalId!);
@@ -63,7 +67,7 @@ export function createEventsService(deps: {
   /** The event's access token at the OAuth server: true when valid, false when it expired (events arrive late). */
   async function accessTokenValid(a: EventAuth): Promise<boolean> {
     try {
-      await deps.checks.verify(a.from, { accessToken: a.accessToken!, memberId: a.memberId!, domain: a.domain, requireInstalled: false });
+      await deps.tokenChecks.verify(a.from, { accessToken: a.accessToken!, memberId: a.memberId!, domain: a.domain, requireInstalled: false });
       return true;
     } catch (err) {
       if (err instanceof TokenRejected && err.b24Code === 'expired_token') return false;

@@ -6,6 +6,7 @@ import { errorPage } from '../../views/error-page.js';
 import type { FormTokens, Holder, Purpose } from './form-token.js';
 import type { Portal, PortalRepo } from './portal-repo.js';
 import { claimedOrigin, frameHeaders, originOf, readFrame, sendPage, type FrameAuth } from './frame.js';
+import { isGateRefusal } from './verify.js';
 
 /*
  * What the pages inside Bitrix24's frame (the install page, the app page, the message log) share: opening the
@@ -32,7 +33,7 @@ export function sendAuthFailure(res: Response, lang: Lang, err: AppError) {
   const tx = t(lang);
   if (err.code === 'not_admin') return sendPage(res, 403, errorPage({ lang, message: tx.notAdmin }));
   if (err.code === 'portal_unavailable') return sendPage(res, 503, errorPage({ lang, message: tx.portalUnavailable }));
-  if (err.code === 'too_many_checks' || err.code === 'checks_busy') {
+  if (isGateRefusal(err)) {
     res.setHeader('Retry-After', String(err.details?.retryAfterS ?? 1));
     return sendPage(res, err.status, errorPage({ lang, message: tx.authBusy }));
   }

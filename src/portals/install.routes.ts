@@ -2,6 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import type { Config } from '../platform/config.js';
 import type { Log } from '../platform/logger.js';
 import { AppError } from '../platform/errors.js';
+import { isGateRefusal } from './verify.js';
 import { B24Error } from '../bitrix/errors.js';
 import { GATEWAYS } from '../gateways/index.js';
 import { formBody } from '../web/form.js';
@@ -61,7 +62,7 @@ export function installRoutes(deps: {
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       // Refusals of the OAuth checks' gate are not logged one by one: a flood would be a flood of lines too.
-      if (err.code !== 'too_many_checks') deps.log.warn({ memberId: frame.auth.memberId, domain: frame.auth.domain, reason: err.code }, 'portal.install.rejected');
+      if (!isGateRefusal(err)) deps.log.warn({ memberId: frame.auth.memberId, domain: frame.auth.domain, reason: err.code }, 'portal.install.rejected');
       return sendAuthFailure(res, frame.lang, err);
     }
     const { portal, viewer } = accepted;

@@ -17,7 +17,7 @@ import { identifyViewer, type Viewer } from './viewer.js';
  * service's job, as on the app's page) and register.
  */
 export function createInstallService(deps: {
-  checks: TokenChecks;
+  tokenChecks: TokenChecks;
   rest: RestClient;
   portals: PortalRepo;
   identities: Pick<IdentityRepo, 'setTokenUser'>;
@@ -36,7 +36,7 @@ export function createInstallService(deps: {
    */
   async function acceptInstallFrame(a: FrameAuth): Promise<{ portal: Portal; viewer: Viewer }> {
     // During installation app.info still says installed=false (it turns true after BX24.installFinish).
-    await deps.checks.verify(a.from, { accessToken: a.authId, memberId: a.memberId, domain: a.domain, requireInstalled: false });
+    await deps.tokenChecks.verify(a.from, { accessToken: a.authId, memberId: a.memberId, domain: a.domain, requireInstalled: false });
     const existing = await deps.portals.findByMemberId(a.memberId);
     const restEndpoint = `${a.https ? 'https' : 'http'}://${a.domain}/rest/`;
     const viewer = await identifyViewer(deps.rest, { endpoint: restEndpoint, memberId: a.memberId, portalId: existing?.id }, a.authId);

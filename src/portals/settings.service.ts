@@ -32,7 +32,7 @@ export class GatewayCheckFailed extends Error {
  * install page), the sender names (one Bitrix24 provider each), the default country, and test SMS.
  */
 export function createSettingsService(deps: {
-  checks: TokenChecks;
+  tokenChecks: TokenChecks;
   rest: RestClient;
   portals: PortalRepo;
   settings: SettingsRepo;
@@ -56,7 +56,7 @@ export function createSettingsService(deps: {
    */
   async function openFrame(a: FrameAuth): Promise<{ portal: Portal; viewer: Viewer }> {
     // The app's own pages require a finished installation (app.info install.installed = true).
-    await deps.checks.verify(a.from, { accessToken: a.authId, memberId: a.memberId, domain: a.domain, requireInstalled: true });
+    await deps.tokenChecks.verify(a.from, { accessToken: a.authId, memberId: a.memberId, domain: a.domain, requireInstalled: true });
     const portal = await deps.portals.findByMemberId(a.memberId);
     if (!portal || portal.status === 'uninstalled') throw new AppError('auth_rejected', 401, 'the app is not installed in this portal');
     const viewer = await identifyViewer(deps.rest, { endpoint: portal.restEndpoint, memberId: portal.memberId, portalId: portal.id }, a.authId);

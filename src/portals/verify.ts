@@ -51,7 +51,16 @@ export function createTokenChecks(deps: { oauth: OAuthClient; gate?: FairGate })
   const gate = deps.gate ?? createFairGate(TOKEN_CHECK_LIMITS);
   return {
     verify: (from: string, p: Parameters<typeof verifyAccessToken>[1]) => gate.run(from, () => verifyAccessToken(deps.oauth, p)),
-    refresh: (from: string, refreshToken: string) => gate.run(from, () => deps.oauth.refresh(refreshToken)),
+    /**
+     * A refresh and the check of the token it returned, in one turn of the gate: a refusal can only come before the
+     * refresh, never between it and the check (the refresh has used the old refresh token up by then).
+     */
+    refreshAndVerify: (from: string, refreshToken: string, p: Omit<Parameters<typeof verifyAccessToken>[1], 'accessToken'>) =>
+      gate.run(from, async () => {
+        const pair = await deps.oauth.refresh(refreshToken);
+        await verifyAccessToken(deps.oauth, { ...p, accessToken: pair.accessToken });
+        return pair;
+      }),
     gate,
   };
 }
@@ -60,3 +69,6 @@ export function createTokenChecks(deps: { oauth: OAuthClient; gate?: FairGate })
 export const TOKEN_CHECK_LIMITS = { slots: 16, perKey: 32, waiting: 512, maxWaitMs: 15_000 };
 
 export type TokenChecks = ReturnType<typeof createTokenChecks>;
+
+/** The gate's own refusals (429 one address over its share, 503 too many waiting): nothing was asked, try again. */
+export const isGateRefusal = (err: unknown) => err instanceof AppError && (err.code === 'too_many_checks' || err.code === 'checks_busy');

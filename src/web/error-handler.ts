@@ -32,7 +32,8 @@ export function errorAnswer(err: any, log: Log, rawPath: string): { status: numb
   const path = loggedPath(rawPath);
   const parserStatus = typeof err?.status === 'number' && typeof err?.type === 'string' ? (err.status as number) : undefined;
   if (err instanceof AppError && err.expose) {
-    if (err.status >= 500) log.warn({ code: err.code, path }, 'http.error');
+    // An overload refusal that says when to come back (Retry-After) is counted where it is made, not logged each time.
+    if (err.status >= 500 && err.details?.retryAfterS === undefined) log.warn({ code: err.code, path }, 'http.error');
     return { status: err.status, body: { error: err.code, message: err.message, ...(err.details ?? {}) } };
   }
   if (parserStatus && parserStatus < 500) return { status: parserStatus, body: parserAnswer(err) };
