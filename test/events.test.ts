@@ -101,6 +101,39 @@ describe('POST /events', () => {
     expect((await sms('new-app-token', 'g1')).status).toBe(401);
   });
 
+  it('an ONAPPUPDATE already proven whose refresh the gate refuses is still taken: the new application_token with the stored pair', async () => {
+    const stored = (await ctx.deps.portals.tokens(portal.id))!;
+    const tokens = fake.issueTokens(fp);
+    fp.applicationToken = randomBytes(16).toString('hex');
+    const real = createFairGate({ ...TOKEN_CHECK_LIMITS });
+    let turns = 0;
+    const gate = { ...real, run: <T>(key: string, work: () => Promise<T>) => (++turns === 2 ? Promise.reject(new AppError('checks_busy', 503, 'busy', true, { retryAfterS: 5 })) : real.run(key, work)) };
+    const events = createEventsService({ ...ctx.deps, tokenChecks: createTokenChecks({ oauth: ctx.deps.oauth, gate }) });
+    const before = fake.refreshesReceived;
+    await events.onInstallOrUpdate('ONAPPINSTALL', {
+      accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, memberId: fp.memberId, domain: fp.domain, clientEndpoint: fp.endpoint,
+      applicationToken: fp.applicationToken, from: '203.0.113.9',
+    });
+    expect(turns).toBe(2);
+    expect(fake.refreshesReceived).toBe(before);
+    expect(await ctx.deps.portals.tokens(portal.id)).toEqual(stored);
+    expect((await sms(fp.applicationToken, 'h1')).status).toBe(200);
+  });
+
+  it('a late event with the stored refresh token keeps the refreshed pair even when the event is then refused (its sender is no administrator any more)', async () => {
+    const stored = (await ctx.deps.portals.tokens(portal.id))!;
+    fake.expireAccessTokens(fp);
+    fp.users[0]!.admin = false;
+    const res = await postEvent('ONAPPUPDATE', { auth: { ...tokenAuth(stored), application_token: 'from-a-former-admin' } });
+    expect(res.status).toBe(403);
+    // The refresh used the stored refresh token up: what it returned is stored, so the portal's calls go on.
+    const now = (await ctx.deps.portals.tokens(portal.id))!;
+    expect(now.refreshToken).not.toBe(stored.refreshToken);
+    expect(await ctx.deps.rest.call(portal.id, 'profile')).toMatchObject({ ID: '1' });
+    expect((await ctx.deps.portals.findById(portal.id))?.status).toBe('active');
+    expect((await sms('from-a-former-admin', 'h2')).status).toBe(401);
+  });
+
   it('refuses a forged ONAPPUPDATE (tokens of another portal) and changes nothing', async () => {
     const other = await fake.addPortal();
     const before = await ctx.db('portals').where({ id: portal.id }).first();

@@ -12,5 +12,6 @@ describe('login throttle keys', () => {
     // A port written by a proxy is no other client.
     expect(addressKey('203.0.113.7:5123')).toBe('203.0.113.7');
     expect(addressKey('[2001:db8:1:2::9]:443')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('[2001:db8:1:2::9]')).toBe('2001:db8:1:2::/64');
   });
 });

@@ -30,11 +30,11 @@ export function mappedIPv4(groups: number[]): string | undefined {
 /**
  * A client's address as the throttles and fair shares count it. An IPv6 user holds a whole /64, so it counts as one
  * address; IPv4-mapped IPv6 counts as the IPv4 address. A port that a proxy wrote into X-Forwarded-For
- * (`203.0.113.7:5123`, `[2001:db8::1]:443`) is dropped: every port of one address is the same client.
+ * (`203.0.113.7:5123`, `[2001:db8::1]:443`) is dropped, and so are the brackets of `[2001:db8::1]`: every port of one address is the same client.
  */
 export function addressKey(raw: string | undefined): string {
   if (!raw) return 'unknown';
-  const ip = /^\[([^\]]+)\]:\d+$/.exec(raw)?.[1] ?? /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(raw)?.[1] ?? raw;
+  const ip = /^\[([^\]]+)\](?::\d+)?$/.exec(raw)?.[1] ?? /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(raw)?.[1] ?? raw;
   if (!isIPv6(ip)) return ip;
   const groups = ipv6Groups(ip);
   return mappedIPv4(groups) ?? `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;

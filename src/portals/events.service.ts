@@ -38,28 +38,38 @@ export function createEventsService(deps: {
   /**
    * An event's refresh token is stored only once a refresh with it worked; the pair stored is the one refresh
    * returned (the event's own pair dies with it). When the event carries the stored pair's own refresh token, the
-   * refresh rotates the stored chain and so holds the portal's refresh lease, like every other refresh of it. Any
-   * other refresh token starts a chain of its own and takes no lease: the event is not proven yet, and whoever names
-   * a portal must not be able to hold its refreshes up. Undefined: refused, or another refresh of the same chain is
-   * running; the stored pair is kept then.
+   * refresh rotates the stored chain: it holds the portal's refresh lease, like every other refresh of it (taken once
+   * the OAuth checks' gate lets it go, so a wait in line holds no refresh up), and the new pair is this portal's
+   * whatever the event turns out to be, so it is kept at once (dropping it would leave a used-up refresh token
+   * stored). Any other refresh token starts a chain of its own and takes no lease: the event is not proven yet, and
+   * whoever names a portal must not be able to hold its refreshes up; its pair must name the same portal.
+   * Undefined: refused, or another refresh of the same chain is running; the stored pair is kept then. A refusal of
+   * the gate is thrown (nothing was asked).
    */
   async function provenPair(a: EventAuth, portalId: number | undefined): Promise<{ pair: TokenPair; leased: boolean } | undefined> {
     const stored = portalId !== undefined ? await deps.portals.tokens(portalId) : undefined;
     const leased = stored !== undefined && safeEqual(stored.refreshToken, a.refreshToken!);
-    if (leased && !(await deps.portals.takeRefreshLease(portalId!, deps.clock(), 30_000))) return undefined;
     try {
-      // The refreshed token must still name the same portal.
-      const pair = await deps.tokenChecks.refreshAndVerify(a.from, a.refreshToken!, { memberId: a.memberId!, domain: a.domain, requireInstalled: false });
-      return { pair, leased };
+      return await deps.tokenChecks.inTurn(a.from, async (ask) => {
+        if (leased && !(await deps.portals.takeRefreshLease(portalId!, deps.clock(), 30_000))) return undefined;
+        let pair: TokenPair;
+        try {
+          pair = await ask.refresh(a.refreshToken!);
+        } catch (err) {
+          if (leased) await deps.portals.releaseRefreshLease(portalId!);
+          throw err;
+        }
+        if (leased) {
+          await deps.portals.saveTokens(portalId!, pair, deps.clock()); // frees the lease too
+          return { pair, leased };
+        }
+        await ask.verify({ accessToken: pair.accessToken, memberId: a.memberId!, domain: a.domain, requireInstalled: false });
+        return { pair, leased };
+      });
     } catch (err) {
-      if (isGateRefusal(err)) {
-        // Nothing was asked: the event is answered 429/503, and the stored pair is as it was.
-        if (leased) await deps.portals.releaseRefreshLease(portalId!);
-        throw err;
-      }
+      if (isGateRefusal(err)) throw err;
       if (!(err instanceof B24Error) && !(err instanceof AppError)) throw err;
       deps.log.warn({ portalId, error: err.code }, 'portal.event.refresh_refused');
-      if (leased) await deps.portals.releaseRefreshLease(portalId!);
       return undefined;
     }
   }
@@ -108,11 +118,18 @@ export function createEventsService(deps: {
     }
     const viewer = await identifyViewer(deps.rest, { endpoint: restEndpoint, memberId: a.memberId, portalId: existing?.id }, accessToken);
     if (!viewer.admin) {
-      if (proven?.leased) await deps.portals.releaseRefreshLease(existing!.id);
       deps.log.warn({ portalId: existing?.id, event, userId: viewer.userId }, 'portal.event.not_admin');
       throw new AppError('forbidden', 403, 'the event was not sent with an administrator\'s authorization');
     }
-    proven ??= await provenPair(a, existing?.id);
+    if (!proven) {
+      try {
+        proven = await provenPair(a, existing?.id);
+      } catch (err) {
+        // The event is proven already: a busy gate only means no new pair this time, when there is a stored one.
+        if (!isGateRefusal(err) || !(existing && (await deps.portals.tokens(existing.id)))) throw err;
+        deps.log.warn({ portalId: existing.id, event }, 'portal.event.refresh_deferred');
+      }
+    }
     const tokens = proven?.pair;
     // A genuine event whose refresh token did not work still brings Bitrix24's new application_token; without a
     // stored pair there is nothing to call Bitrix24 with, though.

@@ -52,15 +52,11 @@ export function createTokenChecks(deps: { oauth: OAuthClient; gate?: FairGate })
   return {
     verify: (from: string, p: Parameters<typeof verifyAccessToken>[1]) => gate.run(from, () => verifyAccessToken(deps.oauth, p)),
     /**
-     * A refresh and the check of the token it returned, in one turn of the gate: a refusal can only come before the
-     * refresh, never between it and the check (the refresh has used the old refresh token up by then).
+     * Work that asks the OAuth server more than once (a refresh, then the check of the token it returned), in one
+     * turn of the gate: a refusal can only come before the work starts, never between its questions.
      */
-    refreshAndVerify: (from: string, refreshToken: string, p: Omit<Parameters<typeof verifyAccessToken>[1], 'accessToken'>) =>
-      gate.run(from, async () => {
-        const pair = await deps.oauth.refresh(refreshToken);
-        await verifyAccessToken(deps.oauth, { ...p, accessToken: pair.accessToken });
-        return pair;
-      }),
+    inTurn: <T>(from: string, work: (ask: { refresh: OAuthClient['refresh']; verify: (p: Parameters<typeof verifyAccessToken>[1]) => Promise<AppInfo> }) => Promise<T>) =>
+      gate.run(from, () => work({ refresh: deps.oauth.refresh, verify: (p) => verifyAccessToken(deps.oauth, p) })),
     gate,
   };
 }
