@@ -1,5 +1,5 @@
 import { ConfigError, configWarnings, loadConfig, type Config } from './platform/config.js';
-import { createLogger, type Log } from './platform/logger.js';
+import { createLogger, stdoutDestination, type Log } from './platform/logger.js';
 import { resolveSecretKey } from './platform/secret-key.js';
 import { createDb, migrate } from './platform/db.js';
 import { buildDeps } from './deps.js';
@@ -11,7 +11,7 @@ export async function boot(): Promise<{ config: Config; log: Log; deps: ReturnTy
   let secretKey: string;
   try {
     config = loadConfig();
-    log = createLogger(config.LOG_LEVEL);
+    log = createLogger(config.LOG_LEVEL, stdoutDestination());
     if (!config.B24_CLIENT_ID || !config.B24_CLIENT_SECRET) {
       log.warn('config.b24_client.missing: B24_CLIENT_ID / B24_CLIENT_SECRET are not set; installs will be refused');
     }

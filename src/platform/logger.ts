@@ -65,6 +65,17 @@ function censoredCopy(obj: object): Record<string, unknown> {
   }
 }
 
+/**
+ * Standard output for a service process: written asynchronously (by libuv's threads, lines that arrive while a
+ * write is under way go out together in the next one) rather than one blocking write(2) a line on the event loop,
+ * which was ~3 % of the web process's time under intake load. What is buffered is written out synchronously when the
+ * process exits (pino registers that); a consumer that stops reading costs at most 16 MB of buffered lines, then
+ * lines are dropped rather than the service stalled.
+ */
+export function stdoutDestination(): DestinationStream {
+  return pino.destination({ dest: 1, sync: false, maxLength: 16 * 1024 * 1024 });
+}
+
 export function createLogger(level: string, destination?: DestinationStream): Log {
   const options = {
     level,

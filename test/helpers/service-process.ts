@@ -58,7 +58,7 @@ async function groupGone(pgid: number) {
   try { process.kill(-pgid, 'SIGKILL'); } catch { /* gone */ }
 }
 
-export async function startServiceProcess(o: InstalledPortalOptions & { serviceEnv?: Record<string, string>; nodeArgs?: string[] }) {
+export async function startServiceProcess(o: InstalledPortalOptions & { serviceEnv?: Record<string, string>; nodeArgs?: string[]; cwd?: string }) {
   const base = await installedPortal({ ...o, listening: true });
   const { fake, fp, ctx } = base;
   const procs: ChildProcess[] = [];
@@ -78,7 +78,7 @@ export async function startServiceProcess(o: InstalledPortalOptions & { serviceE
     const [cmd, args] = o.nodeArgs
       ? [process.execPath, [...o.nodeArgs, '--import', 'tsx', script === 'start' ? 'src/main.ts' : 'src/worker-main.ts']]
       : ['npm', script === 'start' ? ['start'] : ['run', 'worker']];
-    const p = spawn(cmd, args, { env: { ...env, ...extra }, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
+    const p = spawn(cmd, args, { env: { ...env, ...extra }, stdio: ['ignore', 'ignore', 'inherit'], detached: true, cwd: o.cwd });
     procs.push(p);
     return p;
   }
