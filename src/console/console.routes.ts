@@ -15,6 +15,7 @@ import type { StatsRepo } from './stats-repo.js';
 import type { FailureCounter } from './login-throttle.js';
 import { addressKey } from '../platform/ip.js';
 import type { ConsoleSessions } from './console-sessions.js';
+import { INT_ID_MAX, rowId } from '../platform/ids.js';
 
 const COOKIE = 'b24sms_admin';
 const SESSION_MS = 12 * 60 * 60 * 1000;
@@ -105,7 +106,8 @@ export function consoleRoutes(deps: {
 
   const back = (res: Response, flash: string) => res.redirect(303, `/admin?flash=${encodeURIComponent(flash)}`);
   const portalParam = async (req: Request) => {
-    const p = await deps.portals.findById(Number(req.params.id));
+    const id = rowId(req.params.id, INT_ID_MAX);
+    const p = id === undefined ? undefined : await deps.portals.findById(id);
     if (!p) throw new AppError('not_found', 404, 'no such portal');
     return p;
   };

@@ -16,6 +16,7 @@ import type { SettingsRepo } from '../portals/settings-repo.js';
 import type { PortalRepo } from '../portals/portal-repo.js';
 import { applyGatewayStatus } from './gateway-status.js';
 import { dlrToken } from './dlr-url.js';
+import { INT_ID_MAX, rowId } from '../platform/ids.js';
 
 const forged = () => new AppError('unauthorized', 401, 'unknown or forged delivery report');
 
@@ -34,7 +35,8 @@ function perMessageReports(deps: DlrDeps) {
   return async function apply(kind: string, at: { portalId: string; token: string; messageId: string }, status: GatewayStatus | undefined, why: () => string, gateway: string) {
     const portalId = portalFrom(deps, at.portalId, at.token);
     if (await uninstalled(deps, portalId)) return;
-    const m = await deps.queue.ownerOf(Number(at.messageId));
+    const id = rowId(at.messageId);
+    const m = id === undefined ? undefined : await deps.queue.ownerOf(id);
     const tookIt = m && (m.gateway === gateway || (m.gateway === null && m.state === 'sending' && (await deps.settings.kindOf(portalId)) === gateway));
     if (!m || Number(m.portal_id) !== portalId || !tookIt) throw new AppError('not_found', 404, 'no such message');
     if (!status) throw new AppError('invalid_request', 400, why());
@@ -45,8 +47,8 @@ function perMessageReports(deps: DlrDeps) {
 }
 
 function portalFrom(deps: DlrDeps, portalParam: string, token: string): number {
-  const portalId = Number(portalParam);
-  if (!Number.isInteger(portalId) || !safeEqual(token, dlrToken(deps.crypto, portalId))) throw forged();
+  const portalId = rowId(portalParam, INT_ID_MAX);
+  if (portalId === undefined || !safeEqual(token, dlrToken(deps.crypto, portalId))) throw forged();
   return portalId;
 }
 

@@ -9,6 +9,7 @@ import type { FormTokens } from './form-token.js';
 import { framePageErrors, openFormToken } from './frame-page.js';
 import type { PortalRepo } from './portal-repo.js';
 import { filterFrom, logQuery, type SettingsViewRenderer } from './settings-view.js';
+import { rowId } from '../platform/ids.js';
 
 /**
  * The portal's message log inside the app's page: everyone who may open the app sees it (numbers masked for
@@ -43,7 +44,8 @@ export function logRoutes(deps: { settingsView: SettingsViewRenderer; logs: LogR
 
   router.post('/app/messages/:id', formBody, async (req, res) => {
     const { portal } = await openFormToken(deps, req, res, 'app.message');
-    const e = await deps.logs.byId(portal.id, Number(req.params.id));
+    const id = rowId(req.params.id);
+    const e = id === undefined ? undefined : await deps.logs.byId(portal.id, id);
     if (!e) throw new AppError('not_found', 404, 'no such message');
     res.json({ id: e.id, state: e.state, reason: e.reason });
   });

@@ -13,18 +13,24 @@ import { smppFormValues } from './smpp-form.js';
 
 const PAGE_SIZE = 50;
 
+const dayStart = (s: string) => Date.parse(`${s}T00:00:00Z`);
+/** YYYY-MM-DD of a day that exists: 2024-13-45 or 2024-02-30 is no filter (its NaN failed the query on PostgreSQL). */
+const calendarDay = () => z.string().regex(/^\d{4}-\d{2}-\d{2}$/).refine((s) => {
+  const t = dayStart(s);
+  return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === s;
+});
+
 export const logQuery = z.object({
   status: z.enum(['queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed']).optional().catch(undefined),
-  from: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional().catch(undefined),
-  to: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional().catch(undefined),
+  from: calendarDay().optional().catch(undefined),
+  to: calendarDay().optional().catch(undefined),
   page: z.coerce.number().int().min(1).max(100_000).default(1).catch(1),
   full: z.literal('1').optional().catch(undefined),
 });
 export type LogQuery = z.infer<typeof logQuery>;
 
 export function filterFrom(q: LogQuery): LogFilter {
-  const day = (s: string) => Date.parse(`${s}T00:00:00Z`);
-  return { status: q.status as MessageState | undefined, from: q.from ? day(q.from) : undefined, to: q.to ? day(q.to) + 86_400_000 : undefined };
+  return { status: q.status as MessageState | undefined, from: q.from ? dayStart(q.from) : undefined, to: q.to ? dayStart(q.to) + 86_400_000 : undefined };
 }
 
 /**

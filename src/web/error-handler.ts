@@ -45,6 +45,7 @@ export function errorAnswer(err: any, log: Log, rawPath: string): { status: numb
 export function errorHandler(log: Log): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const { status, body } = errorAnswer(err, log, req.path);
+    if (res.headersSent) return void res.destroy(); // a response under way (a CSV export) is cut, never answered twice
     if (typeof body.retryAfterS === 'number') res.setHeader('Retry-After', String(body.retryAfterS));
     res.status(status).json(body);
   };
