@@ -23,6 +23,7 @@ import * as jobLeaseHolders from './20261201000001_job_lease_holders.js';
 import * as gatewayAccount from './20261201000002_gateway_account.js';
 import * as consoleLogouts from './20261201000003_console_logouts.js';
 import * as jobLeaseMarks from './20261201000004_job_lease_marks.js';
+import * as receiptQuotes from './20261202000001_receipt_quotes.js';
 
 // Listed statically so the same migrations run under tsx, vitest and the knex CLI without a loader.
 const all: Record<string, Knex.Migration> = {
@@ -50,6 +51,7 @@ const all: Record<string, Knex.Migration> = {
   '20261201000002_gateway_account': gatewayAccount,
   '20261201000003_console_logouts': consoleLogouts,
   '20261201000004_job_lease_marks': jobLeaseMarks,
+  '20261202000001_receipt_quotes': receiptQuotes,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

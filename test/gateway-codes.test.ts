@@ -44,6 +44,13 @@ describe('Kannel mapping tables', () => {
     expect(kannelDlr(2, 'id:1 stat:UNDELIV err:001')?.text).toBe('not delivered to phone: id:1 stat:UNDELIV err:001');
     expect(kannelDlr(3)).toBeUndefined();
   });
+  it('keeps no part of the message a receipt quotes (its text: field), whatever its case', () => {
+    const receipt = 'id:77 sub:001 dlvrd:000 submit date:2501011200 done date:2501011201 stat:UNDELIV err:001 text:Your login code is 482913';
+    expect(kannelDlr(2, receipt)?.text).toBe('not delivered to phone: id:77 sub:001 dlvrd:000 submit date:2501011200 done date:2501011201 stat:UNDELIV err:001');
+    expect(kannelDlr(1, 'id:7 stat:DELIVRD err:000 Text:Код 1234')?.text).toBe('delivered to phone: id:7 stat:DELIVRD err:000');
+    expect(kannelDlr(1, 'text:only a quote')?.text).toBe('delivered to phone');
+    expect(kannelDlr(1, 'context:1 stat:DELIVRD')?.text).toBe('delivered to phone: context:1 stat:DELIVRD'); // a word ending in "text:" is not the field
+  });
   it.each([[202, 'accepted'], [200, 'accepted'], [503, 'retryable'], [500, 'retryable'], [403, 'permanent'], [400, 'permanent']] as const)(
     'sendsms HTTP %i → %s', (status, kind) => expect(kannelSendKind(status)).toBe(kind));
 });

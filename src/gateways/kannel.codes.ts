@@ -11,9 +11,16 @@ export const KANNEL_DLR: Record<number, { state: GatewayStatus['state']; text: s
 
 export function kannelDlr(type: number, reply?: string): GatewayStatus | undefined {
   const m = KANNEL_DLR[type];
-  // The SMSC's receipt text (%A) is kept as one short line: it is shown in the portal's log.
-  return m ? { state: m.state, code: String(type), text: reply ? `${m.text}: ${plainText(reply)}` : m.text } : undefined;
+  // The SMSC's receipt text (%A) is kept as one short line: it is shown in the portal's log, to every user.
+  const receipt = reply ? plainText(withoutQuote(reply)) : '';
+  return m ? { state: m.state, code: String(type), text: receipt ? `${m.text}: ${receipt}` : m.text } : undefined;
 }
+
+/**
+ * A receipt without the message it quotes: an SMPP receipt's text ends with `text:` and the message's first
+ * characters (gateways.md §6), a one-time code as often as not, and no user sees a message's text in the log.
+ */
+export const withoutQuote = (receipt: string) => receipt.replace(/(^|[\s,;])text:[\s\S]*$/i, '$1').trim();
 
 /**
  * cgi-bin/sendsms replies: 202 "0: Accepted…" / "3: Queued for later delivery" are accepted. A 502 or 504 comes
