@@ -51,6 +51,19 @@ describe('POST /handler', () => {
     expect(JSON.parse(all[0].origin)).toEqual({ bindings: [{ OWNER_TYPE_ID: '3', OWNER_ID: '5783' }] });
   });
 
+  it("keeps a message's origin up to 4 KB of it, takes the message without a larger one, and fails none for it", async () => {
+    const huge = 'x'.repeat(500_000); // the 1 MB body allows it; a megabyte in each stored row of a shared database does not
+    const many = Array.from({ length: 20 }, (_, i) => ({ OWNER_TYPE_ID: '3', OWNER_ID: String(1e15 + i) })); // ~1 KB: kept
+    expect((await post(crmSms({ id: 'big0rigin0000000000000000000001', bindings: [{ OWNER_TYPE_ID: '3', OWNER_ID: huge }] }), handlerPath)).body).toEqual({ status: 'queued' });
+    expect((await post(crmSms({ id: 'many0rigin000000000000000000001', bindings: many }), handlerPath)).body).toEqual({ status: 'queued' });
+    const bad = await post(crmSms({ id: 'badbig00000000000000000000000001', to: 'not a number', bindings: [{ OWNER_TYPE_ID: '3', OWNER_ID: huge }] }), handlerPath);
+    expect(bad.body).toEqual({ status: 'failed' }); // refused, and stored as failed without it too
+    const byId = Object.fromEntries((await rows()).map((r) => [r.b24_message_id, r]));
+    expect(byId['big0rigin0000000000000000000001']).toMatchObject({ state: 'queued', origin: null, body: 'Hello' });
+    expect(JSON.parse(byId['many0rigin000000000000000000001'].origin)).toEqual({ bindings: many });
+    expect(byId['badbig00000000000000000000000001']).toMatchObject({ state: 'failed', origin: null });
+  });
+
   it('answers a NUL character with a clear 400 and an author id past 32 bits as no author, without failing the messages written with them', async () => {
     const ids = Array.from({ length: 12 }, (_, i) => `fine${String(i).padStart(28, '0')}`);
     const odd = {

@@ -38,6 +38,19 @@ export interface MessageRow {
   updated_at: number;
 }
 
+/** What Bitrix24 sends as a message's origin (a few CRM bindings, a business process's ids) fits many times over. */
+export const ORIGIN_MAX_CHARS = 4096;
+
+/**
+ * The origin as stored: its JSON, or nothing when it is larger than ORIGIN_MAX_CHARS (the handler's 1 MB body could
+ * otherwise put a megabyte into every stored row of a shared database; the message is taken all the same).
+ */
+function originJson(origin: Record<string, unknown> | undefined): string | null {
+  if (!origin) return null;
+  const json = JSON.stringify(origin);
+  return json.length <= ORIGIN_MAX_CHARS ? json : null;
+}
+
 export function createMessageRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
   const writer = createIntakeWriter(db);
 
@@ -48,7 +61,7 @@ export function createMessageRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
   async function enqueue(m: NewMessage): Promise<number | undefined> {
     if (m.state === 'queued') {
       return writer.insert({
-        portalId: m.portalId, b24MessageId: m.b24MessageId, code: m.code, moduleId: m.moduleId ?? null, origin: m.origin ? JSON.stringify(m.origin) : null,
+        portalId: m.portalId, b24MessageId: m.b24MessageId, code: m.code, moduleId: m.moduleId ?? null, origin: originJson(m.origin),
         messageTo: m.messageTo, phone: m.phone!, body: m.body!, isTest: m.isTest ?? false, authorId: m.authorId ?? null, now: m.now,
       });
     }
@@ -70,7 +83,7 @@ export function createMessageRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
         b24_message_id: m.b24MessageId,
         code: m.code,
         module_id: m.moduleId ?? null,
-        origin: m.origin ? JSON.stringify(m.origin) : null,
+        origin: originJson(m.origin),
         message_to: m.messageTo,
         phone: m.phone,
         body: m.body,
