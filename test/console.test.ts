@@ -107,6 +107,16 @@ describe('operator console', () => {
     expect((await request(ctx.app).get('/admin').set('cookie', cookie)).text).toContain('Queue health');
   });
 
+  it("shows only what its own actions said: a link's own words (?flash=…) are not shown on the console's page", async () => {
+    const { cookie } = await login();
+    for (const flash of ['Session expired: sign in again at https://evil.example', 'x.y', '']) {
+      const page = await request(ctx.app).get('/admin').query({ flash }).set('cookie', cookie);
+      expect(page.status).toBe(200);
+      expect(page.text).not.toContain('role="status"');
+      expect(page.text).not.toContain('evil.example');
+    }
+  });
+
   it('disables and enables a portal, registers its providers again, and retries its failed status reports', async () => {
     const portal = (await ctx.deps.portals.findByMemberId(fp.memberId))!;
     const { cookie, csrf } = await login();
@@ -124,7 +134,8 @@ describe('operator console', () => {
 
     fp.senders.clear();
     const rereg = await act('reregister');
-    expect(rereg.headers.location).toContain('registered');
+    const shown = (location: string) => request(ctx.app).get(location).set('cookie', cookie).then((r) => /<div class="ok" role="status">([^<]*)</.exec(r.text)?.[1]);
+    expect(await shown(rereg.headers.location)).toBe(`${portal.domain}: registered smsgw_myshop`);
     expect([...fp.senders.keys()]).toEqual(['smsgw_myshop']);
 
     const id = await postSms(ctx, fp, { to: 'garbage' });
@@ -132,7 +143,7 @@ describe('operator console', () => {
     await ctx.deps.reporter.runOnce();
     expect((await ctx.db('status_reports').where({ b24_message_id: id }).first()).outcome).toBe('dropped');
     fp.purged.delete(id);
-    expect((await act('retry-reports')).headers.location).toContain('1%20status%20reports');
+    expect(await shown((await act('retry-reports')).headers.location)).toBe(`${portal.domain}: 1 status reports queued again`);
     await ctx.deps.reporter.runOnce();
     expect(fp.shown.get(id)).toBe('failed');
   });

@@ -17,6 +17,9 @@ import { addressKey } from '../platform/ip.js';
 import type { ConsoleSessions } from './console-sessions.js';
 import { INT_ID_MAX, rowId } from '../platform/ids.js';
 
+/** How long an action's result is shown by the link it redirects to. */
+const FLASH_TTL_MS = 5 * 60_000;
+
 const COOKIE = 'b24sms_admin';
 const SESSION_MS = 12 * 60 * 60 * 1000;
 const DEVICE_COOKIE = 'b24sms_device';
@@ -104,7 +107,15 @@ export function consoleRoutes(deps: {
     next();
   };
 
-  const back = (res: Response, flash: string) => res.redirect(303, `/admin?flash=${encodeURIComponent(flash)}`);
+  // What an action did, shown on the page it leads back to: signed, so that a link cannot put words of its own into
+  // the console's trusted page ("session expired, sign in again at …").
+  const back = (res: Response, flash: string) =>
+    res.redirect(303, `/admin?flash=${encodeURIComponent(deps.crypto.sign({ purpose: 'flash', text: flash }, deps.clock() + FLASH_TTL_MS))}`);
+  const flashOf = (q: unknown): string | undefined => {
+    if (typeof q !== 'string' || q.length > 2048) return undefined;
+    const v = deps.crypto.verify<{ purpose?: unknown; text?: unknown }>(q, deps.clock());
+    return v.ok && v.value.purpose === 'flash' && typeof v.value.text === 'string' ? v.value.text.slice(0, 200) : undefined;
+  };
   const portalParam = async (req: Request) => {
     const id = rowId(req.params.id, INT_ID_MAX);
     const p = id === undefined ? undefined : await deps.portals.findById(id);
@@ -123,7 +134,7 @@ export function consoleRoutes(deps: {
     const [gateways, checks, running] = await Promise.all([deps.settings.gatewayKinds(), deps.providerChecks.lastByPortal(), deps.pauses.running(now)]);
     res.type('html').send(consolePage({
       csrf: csrfFor(sid),
-      flash: typeof req.query.flash === 'string' ? req.query.flash.slice(0, 200) : undefined,
+      flash: flashOf(req.query.flash),
       portals: portals.map((p) => ({
         id: p.id, domain: p.domain, memberId: p.memberId, status: p.status, inactiveReason: p.inactiveReason, disabled: Boolean(p.disabledAt),
         reportsWaitingSince: p.reportsWaitingSince,
