@@ -135,7 +135,7 @@ describe('operator console', () => {
     fp.senders.clear();
     const rereg = await act('reregister');
     const shown = (location: string) => request(ctx.app).get(location).set('cookie', cookie).then((r) => /<div class="ok" role="status">([^<]*)</.exec(r.text)?.[1]);
-    expect(await shown(rereg.headers.location)).toBe(`${portal.domain}: registered smsgw_myshop`);
+    expect(await shown(String(rereg.headers.location))).toBe(`${portal.domain}: registered smsgw_myshop`);
     expect([...fp.senders.keys()]).toEqual(['smsgw_myshop']);
 
     const id = await postSms(ctx, fp, { to: 'garbage' });
@@ -143,7 +143,7 @@ describe('operator console', () => {
     await ctx.deps.reporter.runOnce();
     expect((await ctx.db('status_reports').where({ b24_message_id: id }).first()).outcome).toBe('dropped');
     fp.purged.delete(id);
-    expect(await shown((await act('retry-reports')).headers.location)).toBe(`${portal.domain}: 1 status reports queued again`);
+    expect(await shown(String((await act("retry-reports")).headers.location))).toBe(`${portal.domain}: 1 status reports queued again`);
     await ctx.deps.reporter.runOnce();
     expect(fp.shown.get(id)).toBe('failed');
   });

@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent } from 'undici';
+import { createGatewayFactory, GATEWAYS, SETTLES_UNKNOWN_OUTCOME } from '../src/gateways/index.js';
+import type { SmppPool } from '../src/gateways/smpp/pool.js';
 import { SMSRU_SEND_CODES, SMSRU_STATUS, smsruSendKind, smsruStatus } from '../src/gateways/smsru.codes.js';
 import { KANNEL_DLR, kannelDlr, kannelSendKind } from '../src/gateways/kannel.codes.js';
 import { answerExcerpt, transportOutcome } from '../src/gateways/gateway.js';
@@ -97,5 +100,15 @@ describe('transport failures', () => {
   });
   it.each(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_SOCKET', 'ECONNRESET'])('%s may have reached it: unknown', (code) => {
     expect(transportOutcome(Object.assign(new Error(), { code })).kind).toBe('unknown');
+  });
+});
+
+describe('what a dead worker left in flight', () => {
+  it('is decided by a table that says of each gateway kind what its adapter says (resolvesUnknownOutcome)', () => {
+    const factory = createGatewayFactory({ smsruUrl: 'http://127.0.0.1:9', dispatcher: new Agent(), tenantDispatcher: new Agent(), timeoutMs: 1000, smpp: {} as SmppPool });
+    for (const kind of GATEWAYS) {
+      const adapter = factory(kind, { url: 'http://127.0.0.1:9/cgi-bin/sendsms', host: '127.0.0.1', port: '2775', system_id: 'x', password: 'y' }, { portalId: 1 });
+      expect([kind, SETTLES_UNKNOWN_OUTCOME[kind]]).toEqual([kind, adapter.resolvesUnknownOutcome]);
+    }
   });
 });

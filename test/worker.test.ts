@@ -132,6 +132,49 @@ describe('send worker', () => {
   });
 });
 
+describe('claims left by a dead worker', () => {
+  /** A second portal, as another install would leave it, with what `settings` holds (stored as is). */
+  async function otherPortal(member: string, settings: { gateway: string; credentials_enc: string }) {
+    const [row] = await ctx.db('portals').insert({ member_id: member, domain: `${member}.bitrix24.ru`, rest_endpoint: `https://${member}.bitrix24.ru/rest/`, handler_key_hash: member, handler_key_enc: 'x', installed_at: now, updated_at: now }).returning('id');
+    const id = Number(typeof row === 'object' ? (row as { id: number }).id : row);
+    await ctx.db('settings').insert({ portal_id: id, ...settings, updated_at: now });
+    return id;
+  }
+  /** A message whose worker died a minute ago with its request at `gateway`. */
+  async function inFlight(portalId: number, b24Id: string, gateway: string) {
+    await ctx.db('messages').insert({
+      portal_id: portalId, b24_message_id: b24Id, code: 'c', message_to: '+79990000009', phone: '+79990000009', body: 'hi', state: 'sending', gateway,
+      lease_token: 'dead', lease_until: now - 60_000, submitted_at: now - 61_000, attempts: 1, next_attempt_at: now, created_at: now - 62_000, updated_at: now,
+    });
+  }
+
+  it("one portal's unreadable settings stop no one's sending: its dead claim is decided by the gateway that took it", async () => {
+    // Written under another SECRET_KEY (a restore, a rotation gone wrong): reading them throws.
+    const broken = await otherPortal('broken', { gateway: 'kannel', credentials_enc: 'v1.AAAA.BBBB.CCCC' });
+    await inFlight(broken, 'k1', 'kannel');
+    const other = await otherPortal('broken2', { gateway: 'smsru', credentials_enc: 'v1.AAAA.BBBB.CCCC' });
+    await inFlight(other, 's1', 'smsru');
+    const id = await postSms(ctx, fp, { to: '+79990000001' });
+    await ctx.deps.worker.runOnce();
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'sent' }); // this portal's message went out
+    // Kannel's report names our id, so it can still settle the message: it waits for it (unknown_since set).
+    const k1 = await ctx.db('messages').where({ b24_message_id: 'k1' }).first();
+    expect(k1).toMatchObject({ state: 'sending' });
+    expect(k1.unknown_since).not.toBeNull();
+    // SMS.ru's answer was the only place its id could come from: failed at once, never resent.
+    expect(await ctx.db('messages').where({ b24_message_id: 's1' }).first()).toMatchObject({ state: 'failed', failure_reason: 'outcome unknown: the worker stopped while the request was in flight' });
+  });
+
+  it('a Kannel message in flight when its worker died still waits for its report after the portal moved to SMS.ru', async () => {
+    const portal = (await ctx.deps.portals.findByMemberId(fp.memberId))!;
+    await inFlight(portal.id, 'k2', 'kannel'); // the portal's gateway now is SMS.ru
+    await ctx.deps.worker.reap();
+    const row = await ctx.db('messages').where({ b24_message_id: 'k2' }).first();
+    expect(row).toMatchObject({ state: 'sending' });
+    expect(row.unknown_since).not.toBeNull();
+  });
+});
+
 describe('leases', () => {
   it('a send slower than the lease keeps its claim while its worker lives (heartbeats), and no reaper takes it', async () => {
     smsru.setMode('hang');

@@ -263,10 +263,12 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
       .where('state', 'sending')
       .andWhere('lease_until', '<', now)
       .limit(limit)
-      .select('id', 'portal_id', 'lease_token', 'submitted_at', 'attempts', 'created_at');
+      .select('id', 'portal_id', 'lease_token', 'submitted_at', 'attempts', 'created_at', 'gateway');
     return rows.map((r) => ({
       id: Number(r.id), portal_id: Number(r.portal_id), lease_token: String(r.lease_token), attempts: Number(r.attempts), created_at: Number(r.created_at),
       submitted_at: r.submitted_at === null ? null : Number(r.submitted_at),
+      /** The gateway kind that took it (written with submitted_at): whose reports could still settle it. */
+      gateway: (r.gateway as string | null) ?? null,
     }));
   }
 

@@ -2,6 +2,7 @@ import type { Clock } from '../platform/clock.js';
 import type { Log } from '../platform/logger.js';
 import { maskPhone } from '../platform/logger.js';
 import { UNKNOWN_OUTCOME, unknownOutcome, type SendOutcome } from '../gateways/gateway.js';
+import { settlesUnknownOutcome } from '../gateways/index.js';
 import { segmentsOf } from '../gateways/segments.js';
 import type { PortalRepo } from '../portals/portal-repo.js';
 import { DUE_PORTALS_LIMIT, type ClaimedMessage, type QueueRepo } from './queue-repo.js';
@@ -256,27 +257,37 @@ export function createSendWorker(deps: {
     const expired = await deps.queue.expiredClaims(now);
     let reaped = 0;
     for (const c of expired) {
-      // Read a moment ago: its worker may have renewed it since, or another process's reaper taken it.
-      const token = await deps.queue.takeOver(c.id, c.lease_token, now);
-      if (!token) continue;
-      reaped++;
-      if (c.submitted_at === null) {
-        const giveUp = givesUp(c, now);
-        if (giveUp) {
-          await fail(c, `${giveUp}: the worker stopped before sending`, token);
-          deps.log.warn({ messageId: c.id, attempts: c.attempts }, 'message.gave_up');
-        } else {
-          await deps.queue.requeue(c.id, token, now);
-          deps.log.info({ messageId: c.id }, 'message.requeued');
-        }
-        continue;
+      // One message that cannot be decided (its database write failed) is left for the next look, never in the way
+      // of the others or of the claims after this (a throw here stopped every portal's sending).
+      try {
+        if (await reapOne(c, now)) reaped++;
+      } catch (err) {
+        deps.log.error({ messageId: c.id, portalId: c.portal_id, err: String(err) }, 'worker.reap.error');
       }
-      const account = await deps.accounts.forPortal(c.portal_id);
-      if (account?.gateway.resolvesUnknownOutcome) await deps.queue.awaitOutcome(c.id, token, now, {});
-      else await fail(c, `${UNKNOWN_OUTCOME}: the worker stopped while the request was in flight`, token);
-      deps.log.warn({ messageId: c.id }, 'message.outcome_unknown');
     }
     return reaped;
+  }
+
+  async function reapOne(c: Awaited<ReturnType<typeof deps.queue.expiredClaims>>[number], now: number): Promise<boolean> {
+    // Read a moment ago: its worker may have renewed it since, or another process's reaper taken it.
+    const token = await deps.queue.takeOver(c.id, c.lease_token, now);
+    if (!token) return false;
+    if (c.submitted_at === null) {
+      const giveUp = givesUp(c, now);
+      if (giveUp) {
+        await fail(c, `${giveUp}: the worker stopped before sending`, token);
+        deps.log.warn({ messageId: c.id, attempts: c.attempts }, 'message.gave_up');
+      } else {
+        await deps.queue.requeue(c.id, token, now);
+        deps.log.info({ messageId: c.id }, 'message.requeued');
+      }
+      return true;
+    }
+    // By the kind that took it: the portal may use another gateway by now, or its settings be unreadable.
+    if (settlesUnknownOutcome(c.gateway)) await deps.queue.awaitOutcome(c.id, token, now, {});
+    else await fail(c, `${UNKNOWN_OUTCOME}: the worker stopped while the request was in flight`, token);
+    deps.log.warn({ messageId: c.id, gateway: c.gateway }, 'message.outcome_unknown');
+    return true;
   }
 
   /**
@@ -367,18 +378,21 @@ export function createSendWorker(deps: {
   /** One step for tests: reap dead claims, claim what fits in the free slots, and wait for those to finish. */
   async function runOnce(): Promise<number> {
     dueLook = undefined; // a test's step looks afresh: its clock may have moved
-    await reap();
+    await reapSafely();
     const { runs, messages } = await fill();
     await Promise.all(runs);
     return messages;
   }
+
+  /** Claiming goes on whatever became of the look for dead claims (it is tried again on the next step). */
+  const reapSafely = () => reap().catch((err) => void deps.log.error({ err: String(err) }, 'worker.reap.error'));
 
   // The running loop does not wait for what it started: every freed slot kicks it to claim again.
   let lastReap = -Infinity;
   async function step(): Promise<number> {
     if (performance.now() - lastReap >= REAP_EVERY_MS) {
       lastReap = performance.now();
-      await reap();
+      await reapSafely();
     }
     return (await fill()).messages;
   }

@@ -14,6 +14,15 @@ export const GATEWAYS = ['smsru', 'smscru', 'kannel', 'smpp', 'sandbox'] as cons
 export type GatewayKind = (typeof GATEWAYS)[number];
 
 /**
+ * Whether a message of this kind whose request's answer was lost can still be settled (each adapter's own
+ * `resolvesUnknownOutcome`, which test/gateway-codes.test.ts holds to this): by a delivery report that names our id
+ * (Kannel, SMPP receipts) or a lookup by our id (SMSC.ru). What a dead worker left in flight is decided by the kind
+ * that took it, not by the portal's gateway now, and without reading the portal's settings.
+ */
+export const SETTLES_UNKNOWN_OUTCOME: Record<GatewayKind, boolean> = { smsru: false, smscru: true, kannel: true, smpp: true, sandbox: false };
+export const settlesUnknownOutcome = (kind: string | null) => kind !== null && (SETTLES_UNKNOWN_OUTCOME as Record<string, boolean>)[kind] === true;
+
+/**
  * Builds the adapter for a portal's gateway account from its stored settings.
  * `dispatcher` reaches addresses the operator configured (SMS.ru's API); `tenantDispatcher` reaches addresses a
  * portal's administrator typed (Kannel URL) and refuses internal ones. `log` receives masked excerpts of answers
