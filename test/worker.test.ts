@@ -165,6 +165,25 @@ describe('claims left by a dead worker', () => {
     expect(await ctx.db('messages').where({ b24_message_id: 's1' }).first()).toMatchObject({ state: 'failed', failure_reason: 'outcome unknown: the worker stopped while the request was in flight' });
   });
 
+  it("one portal's unreadable settings keep no other portal from being polled, and messages still end by age", async () => {
+    const broken = await otherPortal('broken3', { gateway: 'smsru', credentials_enc: 'v1.AAAA.BBBB.CCCC' });
+    const msg = { code: 'c', message_to: '+79990000002', phone: '+79990000002', body: 'hi', next_attempt_at: now, updated_at: now };
+    await ctx.db('messages').insert({ ...msg, portal_id: broken, b24_message_id: 'b1', state: 'sent', gateway: 'smsru', gateway_message_id: 'x1', created_at: now });
+    const portal = (await ctx.deps.portals.findByMemberId(fp.memberId))!;
+    // This portal: one message sent a minute ago that SMS.ru has delivered since, one sent four days ago (past
+    // STATUS_MAX_AGE), one whose Kannel answer was lost an hour ago (past UNKNOWN_OUTCOME_WINDOW).
+    const fresh = await postSms(ctx, fp, { to: '+79990000003' });
+    await ctx.deps.worker.runOnce();
+    smsru.settle();
+    await ctx.db('messages').insert({ ...msg, portal_id: portal.id, b24_message_id: 'old', state: 'sent', gateway: 'smsru', gateway_message_id: 'x2', created_at: now - 4 * 86_400_000 });
+    await ctx.db('messages').insert({ ...msg, portal_id: portal.id, b24_message_id: 'lost', state: 'sending', gateway: 'kannel', submitted_at: now - 3_600_000, unknown_since: now - 3_600_000, created_at: now - 3_600_000 });
+    for (let run = 0; run < 2; run++) await ctx.deps.statusesJob.runOnce(); // each run starts at another portal
+    expect(await messageRow(ctx, fresh)).toMatchObject({ state: 'delivered' });
+    expect(await ctx.db('messages').where({ b24_message_id: 'old' }).first()).toMatchObject({ state: 'undelivered', failure_reason: 'expired' });
+    expect(await ctx.db('messages').where({ b24_message_id: 'lost' }).first()).toMatchObject({ state: 'failed' });
+    expect(await ctx.db('messages').where({ b24_message_id: 'b1' }).first()).toMatchObject({ state: 'sent' }); // asked about once it can be read
+  });
+
   it('a Kannel message in flight when its worker died still waits for its report after the portal moved to SMS.ru', async () => {
     const portal = (await ctx.deps.portals.findByMemberId(fp.memberId))!;
     await inFlight(portal.id, 'k2', 'kannel'); // the portal's gateway now is SMS.ru

@@ -5,6 +5,7 @@ import type { Leases } from '../platform/leases.js';
 import type { QueueRepo } from './queue-repo.js';
 import type { Accounts } from './accounts.js';
 import { applyGatewayStatus } from './gateway-status.js';
+import { forEachPortal } from './per-portal.js';
 
 /** A message is looked up at most this often: SMSC.ru refuses more than 5 status requests for one message a minute. */
 export const LOOKUP_SPACING_MS = 15_000;
@@ -31,20 +32,18 @@ export function createOutcomeLookups(deps: {
   const o = deps.options;
 
   async function runOnce(): Promise<number> {
-    let changed = 0;
-    for (const portalId of await deps.queue.portalsWithUnknown()) {
+    return forEachPortal(await deps.queue.portalsWithUnknown(), deps.log, 'statuses.lookup', async (portalId) => {
       const account = await deps.accounts.forPortal(portalId);
       const gw = account?.gateway;
-      if (!account || !gw?.lookup) continue; // settled by reports, or by the window
+      if (!account || !gw?.lookup) return 0; // settled by reports, or by the window
       const held = await deps.leases.take(`statuses:${portalId}`, deps.clock(), o.leaseMs);
-      if (!held) continue;
+      if (!held) return 0;
       try {
-        changed += await settlePortal(portalId, gw, account.key, () => held.renew(deps.clock(), o.leaseMs));
+        return await settlePortal(portalId, gw, account.key, () => held.renew(deps.clock(), o.leaseMs));
       } finally {
         await held.release(deps.clock());
       }
-    }
-    return changed;
+    });
   }
 
   async function settlePortal(portalId: number, gw: Gateway, account: string, renew: () => Promise<boolean>): Promise<number> {

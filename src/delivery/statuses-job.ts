@@ -6,6 +6,7 @@ import { applyGatewayStatus } from './gateway-status.js';
 import type { Accounts } from './accounts.js';
 import type { Leases } from '../platform/leases.js';
 import { createOutcomeLookups } from './outcome-lookups.js';
+import { forEachPortal } from './per-portal.js';
 
 /**
  * The cron statuses job: polls `sent` messages at gateways with a status API (in batches as large as the
@@ -33,26 +34,24 @@ export function createStatusesJob(deps: {
 
   async function poll(): Promise<number> {
     const since = deps.clock() - o.maxAgeMs;
-    let changed = 0;
     // Each run starts one portal further along: portals sharing a gateway's per-login limit (SMSC.ru's one status
     // request a minute) then take turns instead of the first one always winning.
     const portals = await deps.queue.portalsWithSent(since);
     const start = portals.length ? turn++ % portals.length : 0;
-    for (const portalId of [...portals.slice(start), ...portals.slice(0, start)]) {
+    return forEachPortal([...portals.slice(start), ...portals.slice(0, start)], deps.log, 'statuses.poll', async (portalId) => {
       const account = await deps.accounts.forPortal(portalId);
       const gw = account?.gateway;
-      if (!account || !gw?.fetchStatuses) continue;
+      if (!account || !gw?.fetchStatuses) return 0;
       const held = await deps.leases.take(`statuses:${portalId}`, deps.clock(), o.pollLeaseMs);
-      if (!held) continue; // another process polls it now
+      if (!held) return 0; // another process polls it now
       // The last message asked about is the lease's mark: the next run, in any process, goes on after it.
       const position = { last: held.mark ?? 0 };
       try {
-        changed += await pollPortal(portalId, gw, account.key, since, position, () => held.renew(deps.clock(), o.pollLeaseMs));
+        return await pollPortal(portalId, gw, account.key, since, position, () => held.renew(deps.clock(), o.pollLeaseMs));
       } finally {
         await held.release(deps.clock(), position.last);
       }
-    }
-    return changed;
+    });
   }
 
   /** `renew` before each gateway call: the lease stays short (a dead poller blocks the portal only that long); a poller
@@ -94,8 +93,14 @@ export function createStatusesJob(deps: {
     return changed;
   }
 
+  /** Expiry runs whatever polling and lookups met: a failure there (logged) never keeps messages from ending. */
+  const part = (name: string, run: () => Promise<number>) => run().catch((err) => {
+    deps.log.error({ err: String(err) }, `statuses.${name}.error`);
+    return 0;
+  });
+
   async function runOnce(): Promise<{ polled: number; expired: number }> {
-    const polled = (await poll()) + (await lookups.runOnce());
+    const polled = (await part('poll', poll)) + (await part('lookups', lookups.runOnce));
     const expired = await expire();
     if (polled + expired) deps.onSettled?.();
     return { polled, expired };
