@@ -301,11 +301,15 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
     return m && { id: Number(m.id), portal_id: Number(m.portal_id), gateway: (m.gateway as string | null) ?? null, state: m.state as MessageState };
   }
 
-  /** A message of the portal(s) by the id `gateway` gave it (ids of different gateways may look alike). */
+  /**
+   * The newest message of the portal(s) by the id `gateway` gave it (ids of different gateways may look alike, and an
+   * SMS centre may give an id again: after a restart of its counter, or another centre on the same account).
+   */
   async function byGatewayId(portalId: number | number[], gatewayMessageId: string, gateway?: string) {
     return db('messages')
       .whereIn('portal_id', typeof portalId === 'number' ? [portalId] : portalId)
       .where({ gateway_message_id: gatewayMessageId, ...(gateway ? { gateway } : {}) })
+      .orderBy('id', 'desc')
       .first();
   }
 

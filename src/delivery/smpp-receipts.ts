@@ -9,6 +9,8 @@ import type { PartMatch, PartRepo } from './part-repo.js';
 import { applyGatewayStatus } from './gateway-status.js';
 
 const digits = (s: string) => s.replace(/\D/g, '');
+/** States a receipt can still move a message out of. */
+const OPEN = new Set(['sending', 'sent']);
 /** An unmatched receipt is looked up again this long after its first try, then after the second. */
 export const RECEIPT_RETRY_MS = [2_000, 10_000];
 /** Unmatched receipts waiting to be looked up again, per process, and of them per portal (the bind's). */
@@ -52,32 +54,49 @@ export function createSmppReceipts(deps: {
     deps.log.info({ portalId, messageId, stat: r.status.code, changed, how }, 'smpp.receipt');
   }
 
-  function best(matches: PartMatch[], r: Receipt): PartMatch | undefined {
+  /** Whether the receipt's number (its source address) is the message's; a receipt without a usable one fits any. */
+  function handsetFits(phone: string | null, r: Receipt): boolean {
     const handset = digits(r.handset);
-    const score = (m: PartMatch) =>
-      (sameId(m.gatewayId, r.id) ? 4 : 0) + (handset.length >= 7 && m.phone && digits(m.phone).endsWith(handset.slice(-10)) ? 2 : 0);
-    // Sorted newest first by the repo: a stable sort keeps that order among equal scores.
-    return [...matches].sort((a, b) => score(b) - score(a))[0];
+    return handset.length < 7 || (phone !== null && digits(phone).endsWith(handset.slice(-10)));
   }
 
   /**
-   * Whether the receipt found its message (settled, or absorbed as another part's). `byNumberToo` only on the first
-   * try: a later one could otherwise settle a message submitted after the receipt came, which cannot be its own.
+   * The receipt's message among parts whose id reads as the receipt's: only one that can still change (a settled
+   * message with the same id is an older one, the id given again). The receipt's number above the same spelling, then
+   * the newest (the repo's order, kept by a stable sort). One found only by another reading (hex for decimal) whose
+   * number is not the receipt's is no match: the receipt may be for a message whose id is not stored yet.
+   */
+  function best(matches: PartMatch[], r: Receipt): PartMatch | undefined {
+    const score = (m: PartMatch) => (handsetFits(m.phone, r) ? 4 : 0) + (sameId(m.gatewayId, r.id) ? 2 : 0);
+    const found = matches.filter((m) => OPEN.has(m.state)).sort((a, b) => score(b) - score(a))[0];
+    return found && (sameId(found.gatewayId, r.id) || handsetFits(found.phone, r)) ? found : undefined;
+  }
+
+  /**
+   * Whether the receipt found its message (settled, or absorbed as another part's or as a repeat for a message
+   * already settled). `byNumberToo` only on the first try: a later one could otherwise settle a message submitted
+   * after the receipt came, which cannot be its own.
    */
   async function match(portalId: number, r: Receipt, byNumberToo: boolean): Promise<boolean> {
     // The usual case first, without asking who shares the account: the id as written, of the bind's own portal.
     const own = await deps.queue.byGatewayId(portalId, r.id, 'smpp');
-    if (own) return settle(portalId, Number(own.id), r, undefined, 'id').then(() => true);
+    if (own && OPEN.has(own.state) && handsetFits(own.phone, r)) return settle(portalId, Number(own.id), r, undefined, 'id').then(() => true);
     const peers = (await deps.peers?.(portalId)) ?? [];
     const group = [portalId, ...peers];
     const shared = peers.length ? await deps.queue.byGatewayId(peers, r.id, 'smpp') : undefined;
-    if (shared) return settle(Number(shared.portal_id), Number(shared.id), r, undefined, 'id, shared account').then(() => true);
-    const found = best(await deps.parts.find(group, r.id), r);
+    if (shared && OPEN.has(shared.state) && handsetFits(shared.phone, r)) return settle(Number(shared.portal_id), Number(shared.id), r, undefined, 'id, shared account').then(() => true);
+    const parts = await deps.parts.find(group, r.id);
+    const found = best(parts, r);
     if (found?.part === 0) return settle(found.portalId, found.messageId, r, found.gatewayId, 'part').then(() => true);
     if (found) {
       deps.log.info({ portalId: found.portalId, messageId: found.messageId, part: found.part + 1, parts: found.parts, stat: r.status.code }, 'smpp.receipt.other_part');
       return true;
     }
+    // Nothing open: a repeat of a settled message's receipt (or a later part's) changes nothing and is not looked
+    // for again.
+    const done = (m: { state: string; phone: string | null } | undefined) => m !== undefined && !OPEN.has(m.state) && handsetFits(m.phone, r);
+    const settled = done(own) || done(shared) || parts.some((m) => sameId(m.gatewayId, r.id) && done(m));
+    if (settled) return true;
     return byNumberToo && byNumber(group, r);
   }
 

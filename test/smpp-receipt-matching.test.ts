@@ -1,0 +1,95 @@
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { createTestDb } from './helpers/db.js';
+import { eventually } from './helpers/wait.js';
+import { createQueueRepo } from '../src/delivery/queue-repo.js';
+import { createPartRepo } from '../src/delivery/part-repo.js';
+import { createSmppReceipts } from '../src/delivery/smpp-receipts.js';
+import { createLogger } from '../src/platform/logger.js';
+import type { Receipt, SmppReceiptSink } from '../src/gateways/smpp/pool.js';
+
+/**
+ * Which message an SMPP receipt settles when ids look alike (gateways.md §6): a centre may answer a submit in decimal
+ * and write the receipt in hex (or the reverse), and may give an id again (its counter restarted, or another centre
+ * on the same account). A receipt settles the message that can still change and whose number it names; one it cannot
+ * place is looked up again later, never forced onto a message of another number.
+ */
+let t: Awaited<ReturnType<typeof createTestDb>>;
+let portalId: number;
+let sink: SmppReceiptSink;
+let retries: Array<() => void>;
+const now = Date.UTC(2026, 11, 2, 12);
+
+beforeEach(async () => {
+  t = await createTestDb();
+  const [p] = await t.db('portals').insert({ member_id: 'm1', domain: 'a.bitrix24.ru', rest_endpoint: 'https://a.bitrix24.ru/rest/', handler_key_hash: 'h', handler_key_enc: 'x', installed_at: now, updated_at: now }).returning('id');
+  portalId = Number(typeof p === 'object' ? (p as { id: number }).id : p);
+  retries = [];
+  sink = createSmppReceipts({
+    queue: createQueueRepo(t.db), parts: createPartRepo(t.db), clock: () => now, log: createLogger('silent'), retryMs: [2_000], later: (_ms, run) => void retries.push(run),
+  });
+});
+afterEach(() => t.drop());
+
+/** A message at the SMPP gateway; `id` its centre id (stored with its part) once the centre's answer came. */
+async function message(b24: string, phone: string, state: string, id: string | null, age = 0) {
+  const [r] = await t.db('messages').insert({
+    portal_id: portalId, b24_message_id: b24, code: 'c', body: 'hi', gateway: 'smpp', message_to: phone, phone, state, gateway_message_id: id,
+    next_attempt_at: now, created_at: now - age, updated_at: now - age, ...(state === 'sending' ? { lease_token: 't', lease_until: now + 20_000, submitted_at: now } : {}),
+  }).returning('id');
+  const messageId = Number(typeof r === 'object' ? (r as { id: number }).id : r);
+  if (id !== null) await createPartRepo(t.db).record(portalId, { messageId, part: 0, parts: 1, smscId: id }, now - age);
+  return messageId;
+}
+const stateOf = async (b24: string) => (await t.db('messages').where({ b24_message_id: b24 }).first()).state as string;
+const receipt = (id: string, handset: string, state: 'delivered' | 'undelivered' = 'delivered'): Receipt =>
+  ({ id, handset, status: { state, code: state === 'delivered' ? 'DELIVRD' : 'UNDELIV', text: state } });
+
+it('a receipt in hex finds the message whose decimal id it reads as, not an older settled one spelt the same', async () => {
+  await message('A', '+79990000001', 'delivered', '1000', 3_600_000);
+  await message('B', '+79990000002', 'sent', '4096'); // 0x1000
+  await sink.receipt(portalId, receipt('1000', '79990000002', 'undelivered'));
+  expect([await stateOf('A'), await stateOf('B')]).toEqual(['delivered', 'undelivered']);
+});
+
+it('an id the centre gives again settles the message still waiting for it, not the settled one that had it before', async () => {
+  await message('old', '+79990000001', 'delivered', '1000', 86_400_000);
+  await message('new', '+79990000001', 'sent', '1000');
+  await sink.receipt(portalId, receipt('1000', '79990000001', 'undelivered'));
+  expect([await stateOf('old'), await stateOf('new')]).toEqual(['delivered', 'undelivered']);
+  expect(retries).toHaveLength(0);
+});
+
+it("of two open messages with the id in two readings, the receipt's number decides", async () => {
+  await message('dec', '+79990000001', 'sent', '1000');
+  await message('hex', '+79990000002', 'sent', '4096');
+  await sink.receipt(portalId, receipt('1000', '79990000002'));
+  expect([await stateOf('dec'), await stateOf('hex')]).toEqual(['sent', 'delivered']);
+  await sink.receipt(portalId, receipt('1000', '79990000001'));
+  expect(await stateOf('dec')).toBe('delivered');
+});
+
+it('a receipt that reads as another number\'s message is looked up again later, and then finds its own', async () => {
+  await message('x', '+79990000001', 'sent', '3e8'); // 1000 in hex
+  const y = await message('y', '+79990000002', 'sending', null); // its answer ("1000") is not stored yet
+  await sink.receipt(portalId, receipt('1000', '79990000002', 'undelivered'));
+  expect([await stateOf('x'), await stateOf('y')]).toEqual(['sent', 'sending']);
+  expect(retries).toHaveLength(1);
+  await t.db('messages').where({ id: y }).update({ state: 'sent', gateway_message_id: '1000' });
+  await createPartRepo(t.db).record(portalId, { messageId: y, part: 0, parts: 1, smscId: '1000' }, now);
+  retries.shift()!(); // the retry runs on its own
+  await eventually(async () => (await stateOf('y')) === 'undelivered', 'the second look to settle y');
+  expect(await stateOf('x')).toBe('sent');
+});
+
+it('a repeat of a settled message\'s receipt changes nothing and is not looked up again', async () => {
+  await message('done', '+79990000001', 'delivered', '77');
+  await sink.receipt(portalId, receipt('77', '79990000001', 'undelivered'));
+  expect(await stateOf('done')).toBe('delivered');
+  expect(retries).toHaveLength(0);
+});
+
+it('a receipt without a usable number still settles by the id as written', async () => {
+  await message('m', '+79990000001', 'sent', 'abc123');
+  await sink.receipt(portalId, receipt('abc123', ''));
+  expect(await stateOf('m')).toBe('delivered');
+});
