@@ -121,8 +121,25 @@ describe('send worker slots', () => {
     s.take(1, 1);
     expect(s.free()).toBe(6);
     expect(s.freeFor(1)).toBe(0);
-    s.setWidth(1, 1); // ignored while messages are in flight: their slots were counted with width 100
     s.release(1, 1);
     expect(s.freeFor(1)).toBe(100);
+  });
+
+  it("a gateway that takes one message per request is counted so at once, while the old gateway's request of 100 is still out", () => {
+    const s = createSlots(8, 2);
+    s.setWidth(1, 100);
+    const batch = s.take(1, 100); // one SMS.ru request of 100 messages
+    expect(batch).toBe(1);
+    s.setWidth(1, 1); // the portal moved to Kannel meanwhile
+    expect(s.freeFor(1)).toBe(1); // one slot of its two is left: one message, not a hundred
+    const one = s.take(1, 1);
+    expect(s.freeFor(1)).toBe(0);
+    expect(s.free()).toBe(6);
+    expect(s.freeFor(2)).toBe(2); // the others' slots are theirs
+    s.release(1, 100, batch); // the old request gives back the one slot it took
+    s.release(1, 1, one);
+    expect(s.free()).toBe(8);
+    expect(s.inFlight(1)).toBe(0);
+    expect(s.freeFor(1)).toBe(2);
   });
 });

@@ -297,7 +297,7 @@ export function createSendWorker(deps: {
   function launch(ms: ClaimedMessage[], batched: boolean): Promise<void>[] {
     const runs = batched ? [{ group: ms, run: () => processBatch(ms) }] : ms.map((m) => ({ group: [m], run: () => process(m) }));
     return runs.map(({ group, run: go }) => {
-      slots.take(group[0]!.portal_id, group.length);
+      const took = slots.take(group[0]!.portal_id, group.length);
       for (const m of group) held.set(m.lease_token, (held.get(m.lease_token) ?? 0) + 1);
       const run: Promise<void> = go()
         .catch((err) => deps.log.error({ messageIds: group.map((m) => m.id), err: String(err) }, 'worker.message.error'))
@@ -307,7 +307,7 @@ export function createSendWorker(deps: {
             if (left > 0) held.set(m.lease_token, left);
             else held.delete(m.lease_token);
           }
-          slots.release(group[0]!.portal_id, group.length);
+          slots.release(group[0]!.portal_id, group.length, took);
           inFlight.delete(run);
           kickSoon();
         });

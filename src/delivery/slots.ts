@@ -62,15 +62,17 @@ export function createSlots(total: number, perAccount: number) {
     inFlight,
     freeFor,
     turns,
-    /** How many messages `account`'s gateway takes in one request (1 unless told). */
+    /**
+     * How many messages `account`'s gateway takes in one request (1 unless told). At once, even with requests in
+     * flight: each gives back the slots it took (a portal that left SMS.ru with a request of 100 still out was
+     * let claim a hundred times its slots for its new gateway, one request each).
+     */
     setWidth(account: number, messagesPerRequest: number) {
-      if (inFlight(account) === 0) {
-        if (messagesPerRequest > 1) widths.set(account, messagesPerRequest);
-        else widths.delete(account);
-      }
+      if (messagesPerRequest > 1) widths.set(account, messagesPerRequest);
+      else widths.delete(account);
     },
-    /** `messages` of `account` start, sent together (⌈messages / width⌉ requests). */
-    take(account: number, messages = 1) {
+    /** `messages` of `account` start, sent together (⌈messages / width⌉ requests); returns the slots they took. */
+    take(account: number, messages = 1): number {
       const n = inFlight(account);
       const q = slotsOf(account, messages);
       used += q;
@@ -79,11 +81,12 @@ export function createSlots(total: number, perAccount: number) {
       served.delete(account);
       served.set(account, ++tick);
       if (served.size > SERVED_KEPT) served.delete(served.keys().next().value!);
+      return q;
     },
-    /** What `take(account, messages)` took is done. */
-    release(account: number, messages = 1) {
+    /** What `take(account, messages)` took (`slots`: what it returned) is done. */
+    release(account: number, messages = 1, slots = slotsOf(account, messages)) {
       const n = inFlight(account) - messages;
-      const q = slotsOf(account, messages);
+      const q = slots;
       used -= q;
       const left = (requests.get(account) ?? 0) - q;
       if (left > 0) requests.set(account, left);
