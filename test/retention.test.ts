@@ -60,3 +60,30 @@ it('forgets the ids an SMS centre gave message parts once they are older than ST
   await t.ctx.deps.retention.runOnce();
   expect(await t.ctx.db('message_parts')).toHaveLength(0);
 });
+
+it('deletes the outbox rows of statuses reported or given up on more than MESSAGE_RETENTION ago, and keeps pending and younger ones', async () => {
+  const [id] = await t.ctx.db('messages').insert({
+    portal_id: t.portal.id, b24_message_id: 'o1', code: 'smsgw_myshop', message_to: '+79991234567', phone: '+79991234567', body: null,
+    state: 'delivered', next_attempt_at: 0, created_at: now - 200 * DAY, updated_at: now,
+  }).returning('id');
+  const messageId = typeof id === 'object' ? Number((id as { id: number }).id) : Number(id);
+  const report = (status: string, outcome: string, ageDays: number) => ({
+    portal_id: t.portal.id, message_id: messageId, code: 'smsgw_myshop', b24_message_id: 'o1', status, outcome, next_attempt_at: 0,
+    created_at: now - ageDays * DAY, updated_at: now - ageDays * DAY,
+  });
+  // Over two batches of 5: seven reported long ago, one pending as long (waiting for an administrator), one dropped,
+  // one reported last week.
+  const statuses = ['s0', 's1', 's2', 's3', 's4', 's5', 's6', 'pending', 'dropped', 'young'];
+  await t.ctx.db.batchInsert('status_reports', [
+    ...statuses.slice(0, 7).map((s, i) => report(s, 'reported', 150 - i)), report('pending', 'pending', 140), report('dropped', 'dropped', 130), report('young', 'reported', 7),
+  ], 50);
+  const job = createRetentionJob({ db: t.ctx.db, clock: () => now, log: t.ctx.deps.log, retentionMs: 90 * DAY, batch: 5 });
+  expect(await job.pruneReports()).toBe(8);
+  expect((await t.ctx.db('status_reports').orderBy('id').pluck('status'))).toEqual(['pending', 'young']);
+  // The pending one is reported at last: a later run takes it too, once it is old enough.
+  await t.ctx.db('status_reports').where({ status: 'pending' }).update({ outcome: 'reported', updated_at: now });
+  expect(await job.pruneReports()).toBe(0);
+  now += 91 * DAY;
+  await t.ctx.deps.retention.runOnce(); // the deps' own job runs it with the rest
+  expect(await t.ctx.db('status_reports')).toHaveLength(0);
+});

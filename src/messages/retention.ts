@@ -34,7 +34,38 @@ export function createRetentionJob(deps: { db: Db; clock: Clock; log: Log; reten
     after = waiting !== undefined ? Math.min(cursor, Number(waiting) - 1) : cursor;
     if (erased) deps.log.info({ erased, olderThanDays: Math.round(deps.retentionMs / 86_400_000) }, 'retention.texts_erased');
     await prunePartIds();
+    await pruneReports();
     return erased;
+  }
+
+  // Report ids up to this were looked at already (older than the cut-off, and done): the next run starts after them.
+  let reportsAfter = 0;
+  const DONE = ['reported', 'dropped'];
+
+  /**
+   * The outbox's rows of statuses that were reported (or given up on) more than MESSAGE_RETENTION ago: the message's
+   * own row keeps its state, and a state is never reported twice (it moves forward only), so nothing reads them
+   * again. Oldest first by id, in batches; a report still pending holds the next run back at it, as for texts.
+   */
+  async function pruneReports(): Promise<number> {
+    const before = deps.clock() - deps.retentionMs;
+    let pruned = 0;
+    let cursor = reportsAfter;
+    let waiting: number | undefined;
+    for (;;) {
+      const rows = await deps.db('status_reports').select('id', 'created_at', 'updated_at', 'outcome').where('id', '>', cursor).orderBy('id').limit(batch);
+      const old = rows.filter((r) => Number(r.created_at) < before);
+      const done = old.filter((r) => DONE.includes(r.outcome) && Number(r.updated_at) < before);
+      if (done.length) {
+        pruned += await deps.db('status_reports').whereIn('id', done.map((r) => r.id)).whereIn('outcome', DONE).andWhere('updated_at', '<', before).delete();
+      }
+      waiting ??= old.find((r) => !done.includes(r))?.id;
+      if (old.length < rows.length || rows.length < batch) break;
+      cursor = Number(rows[rows.length - 1]!.id);
+    }
+    reportsAfter = waiting !== undefined ? Math.min(cursor, Number(waiting) - 1) : cursor;
+    if (pruned) deps.log.info({ pruned }, 'retention.reports_pruned');
+    return pruned;
   }
 
   /**
@@ -56,7 +87,7 @@ export function createRetentionJob(deps: { db: Db; clock: Clock; log: Log; reten
     return pruned;
   }
 
-  return { runOnce, prunePartIds };
+  return { runOnce, prunePartIds, pruneReports };
 }
 
 export type RetentionJob = ReturnType<typeof createRetentionJob>;
