@@ -75,6 +75,12 @@ describe('send worker', () => {
     await ctx.deps.worker.runOnce();
     expect(await messageRow(ctx, ids[0]!)).toMatchObject({ state: 'queued', attempts: 2, next_attempt_at: now + 4000, gateway_status: '220' });
     now += 4000;
+    // A firewall in front of SMS.ru refuses with a page of its own: the API never saw the request, so it is no
+    // unknown outcome (which would fail the messages unsent) but a retry.
+    smsru.setMode('waf403');
+    await ctx.deps.worker.runOnce();
+    expect(await messageRow(ctx, ids[0]!)).toMatchObject({ state: 'queued', attempts: 3, next_attempt_at: now + 8000, gateway_status: 'HTTP_403' });
+    now += 8000;
     smsru.setMode('ok');
     expect(await ctx.deps.worker.runOnce()).toBe(2);
     for (const id of ids) expect((await messageRow(ctx, id)).state).toBe('sent');

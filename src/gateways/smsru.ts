@@ -62,10 +62,12 @@ export function createSmsRuGateway(opts: { baseUrl: string; apiKey: string; disp
       // A reply we cannot read after the request was taken: SMS.ru may have queued it. So may it behind a proxy
       // that answers 502/504 after passing the request on.
       const status = r.httpError;
+      // SMS.ru's API answers JSON, errors included (json=1): a 4xx that is not is a page of something in front of it
+      // (a firewall, a proxy) that did not pass the request on, so it is tried again later, never failed unsent.
       if (status === 502 || status === 504) return all(unknownOutcome(`HTTP_${status}`, `no answer through the proxy in front of SMS.ru (HTTP ${status})`));
-      return all(status >= 500 || status === 429
-        ? { kind: 'retryable', code: `HTTP_${status}`, text: `SMS.ru answered HTTP ${status}` }
-        : unknownOutcome(`HTTP_${status}`, `unreadable SMS.ru reply (HTTP ${status})`));
+      if (status >= 500 || status === 429) return all({ kind: 'retryable', code: `HTTP_${status}`, text: `SMS.ru answered HTTP ${status}` });
+      if (status >= 400) return all({ kind: 'retryable', code: `HTTP_${status}`, text: `the request did not reach SMS.ru's API (HTTP ${status})` });
+      return all(unknownOutcome(`HTTP_${status}`, `unreadable SMS.ru reply (HTTP ${status})`));
     }
     const d = r.data;
     // Top-level OK only means the request was accepted; each number has its own result.

@@ -14,7 +14,8 @@ export interface FakeSmsRuMessage {
   status: number;
 }
 
-export type SmsRuMode = 'ok' | 'http503' | 'error220' | 'hang';
+/** `waf403`: something in front of SMS.ru (a firewall, a proxy) refuses the request with a page of its own. */
+export type SmsRuMode = 'ok' | 'http503' | 'error220' | 'hang' | 'waf403';
 
 export async function startFakeSmsRu(opts: { keys?: Record<string, number>; acceptAnyKey?: boolean } = {}) {
   const balances = new Map<string, number>(Object.entries(opts.keys ?? {}));
@@ -37,6 +38,7 @@ export async function startFakeSmsRu(opts: { keys?: Record<string, number>; acce
     const p = { ...Object.fromEntries(url.searchParams), ...fields } as Record<string, string>;
     const key = String(p.api_id ?? '');
     if (mode === 'http503') return send(res, 503, 'Service Unavailable');
+    if (mode === 'waf403') return send(res, 403, '<html><body><h1>403 Forbidden</h1></body></html>');
     switch (url.pathname) {
       case '/sms/send': {
         stats.sendRequests++;
