@@ -10,7 +10,7 @@ import { eventually, untilIdle } from './helpers/wait.js';
 import { buildDeps } from '../src/deps.js';
 import { createLogger } from '../src/platform/logger.js';
 import { TEST_SECRET_KEY } from './helpers/app.js';
-import { dlrToken } from '../src/delivery/dlr-url.js';
+import { dlrMessageToken, dlrToken } from '../src/delivery/dlr-url.js';
 import type { Portal } from '../src/portals/portal-repo.js';
 
 let fake: FakeBitrix24;
@@ -187,6 +187,26 @@ describe('delivery callbacks', () => {
     expect((await messageRow(ctx, id)).state).toBe('sending');
   });
 
+  it("Kannel: a message sent with its own report secret is settled by that secret only, not by the portal's or another message's", async () => {
+    const [a, b] = [await postSms(ctx, fp), await postSms(ctx, fp)];
+    await ctx.deps.worker.runOnce();
+    await ctx.db('messages').whereIn('b24_message_id', [a, b]).update({ gateway: 'kannel' }); // as Kannel would have taken them
+    const [ra, rb] = [await messageRow(ctx, a), await messageRow(ctx, b)];
+    expect(ra.dlr_token_v).toBe(2);
+    const report = (token: string, id: number) => request(ctx.app).get(`/dlr/kannel/${portal.id}/${token}/${id}?type=2`);
+    // The portal's secret (in the account's URL at SMS.ru, and in the URLs a Kannel used before was given), and
+    // message b's secret (seen by whoever saw b's URL): neither settles a.
+    expect((await report(dlrToken(ctx.deps.crypto, portal.id), ra.id)).status).toBe(401);
+    expect((await report(dlrMessageToken(ctx.deps.crypto, portal.id, rb.id), ra.id)).status).toBe(401);
+    expect((await messageRow(ctx, a)).state).toBe('sent');
+    expect((await report(dlrMessageToken(ctx.deps.crypto, portal.id, ra.id), ra.id)).text).toBe('ok');
+    expect((await messageRow(ctx, a)).state).toBe('undelivered');
+    // A message sent before messages had secrets of their own (its URL carries the portal's) is still settled so.
+    await ctx.db('messages').where({ id: rb.id }).update({ dlr_token_v: null });
+    expect((await report(dlrToken(ctx.deps.crypto, portal.id), rb.id)).text).toBe('ok');
+    expect((await messageRow(ctx, b)).state).toBe('undelivered');
+  });
+
   it('Kannel: a report for a message that another gateway took, is taking, or that was never sent, is 404 and changes nothing', async () => {
     const sent = await postSms(ctx, fp);
     await ctx.deps.worker.runOnce();
@@ -195,10 +215,9 @@ describe('delivery callbacks', () => {
     // Claimed by a worker, its request to SMS.ru not answered yet: no gateway on the row yet. The portal's secret
     // is known to a Kannel it used before; that Kannel must not settle it.
     await ctx.db('messages').where({ id: (await messageRow(ctx, inFlight)).id }).update({ state: 'sending', lease_token: 'x', lease_until: now + 60_000 });
-    const token = dlrToken(ctx.deps.crypto, portal.id);
     for (const id of [sent, waiting, inFlight]) {
       const row = await messageRow(ctx, id);
-      const res = await request(ctx.app).get(`/dlr/kannel/${portal.id}/${token}/${row.id}?type=1`);
+      const res = await request(ctx.app).get(`/dlr/kannel/${portal.id}/${dlrMessageToken(ctx.deps.crypto, portal.id, row.id)}/${row.id}?type=1`);
       expect(res.status).toBe(404);
     }
     expect((await messageRow(ctx, sent)).state).toBe('sent'); // SMS.ru's to settle
@@ -212,7 +231,7 @@ describe('delivery callbacks', () => {
     // As the worker leaves a message Kannel took (this file's portal sends through SMS.ru).
     await ctx.db('messages').where({ id: (await messageRow(ctx, id)).id }).update({ gateway: 'kannel' });
     const row = await messageRow(ctx, id);
-    const base = `/dlr/kannel/${portal.id}/${dlrToken(ctx.deps.crypto, portal.id)}/${row.id}`;
+    const base = `/dlr/kannel/${portal.id}/${dlrMessageToken(ctx.deps.crypto, portal.id, row.id)}/${row.id}`;
     const missing = await request(ctx.app).get(`/dlr/kannel/${portal.id}/${dlrToken(ctx.deps.crypto, portal.id)}/999999?type=1`);
     expect(missing.body).toEqual({ error: 'not_found', message: 'no such message' });
     expect(missing.headers['x-content-type-options']).toBe('nosniff');

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { createDispatcher } from '../src/platform/http.js';
 import { createSandboxGateway, sandboxFate } from '../src/gateways/sandbox.js';
-import { dlrToken } from '../src/delivery/dlr-url.js';
+import { dlrMessageToken, dlrToken } from '../src/delivery/dlr-url.js';
 import { ConfigError, loadConfig } from '../src/platform/config.js';
 import { startRecorder } from './fakes/recorder.js';
 import { installedPortal, type InstalledPortal } from './helpers/installed-portal.js';
@@ -119,9 +119,10 @@ describe('a portal on the sandbox', () => {
     const { ctx, portal } = t;
     const row = await ctx.db('messages').where({ portal_id: portal.id }).first();
     const url = (token: string, id: number) => `/dlr/sandbox/${portal.id}/${token}/${id}`;
-    const token = dlrToken(ctx.deps.crypto, portal.id);
+    const token = dlrMessageToken(ctx.deps.crypto, portal.id, row.id);
     expect((await request(ctx.app).post(url('forged', row.id)).type('form').send({ status: 'delivered' })).status).toBe(401);
-    expect((await request(ctx.app).post(url(token, 999_999)).type('form').send({ status: 'delivered' })).status).toBe(404);
+    expect((await request(ctx.app).post(url(dlrToken(ctx.deps.crypto, portal.id), row.id)).type('form').send({ status: 'delivered' })).status).toBe(401); // the portal's: not this message's
+    expect((await request(ctx.app).post(url(dlrMessageToken(ctx.deps.crypto, portal.id, 999_999), 999_999)).type('form').send({ status: 'delivered' })).status).toBe(404);
     expect((await request(ctx.app).post(url(token, row.id)).type('form').send({ status: 'read' })).status).toBe(400);
     await ctx.db('messages').where({ id: row.id }).update({ gateway: 'smsru' });
     expect((await request(ctx.app).post(url(token, row.id)).type('form').send({ status: 'delivered' })).status).toBe(404);

@@ -15,7 +15,7 @@ import type { QueueRepo } from './queue-repo.js';
 import type { SettingsRepo } from '../portals/settings-repo.js';
 import type { PortalRepo } from '../portals/portal-repo.js';
 import { applyGatewayStatus } from './gateway-status.js';
-import { dlrToken } from './dlr-url.js';
+import { DLR_TOKEN_V, dlrMessageToken, dlrToken } from './dlr-url.js';
 import { INT_ID_MAX, rowId } from '../platform/ids.js';
 
 const forged = () => new AppError('unauthorized', 401, 'unknown or forged delivery report');
@@ -33,10 +33,15 @@ type DlrDeps = { queue: QueueRepo; settings: SettingsRepo; portals: PortalRepo; 
  */
 function perMessageReports(deps: DlrDeps) {
   return async function apply(kind: string, at: { portalId: string; token: string; messageId: string }, status: GatewayStatus | undefined, why: () => string, gateway: string) {
-    const portalId = portalFrom(deps, at.portalId, at.token);
-    if (await uninstalled(deps, portalId)) return;
+    const portalId = rowId(at.portalId, INT_ID_MAX);
     const id = rowId(at.messageId);
+    if (portalId === undefined) throw forged();
+    // The message's own secret, or (for a message sent before those, whose URL had it) the portal's.
+    const own = id !== undefined && safeEqual(at.token, dlrMessageToken(deps.crypto, portalId, id));
+    if (!own && !safeEqual(at.token, dlrToken(deps.crypto, portalId))) throw forged();
+    if (await uninstalled(deps, portalId)) return;
     const m = id === undefined ? undefined : await deps.queue.ownerOf(id);
+    if (m && !own && m.dlr_token_v === DLR_TOKEN_V) throw forged(); // sent with its own secret: the portal's settles it not
     const tookIt = m && (m.gateway === gateway || (m.gateway === null && m.state === 'sending' && (await deps.settings.kindOf(portalId)) === gateway));
     if (!m || Number(m.portal_id) !== portalId || !tookIt) throw new AppError('not_found', 404, 'no such message');
     if (!status) throw new AppError('invalid_request', 400, why());

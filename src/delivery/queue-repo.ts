@@ -30,6 +30,8 @@ export interface StatusFields {
   segments?: number;
   encoding?: string;
   sender?: string;
+  /** dlr-url.ts DLR_TOKEN_V: the message's report URL carries its own secret. */
+  dlr_token_v?: number;
 }
 
 /** The columns a transition to `next` writes. */
@@ -294,11 +296,14 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
   }
 
   /** What a delivery report needs of its message: whose it is and which gateway took it. */
-  async function ownerOf(id: number): Promise<{ id: number; portal_id: number; gateway: string | null; state: MessageState } | undefined> {
+  async function ownerOf(id: number): Promise<{ id: number; portal_id: number; gateway: string | null; state: MessageState; dlr_token_v: number | null } | undefined> {
     const m = syncTx
-      ? await syncTx((sql) => sql('SELECT id, portal_id, gateway, state FROM messages WHERE id = ?').get(id)) // prepared once: one read per report
-      : await db('messages').where({ id }).first('id', 'portal_id', 'gateway', 'state');
-    return m && { id: Number(m.id), portal_id: Number(m.portal_id), gateway: (m.gateway as string | null) ?? null, state: m.state as MessageState };
+      ? await syncTx((sql) => sql('SELECT id, portal_id, gateway, state, dlr_token_v FROM messages WHERE id = ?').get(id)) // prepared once: one read per report
+      : await db('messages').where({ id }).first('id', 'portal_id', 'gateway', 'state', 'dlr_token_v');
+    return m && {
+      id: Number(m.id), portal_id: Number(m.portal_id), gateway: (m.gateway as string | null) ?? null, state: m.state as MessageState,
+      dlr_token_v: m.dlr_token_v === null || m.dlr_token_v === undefined ? null : Number(m.dlr_token_v),
+    };
   }
 
   /**

@@ -3,6 +3,7 @@ import type { Log } from '../platform/logger.js';
 import { maskPhone } from '../platform/logger.js';
 import { UNKNOWN_OUTCOME, unknownOutcome, type SendOutcome } from '../gateways/gateway.js';
 import { settlesUnknownOutcome } from '../gateways/index.js';
+import { DLR_TOKEN_V } from './dlr-url.js';
 import { segmentsOf } from '../gateways/segments.js';
 import type { PortalRepo } from '../portals/portal-repo.js';
 import { DUE_PORTALS_LIMIT, type ClaimedMessage, type QueueRepo } from './queue-repo.js';
@@ -116,7 +117,7 @@ export function createSendWorker(deps: {
     return owned;
   }
 
-  const submittedFields = (p: Prepared) => ({ gateway: p.account.gateway.name, gateway_account: p.account.key, segments: p.segments, encoding: p.encoding, sender: p.sender });
+  const submittedFields = (p: Prepared) => ({ gateway: p.account.gateway.name, gateway_account: p.account.key, segments: p.segments, encoding: p.encoding, sender: p.sender, dlr_token_v: DLR_TOKEN_V });
 
   const outgoing = (m: ClaimedMessage, p: Prepared) => ({
     id: m.id, to: p.phone, text: p.body, sender: p.sender, unicode: p.encoding === 'UCS-2', dlrUrl: deps.dlrUrl(m.portal_id, m.id, p.account.gateway.name),

@@ -5,9 +5,9 @@ import { createCipheriv, createDecipheriv, createHmac, hash, hkdfSync, randomByt
  * Encryption and form signing use separate keys derived from SECRET_KEY with HKDF.
  */
 export function createCrypto(secretKey: string) {
-  const derive = (info: string) => Buffer.from(hkdfSync('sha256', secretKey, 'b24-sms-provider', info, 32));
-  const encKey = derive('encrypt-v1');
-  const signKey = derive('sign-v1');
+  const subKey = (info: string) => Buffer.from(hkdfSync('sha256', secretKey, 'b24-sms-provider', info, 32));
+  const encKey = subKey('encrypt-v1');
+  const signKey = subKey('sign-v1');
 
   function encrypt(plain: string): string {
     const iv = randomBytes(12);
@@ -51,16 +51,18 @@ export function createCrypto(secretKey: string) {
    * delivery report and every Kannel submit needs its portal's, and an HMAC each was 2 % of the web process's time.
    */
   const derived = new Map<string, string>();
-  const derivedToken = (purpose: string) => {
-    let t = derived.get(purpose);
-    if (t === undefined) {
-      if (derived.size >= 10_000) derived.clear(); // one per portal in use: bounded all the same
-      derived.set(purpose, (t = createHmac('sha256', signKey).update(purpose).digest('hex').slice(0, 32)));
-    }
+  /** derivedToken, not remembered: for purposes of which there are many (one per message). */
+  const derive = (purpose: string) => createHmac('sha256', signKey).update(purpose).digest('hex').slice(0, 32);
+  const derivedToken = (purpose: string): string => {
+    const known = derived.get(purpose);
+    if (known !== undefined) return known;
+    if (derived.size >= 10_000) derived.clear(); // one per portal in use: bounded all the same
+    const t = derive(purpose);
+    derived.set(purpose, t);
     return t;
   };
 
-  return { encrypt, decrypt, sign, verify, readSigned, derivedToken };
+  return { encrypt, decrypt, sign, verify, readSigned, derivedToken, derive };
 }
 
 export type Crypto = ReturnType<typeof createCrypto>;
