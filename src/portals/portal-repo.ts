@@ -209,7 +209,7 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
    * with its application_token checked in constant time and the key's owner compared. Served from memory for
    * AUTH_CACHE_MS after one read; the stored token is decrypted once per read, a request's token is compared by HMAC.
    */
-  async function authenticate(p: { memberId?: string; applicationToken?: string; handlerKey?: string }): Promise<
+  async function authenticate(p: { memberId?: string; applicationToken?: string; handlerKey?: string }, adopting = true): Promise<
     { ok: true; portal: Portal } | { ok: false; why: string }
   > {
     const keyHash = p.handlerKey !== undefined ? sha256hex(p.handlerKey) : undefined;
@@ -228,12 +228,27 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
       if (generation === before) authCache.set(cacheKey, entry);
     }
     if (p.memberId !== undefined) {
+      if (!entry.tokenMac && adopting && p.applicationToken && p.applicationToken.length <= 256 && !p.applicationToken.includes('\u0000')
+        && keyHash !== undefined && sameDigest(keyHash, entry.handlerKeyHash) && entry.portal.status !== 'uninstalled') {
+        // No application_token known yet: Bitrix24's frames carry none (core app.layout posts AUTH_ID, REFRESH_ID,
+        // member_id, status, PLACEMENT), and ONAPPINSTALL may come late or not at all. The portal's own handler key,
+        // which only Bitrix24 was given (in the registered HANDLER URL), proves the call: its token is kept.
+        if (await adoptApplicationToken(entry.portal.id, p.applicationToken)) return { ok: true, portal: entry.portal };
+        return authenticate(p, false); // another request kept one first: checked against it
+      }
       if (!entry.tokenMac || !p.applicationToken || !timingSafeEqual(entry.tokenMac, macOf(p.applicationToken))) {
         return { ok: false, why: 'unknown portal or wrong application_token' };
       }
       if (keyHash !== undefined && !sameDigest(keyHash, entry.handlerKeyHash)) return { ok: false, why: 'the handler key does not belong to this portal' };
     }
     return { ok: true, portal: entry.portal };
+  }
+
+  /** Keeps `token` as the portal's application_token if it has none; whether it did. */
+  async function adoptApplicationToken(id: number, token: string): Promise<boolean> {
+    const n = await table().where({ id }).whereNull('application_token_enc').whereNot('status', 'uninstalled').update({ application_token_enc: seal(token), updated_at: now() });
+    changed(undefined);
+    return n === 1;
   }
 
   async function hasApplicationToken(id: number): Promise<boolean> {

@@ -9,7 +9,8 @@ export function openInstallPage(
   portal: FakePortal,
   o: {
     userId?: number; lang?: string; tokens?: { accessToken: string; refreshToken: string }; memberId?: string; domain?: string; path?: string;
-    applicationToken?: string;
+    /** null: no APPLICATION_TOKEN field, as Bitrix24's own frame form has none (core app.layout). */
+    applicationToken?: string | null;
   } = {},
 ) {
   const t = o.tokens ?? fake.issueTokens(portal, o.userId ?? 1);
@@ -24,7 +25,7 @@ export function openInstallPage(
       SERVER_ENDPOINT: `${fake.oauthUrl}/rest/`,
       member_id: o.memberId ?? portal.memberId,
       status: 'L',
-      APPLICATION_TOKEN: o.applicationToken ?? portal.applicationToken,
+      ...(o.applicationToken === null ? {} : { APPLICATION_TOKEN: o.applicationToken ?? portal.applicationToken }),
       PLACEMENT: 'DEFAULT',
       PLACEMENT_OPTIONS: '{}',
     });
