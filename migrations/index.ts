@@ -25,6 +25,7 @@ import * as consoleLogouts from './20261201000003_console_logouts.js';
 import * as jobLeaseMarks from './20261201000004_job_lease_marks.js';
 import * as receiptQuotes from './20261202000001_receipt_quotes.js';
 import * as dlrMessageTokens from './20261202000002_dlr_message_tokens.js';
+import * as learnedApplicationTokens from './20261202000003_learned_application_tokens.js';
 
 // Listed statically so the same migrations run under tsx, vitest and the knex CLI without a loader.
 const all: Record<string, Knex.Migration> = {
@@ -54,6 +55,7 @@ const all: Record<string, Knex.Migration> = {
   '20261201000004_job_lease_marks': jobLeaseMarks,
   '20261202000001_receipt_quotes': receiptQuotes,
   '20261202000002_dlr_message_tokens': dlrMessageTokens,
+  '20261202000003_learned_application_tokens': learnedApplicationTokens,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import request from 'supertest';
 import { installedPortal, type InstalledPortal } from './helpers/installed-portal.js';
 import { formState, openInstallPage, submitInstallForm } from './helpers/install.js';
 import { postHandler } from './helpers/sms.js';
@@ -31,10 +32,20 @@ const sms = (id: string, o: { token?: string; path?: string } = {}) =>
 it("takes the first SMS's application_token when the handler key proves the call, then holds every call to it", async () => {
   expect((await sms('f'.repeat(31) + '1', { path: '/handler' })).status).toBe(401); // no key: nothing proves it yet
   expect((await sms('f'.repeat(31) + '2')).body).toEqual({ status: 'queued' });
-  expect(await t.ctx.deps.portals.matchesApplicationToken((await t.ctx.deps.portals.findByMemberId(fp.memberId))!.id, fp.applicationToken)).toBe(true);
   expect((await sms('f'.repeat(31) + '3', { path: '/handler' })).body).toEqual({ status: 'queued' }); // the token alone, now
   expect((await sms('f'.repeat(31) + '4', { token: 'EVIL' })).status).toBe(401); // the key does not replace a kept token
   expect((await sms('f'.repeat(31) + '5', { token: 'EVIL', path: '/handler' })).status).toBe(401);
+});
+
+it('a token kept from handler calls proves no uninstall: whoever holds the key cannot plant one and erase the portal', async () => {
+  expect((await sms('d'.repeat(31) + '1', { token: 'PLANTED' })).body).toEqual({ status: 'queued' }); // the key's holder calls first
+  const uninstall = await request(t.ctx.app).post('/events').type('form').send({
+    event: 'ONAPPUNINSTALL', 'data[CLEAN]': '1', 'auth[member_id]': fp.memberId, 'auth[domain]': fp.domain, 'auth[application_token]': 'PLANTED',
+  });
+  expect(uninstall.status).toBe(401);
+  const portal = (await t.ctx.deps.portals.findByMemberId(fp.memberId))!;
+  expect(portal.status).not.toBe('uninstalled');
+  expect(await t.ctx.deps.settings.get(portal.id)).toBeDefined(); // nothing erased
 });
 
 it("never takes a token with another portal's key, nor with a key of its own for another member_id", async () => {

@@ -37,6 +37,8 @@ interface PortalRow {
   refresh_token_enc: string | null;
   access_expires_at: number | null;
   application_token_enc: string | null;
+  /** One kept from the handler's calls while the portal had none (authenticate): good for /handler only. */
+  learned_application_token_enc: string | null;
   handler_key_hash: string;
   handler_key_enc: string;
   refresh_lock_until: number | null;
@@ -222,7 +224,8 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
       const before = generation;
       const row = p.memberId !== undefined ? await table().where({ member_id: p.memberId }).first() : await table().where({ handler_key_hash: keyHash! }).first();
       if (!row) return { ok: false, why: p.memberId !== undefined ? 'unknown portal or wrong application_token' : 'unknown handler key' };
-      entry = { portal: toPortal(row), tokenMac: row.application_token_enc ? macOf(crypto.decrypt(row.application_token_enc)) : null, handlerKeyHash: row.handler_key_hash, readAt };
+      const token = row.application_token_enc ?? row.learned_application_token_enc;
+      entry = { portal: toPortal(row), tokenMac: token ? macOf(crypto.decrypt(token)) : null, handlerKeyHash: row.handler_key_hash, readAt };
       if (authCache.size >= 10_000) authCache.clear(); // unknown member ids are never cached, so this bounds real portals only
       // A write by this process while the row was being read may have changed it: that read is used once, not kept.
       if (generation === before) authCache.set(cacheKey, entry);
@@ -232,7 +235,9 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
         && keyHash !== undefined && sameDigest(keyHash, entry.handlerKeyHash) && entry.portal.status !== 'uninstalled') {
         // No application_token known yet: Bitrix24's frames carry none (core app.layout posts AUTH_ID, REFRESH_ID,
         // member_id, status, PLACEMENT), and ONAPPINSTALL may come late or not at all. The portal's own handler key,
-        // which only Bitrix24 was given (in the registered HANDLER URL), proves the call: its token is kept.
+        // which only Bitrix24 was given (in the registered HANDLER URL), proves the call: its token is kept, for
+        // this route only. Whoever else holds the key (a proxy's access log) can send SMS with it anyway, but an
+        // uninstall or a test event still needs the token a verified install or an administrator's event gave.
         if (await adoptApplicationToken(entry.portal.id, p.applicationToken)) return { ok: true, portal: entry.portal };
         return authenticate(p, false); // another request kept one first: checked against it
       }
@@ -246,7 +251,8 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
 
   /** Keeps `token` as the portal's application_token if it has none; whether it did. */
   async function adoptApplicationToken(id: number, token: string): Promise<boolean> {
-    const n = await table().where({ id }).whereNull('application_token_enc').whereNot('status', 'uninstalled').update({ application_token_enc: seal(token), updated_at: now() });
+    const n = await table().where({ id }).whereNull('application_token_enc').whereNull('learned_application_token_enc').whereNot('status', 'uninstalled')
+      .update({ learned_application_token_enc: seal(token), updated_at: now() });
     changed(undefined);
     return n === 1;
   }
@@ -311,7 +317,7 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
     await db.transaction(async (trx) => {
       await trx('portals').where({ id }).update({
         status: 'uninstalled', uninstalled_at: now, updated_at: now,
-        access_token_enc: null, refresh_token_enc: null, access_expires_at: null, refresh_lock_until: null, application_token_enc: null, token_user_id: null,
+        access_token_enc: null, refresh_token_enc: null, access_expires_at: null, refresh_lock_until: null, application_token_enc: null, learned_application_token_enc: null, token_user_id: null,
         admin_user_id: null, admin_access_token_enc: null, admin_refresh_token_enc: null, admin_expires_at: null,
         handler_key_hash: sha256hex(key), handler_key_enc: crypto.encrypt(key),
       });
