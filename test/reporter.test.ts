@@ -220,6 +220,8 @@ describe('delivery callbacks', () => {
       const res = await request(ctx.app).get(`/dlr/kannel/${portal.id}/${dlrMessageToken(ctx.deps.crypto, portal.id, row.id)}/${row.id}?type=1`);
       expect(res.status).toBe(404);
     }
+    // Nor does the portal's secret settle one being claimed: its URL is not out yet.
+    expect((await request(ctx.app).get(`/dlr/kannel/${portal.id}/${dlrToken(ctx.deps.crypto, portal.id)}/${(await messageRow(ctx, inFlight)).id}?type=1`)).status).toBe(401);
     expect((await messageRow(ctx, sent)).state).toBe('sent'); // SMS.ru's to settle
     expect((await messageRow(ctx, waiting)).state).toBe('queued');
     expect((await messageRow(ctx, inFlight)).state).toBe('sending');

@@ -41,7 +41,9 @@ function perMessageReports(deps: DlrDeps) {
     if (!own && !safeEqual(at.token, dlrToken(deps.crypto, portalId))) throw forged();
     if (await uninstalled(deps, portalId)) return;
     const m = id === undefined ? undefined : await deps.queue.ownerOf(id);
-    if (m && !own && m.dlr_token_v === DLR_TOKEN_V) throw forged(); // sent with its own secret: the portal's settles it not
+    // The portal's secret settles only a message an earlier version sent with it: one sent with its own, or one not
+    // sent yet (claimed, no gateway: its URL is not out), takes nothing else.
+    if (m && !own && (m.dlr_token_v === DLR_TOKEN_V || m.gateway === null)) throw forged();
     const tookIt = m && (m.gateway === gateway || (m.gateway === null && m.state === 'sending' && (await deps.settings.kindOf(portalId)) === gateway));
     if (!m || Number(m.portal_id) !== portalId || !tookIt) throw new AppError('not_found', 404, 'no such message');
     if (!status) throw new AppError('invalid_request', 400, why());
