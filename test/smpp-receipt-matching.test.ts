@@ -81,10 +81,24 @@ it('a receipt that reads as another number\'s message is looked up again later, 
   expect(await stateOf('x')).toBe('sent');
 });
 
-it('a repeat of a settled message\'s receipt changes nothing and is not looked up again', async () => {
-  await message('done', '+79990000001', 'delivered', '77');
+it('a receipt naming a settled message changes nothing; its id given again to a newer message is found on a later look', async () => {
+  await message('done', '+79990000001', 'delivered', '77', 3_600_000);
+  const again = await message('again', '+79990000001', 'sending', null); // the centre's answer ("77" again) not stored yet
   await sink.receipt(portalId, receipt('77', '79990000001', 'undelivered'));
+  expect([await stateOf('done'), await stateOf('again')]).toEqual(['delivered', 'sending']);
+  expect(retries).toHaveLength(1);
+  await t.db('messages').where({ id: again }).update({ state: 'sent', gateway_message_id: '77' });
+  await createPartRepo(t.db).record(portalId, { messageId: again, part: 0, parts: 1, smscId: '77' }, now);
+  retries.shift()!();
+  await eventually(async () => (await stateOf('again')) === 'undelivered', 'the second look to settle the newer message');
   expect(await stateOf('done')).toBe('delivered');
+});
+
+it("a later part's receipt for a message its first part settled changes nothing and is not looked up again", async () => {
+  const id = await message('long', '+79990000001', 'delivered', '500');
+  await createPartRepo(t.db).record(portalId, { messageId: id, part: 1, parts: 2, smscId: '501' }, now);
+  await sink.receipt(portalId, receipt('501', '79990000001', 'undelivered'));
+  expect(await stateOf('long')).toBe('delivered');
   expect(retries).toHaveLength(0);
 });
 

@@ -92,11 +92,10 @@ export function createSmppReceipts(deps: {
       deps.log.info({ portalId: found.portalId, messageId: found.messageId, part: found.part + 1, parts: found.parts, stat: r.status.code }, 'smpp.receipt.other_part');
       return true;
     }
-    // Nothing open: a repeat of a settled message's receipt (or a later part's) changes nothing and is not looked
-    // for again.
-    const done = (m: { state: string; phone: string | null } | undefined) => m !== undefined && !OPEN.has(m.state) && handsetFits(m.phone, r);
-    const settled = done(own) || done(shared) || parts.some((m) => sameId(m.gatewayId, r.id) && done(m));
-    if (settled) return true;
+    // Nothing open: a later part's receipt for a message its first part settled changes nothing and is not looked for
+    // again. One that names a settled message's own id is (the centre may have given the id again, to a message whose
+    // answer is not stored yet): it changes nothing now, and a later look may find the new one.
+    if (parts.some((m) => m.part > 0 && sameId(m.gatewayId, r.id) && !OPEN.has(m.state) && handsetFits(m.phone, r))) return true;
     return byNumberToo && byNumber(group, r);
   }
 
