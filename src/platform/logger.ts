@@ -65,15 +65,23 @@ function censoredCopy(obj: object): Record<string, unknown> {
   }
 }
 
+let dropped = 0;
+/** Log lines this process dropped because standard output was not read (stdoutDestination's bound). */
+export const droppedLogLines = () => dropped;
+
 /**
  * Standard output for a service process: written asynchronously (by libuv's threads, lines that arrive while a
  * write is under way go out together in the next one) rather than one blocking write(2) a line on the event loop,
  * which was ~3 % of the web process's time under intake load. What is buffered is written out synchronously when the
  * process exits (pino registers that); a consumer that stops reading costs at most 16 MB of buffered lines, then
- * lines are dropped rather than the service stalled.
+ * lines are dropped (and counted: `log_lines_dropped_total`) rather than the service stalled. Each write holds whole
+ * lines and at most 1,360 UTF-16 units (≤ 4,080 bytes, under a pipe's PIPE_BUF of 4,096): `npm start`'s processes
+ * share one standard output, and a pipe takes such a write whole, so their lines never interleave mid-line.
  */
 export function stdoutDestination(): DestinationStream {
-  return pino.destination({ dest: 1, sync: false, maxLength: 16 * 1024 * 1024 });
+  const out = pino.destination({ dest: 1, sync: false, maxLength: 16 * 1024 * 1024, maxWrite: 1360 });
+  out.on('drop', (data: string) => void (dropped += Math.max(1, data.split('\n').length - 1)));
+  return out;
 }
 
 export function createLogger(level: string, destination?: DestinationStream): Log {

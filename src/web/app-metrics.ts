@@ -1,6 +1,7 @@
 import type { Db } from '../platform/db.js';
 import { createMetrics, sharedRead, type MetricsSnapshot } from '../platform/metrics.js';
 import type { ReportRepo } from '../delivery/report-repo.js';
+import { droppedLogLines } from '../platform/logger.js';
 
 const LIVE_STATES = ['queued', 'sending', 'sent'];
 
@@ -31,9 +32,20 @@ export function createAppMetrics(db: Db, reports: ReportRepo, opts: { refreshMs?
   m.gauge('sms_status_reports_pending', `Status reports waiting to be sent to Bitrix24, ${staleness}`, pending);
   // Other processes of this service whose counts this one shows (npm start's background process).
   const peers: Array<() => Promise<MetricsSnapshot | undefined>> = [];
+  // The log lines this process dropped (logger.ts), brought into the counter when it is read.
+  const droppedLines = m.counter('log_lines_dropped_total', 'Log lines dropped because standard output was not being read');
+  let droppedSeen = 0;
+  const countDropped = () => {
+    const now = droppedLogLines();
+    if (now > droppedSeen) droppedLines.inc({}, now - droppedSeen);
+    droppedSeen = now;
+  };
   return {
-    render: async () => m.render((await Promise.all(peers.map((p) => p().catch(() => undefined)))).filter((s) => s !== undefined)),
-    snapshot: m.snapshot,
+    render: async () => {
+      countDropped();
+      return m.render((await Promise.all(peers.map((p) => p().catch(() => undefined)))).filter((s) => s !== undefined));
+    },
+    snapshot: () => (countDropped(), m.snapshot()),
     addPeer: (peer: () => Promise<MetricsSnapshot | undefined>) => void peers.push(peer),
     /** Call once per message that reaches delivered, undelivered or failed: `inc({ state, gateway: gateway ?? '' })`. */
     messagesFinal: m.counter('sms_messages_final_total', 'Messages that reached a final state (delivered, undelivered, failed), by gateway'),
