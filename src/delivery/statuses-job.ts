@@ -85,10 +85,11 @@ export function createStatusesJob(deps: {
     const now = deps.clock();
     const { expired, unknown } = await deps.queue.stale({ sentBefore: now - o.maxAgeMs, unknownBefore: now - o.unknownOutcomeMs, limit: 1000 });
     let changed = 0;
-    for (const id of expired) if (await deps.queue.advance(id, 'undelivered', now, { failure_reason: 'expired' })) changed++;
-    for (const id of unknown) {
-      if (await deps.queue.advance(id, 'failed', now, { failure_reason: `${UNKNOWN_OUTCOME}: no delivery report from the gateway` })) changed++;
-    }
+    // One message whose write fails (logged) keeps none of the others from ending; it is tried again next run.
+    const end = (id: number, state: 'undelivered' | 'failed', reason: string) => deps.queue.advance(id, state, now, { failure_reason: reason })
+      .catch((err) => void deps.log.error({ messageId: id, err: String(err) }, 'statuses.expire.error'));
+    for (const id of expired) if (await end(id, 'undelivered', 'expired')) changed++;
+    for (const id of unknown) if (await end(id, 'failed', `${UNKNOWN_OUTCOME}: no delivery report from the gateway`)) changed++;
     if (changed) deps.log.info({ expired: expired.length, unknown: unknown.length }, 'statuses.expired');
     return changed;
   }
