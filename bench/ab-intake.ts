@@ -1,7 +1,9 @@
 /**
- * A/B of the intake: `npm start` of this checkout and of another (BENCH_AB_BASE=/path, built and installed), both
- * running, the same closed-loop load alternated between them; per round req/s and the web process's CPU ms a
- * request, then medians. Usage: BENCH_AB_BASE=/tmp/base tsx bench/ab-intake.ts [rounds]
+ * A/B of the intake: `npm start` of two checkouts (BENCH_AB_BASE=/path as A; BENCH_AB_NEW=/path as B, this one
+ * without it), both running, the same closed-loop load alternated between them; per round req/s and the web
+ * process's CPU ms a request, then medians and B/A. A checkout needs its node_modules (a symlink to this one's will
+ * do). Put both outside this directory when comparing: one run of A against this very checkout as B gave B 1.28×.
+ * Usage: BENCH_AB_BASE=/tmp/base BENCH_AB_NEW=/tmp/new tsx bench/ab-intake.ts [rounds]
  */
 import { cpuSeconds, processTree, startServiceProcess } from '../test/helpers/service-process.js';
 import { spawn } from 'node:child_process';
