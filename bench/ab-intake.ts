@@ -6,19 +6,10 @@
  * Usage: BENCH_AB_BASE=/tmp/base BENCH_AB_NEW=/tmp/new tsx bench/ab-intake.ts [rounds]
  */
 import { cpuSeconds, processTree, startServiceProcess } from '../test/helpers/service-process.js';
-import { spawn } from 'node:child_process';
+import { runLoad } from './load-runner.js';
 
 const base = process.env.BENCH_AB_BASE!;
 const rounds = Number(process.argv[2] ?? 5);
-type Load = { total: number; elapsed: number; errors: number; p50: number; p99: number; cpuS: number };
-function runLoad(args: string[]): Promise<Load> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/load.ts', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`load exited ${code}`))));
-  });
-}
 const install = { provider: 'smsru', api_key: 'bench-key', sender: 'Bench' };
 const svcs = { A: await startServiceProcess({ env: { WORKER_ENABLED: '0' }, install, cwd: base }), B: await startServiceProcess({ env: { WORKER_ENABLED: '0' }, install, cwd: process.env.BENCH_AB_NEW }) };
 let prefix = 0;

@@ -15,6 +15,7 @@ import http from 'node:http';
 import os from 'node:os';
 import { Agent, request } from 'undici';
 import { spawn } from 'node:child_process';
+import { runLoad, type Load } from './load-runner.js';
 import { kannelInstalled, startKannel, type Kannel } from '../test/helpers/kannel.js';
 import { readFileSync } from 'node:fs';
 import { cpuSeconds, freePort, nodeRssMb, processTree, startServiceProcess } from '../test/helpers/service-process.js';
@@ -34,15 +35,6 @@ const WORKER_SECONDS = 120;
 const ONLY = process.env.BENCH_ONLY?.split(',').map((x) => x.trim());
 const runs = (part: string) => !ONLY || ONLY.includes(part);
 
-type Load = { total: number; elapsed: number; errors: number; p50: number; p99: number; cpuS: number };
-function runLoad(args: string[]): Promise<Load> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/load.ts', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`load exited ${code}`))));
-  });
-}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const rate = (l: Load) => (l.total - l.errors) / l.elapsed;
 const mb = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(' + ') + ' MB';
