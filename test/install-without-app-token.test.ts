@@ -57,3 +57,26 @@ it("never takes a token with another portal's key, nor with a key of its own for
   expect(mine.status).toBe(401);
   expect(await t.ctx.deps.portals.matchesApplicationToken(t.portal.id, t.fp.applicationToken)).toBe(true);
 });
+
+it('the install binds ONAPPINSTALL, whose event (the installer\'s tokens, verified) gives the token that proves the uninstall', async () => {
+  const eventsUrl = `${t.ctx.config.PUBLIC_URL}/events`;
+  expect(fp.events.filter((e) => e.handler === eventsUrl).map((e) => e.event).sort()).toEqual(['ONAPPINSTALL', 'ONAPPUNINSTALL', 'ONAPPUPDATE']);
+  expect((await sms('c'.repeat(31) + '1', { token: 'PLANTED' })).body).toEqual({ status: 'queued' }); // a token kept from a call first
+  // What Bitrix24's queue posts after installFinish, as the docs show it (events/safe-event-handlers.md).
+  const tokens = t.fake.issueTokens(fp, 1);
+  const install = await request(t.ctx.app).post('/events').type('form').send({
+    event: 'ONAPPINSTALL', event_handler_id: '17', ts: String(Math.floor(Date.now() / 1000)), 'data[VERSION]': '1', 'data[LANGUAGE_ID]': 'en',
+    'auth[access_token]': tokens.accessToken, 'auth[refresh_token]': tokens.refreshToken, 'auth[expires_in]': '3600', 'auth[scope]': 'messageservice',
+    'auth[domain]': fp.domain, 'auth[server_endpoint]': `${t.fake.oauthUrl}/rest/`, 'auth[status]': 'L', 'auth[client_endpoint]': fp.endpoint,
+    'auth[member_id]': fp.memberId, 'auth[user_id]': '1', 'auth[application_token]': fp.applicationToken,
+  });
+  expect(install.status).toBe(200);
+  const portal = (await t.ctx.deps.portals.findByMemberId(fp.memberId))!;
+  expect(await t.ctx.deps.portals.matchesApplicationToken(portal.id, fp.applicationToken)).toBe(true);
+  expect((await sms('c'.repeat(31) + '2')).body).toEqual({ status: 'queued' }); // Bitrix24's own token, from now on
+  const uninstall = await request(t.ctx.app).post('/events').type('form').send({
+    event: 'ONAPPUNINSTALL', 'data[CLEAN]': '0', 'auth[member_id]': fp.memberId, 'auth[domain]': fp.domain, 'auth[application_token]': fp.applicationToken,
+  });
+  expect(uninstall.status).toBe(200);
+  expect((await t.ctx.deps.portals.findByMemberId(fp.memberId))!.status).toBe('uninstalled');
+});

@@ -61,6 +61,7 @@ describe('install page', () => {
       { CODE: 'smsgw_myshop', TYPE: 'SMS', NAME: 'MyShop', HANDLER: expect.stringMatching(new RegExp(`^${PUBLIC_URL}/handler\\?key=[\\w-]{20,}$`)) },
     ]);
     expect(portal.events).toEqual([
+      { event: 'ONAPPINSTALL', handler: `${PUBLIC_URL}/events` }, // where Bitrix24 first gives the application_token
       { event: 'ONAPPUNINSTALL', handler: `${PUBLIC_URL}/events` },
       { event: 'ONAPPUPDATE', handler: `${PUBLIC_URL}/events` },
     ]);
@@ -175,7 +176,7 @@ describe('install page', () => {
     expect(await portalRows()).toHaveLength(1);
     expect([...portal.senders.keys()]).toEqual(['smsgw_myshop']);
     expect(portal.senders.get('smsgw_myshop')!.HANDLER).toBe(handler);
-    expect(portal.events).toHaveLength(2);
+    expect(portal.events).toHaveLength(3);
     expect(portal.calls.filter((c) => c.method === 'messageservice.sender.add').length).toBeGreaterThan(1);
   });
 

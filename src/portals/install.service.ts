@@ -7,7 +7,7 @@ import type { PortalRepo, Portal } from './portal-repo.js';
 import type { SettingsRepo } from './settings-repo.js';
 import type { IdentityRepo } from './identity-repo.js';
 import type { SettingsService } from './settings.service.js';
-import { senderCode, type ProviderRegistry } from './providers.js';
+import { senderCode, type ProviderRegistry, INSTALL_EVENTS } from './providers.js';
 import { PortalTooOld, checkMethods, type MethodCheck } from './capabilities.js';
 import type { TokenChecks } from './verify.js';
 import { identifyViewer, type Viewer } from './viewer.js';
@@ -95,7 +95,7 @@ export function createInstallService(deps: {
     }
     await deps.settings.addSender(portalId, { code, name: input.sender }, deps.clock());
     const codes = await deps.providers.registerAll(portalId);
-    await deps.providers.bindEvents(portalId);
+    await deps.providers.bindEvents(portalId, INSTALL_EVENTS);
     deps.log.info({ portalId, codes, gateway: input.gateway }, 'portal.install.configured');
     return { codes, balance };
   }

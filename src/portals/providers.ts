@@ -11,6 +11,12 @@ const CODE_PREFIX = 'smsgw';
 // Shown as "[app name] NAME" in Bitrix24 when the sender has no name of its own (gateway default sender).
 const DEFAULT_NAME = { ru: t('ru').defaultSenderName, en: t('en').defaultSenderName };
 export const LIFECYCLE_EVENTS = ['ONAPPUNINSTALL', 'ONAPPUPDATE'] as const;
+/**
+ * Bound by the install page: ONAPPINSTALL too, which Bitrix24 sends once the install is finished with the
+ * installer's tokens and the application_token (b24restdocs events/safe-event-handlers.md: its handler is set by the
+ * install script, and it is where the token is first given; the app's frames carry none, core app.layout).
+ */
+export const INSTALL_EVENTS = ['ONAPPINSTALL', ...LIFECYCLE_EVENTS] as const;
 
 /**
  * The provider CODE is fixed per app and sender name (reference §3: a-z A-Z 0-9 . - _, unique per app),
