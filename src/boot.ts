@@ -1,5 +1,5 @@
 import { ConfigError, configWarnings, loadConfig, type Config } from './platform/config.js';
-import { createLogger, stdoutDestination, type Log } from './platform/logger.js';
+import { createLogger, flushStdout, stdoutDestination, type Log } from './platform/logger.js';
 import { resolveSecretKey } from './platform/secret-key.js';
 import { createDb, migrate } from './platform/db.js';
 import { buildDeps } from './deps.js';
@@ -38,11 +38,12 @@ export function onShutdown(log: Log, stop: () => Promise<void>): (reason: string
     log.info({ signal }, 'process.stopping');
     setTimeout(() => process.exit(1), 15_000).unref();
     stop().then(
-      () => {
+      async () => {
         log.info('process.stopped');
+        await flushStdout();
         process.exit(0);
       },
-      () => process.exit(1),
+      () => flushStdout().then(() => process.exit(1)),
     );
   };
   process.on('SIGTERM', () => handler('SIGTERM'));
