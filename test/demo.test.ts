@@ -49,6 +49,10 @@ describe('npm run demo', () => {
     expect(provider!.HANDLER.startsWith(`${demo.appUrl}/handler?key=`)).toBe(true);
     const stored = await demo.deps.portals.findByMemberId(demo.portal.memberId);
     expect((await demo.deps.settings.get(stored!.id))?.gateway).toBe('sandbox');
+    // As on a real portal, the app's frames carried no application_token: ONAPPINSTALL, bound by the install and
+    // sent once it was finished, brought it (verified with the installer's token).
+    expect(demo.portal.events.map((e) => e.event)).toContain('ONAPPINSTALL');
+    expect(await demo.deps.portals.matchesApplicationToken(stored!.id, demo.portal.applicationToken)).toBe(true);
   });
 
   it('has a card whose form, with inputs named to and text, posts to the same server', async () => {
@@ -108,7 +112,8 @@ describe('npm run demo', () => {
     expect(action.startsWith(`${demo.appUrl}/install?`)).toBe(true);
     expect(new URL(action).searchParams.get('LANG')).toBe('ru');
     const fields = Object.fromEntries([...launcher.matchAll(/name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
-    expect(Object.keys(fields)).toEqual(expect.arrayContaining(['AUTH_ID', 'REFRESH_ID', 'member_id', 'APPLICATION_TOKEN']));
+    expect(Object.keys(fields)).toEqual(expect.arrayContaining(['AUTH_ID', 'REFRESH_ID', 'member_id']));
+    expect(Object.keys(fields)).not.toContain('APPLICATION_TOKEN'); // core app.layout's form has none
     const installPage = await fetch(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
     expect(installPage.status).toBe(200);
     const html = await installPage.text();

@@ -73,7 +73,7 @@ export function demoRoutes(deps: { b24: SimulatedBitrix24; portal: SimulatedPort
 
   /** The app's page called BX24.installFinish(): from now on Bitrix24 counts the app as installed (reference §4). */
   router.post('/demo/install-finish', (_req, res) => {
-    portal.installed = true;
+    void b24.finishInstall(portal); // ONAPPINSTALL goes out after the answer, as the cloud queue's events do
     res.status(204).end();
   });
 
@@ -87,7 +87,7 @@ export function demoRoutes(deps: { b24: SimulatedBitrix24; portal: SimulatedPort
       action: `${deps.appUrl}${path}?${query}`,
       fields: {
         AUTH_ID: tokens.accessToken, AUTH_EXPIRES: '3600', REFRESH_ID: tokens.refreshToken, SERVER_ENDPOINT: `${b24.oauthUrl}/rest/`,
-        member_id: portal.memberId, status: 'L', APPLICATION_TOKEN: portal.applicationToken, PLACEMENT: 'DEFAULT', PLACEMENT_OPTIONS: '{}',
+        member_id: portal.memberId, status: 'L', PLACEMENT: 'DEFAULT', PLACEMENT_OPTIONS: '{}', // no APPLICATION_TOKEN: core app.layout posts none
       },
     }).toString());
   });

@@ -92,12 +92,13 @@ export async function startDemo(o: DemoOptions = {}) {
   /** What the portal's administrator did once: the install page's two steps and BX24.installFinish(). */
   async function preinstall() {
     const tokens = b24.issueTokens(portal, 1);
+    // As Bitrix24's frame form: no APPLICATION_TOKEN; ONAPPINSTALL brings it once the install is finished.
     const { portal: stored } = await deps.install.acceptInstallFrame({
       authId: tokens.accessToken, authExpires: 3600, refreshId: tokens.refreshToken, memberId: portal.memberId,
-      applicationToken: portal.applicationToken, domain: portal.domain, https: false, from: 'demo',
+      domain: portal.domain, https: false, from: 'demo',
     });
     await deps.install.configure(stored.id, { gateway: 'sandbox', credentials: {}, sender: DEMO_SENDER });
-    portal.installed = true;
+    await b24.finishInstall(portal);
   }
 
   const crm = createCrm({ b24, portal, onError: (err) => log.warn({ err: String(err) }, 'demo.dispatch.failed') });

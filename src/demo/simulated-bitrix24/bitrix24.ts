@@ -292,6 +292,22 @@ export async function startSimulatedBitrix24(opts: SimulatedOptions = {}) {
       return issue(portal, portal.users[0]!);
     },
     /**
+     * BX24.installFinish() from the install page: the app counts as installed, and ONAPPINSTALL goes to the handlers
+     * the install script bound, with the installer's tokens and the application_token (b24restdocs
+     * events/safe-event-handlers.md: the first place the token is given; frames carry none, core app.layout).
+     */
+    finishInstall(portal: SimulatedPortal, userId = 1) {
+      portal.installed = true;
+      const t = issue(portal, portal.users.find((u) => u.id === userId)!);
+      return api.deliverEvent(portal, 'ONAPPINSTALL', {
+        data: { VERSION: '1', ACTIVE: 'Y', INSTALLED: 'Y', LANGUAGE_ID: 'en' },
+        auth: {
+          access_token: t.accessToken, refresh_token: t.refreshToken, expires_in: '3600', scope: 'messageservice', status: 'L',
+          server_endpoint: `${api.oauthUrl}/rest/`, client_endpoint: portal.endpoint, user_id: String(userId),
+        },
+      });
+    },
+    /**
      * The cloud event queue: POSTs `event` to every handler bound for it, once, never before the app's
      * installation is finished (BX24.installFinish). Our answer is read by nobody. Returns how many were sent.
      */
