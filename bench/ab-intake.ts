@@ -3,6 +3,7 @@
  * without it), both running, the same closed-loop load alternated between them; per round req/s and the web
  * process's CPU ms a request, then medians and B/A. A checkout needs its node_modules (a symlink to this one's will
  * do). Put both outside this directory when comparing: one run of A against this very checkout as B gave B 1.28×.
+ * BENCH_AB_ENV_A / BENCH_AB_ENV_B give one side extra variables (the same checkout twice, with and without a setting).
  * Usage: BENCH_AB_BASE=/tmp/base BENCH_AB_NEW=/tmp/new tsx bench/ab-intake.ts [rounds]
  */
 import { cpuSeconds, processTree, startServiceProcess } from '../test/helpers/service-process.js';
@@ -11,7 +12,12 @@ import { runLoad } from './load-runner.js';
 const base = process.env.BENCH_AB_BASE!;
 const rounds = Number(process.argv[2] ?? 5);
 const install = { provider: 'smsru', api_key: 'bench-key', sender: 'Bench' };
-const svcs = { A: await startServiceProcess({ env: { WORKER_ENABLED: '0' }, install, cwd: base }), B: await startServiceProcess({ env: { WORKER_ENABLED: '0' }, install, cwd: process.env.BENCH_AB_NEW }) };
+/** BENCH_AB_ENV_A / BENCH_AB_ENV_B: extra variables for one side's service (`NAME=value,NAME=value`). */
+const envOf = (v: string | undefined) => Object.fromEntries((v ? v.split(',') : []).map((kv) => kv.split('=') as [string, string]));
+const svcs = {
+  A: await startServiceProcess({ env: { WORKER_ENABLED: '0', ...envOf(process.env.BENCH_AB_ENV_A) }, install, cwd: base }),
+  B: await startServiceProcess({ env: { WORKER_ENABLED: '0', ...envOf(process.env.BENCH_AB_ENV_B) }, install, cwd: process.env.BENCH_AB_NEW }),
+};
 let prefix = 0;
 const load = (s: typeof svcs.A, seconds: number) => runLoad(['closed', s.handlerUrl, '64', String(seconds), s.fp.memberId, s.fp.applicationToken, `ab${++prefix}x`]);
 const res: Record<string, { rate: number; cpu: number; p99: number }[]> = { A: [], B: [] };
