@@ -6,7 +6,7 @@ import type { Clock } from './platform/clock.js';
 import { systemClock } from './platform/clock.js';
 import type { Log } from './platform/logger.js';
 import { createDispatcher } from './platform/http.js';
-import { createGatewayAddressCheck, createGatewayDispatcher } from './platform/address-guard.js';
+import { createGatewayAddressCheck, createGatewayDispatcher, createPortalDispatcher } from './platform/address-guard.js';
 import { createOAuthClient } from './bitrix/oauth.js';
 import { createLimiter, databaseBuckets } from './bitrix/limiter.js';
 import { databasePauses } from './bitrix/pauses.js';
@@ -61,6 +61,8 @@ export interface DepsOptions {
   dispatcher?: Dispatcher;
   /** For gateway addresses typed on portals' forms (Kannel); guarded against internal addresses. */
   gatewayDispatcher?: Dispatcher;
+  /** For portals' REST endpoints (their domains are their owners' choice); guarded like gateways' (ALLOW_PRIVATE_PORTALS). */
+  portalDispatcher?: Dispatcher;
   /** How SMPP sessions connect (tests: a TLS CA of their own); by default through the same address guard. */
   smppConnect?: SmppConnect;
   restRetryBackoffMs?: (attempt: number) => number;
@@ -74,6 +76,9 @@ export function buildDeps(o: DepsOptions) {
   const dispatcher = o.dispatcher ?? createDispatcher();
   const gatewayDispatcher = o.gatewayDispatcher ?? createGatewayDispatcher({
     allowPrivate: config.ALLOW_PRIVATE_GATEWAYS, publicUrl: config.PUBLIC_URL, ownPort: config.PORT, clock,
+  });
+  const portalDispatcher = o.portalDispatcher ?? createPortalDispatcher({
+    allowPrivate: config.ALLOW_PRIVATE_PORTALS, publicUrl: config.PUBLIC_URL, ownPort: config.PORT, clock,
   });
   const crypto = createCrypto(o.secretKey);
   const reports = createReportRepo(db);
@@ -103,7 +108,7 @@ export function buildDeps(o: DepsOptions) {
   const refresher = createTokenRefresher({ portals, oauth, clock, log, onOutcome: (outcome) => metrics.tokenRefreshes.inc({ outcome }) });
   const pauses = databasePauses(db);
   const rest = createRestClient({
-    portals, refresher, oauth, limiter, dispatcher, clock, log, timeoutMs: config.B24_TIMEOUT_MS, backoffMs: o.restRetryBackoffMs, pauses,
+    portals, refresher, oauth, limiter, dispatcher: portalDispatcher, clock, log, timeoutMs: config.B24_TIMEOUT_MS, backoffMs: o.restRetryBackoffMs, pauses,
     onCall: ({ method, outcome }) => metrics.restCalls.inc({ method, outcome }),
   });
   // SMSC.ru's one mass status request a minute per login is kept in the database's buckets, for every process. The

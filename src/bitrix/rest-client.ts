@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import type { Clock } from '../platform/clock.js';
 import type { Log } from '../platform/logger.js';
 import { certificateErrorCode, httpRequest, networkErrorCode } from '../platform/http.js';
+import { GATEWAY_ADDRESS_FORBIDDEN } from '../platform/address-guard.js';
 import { B24Error, CERT_UNTRUSTED, PAUSING, PORTAL_PAUSED, REFRESH_AND_RETRY, errorFromBody } from './errors.js';
 import { createPausing, memoryPauses, type PausePolicy, type PauseStore } from './pauses.js';
 import type { Limiter } from './limiter.js';
@@ -47,7 +48,8 @@ export function createRestClient(deps: {
   refresher: TokenRefresher;
   oauth: Pick<OAuthClient, 'appInfo'>;
   limiter: Limiter;
-  dispatcher: Dispatcher;
+  /** For portals' endpoints; with `forPortal` (the address guard's), each portal's own agent. */
+  dispatcher: Dispatcher & { forPortal?: (portalId: number) => Dispatcher };
   timeoutMs: number;
   clock: Clock;
   log: Log;
@@ -62,7 +64,11 @@ export function createRestClient(deps: {
   const retries = deps.retries ?? 4;
   const backoffMs = deps.backoffMs ?? ((n: number) => Math.min(1000 * 2 ** n, 16_000));
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const http = { dispatcher: deps.dispatcher, timeoutMs: deps.timeoutMs };
+  /** A portal's calls go through its own agent (its name lookups wait on its own slot), others' through the shared one. */
+  const httpFor = (portalId: number | undefined) => ({
+    dispatcher: portalId !== undefined && deps.dispatcher.forPortal ? deps.dispatcher.forPortal(portalId) : deps.dispatcher,
+    timeoutMs: deps.timeoutMs,
+  });
   const note = (method: string, outcome: RestCallOutcome['outcome']) => deps.onCall?.({ method, outcome });
   const pausing = createPausing({ store: deps.pauses ?? memoryPauses(), policy: deps.pausePolicy, clock: deps.clock, log: deps.log });
 
@@ -178,6 +184,7 @@ export function createRestClient(deps: {
     } catch (err) {
       const cert = certificateErrorCode(err);
       const error = err instanceof B24Error ? err
+        : (err as { code?: string } | null)?.code === GATEWAY_ADDRESS_FORBIDDEN ? addressForbidden(target)
         : cert ? new B24Error(CERT_UNTRUSTED, `the portal's certificate is not trusted (${cert})`, 'retryable')
         : new B24Error('NETWORK', `portal unreachable (${networkErrorCode(err) ?? 'error'})`, 'retryable');
       return { kind: 'no_answer', error };
@@ -199,7 +206,7 @@ export function createRestClient(deps: {
   async function post(target: Target, method: string, accessToken: string, body: Record<string, unknown>) {
     let url = `${target.endpoint}${method}`;
     for (let hop = 0; ; hop++) {
-      const res = await httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }, http);
+      const res = await httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }, httpFor(target.portalId));
       const location = res.headers.location;
       if (![301, 302, 307, 308].includes(res.status) || typeof location !== 'string' || hop >= MAX_REDIRECTS) return res;
       const next = new URL(location, url);
@@ -264,3 +271,18 @@ function endpointOf(url: string): { endpoint: string; domain: string } | undefin
 }
 
 export type RestClient = ReturnType<typeof createRestClient>;
+
+/** The code of a call refused before it left: the portal's name resolves to an address this service does not call. */
+export const PORTAL_ADDRESS_FORBIDDEN = 'PORTAL_ADDRESS_FORBIDDEN';
+
+/**
+ * Permanent: trying again would only ask again. The operator of a single-company deployment whose on-premise Bitrix24
+ * sits on its own network allows it with ALLOW_PRIVATE_PORTALS=1.
+ */
+function addressForbidden(target: Target) {
+  let host = target.endpoint;
+  try {
+    host = new URL(target.endpoint).host;
+  } catch { /* shown as stored */ }
+  return new B24Error(PORTAL_ADDRESS_FORBIDDEN, `the portal's address ${host} is not a public one; this service calls no loopback, private or link-local address`, 'permanent');
+}

@@ -65,7 +65,7 @@ export async function startDemo(o: DemoOptions = {}) {
   const dispatcher = loopbackOnlyDispatcher();
   // A key of this run's only: nothing of the demo is readable after it, and data/secret.key is never touched.
   const deps = buildDeps({
-    config, db, log, secretKey: randomBytes(32).toString('hex'), dispatcher, gatewayDispatcher: dispatcher, smppConnect: loopbackOnlySmpp(),
+    config, db, log, secretKey: randomBytes(32).toString('hex'), dispatcher, gatewayDispatcher: dispatcher, portalDispatcher: dispatcher, smppConnect: loopbackOnlySmpp(),
   });
   server.on('request', createApp(deps));
   const stopBackground = o.background === false ? async () => {} : startBackground(deps);

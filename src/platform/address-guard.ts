@@ -10,8 +10,8 @@ export const GATEWAY_ADDRESS_FORBIDDEN = 'GATEWAY_ADDRESS_FORBIDDEN';
 
 class GatewayAddressForbidden extends Error {
   readonly code = GATEWAY_ADDRESS_FORBIDDEN;
-  constructor(host: string) {
-    super(`gateway address ${host} is not allowed`);
+  constructor(host: string, what: 'gateway' | 'portal' = 'gateway') {
+    super(`${what} address ${host} is not allowed`);
     this.name = 'GatewayAddressForbidden';
   }
 }
@@ -208,23 +208,69 @@ function interfaceAddresses(): string[] {
  * a single-company Kannel often shares a host (or loopback) with the service.
  */
 export function createGatewayDispatcher(opts: GatewayAddressOptions): GatewayDispatcher {
-  const checkedAddress = createGatewayAddressCheck(opts);
+  const checkedAddresses = createAddressCheck(opts, 'gateway');
   const connectSocket = buildConnector({ timeout: opts.connectTimeoutMs ?? 5_000 });
-  const agent = (portalId?: number) => {
+  return perPortalAgents(opts.clock ?? systemClock, (portalId) => {
     const connect: buildConnector.connector = (o, callback) => {
       const port = Number(o.port) || (o.protocol === 'https:' ? 443 : 80);
-      checkedAddress(o.hostname, port, portalId).then(
+      checkedAddresses(o.hostname, port, portalId).then(
         // TLS still names (SNI) and verifies the host the URL gave, not the address.
-        (address) => connectSocket({ ...o, hostname: address, servername: o.servername ?? (isIP(bare(o.hostname)) ? undefined : bare(o.hostname)) }, callback),
+        ([address]) => connectSocket({ ...o, hostname: address!, servername: o.servername ?? (isIP(bare(o.hostname)) ? undefined : bare(o.hostname)) }, callback),
         (err: Error) => callback(err, null),
       );
     };
     return new Agent({ connect, keepAliveTimeout: 10_000 });
-  };
-  // undici's connect step sees the origin, not the request: a portal's lookups are told apart by an agent of its own.
-  // One not asked for in AGENT_IDLE_MS is closed and forgotten (its connections are long idle by then), so the map
-  // holds the portals that send, not every portal that ever did.
-  const clock = opts.clock ?? systemClock;
+  });
+}
+
+/**
+ * The dispatcher for portals' REST endpoints. A portal's domain is its own (an on-premise Bitrix24's owner picks its
+ * name and what it resolves to), so without `allowPrivate` (ALLOW_PRIVATE_PORTALS) no call goes to an address that
+ * is not public unicast: a tenant cannot make this service post its requests (with their tokens) into the network it
+ * runs in. Same rules and the same bounded, per-portal lookups as a gateway's (createGatewayDispatcher); unlike it,
+ * every checked address is handed to the socket's own lookup, so node still tries IPv6 and IPv4 in turn (a portal
+ * whose name has an AAAA record this host cannot route to still answers on IPv4), and no second lookup can answer
+ * differently.
+ */
+export function createPortalDispatcher(opts: GatewayAddressOptions): GatewayDispatcher {
+  const checkedAddresses = createAddressCheck(opts, 'portal');
+  return perPortalAgents(opts.clock ?? systemClock, (portalId) => {
+    // One lookup a connection: the connect step below checks the name, then the socket's lookup answers from that.
+    const checked = new Map<string, string[]>();
+    const connectSocket = buildConnector({
+      timeout: opts.connectTimeoutMs ?? 5_000,
+      lookup: (hostname: string, options: { all?: boolean }, callback: (...a: unknown[]) => void) => {
+        const addresses = checked.get(bare(hostname));
+        if (!addresses?.length) return callback(Object.assign(new Error(`no checked address for ${hostname}`), { code: 'ENOTFOUND' }));
+        const entries = addresses.map((address) => ({ address, family: isIPv6(address) ? 6 : 4 }));
+        if (options.all) callback(null, entries);
+        else callback(null, entries[0]!.address, entries[0]!.family);
+      },
+    } as buildConnector.BuildOptions);
+    const connect: buildConnector.connector = (o, callback) => {
+      const port = Number(o.port) || (o.protocol === 'https:' ? 443 : 80);
+      checkedAddresses(o.hostname, port, portalId).then(
+        (addresses) => {
+          const host = bare(o.hostname);
+          checked.set(host, addresses);
+          connectSocket(o, (err, socket) => {
+            checked.delete(host); // the socket looked it up as it started connecting
+            callback(err as Error, socket as never);
+          });
+        },
+        (err: Error) => callback(err, null),
+      );
+    };
+    return new Agent({ connect, keepAliveTimeout: 10_000 });
+  });
+}
+
+/**
+ * An agent per portal: undici's connect step sees the origin, not the request, so a portal's lookups are told apart
+ * by an agent of its own. One not asked for in AGENT_IDLE_MS is closed and forgotten (its connections are long idle
+ * by then), so the map holds the portals in use, not every portal that ever was.
+ */
+function perPortalAgents(clock: Clock, agent: (portalId?: number) => Agent): GatewayDispatcher {
   const byPortal = new Map<number, { agent: Agent; used: number }>();
   let swept = clock();
   return Object.assign(agent(), {
@@ -273,6 +319,12 @@ export interface GatewayAddressOptions {
  * its lookups wait on that portal's own slot (see boundedLookups); without it, each name counts alone.
  */
 export function createGatewayAddressCheck(opts: GatewayAddressOptions): GatewayAddressCheck {
+  const check = createAddressCheck(opts, 'gateway');
+  return async (hostname, port, portalId) => (await check(hostname, port, portalId))[0]!;
+}
+
+/** The rules of createGatewayAddressCheck; resolves with every address of the name (all allowed). */
+function createAddressCheck(opts: GatewayAddressOptions, what: 'gateway' | 'portal') {
   const clock = opts.clock ?? systemClock;
   const resolve = opts.lookup ? boundedLookups(opts.lookup, MAX_LOOKUPS, clock) : systemLookups;
   const connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
@@ -310,21 +362,21 @@ export function createGatewayAddressCheck(opts: GatewayAddressOptions): GatewayA
     return Promise.resolve(known.addresses);
   }
 
-  async function checkedAddress(hostname: string, port: number, portalId?: number): Promise<string> {
+  async function checkedAddresses(hostname: string, port: number, portalId?: number): Promise<string[]> {
     const host = bare(hostname);
-    if (!opts.allowPrivate && isForbiddenHostLiteral(host)) throw new GatewayAddressForbidden(host);
+    if (!opts.allowPrivate && isForbiddenHostLiteral(host)) throw new GatewayAddressForbidden(host, what);
     const tenant = portalId === undefined ? `name:${host}` : `portal:${portalId}`;
     const [addresses, own] = await Promise.all([isIP(host) ? [host] : resolve(host, connectTimeoutMs, tenant), ownAddresses()]);
     if (!addresses.length) throw Object.assign(new Error(`no address for ${host}`), { code: 'ENOTFOUND' });
     const selfPortMatches = !opts.allowPrivate || selfPorts.has(port);
     for (const a of addresses) {
       const c = canonical(a);
-      if (!opts.allowPrivate && !isPublicAddress(a)) throw new GatewayAddressForbidden(host);
+      if (!opts.allowPrivate && !isPublicAddress(a)) throw new GatewayAddressForbidden(host, what);
       const isSelf = host === selfHost || own.has(c) || THIS_HOST.check(c, isIPv4(c) ? 'ipv4' : 'ipv6');
-      if (selfPortMatches && isSelf) throw new GatewayAddressForbidden(host);
+      if (selfPortMatches && isSelf) throw new GatewayAddressForbidden(host, what);
     }
-    return addresses[0]!;
+    return addresses;
   }
 
-  return checkedAddress;
+  return checkedAddresses;
 }

@@ -118,6 +118,9 @@ const schema = z.object({
   // Gateway addresses typed on a portal's form (Kannel URL) may not reach loopback, private, link-local or
   // metadata addresses unless the operator allows it (single-company deployments with their own Kannel).
   ALLOW_PRIVATE_GATEWAYS: bool.default(false),
+  // A portal's REST endpoint (an on-premise Bitrix24's domain is its owner's choice) likewise, unless allowed
+  // (a single-company deployment next to its own on-premise Bitrix24).
+  ALLOW_PRIVATE_PORTALS: bool.default(false),
   // A plain-http PUBLIC_URL that is not this machine is refused unless the operator says so (a TLS proxy in front).
   ALLOW_HTTP_PUBLIC_URL: bool.default(false),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(), // unset: /metrics is open

@@ -49,6 +49,8 @@ export const pagesEn = {
     methodsUnknown: 'This Bitrix24 is too old to tell which REST methods it has. Ask your Bitrix24 administrator to install the Bitrix24 updates (the modules rest and messageservice), then open the app again. Nothing was registered.',
     certUntrusted: (host: string) =>
       `Your Bitrix24 (${host}) answered with a security certificate this service does not trust: issued by your company's own certificate authority, self-signed or expired. Ask the operator of this SMS service to add your certificate authority, or install a certificate from a public authority on your Bitrix24.`,
+    addressForbidden: (host: string) =>
+      `Your Bitrix24 (${host}) is at a loopback, private or link-local network address, and this service calls no such address: it serves many companies, and may not reach into the network it runs in. Make your Bitrix24 reachable at a public address, or ask the operator of this SMS service about a deployment of your own.`,
     connectionSection: 'Connection with Bitrix24',
     connectionHint: 'Bitrix24 hands every SMS to this app through its cloud event queue. If a firewall blocks the way, messages are lost while the CRM shows them as sent. Bitrix24 sends a test event, and this page says whether it arrived.',
     checkConnection: 'Check the connection',
@@ -180,6 +182,8 @@ export const pagesRu: typeof pagesEn = {
     methodsUnknown: 'Этот Битрикс24 слишком старый: он не сообщает, какие REST-методы в нём есть. Попросите администратора Битрикс24 установить обновления (модули rest и messageservice) и откройте приложение снова. Ничего не зарегистрировано.',
     certUntrusted: (host: string) =>
       `Ваш Битрикс24 (${host}) ответил с сертификатом безопасности, которому этот сервис не доверяет: выпущенным собственным удостоверяющим центром компании, самоподписанным или просроченным. Попросите оператора этого SMS-сервиса добавить ваш удостоверяющий центр или установите на Битрикс24 сертификат публичного центра.`,
+    addressForbidden: (host: string) =>
+      `Ваш Битрикс24 (${host}) находится по адресу локальной, частной или link-local сети, а этот сервис по таким адресам не обращается: он обслуживает многие компании и не может ходить в сеть, в которой работает сам. Сделайте Битрикс24 доступным по публичному адресу или спросите оператора этого SMS-сервиса об отдельной установке для вашей компании.`,
     connectionSection: 'Связь с Битрикс24',
     connectionHint: 'Битрикс24 передаёт каждое SMS этому приложению через облачную очередь событий. Если путь закрыт файрволом, сообщения теряются, а в CRM они отмечены как отправленные. Битрикс24 отправит тестовое событие, а эта страница скажет, дошло ли оно.',
     checkConnection: 'Проверить связь',

@@ -28,6 +28,7 @@ export async function createTestContext(
     SMSRU_API_URL: smsru.url,
     GATEWAY_TIMEOUT_MS: '2000',
     REPORT_LINGER: '0', // reports go at once unless a test is about batching
+    ALLOW_PRIVATE_PORTALS: '1', // the fake Bitrix24 listens on loopback (portal-address.test.ts turns it off)
     LOG_LEVEL: 'silent',
     ...opts.env,
   });

@@ -69,7 +69,7 @@ export async function startServiceProcess(o: InstalledPortalOptions & { serviceE
     PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: url, // its gateways' reports come to it
     DATABASE_URL: ctx.config.DATABASE_URL, ...(ctx.dbSchema ? { DATABASE_SCHEMA: ctx.dbSchema } : {}),
     SECRET_KEY: TEST_SECRET_KEY, B24_CLIENT_ID: fake.clientId, B24_CLIENT_SECRET: fake.clientSecret, B24_OAUTH_URL: fake.oauthUrl,
-    SMSRU_API_URL: ctx.config.SMSRU_API_URL, ALLOW_PRIVATE_GATEWAYS: '1', LOG_LEVEL: 'info',
+    SMSRU_API_URL: ctx.config.SMSRU_API_URL, ALLOW_PRIVATE_GATEWAYS: '1', ALLOW_PRIVATE_PORTALS: '1', LOG_LEVEL: 'info',
     ...o.env, ...o.serviceEnv,
   };
   /** `npm start` / `npm run worker`, in its own process group. */
