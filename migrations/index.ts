@@ -26,6 +26,7 @@ import * as jobLeaseMarks from './20261201000004_job_lease_marks.js';
 import * as receiptQuotes from './20261202000001_receipt_quotes.js';
 import * as dlrMessageTokens from './20261202000002_dlr_message_tokens.js';
 import * as learnedApplicationTokens from './20261202000003_learned_application_tokens.js';
+import * as handlerKeyRotation from './20261202000004_handler_key_rotation.js';
 
 // Listed statically so the same migrations run under tsx, vitest and the knex CLI without a loader.
 const all: Record<string, Knex.Migration> = {
@@ -56,6 +57,7 @@ const all: Record<string, Knex.Migration> = {
   '20261202000001_receipt_quotes': receiptQuotes,
   '20261202000002_dlr_message_tokens': dlrMessageTokens,
   '20261202000003_learned_application_tokens': learnedApplicationTokens,
+  '20261202000004_handler_key_rotation': handlerKeyRotation,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

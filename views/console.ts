@@ -98,6 +98,7 @@ ${hourlyChart(v.hourly, { title: 'Messages per hour by final status', delivered:
 <td>${p.deliveryRate === null ? '—' : `${(p.deliveryRate * 100).toFixed(1)} %`}</td><td>${p.lastError ?? ''}</td><td class="provider-check">${providerCheckOf(p.providerCheck)}</td>
 <td>${action(`/admin/portals/${p.id}/reregister`, 'register providers again')}
 ${action(`/admin/portals/${p.id}/retry-reports`, 'retry failed reports')}
+${action(`/admin/portals/${p.id}/rotate-key`, 'rotate handler key')}
 ${p.disabled ? action(`/admin/portals/${p.id}/enable`, 'enable') : action(`/admin/portals/${p.id}/disable`, 'disable')}</td></tr>`)}</tbody></table>
 </section>
 ${action('/admin/logout', 'Sign out')}`,

@@ -5,7 +5,7 @@ import type { Config } from '../platform/config.js';
 import { safeEqual, type Crypto } from '../platform/crypto.js';
 import type { Log } from '../platform/logger.js';
 import { AppError } from '../platform/errors.js';
-import type { PortalRepo } from '../portals/portal-repo.js';
+import { HANDLER_KEY_GRACE_MS, type PortalRepo } from '../portals/portal-repo.js';
 import type { SettingsRepo } from '../portals/settings-repo.js';
 import type { ProviderRegistry } from '../portals/providers.js';
 import type { ProviderCheckRepo } from '../portals/provider-check-repo.js';
@@ -54,7 +54,7 @@ export function consoleRoutes(deps: {
   crypto: Pick<Crypto, 'sign' | 'verify' | 'derivedToken'>;
   clock: Clock;
   log: Log;
-  portals: Pick<PortalRepo, 'all' | 'findById' | 'setDisabled'>;
+  portals: Pick<PortalRepo, 'all' | 'findById' | 'setDisabled' | 'rotateHandlerKey' | 'confirmHandlerKey'>;
   settings: Pick<SettingsRepo, 'gatewayKinds'>;
   providers: Pick<ProviderRegistry, 'registerAll' | 'bindEvents'>;
   /** The periodic provider check's last result per portal. */
@@ -185,6 +185,26 @@ export function consoleRoutes(deps: {
       back(res, `${p.domain}: registered ${codes.join(', ') || 'no senders'}`);
     } catch (err) {
       back(res, `${p.domain}: registration failed (${(err as { code?: string }).code ?? 'error'})`);
+    }
+  });
+
+  /**
+   * A new handler key (the old URL leaked: a proxy's access log, say). The portal's providers are registered again
+   * with the new URL; the old key stays good until that worked and HANDLER_KEY_GRACE_MS after it, so Bitrix24's SMS
+   * already on their way are not refused. When Bitrix24 could not be told, both stay good: the action is tried again.
+   */
+  router.post('/admin/portals/:id/rotate-key', form, action, async (req, res) => {
+    const p = await portalParam(req);
+    if (p.status === 'uninstalled') return back(res, `${p.domain}: uninstalled, its key was rotated then`);
+    const how = await deps.portals.rotateHandlerKey(p.id, deps.clock());
+    deps.log.info({ portalId: p.id, how }, 'console.portal.handler_key_rotated');
+    try {
+      const codes = await deps.providers.registerAll(p.id);
+      await deps.portals.confirmHandlerKey(p.id, deps.clock(), HANDLER_KEY_GRACE_MS);
+      back(res, `${p.domain}: new handler key, ${codes.join(', ') || 'no senders'} registered with it; the old key works ${HANDLER_KEY_GRACE_MS / 60_000} more minutes`);
+    } catch (err) {
+      deps.log.warn({ portalId: p.id, error: (err as { code?: string }).code ?? String(err) }, 'console.portal.handler_key_not_registered');
+      back(res, `${p.domain}: new handler key, but Bitrix24 could not be told (${(err as { code?: string }).code ?? 'error'}); both keys work until it is: rotate again`);
     }
   });
 

@@ -41,6 +41,9 @@ interface PortalRow {
   learned_application_token_enc: string | null;
   handler_key_hash: string;
   handler_key_enc: string;
+  /** The key before a rotation, good until handler_key_prev_until (null: until Bitrix24 has the new one). */
+  handler_key_prev_hash: string | null;
+  handler_key_prev_until: number | string | null;
   refresh_lock_until: number | null;
   updated_at: number;
   default_country: string;
@@ -70,6 +73,9 @@ const toPortal = (r: PortalRow): Portal => ({
  */
 export const AUTH_CACHE_MS = 2000;
 
+/** How long the handler key before a rotation stays good once Bitrix24 has the new one: SMS already on their way. */
+export const HANDLER_KEY_GRACE_MS = 15 * 60_000;
+
 /** What a request hears when its portal was uninstalled, whether it was found so at once or only as its row was written. */
 export const appUninstalled = () => new AppError('unauthorized', 401, 'the app is uninstalled from this portal');
 
@@ -92,6 +98,8 @@ interface AuthEntry {
   /** HMAC of the stored application token under a key that exists only in this process's memory. */
   tokenMac: Buffer | null;
   handlerKeyHash: string;
+  /** The key before a rotation, and until when it is good (null: until the rotation is confirmed). */
+  prevKey: { hash: string; until: number | null } | null;
   readAt: number;
 }
 
@@ -219,20 +227,27 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
     if (cacheKey === undefined) return { ok: false, why: 'unknown handler key' };
     if (p.memberId?.includes('\u0000')) return { ok: false, why: 'unknown portal or wrong application_token' }; // as findByMemberId
     let entry = authCache.get(cacheKey);
+    let cached = true;
     if (!entry || now() - entry.readAt >= AUTH_CACHE_MS || now() < entry.readAt) {
+      cached = false;
       const readAt = now();
       const before = generation;
-      const row = p.memberId !== undefined ? await table().where({ member_id: p.memberId }).first() : await table().where({ handler_key_hash: keyHash! }).first();
+      const row = p.memberId !== undefined ? await table().where({ member_id: p.memberId }).first()
+        : (await table().where({ handler_key_hash: keyHash! }).first()) ?? (await table().where({ handler_key_prev_hash: keyHash! }).first());
       if (!row) return { ok: false, why: p.memberId !== undefined ? 'unknown portal or wrong application_token' : 'unknown handler key' };
       const token = row.application_token_enc ?? row.learned_application_token_enc;
-      entry = { portal: toPortal(row), tokenMac: token ? macOf(crypto.decrypt(token)) : null, handlerKeyHash: row.handler_key_hash, readAt };
+      const prevKey = row.handler_key_prev_hash
+        ? { hash: row.handler_key_prev_hash, until: row.handler_key_prev_until === null ? null : Number(row.handler_key_prev_until) }
+        : null;
+      entry = { portal: toPortal(row), tokenMac: token ? macOf(crypto.decrypt(token)) : null, handlerKeyHash: row.handler_key_hash, prevKey, readAt };
       if (authCache.size >= 10_000) authCache.clear(); // unknown member ids are never cached, so this bounds real portals only
       // A write by this process while the row was being read may have changed it: that read is used once, not kept.
       if (generation === before) authCache.set(cacheKey, entry);
     }
+    if (p.memberId === undefined && !keyMatches(entry, keyHash!)) return { ok: false, why: 'unknown handler key' }; // a previous key past its time
     if (p.memberId !== undefined) {
       if (!entry.tokenMac && adopting && p.applicationToken && p.applicationToken.length <= 256 && !p.applicationToken.includes('\u0000')
-        && keyHash !== undefined && sameDigest(keyHash, entry.handlerKeyHash) && entry.portal.status !== 'uninstalled') {
+        && keyHash !== undefined && keyMatches(entry, keyHash) && entry.portal.status !== 'uninstalled') {
         // No application_token known yet: Bitrix24's frames carry none (core app.layout posts AUTH_ID, REFRESH_ID,
         // member_id, status, PLACEMENT), and ONAPPINSTALL may come late or not at all. The portal's own handler key,
         // which only Bitrix24 was given (in the registered HANDLER URL), proves the call: its token is kept, for
@@ -244,9 +259,48 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
       if (!entry.tokenMac || !p.applicationToken || !timingSafeEqual(entry.tokenMac, macOf(p.applicationToken))) {
         return { ok: false, why: 'unknown portal or wrong application_token' };
       }
-      if (keyHash !== undefined && !sameDigest(keyHash, entry.handlerKeyHash)) return { ok: false, why: 'the handler key does not belong to this portal' };
+      if (keyHash !== undefined && !keyMatches(entry, keyHash)) {
+        // Another process may have rotated the key a moment ago, and Bitrix24 already calls with the new one: a key
+        // that does not match what was remembered is checked once more against the row itself.
+        if (cached) {
+          authCache.delete(cacheKey);
+          return authenticate(p, adopting);
+        }
+        return { ok: false, why: 'the handler key does not belong to this portal' };
+      }
     }
     return { ok: true, portal: entry.portal };
+  }
+
+  /** The portal's key, or the one before a rotation while it is still good. Both compared, in constant time. */
+  function keyMatches(entry: AuthEntry, keyHash: string): boolean {
+    const current = sameDigest(keyHash, entry.handlerKeyHash);
+    const prev = entry.prevKey !== null && sameDigest(keyHash, entry.prevKey.hash) && (entry.prevKey.until === null || now() < entry.prevKey.until);
+    return current || prev;
+  }
+
+  /**
+   * A new handler key for the portal (a leaked handler URL: a proxy's access log, say). The key before stays good,
+   * with no end, until confirmHandlerKey: Bitrix24 keeps calling the URL it was given until the providers are
+   * registered again. A rotation that was not confirmed is not rotated again (the key Bitrix24 may still hold would
+   * be lost): the pending new key is kept and returned as is.
+   */
+  async function rotateHandlerKey(id: number, at: number): Promise<'rotated' | 'pending'> {
+    const key = randomToken(24);
+    const n = await table()
+      .where({ id })
+      .andWhere((q) => q.whereNull('handler_key_prev_hash').orWhereNotNull('handler_key_prev_until'))
+      .update({
+        handler_key_prev_hash: db.ref('handler_key_hash') as unknown as string, handler_key_prev_until: null,
+        handler_key_hash: sha256hex(key), handler_key_enc: crypto.encrypt(key), updated_at: at,
+      });
+    changed(undefined);
+    return n === 1 ? 'rotated' : 'pending';
+  }
+
+  /** Bitrix24 has the new handler URL: the key before stays good for `graceMs` more (SMS already on their way). */
+  async function confirmHandlerKey(id: number, at: number, graceMs: number): Promise<void> {
+    changed(await table().where({ id }).whereNotNull('handler_key_prev_hash').whereNull('handler_key_prev_until').update({ handler_key_prev_until: at + graceMs }));
   }
 
   /** Keeps `token` as the portal's application_token if it has none; whether it did. */
@@ -319,7 +373,7 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
         status: 'uninstalled', uninstalled_at: now, updated_at: now,
         access_token_enc: null, refresh_token_enc: null, access_expires_at: null, refresh_lock_until: null, application_token_enc: null, learned_application_token_enc: null, token_user_id: null,
         admin_user_id: null, admin_access_token_enc: null, admin_refresh_token_enc: null, admin_expires_at: null,
-        handler_key_hash: sha256hex(key), handler_key_enc: crypto.encrypt(key),
+        handler_key_hash: sha256hex(key), handler_key_enc: crypto.encrypt(key), handler_key_prev_hash: null, handler_key_prev_until: null,
       });
       await trx('author_tokens').where({ portal_id: id }).delete();
       if (clean) {
@@ -352,7 +406,7 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
   }
 
   const repo = {
-    findByMemberId, findById, findByIdCached, authenticate, upsertInstalled, handlerKey, tokens, saveTokens,
+    findByMemberId, findById, findByIdCached, authenticate, upsertInstalled, handlerKey, rotateHandlerKey, confirmHandlerKey, tokens, saveTokens,
     hasApplicationToken, matchesApplicationToken, takeRefreshLease, releaseRefreshLease, markInactive, reactivate, touchRestCall,
     moveEndpoint, markUninstalled, idleSince, setDisabled, setDefaultCountry, all,
   };
