@@ -27,7 +27,7 @@ export function requireKannel() {
  */
 export async function startKannel(opts: { username?: string; password?: string } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'kannel-'));
-  const [admin, smsboxPort, fakePort] = [await freePort(), await freePort(), await freePort()];
+  let [admin, smsboxPort, fakePort] = [await freePort(), await freePort(), await freePort()];
   let sendsms = await freePort();
   const username = opts.username ?? 'tester';
   const password = opts.password ?? 'foobar';
@@ -80,8 +80,10 @@ concatenation = true
     return p;
   };
   const status = () => fetch(`http://127.0.0.1:${admin}/status.txt?password=adminpw`).then((r) => r.text());
-  start(KANNEL_BIN.bearerbox, [...QUIET, conf], 'bearerbox');
-  await eventually(async () => (await status()).length > 0, 'bearerbox', 15_000);
+  await startBearerbox(() => start(KANNEL_BIN.bearerbox, [...QUIET, conf], 'bearerbox'), status, procs, async () => {
+    [admin, smsboxPort, fakePort] = [await freePort(), await freePort(), await freePort()];
+    writeConf();
+  });
   start(KANNEL_BIN.fakesmsc, [...QUIET, '-H', '127.0.0.1', '-r', String(fakePort), '-i', '1', '-m', '0', '100 200 text hello'], 'fakesmsc');
   await eventually(async () => /FAKE.*online/.test(await status()), 'fakesmsc to connect', 15_000);
   // A box that could not bind its sendsms port gets another one (the conf is read again by each smsbox).
@@ -108,6 +110,26 @@ concatenation = true
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * bearerbox exits at once (PANIC "Could not open smsbox port") when one of its ports was taken between freePort()
+ * and its start (seen in a full-suite run: another test's listener had it): it is started again on new ports, at
+ * most four times.
+ */
+async function startBearerbox(spawnBox: () => ChildProcess, status: () => Promise<string>, procs: ChildProcess[], newPorts: () => Promise<void>) {
+  for (let attempt = 1; ; attempt++) {
+    const box = spawnBox();
+    const deadline = Date.now() + 15_000;
+    while (box.exitCode === null && box.signalCode === null && Date.now() < deadline) {
+      if ((await status().catch(() => '')).length > 0 && box.exitCode === null) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    box.kill('SIGKILL');
+    procs.splice(procs.indexOf(box), 1);
+    if (attempt >= 4) throw new Error(`bearerbox did not start (exit ${box.exitCode ?? box.signalCode ?? 'none, timed out'}) after ${attempt} attempts`);
+    await newPorts();
+  }
 }
 
 /**
