@@ -2,7 +2,7 @@
  * `npm run bench`: one table, one run, everything on 127.0.0.1. The service runs as an operator runs it (`npm start`,
  * its own processes, on a database where a portal was installed through the install page) against the fake Bitrix24
  * with Bitrix24's real limits, a fake SMS.ru, and a real Kannel (bearerbox + smsbox + fakesmsc).
- *  - intake: Kannel's own `GET /cgi-bin/sendsms` and our `POST /handler`, same load generator (closed loop,
+ * *  - intake: Kannel's own `GET /cgi-bin/sendsms` (-v 2) and our `POST /handler` (LOG_LEVEL=warn as Kannel, and info), same load generator (closed loop,
  *    64 connections, 5 s), alternated three times, medians and their ratio;
  *  - /handler p50/p99 at 1,000 req/s offered (open loop) while the background process sends to a gateway that
  *    answers in 50 ms;
@@ -130,15 +130,22 @@ async function withDatabase<T>(url: string | undefined, run: () => Promise<T>): 
   }
 }
 
-/** Closed loop: Kannel's sendsms and our handler, alternated, same generator. Returns the handler's median. */
+/**
+ * Closed loop: Kannel's sendsms and our handler, alternated, same generator. Kannel runs at `-v 2` (warnings only: no
+ * line per message), so ours is measured at LOG_LEVEL=warn beside it, and at the default LOG_LEVEL=info (a line per
+ * message) in the same alternation. Returns the handler's median at the default level.
+ */
 async function intakeVsKannel(kannel: Kannel): Promise<number> {
-  const svc = await startServiceProcess({ env: { WORKER_ENABLED: '0' }, install: smsruInstall, serviceEnv: serviceNodeOptions });
+  const svc = await startServiceProcess({ env: { WORKER_ENABLED: '0', LOG_LEVEL: 'warn' }, install: smsruInstall, serviceEnv: serviceNodeOptions });
+  const svcInfo = await startServiceProcess({ env: { WORKER_ENABLED: '0' }, install: smsruInstall, serviceEnv: serviceNodeOptions });
   const k: Load[] = [];
   const h: Load[] = [];
+  const hi: Load[] = [];
   let rss: number[] = [];
   // CPU ms per answered request of the server's processes and of the generator, summed over the rounds.
   const cpuK = { server: 0, generator: 0, n: 0 };
   const cpuH = { server: 0, generator: 0, n: 0 };
+  const cpuI = { server: 0, generator: 0, n: 0 };
   const timed = async (into: typeof cpuK, named: Map<number, string>, load: () => Promise<Load>) => {
     const before = [...named.keys()].reduce((s, pid) => s + cpuSeconds(pid), 0);
     const l = await load();
@@ -157,27 +164,32 @@ async function intakeVsKannel(kannel: Kannel): Promise<number> {
     await closedLoad(`${kannel.url}/cgi-bin/sendsms`, 64, undefined, kannel, WARM_CLOSED);
     await closedLoad(floor.url, 64, svc, undefined, WARM_CLOSED);
     warm = await closedLoad(svc.handlerUrl, 64, svc, undefined, WARM_CLOSED);
+    await closedLoad(svcInfo.handlerUrl, 64, svcInfo, undefined, WARM_CLOSED);
     for (let r = 0; r < ROUNDS; r++) {
       k.push(await timed(cpuK, kannelProcesses(kannel), () => closedLoad(`${kannel.url}/cgi-bin/sendsms`, 64, undefined, kannel)));
       f.push(await timed(cpuF, new Map([[floor.pid, 'floor']]), () => closedLoad(floor.url, 64, svc)));
       const [l, peak] = await peakRss([svc.web.pid!], timed(cpuH, serviceProcesses(svc.web.pid!), () => closedLoad(svc.handlerUrl, 64, svc)));
       h.push(l);
       rss = maxEach(rss, peak);
+      hi.push(await timed(cpuI, serviceProcesses(svcInfo.web.pid!), () => closedLoad(svcInfo.handlerUrl, 64, svcInfo)));
     }
   } finally {
     floor.stop();
   }
   const stored = Number((await svc.ctx.db('messages').count({ n: '*' }))[0]!.n);
   const answered = [...h, warm!].reduce((a, l) => a + l.total - l.errors, 0); // the warm-up's are stored too
-  const [km, hm] = [median(k.map(rate)), median(h.map(rate))];
+  const [km, hm, him] = [median(k.map(rate)), median(h.map(rate)), median(hi.map(rate))];
   row('Kannel 1.4.5 GET /cgi-bin/sendsms (dlr-mask=0, stores nothing)', 'closed loop, 64 conns', km.toFixed(0), median(k.map((l) => l.p50)).toFixed(1), median(k.map((l) => l.p99)).toFixed(1), `runs: ${k.map((l) => rate(l).toFixed(0)).join(', ')}; ${perRequest(cpuK, 'Kannel')}`);
   const fm = median(f.map(rate));
   row("node's own http server: reads the same form, answers, nothing else", 'closed loop, 64 conns', fm.toFixed(0), median(f.map((l) => l.p50)).toFixed(1), median(f.map((l) => l.p99)).toFixed(1),
     `the floor under any Node.js intake on this machine; runs: ${f.map((l) => rate(l).toFixed(0)).join(', ')}; ${(fm / km).toFixed(2)}× Kannel; ${perRequest(cpuF, 'server')}`);
-  row('POST /handler, stored durably (SQLite)', 'closed loop, 64 conns', hm.toFixed(0), median(h.map((l) => l.p50)).toFixed(1), median(h.map((l) => l.p99)).toFixed(1),
-    `runs: ${h.map((l) => rate(l).toFixed(0)).join(', ')}; ${(hm / km).toFixed(2)}× Kannel; ${stored} stored of ${answered} answered 200; peak RSS ${mb(rss)}; ${perRequest(cpuH, 'web')}`);
+  row('POST /handler, stored durably (SQLite), LOG_LEVEL=warn', 'closed loop, 64 conns', hm.toFixed(0), median(h.map((l) => l.p50)).toFixed(1), median(h.map((l) => l.p99)).toFixed(1),
+    `no line per message, as Kannel's -v 2; runs: ${h.map((l) => rate(l).toFixed(0)).join(', ')}; ${(hm / km).toFixed(2)}× Kannel; ${stored} stored of ${answered} answered 200; peak RSS ${mb(rss)}; ${perRequest(cpuH, 'web')}`);
+  row('POST /handler, stored durably (SQLite), LOG_LEVEL=info', 'closed loop, 64 conns', him.toFixed(0), median(hi.map((l) => l.p50)).toFixed(1), median(hi.map((l) => l.p99)).toFixed(1),
+    `the default: a line per message; runs: ${hi.map((l) => rate(l).toFixed(0)).join(', ')}; ${(him / km).toFixed(2)}× Kannel; ${perRequest(cpuI, 'web')}`);
   await svc.close();
-  return hm;
+  await svcInfo.close();
+  return him;
 }
 
 /** bench/node-floor.mjs in its own process, as plain JavaScript like the service's compiled dist/. */
