@@ -2,8 +2,9 @@
  * `npm run bench`: one table, one run, everything on 127.0.0.1. The service runs as an operator runs it (`npm start`,
  * its own processes, on a database where a portal was installed through the install page) against the fake Bitrix24
  * with Bitrix24's real limits, a fake SMS.ru, and a real Kannel (bearerbox + smsbox + fakesmsc).
- * *  - intake: Kannel's own `GET /cgi-bin/sendsms` (-v 2) and our `POST /handler` (LOG_LEVEL=warn as Kannel, and info), same load generator (closed loop,
- *    64 connections, 5 s), alternated three times, medians and their ratio;
+ *  - intake: Kannel's own `GET /cgi-bin/sendsms` (at -v 2) and our `POST /handler` (at LOG_LEVEL=warn, as Kannel, and
+ *    at the default info), same load generator (closed loop, 64 connections, 5 s), alternated three times, medians
+ *    and their ratios;
  *  - /handler p50/p99 at 1,000 req/s offered (open loop) while the background process sends to a gateway that
  *    answers in 50 ms;
  *  - end to end: /handler → Kannel (fakesmsc, DLRs) → `delivered` reported to Bitrix24, and REST calls per status;
