@@ -102,6 +102,33 @@ describe('rotating the handler key', () => {
     expect((await withAuth(handlerPath(), other)).status).toBe(200);
   });
 
+  it('a registration under way when the key is rotated (a settings save, an ONAPPUPDATE) does not leave Bitrix24 with the old key', async () => {
+    const portalId = (await ctx.deps.portals.findByMemberId(fp.memberId))!.id;
+    const c = await console_();
+    fp.delayNext.push(300); // its sender.add reaches Bitrix24 after the rotation's own
+    const slow = ctx.deps.providers.registerAll(portalId);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await c.rotate()).toBe(`${fp.domain}: new handler key, smsgw_myshop registered with it; the old key works 15 more minutes`);
+    await slow;
+    const registered = handlerPath();
+    expect(new URL(registered, 'http://x').searchParams.get('key')).toBe(await ctx.deps.portals.handlerKey(portalId));
+    now += HANDLER_KEY_GRACE_MS + 1;
+    expect((await authorless(registered)).status).toBe(200);
+  });
+
+  it('a pending rotation ends its old key\'s time once any registration gives Bitrix24 the new URL', async () => {
+    const old = handlerPath();
+    const fail = { status: 503, body: { error: 'INTERNAL_SERVER_ERROR', error_description: 'down' } };
+    fp.failNext.push(...Array(9).fill(fail));
+    await (await console_()).rotate();
+    fp.failNext.length = 0;
+    await ctx.deps.providers.registerAll((await ctx.deps.portals.findByMemberId(fp.memberId))!.id); // a settings save, say
+    expect(handlerPath()).not.toBe(old);
+    expect((await authorless(old)).status).toBe(200);
+    now += HANDLER_KEY_GRACE_MS + 1;
+    expect((await authorless(old)).status).toBe(401);
+  });
+
   it('an uninstall ends both keys', async () => {
     const old = handlerPath();
     await (await console_()).rotate();

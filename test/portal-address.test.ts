@@ -51,7 +51,7 @@ describe('a portal at a loopback or private address', () => {
     const err = await strict.rest.call(portal.id, 'profile').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(B24Error);
     expect(err).toMatchObject({ code: PORTAL_ADDRESS_FORBIDDEN, kind: 'permanent' });
-    expect((err as B24Error).description).toContain(new URL(portal.restEndpoint).host);
+    expect((err as B24Error).description).toContain(`address ${new URL(portal.restEndpoint).hostname} is not a public one`);
     expect(fp.calls.length).toBe(before);
     expect((await ctx.deps.portals.findById(portal.id))!.status).toBe('active');
 

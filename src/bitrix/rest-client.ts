@@ -184,7 +184,7 @@ export function createRestClient(deps: {
     } catch (err) {
       const cert = certificateErrorCode(err);
       const error = err instanceof B24Error ? err
-        : (err as { code?: string } | null)?.code === GATEWAY_ADDRESS_FORBIDDEN ? addressForbidden(target)
+        : (err as { code?: string } | null)?.code === GATEWAY_ADDRESS_FORBIDDEN ? addressForbidden(err as { host?: string }, target)
         : cert ? new B24Error(CERT_UNTRUSTED, `the portal's certificate is not trusted (${cert})`, 'retryable')
         : new B24Error('NETWORK', `portal unreachable (${networkErrorCode(err) ?? 'error'})`, 'retryable');
       return { kind: 'no_answer', error };
@@ -279,10 +279,12 @@ export const PORTAL_ADDRESS_FORBIDDEN = 'PORTAL_ADDRESS_FORBIDDEN';
  * Permanent: trying again would only ask again. The operator of a single-company deployment whose on-premise Bitrix24
  * sits on its own network allows it with ALLOW_PRIVATE_PORTALS=1.
  */
-function addressForbidden(target: Target) {
-  let host = target.endpoint;
-  try {
-    host = new URL(target.endpoint).host;
-  } catch { /* shown as stored */ }
+function addressForbidden(err: { host?: string }, target: Target) {
+  let host = err.host ?? target.endpoint; // the host refused (a redirect's, say), else the portal's
+  if (!err.host) {
+    try {
+      host = new URL(target.endpoint).host;
+    } catch { /* shown as stored */ }
+  }
   return new B24Error(PORTAL_ADDRESS_FORBIDDEN, `the portal's address ${host} is not a public one; this service calls no loopback, private or link-local address`, 'permanent');
 }

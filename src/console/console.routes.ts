@@ -54,7 +54,7 @@ export function consoleRoutes(deps: {
   crypto: Pick<Crypto, 'sign' | 'verify' | 'derivedToken'>;
   clock: Clock;
   log: Log;
-  portals: Pick<PortalRepo, 'all' | 'findById' | 'setDisabled' | 'rotateHandlerKey' | 'confirmHandlerKey'>;
+  portals: Pick<PortalRepo, 'all' | 'findById' | 'setDisabled' | 'rotateHandlerKey'>;
   settings: Pick<SettingsRepo, 'gatewayKinds'>;
   providers: Pick<ProviderRegistry, 'registerAll' | 'bindEvents'>;
   /** The periodic provider check's last result per portal. */
@@ -199,8 +199,7 @@ export function consoleRoutes(deps: {
     const how = await deps.portals.rotateHandlerKey(p.id, deps.clock());
     deps.log.info({ portalId: p.id, how }, 'console.portal.handler_key_rotated');
     try {
-      const codes = await deps.providers.registerAll(p.id);
-      await deps.portals.confirmHandlerKey(p.id, deps.clock(), HANDLER_KEY_GRACE_MS);
+      const codes = await deps.providers.registerAll(p.id); // which starts the old key's grace period
       back(res, `${p.domain}: new handler key, ${codes.join(', ') || 'no senders'} registered with it; the old key works ${HANDLER_KEY_GRACE_MS / 60_000} more minutes`);
     } catch (err) {
       deps.log.warn({ portalId: p.id, error: (err as { code?: string }).code ?? String(err) }, 'console.portal.handler_key_not_registered');

@@ -10,7 +10,7 @@ export const GATEWAY_ADDRESS_FORBIDDEN = 'GATEWAY_ADDRESS_FORBIDDEN';
 
 class GatewayAddressForbidden extends Error {
   readonly code = GATEWAY_ADDRESS_FORBIDDEN;
-  constructor(host: string, what: 'gateway' | 'portal' = 'gateway') {
+  constructor(readonly host: string, what: 'gateway' | 'portal' = 'gateway') {
     super(`${what} address ${host} is not allowed`);
     this.name = 'GatewayAddressForbidden';
   }

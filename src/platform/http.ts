@@ -1,4 +1,5 @@
 import { Agent, request, type Dispatcher } from 'undici';
+import { GATEWAY_LOOKUP_TIMEOUT } from './address-guard.js';
 
 export interface HttpOptions {
   dispatcher: Dispatcher;
@@ -133,7 +134,8 @@ const SOCKET_AND_DNS_CODES = new Set([
   // name lookups (dns, getaddrinfo)
   'ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'ENODATA', 'ESERVFAIL', 'EREFUSED', 'ETIMEOUT', 'EFORMERR', 'EBADRESP',
 ]);
-const OUR_CODES = new Set([HTTP_DEADLINE, HTTP_CONNECT_DEADLINE, HTTP_ANSWER_TOO_LARGE]);
+// GATEWAY_LOOKUP_TIMEOUT: a guarded name lookup (address-guard.ts) found no address in time.
+const OUR_CODES = new Set([HTTP_DEADLINE, HTTP_CONNECT_DEADLINE, HTTP_ANSWER_TOO_LARGE, GATEWAY_LOOKUP_TIMEOUT]);
 
 /** The code of an error that means the peer could not be reached or did not answer in full; undefined for others. */
 export function networkErrorCode(err: unknown): string | undefined {

@@ -232,8 +232,7 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
       cached = false;
       const readAt = now();
       const before = generation;
-      const row = p.memberId !== undefined ? await table().where({ member_id: p.memberId }).first()
-        : (await table().where({ handler_key_hash: keyHash! }).first()) ?? (await table().where({ handler_key_prev_hash: keyHash! }).first());
+      const row = p.memberId !== undefined ? await table().where({ member_id: p.memberId }).first() : await byHandlerKey(keyHash!);
       if (!row) return { ok: false, why: p.memberId !== undefined ? 'unknown portal or wrong application_token' : 'unknown handler key' };
       const token = row.application_token_enc ?? row.learned_application_token_enc;
       const prevKey = row.handler_key_prev_hash
@@ -272,6 +271,12 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
     return { ok: true, portal: entry.portal };
   }
 
+  /** The portal whose key, or key before a rotation, has this hash: one query (unknown keys are not cached). */
+  async function byHandlerKey(keyHash: string): Promise<PortalRow | undefined> {
+    const rows = await table().where({ handler_key_hash: keyHash }).orWhere({ handler_key_prev_hash: keyHash }).limit(2);
+    return rows.find((r) => r.handler_key_hash === keyHash) ?? rows[0];
+  }
+
   /** The portal's key, or the one before a rotation while it is still good. Both compared, in constant time. */
   function keyMatches(entry: AuthEntry, keyHash: string): boolean {
     const current = sameDigest(keyHash, entry.handlerKeyHash);
@@ -283,7 +288,8 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
    * A new handler key for the portal (a leaked handler URL: a proxy's access log, say). The key before stays good,
    * with no end, until confirmHandlerKey: Bitrix24 keeps calling the URL it was given until the providers are
    * registered again. A rotation that was not confirmed is not rotated again (the key Bitrix24 may still hold would
-   * be lost): the pending new key is kept and returned as is.
+   * be lost): the pending new key is kept and returned as is. A rotation within the grace period of the one before
+   * ends that period at once (the key two rotations old, which Bitrix24 no longer has).
    */
   async function rotateHandlerKey(id: number, at: number): Promise<'rotated' | 'pending'> {
     const key = randomToken(24);
@@ -298,9 +304,14 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
     return n === 1 ? 'rotated' : 'pending';
   }
 
-  /** Bitrix24 has the new handler URL: the key before stays good for `graceMs` more (SMS already on their way). */
-  async function confirmHandlerKey(id: number, at: number, graceMs: number): Promise<void> {
-    changed(await table().where({ id }).whereNotNull('handler_key_prev_hash').whereNull('handler_key_prev_until').update({ handler_key_prev_until: at + graceMs }));
+  /**
+   * Bitrix24 has the handler URL of the key whose hash is `registeredHash`: when that is still the current key, the one
+   * before it stays good for `graceMs` more (SMS already on their way), and no longer.
+   */
+  async function confirmHandlerKey(id: number, at: number, graceMs: number, registeredHash: string): Promise<void> {
+    const n = await table().where({ id, handler_key_hash: registeredHash }).whereNotNull('handler_key_prev_hash').whereNull('handler_key_prev_until')
+      .update({ handler_key_prev_until: at + graceMs });
+    if (n) changed(undefined);
   }
 
   /** Keeps `token` as the portal's application_token if it has none; whether it did. */

@@ -3,7 +3,8 @@ import type { Clock } from '../platform/clock.js';
 import type { Log } from '../platform/logger.js';
 import { B24Error } from '../bitrix/errors.js';
 import type { RestClient } from '../bitrix/rest-client.js';
-import type { PortalRepo } from './portal-repo.js';
+import { HANDLER_KEY_GRACE_MS, type PortalRepo } from './portal-repo.js';
+import { sha256hex } from '../platform/crypto.js';
 import type { SettingsRepo } from './settings-repo.js';
 import { t } from '../web/i18n.js';
 
@@ -38,8 +39,8 @@ export function createProviderRegistry(deps: {
   clock: Clock;
   log: Log;
 }) {
-  const handlerUrl = async (portalId: number) =>
-    `${deps.publicUrl}/handler?key=${encodeURIComponent(await deps.portals.handlerKey(portalId))}`;
+  const urlOf = (key: string) => `${deps.publicUrl}/handler?key=${encodeURIComponent(key)}`;
+  const handlerUrl = async (portalId: number) => urlOf(await deps.portals.handlerKey(portalId));
   const eventsUrl = `${deps.publicUrl}/events`;
 
   /**
@@ -72,11 +73,24 @@ export function createProviderRegistry(deps: {
     deps.log.info({ portalId, code: s.code }, 'provider.registered');
   }
 
+  /**
+   * Every sender of the portal, with the handler URL of its current key. A rotation (the console's) may change the key
+   * while this is under way: the key is read again after the last call, and the senders registered again while it
+   * changed, so Bitrix24 is never left with a key that is about to end. Bitrix24 having the current key starts the
+   * grace period of the one before it (a pending rotation's, whoever registered it).
+   */
   async function registerAll(portalId: number): Promise<string[]> {
-    const handler = await handlerUrl(portalId);
-    const senders = await deps.settings.senders(portalId);
-    for (const s of senders) await registerOne(portalId, s, handler);
-    return senders.map((s) => s.code);
+    let key = await deps.portals.handlerKey(portalId);
+    for (let round = 1; ; round++) {
+      const senders = await deps.settings.senders(portalId);
+      for (const s of senders) await registerOne(portalId, s, urlOf(key));
+      const now = await deps.portals.handlerKey(portalId);
+      if (now === key || round >= 3) {
+        await deps.portals.confirmHandlerKey(portalId, deps.clock(), HANDLER_KEY_GRACE_MS, sha256hex(key));
+        return senders.map((s) => s.code);
+      }
+      key = now;
+    }
   }
 
   async function unregister(portalId: number, code: string) {

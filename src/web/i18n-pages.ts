@@ -65,6 +65,7 @@ export const pagesEn = {
       OPERATION_TIME_LIMIT: 'Bitrix24 has blocked this method for a few minutes (its execution time limit). The app tries again by itself.',
       PORTAL_PAUSED: 'Bitrix24 asked the app to leave this portal alone for a while; the app tries again by itself. Please try again later.',
       CERT_UNTRUSTED: 'Your Bitrix24 answered with a security certificate this service does not trust. Ask the operator of this SMS service to add your certificate authority.',
+      PORTAL_ADDRESS_FORBIDDEN: 'Your Bitrix24 is at a loopback, private or link-local network address, and this service calls no such address. Make your Bitrix24 reachable at a public address, or ask the operator of this SMS service about a deployment of your own.',
     } as Record<string, string>,
   },
   home: {
@@ -198,6 +199,7 @@ export const pagesRu: typeof pagesEn = {
       OPERATION_TIME_LIMIT: 'Битрикс24 на несколько минут заблокировал этот метод (лимит времени выполнения). Приложение попробует снова само.',
       PORTAL_PAUSED: 'Битрикс24 попросил приложение на время не обращаться к порталу; приложение попробует снова само. Повторите позже.',
       CERT_UNTRUSTED: 'Ваш Битрикс24 ответил с сертификатом безопасности, которому этот сервис не доверяет. Попросите оператора SMS-сервиса добавить ваш удостоверяющий центр.',
+      PORTAL_ADDRESS_FORBIDDEN: 'Ваш Битрикс24 находится по адресу локальной, частной или link-local сети, а этот сервис по таким адресам не обращается. Сделайте Битрикс24 доступным по публичному адресу или спросите оператора этого SMS-сервиса об отдельной установке.',
     },
   },
   home: {

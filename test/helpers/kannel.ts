@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually } from './wait.js';
 import { freePort } from './free-port.js';
 
 /**
@@ -29,6 +29,7 @@ export async function startKannel(opts: { username?: string; password?: string }
   const dir = mkdtempSync(join(tmpdir(), 'kannel-'));
   let [admin, smsboxPort, fakePort] = [await freePort(), await freePort(), await freePort()];
   let sendsms = await freePort();
+  const adminPassword = randomBytes(8).toString('hex'); // this instance's own (startCore)
   const username = opts.username ?? 'tester';
   const password = opts.password ?? 'foobar';
   const conf = join(dir, 'kannel.conf');
@@ -36,8 +37,8 @@ export async function startKannel(opts: { username?: string; password?: string }
 group = core
 admin-port = ${admin}
 admin-interface = 127.0.0.1
-admin-password = adminpw
-status-password = adminpw
+admin-password = ${adminPassword}
+status-password = ${adminPassword}
 admin-allow-ip = "127.0.0.1"
 smsbox-port = ${smsboxPort}
 smsbox-interface = 127.0.0.1
@@ -79,13 +80,16 @@ concatenation = true
     procs.push(p);
     return p;
   };
-  const status = () => fetch(`http://127.0.0.1:${admin}/status.txt?password=adminpw`).then((r) => r.text());
-  await startBearerbox(() => start(KANNEL_BIN.bearerbox, [...QUIET, conf], 'bearerbox'), status, procs, async () => {
-    [admin, smsboxPort, fakePort] = [await freePort(), await freePort(), await freePort()];
-    writeConf();
-  });
-  start(KANNEL_BIN.fakesmsc, [...QUIET, '-H', '127.0.0.1', '-r', String(fakePort), '-i', '1', '-m', '0', '100 200 text hello'], 'fakesmsc');
-  await eventually(async () => /FAKE.*online/.test(await status()), 'fakesmsc to connect', 15_000);
+  const status = () => fetch(`http://127.0.0.1:${admin}/status.txt?password=${adminPassword}`).then((r) => r.text());
+  await startCore(
+    () => start(KANNEL_BIN.bearerbox, [...QUIET, conf], 'bearerbox'),
+    () => start(KANNEL_BIN.fakesmsc, [...QUIET, '-H', '127.0.0.1', '-r', String(fakePort), '-i', '1', '-m', '0', '100 200 text hello'], 'fakesmsc'),
+    status, procs,
+    async () => {
+      [admin, smsboxPort, fakePort] = [await freePort(), await freePort(), await freePort()];
+      writeConf();
+    },
+  );
   // A box that could not bind its sendsms port gets another one (the conf is read again by each smsbox).
   await startSmsbox(() => start(KANNEL_BIN.smsbox, [...QUIET, conf], 'smsbox'), () => sendsms, procs, async () => {
     sendsms = await freePort();
@@ -113,20 +117,35 @@ concatenation = true
 }
 
 /**
- * bearerbox exits at once (PANIC "Could not open smsbox port") when one of its ports was taken between freePort()
- * and its start (seen in a full-suite run: another test's listener had it): it is started again on new ports, at
- * most four times.
+ * bearerbox, then fakesmsc connected to it. bearerbox exits (PANIC "Could not open smsbox port", or the fake SMSC's)
+ * when one of its ports was taken between freePort() and its start (seen in a full-suite run: another test's listener
+ * had it), and it opens its admin port, which answers the status, before it binds those: a start counts once the fake
+ * SMSC is online and bearerbox still runs a moment later. Otherwise both are started again on new ports, at most
+ * four times. The status password is this instance's own: another test's Kannel on a port taken twice cannot answer.
  */
-async function startBearerbox(spawnBox: () => ChildProcess, status: () => Promise<string>, procs: ChildProcess[], newPorts: () => Promise<void>) {
+async function startCore(spawnBox: () => ChildProcess, spawnFake: () => ChildProcess, status: () => Promise<string>, procs: ChildProcess[], newPorts: () => Promise<void>) {
+  const alive = (p: ChildProcess) => p.exitCode === null && p.signalCode === null;
+  const until = async (ok: () => Promise<boolean>, box: ChildProcess) => {
+    for (const deadline = Date.now() + 15_000; alive(box) && Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+      if (await ok().catch(() => false)) return alive(box);
+    }
+    return false;
+  };
   for (let attempt = 1; ; attempt++) {
     const box = spawnBox();
-    const deadline = Date.now() + 15_000;
-    while (box.exitCode === null && box.signalCode === null && Date.now() < deadline) {
-      if ((await status().catch(() => '')).length > 0 && box.exitCode === null) return;
-      await new Promise((r) => setTimeout(r, 100));
+    let fake: ChildProcess | undefined;
+    if (await until(async () => /bearerbox/i.test(await status()), box)) {
+      fake = spawnFake();
+      if (await until(async () => /FAKE.*online/.test(await status()), box)) {
+        await new Promise((r) => setTimeout(r, 200));
+        if (alive(box)) return;
+      }
     }
-    box.kill('SIGKILL');
-    procs.splice(procs.indexOf(box), 1);
+    for (const p of [fake, box]) {
+      if (!p) continue;
+      p.kill('SIGKILL');
+      procs.splice(procs.indexOf(p), 1);
+    }
     if (attempt >= 4) throw new Error(`bearerbox did not start (exit ${box.exitCode ?? box.signalCode ?? 'none, timed out'}) after ${attempt} attempts`);
     await newPorts();
   }
