@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AGENT_IDLE_MS, createGatewayAddressCheck, createGatewayDispatcher, GATEWAY_LOOKUP_TIMEOUT, KEEP_ANSWER_MS } from '../src/platform/address-guard.js';
+import { AGENT_IDLE_MS, createGatewayAddressCheck, createGatewayDispatcher, GATEWAY_LOOKUP_TIMEOUT, KEEP_ANSWER_MS, SLOW_TENANT_MS, STALE_ANSWER_MS } from '../src/platform/address-guard.js';
 import { createGatewayFactory } from '../src/gateways/index.js';
 import { httpRequest } from '../src/platform/http.js';
 import { transportOutcome } from '../src/gateways/gateway.js';
@@ -117,26 +117,83 @@ describe('name lookups are shared fairly between portals', () => {
     await Promise.all([guard.close(), guard.forPortal(PORTAL_A).close(), guard.forPortal(PORTAL_C).close()]);
   });
 
-  it('a name that answered is used again for KEEP_ANSWER_MS: while three portals\' names hang and hold every lookup, a portal that just connected still gets its address', async () => {
+  it('a name that answered is used again for KEEP_ANSWER_MS, then served for STALE_ANSWER_MS while it is looked up again: while three portals\' names hang and hold every lookup, a portal that connected within STALE_ANSWER_MS still gets its address', async () => {
     let now = Date.UTC(2026, 11, 1);
     const slow = ['slow1.example.test', 'slow2.example.test', 'slow3.example.test'];
-    const names = scriptedResolver({ 'ok.example.test': ['127.0.0.1'] }, slow);
+    const names = scriptedResolver({ 'ok.example.test': ['127.0.0.1'], 'moved.example.test': ['127.0.0.2'] }, slow);
     const check = createGatewayAddressCheck({ allowPrivate: true, publicUrl: 'https://sms.example.test', lookup: names.lookup, connectTimeoutMs: 100, clock: () => now });
-    const lookupsOfOk = () => names.calls.filter((h) => h === 'ok.example.test').length;
+    const lookupsOf = (host: string) => names.calls.filter((h) => h === host).length;
     expect(await check('ok.example.test', 2775, PORTAL_C)).toBe('127.0.0.1');
+    expect(await check('moved.example.test', 2775, PORTAL_B)).toBe('127.0.0.2');
     const stalled = slow.map((host, i) => failure(check(host, 2775, 10 + i)));
     await Promise.all(slow.map((host) => names.asked(host)));
 
     now += KEEP_ANSWER_MS - 1;
     expect(await check('ok.example.test', 2775, PORTAL_C)).toBe('127.0.0.1');
-    expect(lookupsOfOk()).toBe(1);
-    // Past KEEP_ANSWER_MS the name is looked up again, and waits for a slot like any other.
+    expect(lookupsOf('ok.example.test')).toBe(1);
+    // Past KEEP_ANSWER_MS the last answer is served at once while the name waits for a slot to be looked up again.
+    now += STALE_ANSWER_MS - KEEP_ANSWER_MS;
+    expect(await check('ok.example.test', 2775, PORTAL_C)).toBe('127.0.0.1');
+    // Past STALE_ANSWER_MS it is not served any more: the name waits for a slot like any other.
     now += 1;
-    expect(await failure(check('ok.example.test', 2775, PORTAL_C))).toMatchObject({ code: GATEWAY_LOOKUP_TIMEOUT });
+    expect(await failure(check('moved.example.test', 2775, PORTAL_B))).toMatchObject({ code: GATEWAY_LOOKUP_TIMEOUT });
     for (const err of await Promise.all(stalled)) expect(err).toMatchObject({ code: GATEWAY_LOOKUP_TIMEOUT });
     names.releaseStuck();
-    expect(await check('ok.example.test', 2775, PORTAL_C)).toBe('127.0.0.1');
-    expect(lookupsOfOk()).toBe(2);
+    expect(await check('moved.example.test', 2775, PORTAL_B)).toBe('127.0.0.2');
+    expect(lookupsOf('moved.example.test')).toBe(2);
+  });
+
+  it('a stale answer is refreshed in the background: the next connection gets the new address, and a name that has no address any more is not served again', async () => {
+    let now = Date.UTC(2026, 11, 1);
+    const answers: Record<string, string[]> = { 'kannel.example.test': ['127.0.0.1'] };
+    const names = scriptedResolver(answers, []);
+    const check = createGatewayAddressCheck({ allowPrivate: true, publicUrl: 'https://sms.example.test', lookup: (h) => names.lookup(h), connectTimeoutMs: 100, clock: () => now });
+    expect(await check('kannel.example.test', 13013, PORTAL_A)).toBe('127.0.0.1');
+    answers['kannel.example.test'] = ['127.0.0.3'];
+    now += KEEP_ANSWER_MS;
+    expect(await check('kannel.example.test', 13013, PORTAL_A)).toBe('127.0.0.1'); // served while looked up again
+    await new Promise((r) => setImmediate(r));
+    expect(await check('kannel.example.test', 13013, PORTAL_A)).toBe('127.0.0.3');
+    delete answers['kannel.example.test'];
+    now += KEEP_ANSWER_MS;
+    expect(await check('kannel.example.test', 13013, PORTAL_A)).toBe('127.0.0.3');
+    await new Promise((r) => setImmediate(r));
+    expect(await failure(check('kannel.example.test', 13013, PORTAL_A))).toMatchObject({ code: 'ENOTFOUND' });
+  });
+
+  it('portals whose lookups outlasted a wait share one slot for SLOW_TENANT_MS: hanging again, three of them hold one lookup, and a portal never seen before still gets its address', async () => {
+    let now = Date.UTC(2026, 11, 1);
+    const slow = ['slow1.example.test', 'slow2.example.test', 'slow3.example.test'];
+    const names = scriptedResolver({ 'new.example.test': ['127.0.0.1'], 'later.example.test': ['127.0.0.1'] }, slow);
+    const check = createGatewayAddressCheck({ allowPrivate: true, publicUrl: 'https://sms.example.test', lookup: names.lookup, connectTimeoutMs: 100, clock: () => now });
+    const slowLookups = () => names.calls.filter((h) => h.startsWith('slow')).length;
+    const hang = () => Promise.all(slow.map((host, i) => failure(check(host, 2775, 10 + i))));
+
+    // The first time, nobody knows them: their three lookups take every slot, and every caller gives up.
+    const first = hang();
+    await Promise.all(slow.map((host) => names.asked(host)));
+    expect(await failure(check('new.example.test', 2775, PORTAL_C))).toMatchObject({ code: GATEWAY_LOOKUP_TIMEOUT });
+    for (const err of await first) expect(err).toMatchObject({ code: GATEWAY_LOOKUP_TIMEOUT });
+    names.releaseStuck(); // the resolver's timeout ends them
+    await new Promise((r) => setImmediate(r));
+    expect(slowLookups()).toBe(3);
+
+    // Now they are slow: one of them looks up at a time, and the other slots stay for everybody else.
+    const again = hang();
+    expect(await check('new.example.test', 2775, PORTAL_C)).toBe('127.0.0.1');
+    for (const err of await again) expect(err).toMatchObject({ code: GATEWAY_LOOKUP_TIMEOUT });
+    expect(slowLookups()).toBe(4);
+    names.releaseStuck();
+    await new Promise((r) => setImmediate(r));
+
+    // SLOW_TENANT_MS after their last slow lookup they are like everybody else again.
+    now += SLOW_TENANT_MS;
+    const third = hang();
+    await new Promise((r) => setImmediate(r)); // this service's own name is looked up again first: a minute passed
+    expect(slowLookups()).toBe(7);
+    expect(await failure(check('later.example.test', 2775, PORTAL_C))).toMatchObject({ code: GATEWAY_LOOKUP_TIMEOUT });
+    await third;
+    names.releaseStuck();
   });
 
   it('two portals whose names never answer each hold their own lookup, and a third portal still connects: by Kannel and by SMPP', async () => {

@@ -101,8 +101,12 @@ type LookupTenant = string;
  * names wait on its own slot. A waiting name goes as soon as any tenant that wants it has its slot free, so a
  * name two tenants share never waits on the slower one. dns.lookup rather than c-ares: it keeps /etc/hosts,
  * search domains and nsswitch, as the operator expects.
- * A name that answered is kept for KEEP_ANSWER_MS (whatever its DNS TTL): a portal that sends needs no slot for its
- * next connections, so portals whose names hang and hold every slot do not stall the portals that are sending.
+ * A name that answered is kept for KEEP_ANSWER_MS (whatever its DNS TTL), and served for up to STALE_ANSWER_MS while
+ * it is looked up again in the background: a portal that sends needs no slot for its connections, so portals whose
+ * names hang and hold every slot do not stall the portals that are sending (nor their reports to Bitrix24, whose
+ * names take the same slots). A tenant whose lookup outlasted a caller's wait is slow for SLOW_TENANT_MS: slow
+ * tenants share one slot between them, so any number of them hold every slot once at most, for one resolver
+ * timeout, and the other two slots stay for everybody else after that.
  */
 function boundedLookups(lookup: Lookup, maxInFlight: number, clock: Clock) {
   const answered = new Map<string, { at: number; addresses: string[] }>();
@@ -112,22 +116,41 @@ function boundedLookups(lookup: Lookup, maxInFlight: number, clock: Clock) {
     answered.set(host, { at: clock(), addresses });
     if (answered.size > MAX_KEPT_ANSWERS) answered.delete(answered.keys().next().value!);
   }
-  type Entry = { host: string; callers: Map<LookupTenant, number>; answer: Promise<string[]>; start?: (tenant: LookupTenant) => void };
+  type Entry = { host: string; callers: Map<LookupTenant, number>; answer: Promise<string[]>; start?: (tenant: LookupTenant) => void; runner?: LookupTenant };
   const byName = new Map<string, Entry>();
   const queue: Entry[] = [];
   // Tenants with a lookup running; one lookup each, so its size is the number running.
   const busy = new Set<LookupTenant>();
+  // Tenants whose lookup outlasted a caller's wait, until when they count as slow.
+  const slowUntil = new Map<LookupTenant, number>();
+  function isSlow(tenant: LookupTenant): boolean {
+    const until = slowUntil.get(tenant);
+    if (until === undefined) return false;
+    if (until > clock()) return true;
+    slowUntil.delete(tenant);
+    return false;
+  }
+  function markSlow(tenant: LookupTenant) {
+    if (slowUntil.size >= MAX_KEPT_ANSWERS && !slowUntil.has(tenant)) slowUntil.delete(slowUntil.keys().next().value!);
+    slowUntil.delete(tenant); // re-inserted last: the oldest mark goes first when the map is full
+    slowUntil.set(tenant, clock() + SLOW_TENANT_MS);
+  }
 
   function next() {
+    let slowRunning = [...busy].filter(isSlow).length;
     for (let i = 0; i < queue.length && busy.size < maxInFlight; ) {
       const entry = queue[i]!;
-      const tenant = [...entry.callers.keys()].find((t) => !busy.has(t));
+      const free = [...entry.callers.keys()].filter((t) => !busy.has(t));
+      // A tenant in good standing first; a slow one only while the slow lane is free.
+      const tenant = free.find((t) => !isSlow(t)) ?? (slowRunning < SLOW_LANE ? free[0] : undefined);
       if (tenant === undefined) {
         i++;
         continue;
       }
+      if (isSlow(tenant)) slowRunning++;
       queue.splice(i, 1);
       busy.add(tenant);
+      entry.runner = tenant;
       entry.start!(tenant);
       entry.start = undefined; // started: it stays in `byName`, for callers to share, until it ends
     }
@@ -138,9 +161,13 @@ function boundedLookups(lookup: Lookup, maxInFlight: number, clock: Clock) {
     const answer = new Promise<string[]>((resolve, reject) => {
       start = (tenant) =>
         void new Promise<string[]>((r) => r(lookup(host))).then((addresses) => {
-          remember(host, addresses);
+          if (addresses.length) remember(host, addresses);
+          else answered.delete(host); // the name has no address now: its last answer is not served any more
           resolve(addresses);
-        }, reject).finally(() => {
+        }, (err: unknown) => {
+          if ((err as { code?: string }).code === 'ENOTFOUND') answered.delete(host);
+          reject(err);
+        }).finally(() => {
           busy.delete(tenant);
           if (byName.get(host) === entry) byName.delete(host);
           next();
@@ -152,15 +179,14 @@ function boundedLookups(lookup: Lookup, maxInFlight: number, clock: Clock) {
     return entry;
   }
 
-  return (host: string, timeoutMs: number, tenant: LookupTenant): Promise<string[]> => {
-    const kept = answered.get(host);
-    if (kept && clock() - kept.at < KEEP_ANSWER_MS) return Promise.resolve(kept.addresses);
+  function ask(host: string, timeoutMs: number, tenant: LookupTenant): Promise<string[]> {
     const entry = byName.get(host) ?? enqueue(host);
     entry.callers.set(tenant, (entry.callers.get(tenant) ?? 0) + 1);
     next();
     return new Promise<string[]>((resolve, reject) => {
       const timer = setTimeout(() => {
-        if (entry.start) {
+        if (!entry.start) markSlow(entry.runner!); // it ran all this while: its name server is slow (or mute)
+        else {
           const left = entry.callers.get(tenant)! - 1;
           if (left) entry.callers.set(tenant, left);
           else entry.callers.delete(tenant);
@@ -173,11 +199,27 @@ function boundedLookups(lookup: Lookup, maxInFlight: number, clock: Clock) {
       }, timeoutMs);
       entry.answer.then(resolve, reject).finally(() => clearTimeout(timer));
     });
+  }
+
+  return (host: string, timeoutMs: number, tenant: LookupTenant): Promise<string[]> => {
+    const kept = answered.get(host);
+    const age = kept ? clock() - kept.at : Infinity;
+    if (age < KEEP_ANSWER_MS) return Promise.resolve(kept!.addresses);
+    if (age < STALE_ANSWER_MS) {
+      ask(host, timeoutMs, tenant).catch(() => undefined); // the next connections get the new answer
+      return Promise.resolve(kept!.addresses);
+    }
+    return ask(host, timeoutMs, tenant);
   };
 }
 
 /** How long a name's answer is used again without a lookup, and how many names are kept (boundedLookups). */
 export const KEEP_ANSWER_MS = 30_000;
+/** How long a name's last answer is still served while a new lookup of it is under way (boundedLookups). */
+export const STALE_ANSWER_MS = 10 * 60_000;
+/** How long a tenant whose lookup outlasted a caller's wait shares the slow lane, and how many slots that lane has. */
+export const SLOW_TENANT_MS = 10 * 60_000;
+const SLOW_LANE = 1;
 const MAX_KEPT_ANSWERS = 10_000;
 
 const systemLookups = boundedLookups(systemLookup, MAX_LOOKUPS, systemClock);
