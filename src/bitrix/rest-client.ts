@@ -151,8 +151,7 @@ export function createRestClient(deps: {
   async function inactivateIfTerminal(portalId: number, method: string, err: B24Error, refreshed: boolean): Promise<B24Error> {
     const error = refreshed && err.code === 'NO_AUTH_FOUND' ? new B24Error(err.code, err.description, 'terminal', err.httpStatus) : err;
     if (error.kind !== 'terminal') return error;
-    await deps.portals.markInactive(portalId, `${error.code}: ${error.description}`, deps.clock());
-    deps.log.warn({ portalId, method, error: error.code }, 'b24.portal.inactive');
+    if (await deps.portals.markInactive(portalId, `${error.code}: ${error.description}`, deps.clock())) deps.log.warn({ portalId, method, error: error.code }, 'b24.portal.inactive');
     return error;
   }
 

@@ -71,14 +71,13 @@ export function createTokenRefresher(deps: {
   async function rotate(portalId: number, refreshToken: string): Promise<void> {
     try {
       const t = await deps.oauth.refresh(refreshToken);
-      await deps.portals.saveTokens(portalId, t, deps.clock(), t.clientEndpoint);
+      if (!(await deps.portals.saveTokens(portalId, t, deps.clock(), t.clientEndpoint))) throw noTokens(); // uninstalled meanwhile
       deps.log.info({ portalId }, 'b24.token.refreshed');
       count('refreshed');
     } catch (err) {
       await deps.portals.releaseRefreshLease(portalId);
       if (err instanceof B24Error && err.kind === 'terminal') {
-        await deps.portals.markInactive(portalId, `${err.code}: ${err.description}`, deps.clock());
-        deps.log.warn({ portalId, error: err.code }, 'b24.portal.inactive');
+        if (await deps.portals.markInactive(portalId, `${err.code}: ${err.description}`, deps.clock())) deps.log.warn({ portalId, error: err.code }, 'b24.portal.inactive');
         count('terminal');
       } else {
         deps.log.warn({ portalId, error: err instanceof B24Error ? err.code : String(err) }, 'b24.token.refresh_failed');

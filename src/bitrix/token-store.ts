@@ -22,7 +22,8 @@ export interface TokenStore {
   findById(portalId: number): Promise<StoredPortal | undefined>;
   tokens(portalId: number): Promise<TokenPair | undefined>;
   /** Clears the refresh lease; `restEndpoint` when the OAuth server named the portal's endpoint anew. */
-  saveTokens(portalId: number, tokens: TokenPair, now: number, restEndpoint?: string): Promise<void>;
+  /** False (nothing stored) when the portal was uninstalled meanwhile. */
+  saveTokens(portalId: number, tokens: TokenPair, now: number, restEndpoint?: string): Promise<boolean>;
   /**
    * Refresh tokens rotate on every use, so two concurrent refreshes would break the chain: a lease shared by every
    * process, true when this caller took it.
@@ -30,7 +31,7 @@ export interface TokenStore {
   takeRefreshLease(portalId: number, now: number, ttlMs: number): Promise<boolean>;
   releaseRefreshLease(portalId: number): Promise<void>;
   /** The portal's tokens are useless until it is reinstalled or paid; calls are refused locally until then. */
-  markInactive(portalId: number, reason: string, now: number): Promise<void>;
+  markInactive(portalId: number, reason: string, now: number): Promise<boolean>;
   /** A call went through; the token keeper exercises the refresh token of portals idle for long. */
   touchRestCall(portalId: number, now: number): Promise<void>;
   /** The portal answered from a new address that the OAuth server confirmed (a renamed portal). */

@@ -64,7 +64,7 @@ export function createIdentityRepo(db: Db, crypto: Crypto) {
 
   /** A verified administrator opened the app's page: their pair is the next to try when the stored one is refused. */
   async function rememberAdmin(portalId: number, userId: number, t: TokenPair, now: number): Promise<void> {
-    await db('portals').where({ id: portalId }).update({
+    await db('portals').where({ id: portalId }).whereNot({ status: 'uninstalled' }).update({
       admin_user_id: userId, admin_access_token_enc: crypto.encrypt(t.accessToken), admin_refresh_token_enc: crypto.encrypt(t.refreshToken),
       admin_expires_at: t.expiresAt, updated_at: now,
     });

@@ -201,9 +201,11 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
     };
   }
 
-  async function saveTokens(id: number, t: TokenPair, now: number, restEndpoint?: string): Promise<void> {
-    await table()
+  /** False when the portal was uninstalled meanwhile: it keeps no pair, not even one a refresh under way brought. */
+  async function saveTokens(id: number, t: TokenPair, now: number, restEndpoint?: string): Promise<boolean> {
+    const n = await table()
       .where({ id })
+      .whereNot({ status: 'uninstalled' })
       .update({
         access_token_enc: crypto.encrypt(t.accessToken),
         refresh_token_enc: crypto.encrypt(t.refreshToken),
@@ -212,6 +214,7 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
         updated_at: now,
         ...(restEndpoint ? { rest_endpoint: restEndpoint } : {}),
       } as Partial<PortalRow>);
+    return n > 0;
   }
 
   /**
@@ -358,8 +361,14 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
     });
   }
 
-  async function markInactive(id: number, reason: string, now: number): Promise<void> {
-    changed(await db('portals').where({ id }).update({ status: 'inactive', inactive_reason: reason.slice(0, 255), updated_at: now }));
+  /**
+   * False when the portal was uninstalled meanwhile (a refresh under way when Bitrix24 revoked its tokens ends in
+   * invalid_grant): an uninstalled portal stays uninstalled, so nothing is sent for it and its reports are dropped.
+   */
+  async function markInactive(id: number, reason: string, now: number): Promise<boolean> {
+    const n = await db('portals').where({ id }).whereNot({ status: 'uninstalled' }).update({ status: 'inactive', inactive_reason: reason.slice(0, 255), updated_at: now });
+    changed(n);
+    return n > 0;
   }
 
   async function touchRestCall(id: number, now: number): Promise<void> {

@@ -91,6 +91,7 @@ export async function startSimulatedBitrix24(opts: SimulatedOptions = {}) {
   let refreshCount = 0;
   let refreshesReceived = 0;
   let refreshDelayMs = opts.refreshDelayMs ?? 0;
+  let refreshHeld: Promise<void> | undefined;
   // Test hook: app.info calls as they arrive (their tokens), how many are being answered, and answers held back.
   const appInfo = { received: [] as string[], inFlight: 0, maxInFlight: 0, hold: false, held: [] as Array<() => void> };
 
@@ -139,6 +140,7 @@ export async function startSimulatedBitrix24(opts: SimulatedOptions = {}) {
       if (!old) return send(res, 400, { error: 'invalid_grant', error_description: 'Invalid grant' });
       refreshesReceived++;
       if (refreshDelayMs) await new Promise((r) => setTimeout(r, refreshDelayMs));
+      if (refreshHeld) await refreshHeld;
       // Rotation: the old refresh token and every access token of that user die now.
       if (!refresh.delete(String(p.refresh_token))) return send(res, 400, { error: 'invalid_grant', error_description: 'Invalid grant' });
       for (const [k, v] of access) if (v.portal === old.portal && v.user === old.user) access.delete(k);
@@ -337,6 +339,16 @@ export async function startSimulatedBitrix24(opts: SimulatedOptions = {}) {
     },
     set refreshDelayMs(ms: number) {
       refreshDelayMs = ms;
+    },
+    /** Refresh requests that arrive from now on wait, counted in refreshesReceived, until the returned function runs. */
+    holdRefreshes(): () => void {
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      refreshHeld = held;
+      return () => {
+        if (refreshHeld === held) refreshHeld = undefined;
+        release();
+      };
     },
     /**
      * app.info as the OAuth server saw it: the tokens asked about in arrival order, the most ever answered at once,
