@@ -107,3 +107,18 @@ it('a receipt without a usable number still settles by the id as written', async
   await sink.receipt(portalId, receipt('abc123', ''));
   expect(await stateOf('m')).toBe('delivered');
 });
+
+it('a receipt the centre sends again for a message already delivered does not settle another message with the same text to that number', async () => {
+  // M1 was delivered; the centre sends its receipt again (after a reconnect, say).
+  const m1 = await message('M1', '+79990000001', 'delivered', '1000');
+  // M2, the same text to the same customer: its submit's answer was lost, so it may never have reached the centre.
+  const m2 = await message('M2', '+79990000001', 'sending', null);
+  await t.db('messages').whereIn('id', [m1, m2]).update({ body: 'Your order is ready' });
+  await t.db('messages').where({ id: m2 }).update({ unknown_since: now });
+  await sink.receipt(portalId, { ...receipt('1000', '79990000001'), excerpt: 'Your order is ready' });
+  expect(await stateOf('M1')).toBe('delivered');
+  expect(await stateOf('M2')).toBe('sending');
+  // A receipt naming an id nobody was given still settles it by number, as before.
+  await sink.receipt(portalId, { ...receipt('2000', '79990000001'), excerpt: 'Your order is ready' });
+  expect(await stateOf('M2')).toBe('delivered');
+});

@@ -28,7 +28,8 @@ const plain = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
  * The first part's receipt settles the message. Receipts of other parts are absorbed: centres differ on whether they
  * send them at all, so they change nothing. A receipt that names no known id may still settle a message whose
  * outcome is unknown (the connection dropped before the answer): when exactly one such message went to the
- * receipt's number (and its text starts as the receipt quotes, where it does).
+ * receipt's number (and its text starts as the receipt quotes, where it does), and no message to that number was
+ * given the receipt's id (a receipt sent again for a settled message is no news of another).
  * Portals that saved the same SMPP account (`peers`) share its receipts: a centre sends them over any bind of the
  * account, which may be another portal's. So every way above looks in all of them at once: the id as written in any
  * of them (the centre gives an id once per account), then any reading of any part's id across them by the same
@@ -96,7 +97,11 @@ export function createSmppReceipts(deps: {
     // again. One that names a settled message's own id is (the centre may have given the id again, to a message whose
     // answer is not stored yet): it changes nothing now, and a later look may find the new one.
     if (parts.some((m) => m.part > 0 && sameId(m.gatewayId, r.id) && !OPEN.has(m.state) && handsetFits(m.phone, r))) return true;
-    return byNumberToo && byNumber(group, r);
+    // Nor is an id a settled message to that number has a repeat (centres send receipts again after a reconnect)
+    // that may settle an unknown outcome by its number: one with the same text to the same customer would end
+    // `delivered` though it may never have reached the centre.
+    const known = [own, shared].some((m) => m && handsetFits(m.phone, r)) || parts.some((m) => handsetFits(m.phone, r));
+    return byNumberToo && !known && byNumber(group, r);
   }
 
   /**
