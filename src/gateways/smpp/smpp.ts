@@ -129,6 +129,8 @@ export function createSmppGateway(opts: {
           if (s.kind === 'slowDown') acc.slowDown();
           if (i === 0) return firstPartOutcome(r);
           if (s.kind === 'permanent' || Date.now() - started >= budget) return partial(i, total, s.name, s.text);
+          // A passing fault at the centre: tried again after a pause, as when it did not answer (not at full pace).
+          await new Promise((res) => setTimeout(res, Math.min(1_000, Math.max(0, started + budget - Date.now()))));
         } else {
           if (i === 0) return firstPartOutcome(r);
           const refused = firstPartOutcome(r);
