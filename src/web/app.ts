@@ -8,7 +8,7 @@ import { settingsRoutes } from '../portals/settings.routes.js';
 import { logRoutes } from '../portals/log.routes.js';
 import { consoleRoutes } from '../console/console.routes.js';
 import { eventsRoutes } from '../portals/events.routes.js';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { intakeHandler, isHandlerRequest } from '../messages/intake.http.js';
 import { dlrRoutes, isKannelDlrRequest, kannelDlrHandler } from '../delivery/dlr.routes.js';
 import { homeRoutes } from './home.routes.js';
@@ -26,6 +26,25 @@ export function createApp(deps: Deps): (req: IncomingMessage, res: ServerRespons
   const dlr = kannelDlrHandler({ ...deps, onSettled: deps.wake.settled, headers: securityHeaderList(https) });
   const app = expressApp(deps, https);
   return (req, res) => (isHandlerRequest(req) ? intake(req, res) : isKannelDlrRequest(req) ? dlr(req, res) : app(req, res));
+}
+
+/** How long a client may take to send a request's headers, and the whole request (Bitrix24's are a few kB). */
+export const HEADERS_TIMEOUT_MS = 15_000;
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * The HTTP server for `createApp`'s listener. A client that sends a request slowly, or stops in the middle, gets 408
+ * and loses its connection after REQUEST_TIMEOUT_MS (node's default is 5 minutes: an anonymous client could hold
+ * up to 1 MB of unread body per connection that long, across thousands of connections).
+ */
+export function createHttpServer(listener: http.RequestListener, opts: { headersTimeoutMs?: number; requestTimeoutMs?: number } = {}): http.Server {
+  const requestTimeout = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  return http.createServer({
+    requestTimeout,
+    headersTimeout: Math.min(opts.headersTimeoutMs ?? HEADERS_TIMEOUT_MS, requestTimeout),
+    // How often node looks for requests past those deadlines (its default, 30 s, would double them).
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, requestTimeout / 4)),
+  }, listener);
 }
 
 function expressApp(deps: Deps, https: boolean) {
