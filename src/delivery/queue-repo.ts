@@ -277,11 +277,15 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
   /**
    * The reaper's hold on an expired claim: a token of its own, given only while the lease is still expired. A worker
    * that renewed it since (alive after all) keeps it, and of two reapers one gets it; the old token writes no more.
+   * With the token, whether and where the message was submitted as read after the old token's last write (its
+   * worker may have marked it submitted since the expired claims were read).
    */
-  async function takeOver(id: number, leaseToken: string, now: number): Promise<string | undefined> {
+  async function takeOver(id: number, leaseToken: string, now: number): Promise<{ token: string; submittedAt: number | null; gateway: string | null } | undefined> {
     const token = randomBytes(12).toString('hex');
     const n = await db('messages').where({ id, state: 'sending', lease_token: leaseToken }).andWhere('lease_until', '<', now).update({ lease_token: token });
-    return n === 1 ? token : undefined;
+    if (n !== 1) return undefined;
+    const row = await db('messages').where({ id }).first('submitted_at', 'gateway');
+    return { token, submittedAt: row?.submitted_at == null ? null : Number(row.submitted_at), gateway: (row?.gateway as string | null) ?? null };
   }
 
   async function requeue(id: number, leaseToken: string, now: number): Promise<boolean> {

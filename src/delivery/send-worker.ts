@@ -271,9 +271,10 @@ export function createSendWorker(deps: {
 
   async function reapOne(c: Awaited<ReturnType<typeof deps.queue.expiredClaims>>[number], now: number): Promise<boolean> {
     // Read a moment ago: its worker may have renewed it since, or another process's reaper taken it.
-    const token = await deps.queue.takeOver(c.id, c.lease_token, now);
-    if (!token) return false;
-    if (c.submitted_at === null) {
+    const held = await deps.queue.takeOver(c.id, c.lease_token, now);
+    if (!held) return false;
+    const token = held.token;
+    if (held.submittedAt === null) {
       const giveUp = givesUp(c, now);
       if (giveUp) {
         await fail(c, `${giveUp}: the worker stopped before sending`, token);
@@ -285,9 +286,9 @@ export function createSendWorker(deps: {
       return true;
     }
     // By the kind that took it: the portal may use another gateway by now, or its settings be unreadable.
-    if (settlesUnknownOutcome(c.gateway)) await deps.queue.awaitOutcome(c.id, token, now, {});
+    if (settlesUnknownOutcome(held.gateway)) await deps.queue.awaitOutcome(c.id, token, now, {});
     else await fail(c, `${UNKNOWN_OUTCOME}: the worker stopped while the request was in flight`, token);
-    deps.log.warn({ messageId: c.id, gateway: c.gateway }, 'message.outcome_unknown');
+    deps.log.warn({ messageId: c.id, gateway: held.gateway }, 'message.outcome_unknown');
     return true;
   }
 
