@@ -77,8 +77,9 @@ export function createPausing(deps: { store: PauseStore; policy?: PausePolicy; c
     return { known, refused: new B24Error(PORTAL_PAUSED, why, 'retryable', undefined, running.until) };
   }
 
+  /** A call went through: the ended pauses it saw go (one another process stored since, still running, stays). */
   async function resume(portalId: number, known: Pause[]) {
-    await deps.store.clear(portalId, known.map((p) => p.scope));
+    await deps.store.clear(portalId, known.map((p) => p.scope), deps.clock());
     deps.log.info({ portalId, reasons: known.map((p) => p.reason) }, 'b24.portal.resumed');
   }
 
@@ -116,7 +117,8 @@ export interface PauseStore {
   /** The portal's own pause and the method's, ended or not (an ended one is cleared by the next success). */
   find(portalId: number, method: string): Promise<Pause[]>;
   save(p: Pause): Promise<void>;
-  clear(portalId: number, scopes: string[]): Promise<void>;
+  /** The portal's pauses of these scopes; with `endedBy`, only those that ended by then. */
+  clear(portalId: number, scopes: string[], endedBy?: number): Promise<void>;
   /** Every pause still running at `now`, for the console. */
   running(now: number): Promise<Pause[]>;
 }
@@ -145,8 +147,10 @@ export function databasePauses(db: Db): PauseStore {
       const row = { portal_id: p.portalId, scope: p.scope, reason: p.reason, since: p.since, strikes: p.strikes, until: p.until };
       await table().insert(row).onConflict(['portal_id', 'scope']).merge();
     },
-    async clear(portalId, scopes) {
-      if (scopes.length) await table().where({ portal_id: portalId }).whereIn('scope', scopes).delete();
+    async clear(portalId, scopes, endedBy) {
+      if (!scopes.length) return;
+      const q = table().where({ portal_id: portalId }).whereIn('scope', scopes);
+      await (endedBy === undefined ? q : q.andWhere('until', '<=', endedBy)).delete();
     },
     async running(now) {
       return (await table().where('until', '>', now).orderBy(['portal_id', 'scope'])).map(toPause);
@@ -165,8 +169,8 @@ export function memoryPauses(): PauseStore {
     async save(p) {
       all.set(key(p.portalId, p.scope), { ...p });
     },
-    async clear(portalId, scopes) {
-      for (const s of scopes) all.delete(key(portalId, s));
+    async clear(portalId, scopes, endedBy) {
+      for (const s of scopes) if (endedBy === undefined || (all.get(key(portalId, s))?.until ?? 0) <= endedBy) all.delete(key(portalId, s));
     },
     async running(now) {
       return [...all.values()].filter((p) => p.until > now);
