@@ -27,6 +27,7 @@ import * as receiptQuotes from './20261202000001_receipt_quotes.js';
 import * as dlrMessageTokens from './20261202000002_dlr_message_tokens.js';
 import * as learnedApplicationTokens from './20261202000003_learned_application_tokens.js';
 import * as handlerKeyRotation from './20261202000004_handler_key_rotation.js';
+import * as retiredAccounts from './20261202000005_retired_accounts.js';
 
 // Listed statically so the same migrations run under tsx, vitest and the knex CLI without a loader.
 const all: Record<string, Knex.Migration> = {
@@ -58,6 +59,7 @@ const all: Record<string, Knex.Migration> = {
   '20261202000002_dlr_message_tokens': dlrMessageTokens,
   '20261202000003_learned_application_tokens': learnedApplicationTokens,
   '20261202000004_handler_key_rotation': handlerKeyRotation,
+  '20261202000005_retired_accounts': retiredAccounts,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

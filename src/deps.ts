@@ -38,7 +38,7 @@ import { createLogRepo } from './messages/log-repo.js';
 import { createQueueRepo } from './delivery/queue-repo.js';
 import { createGatewayFactory } from './gateways/index.js';
 import { createSmscRuLimits } from './gateways/smscru-limits.js';
-import { createAccounts } from './delivery/accounts.js';
+import { accountMac, createAccounts } from './delivery/accounts.js';
 import { createSendWorker } from './delivery/send-worker.js';
 import { createReportRepo } from './delivery/report-repo.js';
 import { createStatusReporter } from './delivery/status-reporter.js';
@@ -131,7 +131,7 @@ export function buildDeps(o: DepsOptions) {
   const balanceGateways = createGatewayFactory({
     smpp, smsruUrl: config.SMSRU_API_URL, dispatcher, tenantDispatcher: gatewayDispatcher, timeoutMs: Math.min(BALANCE_TIMEOUT_MS, config.GATEWAY_TIMEOUT_MS), log, ...smscru,
   });
-  const accounts = createAccounts({ settings, gateways, mac: (text) => crypto.derivedToken(`gateway-account:${text}`) });
+  const accounts = createAccounts({ settings, gateways, mac: accountMac(crypto) });
   const reporter = createStatusReporter({
     reports, rest, identities, portals, leases: createLeases(db), clock, log, random: o.random,
     options: {

@@ -1,6 +1,7 @@
 import type { Gateway } from '../gateways/gateway.js';
 import type { GatewayFactory } from '../gateways/index.js';
 import type { SettingsRepo } from '../portals/settings-repo.js';
+import type { Crypto } from '../platform/crypto.js';
 
 export interface Account {
   gateway: Gateway; // its `name` is the gateway kind (smsru, kannel)
@@ -17,7 +18,8 @@ export interface Account {
  * found" (-1), which read as `failed`; SMSC.ru's lookup by our id would say "never received" and send it again.
  * Keyed (`mac`, from SECRET_KEY) and cut to 16 hex digits: the rows it is stored on say nothing of the credentials,
  * not even which portals share an SMS.ru key. An SMS.ru account is known only by its key: a new key for the same
- * account is another account here (its earlier messages settle by callback, or expire).
+ * account is another account here: the earlier one is kept as retired (settings-repo), asked about its messages, and
+ * its callbacks still settle them.
  */
 export function accountKey(kind: string, c: Record<string, string>, mac: (text: string) => string): string {
   const identity: Record<string, Array<string | undefined>> = {
@@ -28,6 +30,9 @@ export function accountKey(kind: string, c: Record<string, string>, mac: (text: 
   };
   return mac(JSON.stringify([kind, ...(identity[kind] ?? [])])).slice(0, 16);
 }
+
+/** The keyed hash accountKey takes, from SECRET_KEY. */
+export const accountMac = (crypto: Pick<Crypto, 'derivedToken'>) => (text: string) => crypto.derivedToken(`gateway-account:${text}`);
 
 /**
  * A portal's gateway account, rebuilt when its settings change. Cached briefly so that a burst of
@@ -52,10 +57,25 @@ export function createAccounts(deps: { settings: SettingsRepo; gateways: Gateway
     return account;
   }
 
-  /** Settings changed: the next message uses the new account. */
-  const forget = (portalId: number) => cache.delete(portalId);
+  const retiredCache = new Map<number, { at: number; accounts: Array<Pick<Account, 'gateway' | 'key'>> }>();
 
-  return { forPortal, forget };
+  /** The accounts the portal switched away from (settings-repo `retired`), to ask about the messages they took. */
+  async function retiredFor(portalId: number): Promise<Array<Pick<Account, 'gateway' | 'key'>>> {
+    const hit = retiredCache.get(portalId);
+    if (hit && now() - hit.at < ttl) return hit.accounts;
+    const accounts = (await deps.settings.retired(portalId)).map((r) => ({ gateway: deps.gateways(r.gateway, r.credentials, { portalId }), key: r.key }));
+    if (retiredCache.size >= 10_000) retiredCache.clear();
+    retiredCache.set(portalId, { at: now(), accounts });
+    return accounts;
+  }
+
+  /** Settings changed: the next message uses the new account. */
+  const forget = (portalId: number) => {
+    cache.delete(portalId);
+    retiredCache.delete(portalId);
+  };
+
+  return { forPortal, retiredFor, forget };
 }
 
 export type Accounts = ReturnType<typeof createAccounts>;

@@ -114,15 +114,19 @@ export function dlrRoutes(deps: DlrDeps) {
     res.type('text').send('ok');
   });
 
-  // SMS.ru posts data[0..n] records and hash = sha256(api_id + data[0] + data[1] + …) (gateways.md §1).
+  // SMS.ru posts data[0..n] records and hash = sha256(api_id + data[0] + data[1] + …) (gateways.md §1). Signed with
+  // the portal's SMS.ru key, or with one it switched away from (its messages' callbacks keep coming, to the URL
+  // registered on that account): the records then settle only the messages that account took.
   router.post('/dlr/smsru/:portalId/:token', express.urlencoded({ extended: true, limit: '1mb' }), async (req, res) => {
     const portalId = portalFrom(deps, String(req.params.portalId), String(req.params.token));
     if (await uninstalled(deps, portalId)) return void res.type('text').send('100');
     const s = await deps.settings.get(portalId);
-    if (!s || s.gateway !== 'smsru') throw forged();
     const data: string[] = Array.isArray(req.body?.data) ? req.body.data.map(String) : Object.values((req.body?.data ?? {}) as Record<string, string>).map(String);
-    const expected = createHash('sha256').update((s.credentials.api_key ?? '') + data.join('')).digest('hex');
-    if (!safeEqual(String(req.body?.hash ?? '').toLowerCase(), expected)) throw forged();
+    const signedWith = (apiKey: string) => safeEqual(String(req.body?.hash ?? '').toLowerCase(), createHash('sha256').update(apiKey + data.join('')).digest('hex'));
+    let account: { key?: string } | undefined;
+    if (s?.gateway === 'smsru' && signedWith(s.credentials.api_key ?? '')) account = {}; // the current key: its messages, and those from before accounts were recorded
+    else account = (await deps.settings.retired(portalId, 'smsru')).find((r) => signedWith(r.credentials.api_key ?? ''));
+    if (!account) throw forged();
     let settled = false;
     for (const record of data) {
       const [kind, id, code] = record.split('\n');
@@ -130,6 +134,7 @@ export function dlrRoutes(deps: DlrDeps) {
       const status = smsruStatus(Number(code));
       const m = status && (await deps.queue.byGatewayId(portalId, id, 'smsru'));
       if (!m || !status) continue;
+      if (account.key !== undefined && m.gateway_account !== account.key) continue; // another account's message
       if ((await applyGatewayStatus(deps.queue, m.id, status, deps.clock())) && status.state !== 'sent') settled = true;
     }
     if (settled) deps.onSettled?.();

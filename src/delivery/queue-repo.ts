@@ -323,16 +323,16 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
   }
 
   /**
-   * `sent` messages of one portal younger than `since` that `account` took (or that were sent before accounts were
-   * recorded), for status polling; those of an earlier account wait for its reports or expire.
+   * `sent` messages of one portal younger than `since` that `account` took (or, unless `exactly`, that were sent
+   * before accounts were recorded: the portal's current account is asked about those), for status polling.
    */
-  async function sentSince(portalId: number, since: number, limit: number, account: string, afterId = 0) {
+  async function sentSince(portalId: number, since: number, limit: number, account: string, afterId = 0, exactly = false) {
     const page = (from: number, n: number) => db('messages')
       .where({ portal_id: portalId, state: 'sent' })
       .andWhere('created_at', '>=', since)
       .andWhere('id', '>', from)
       .whereNotNull('gateway_message_id')
-      .andWhere((q) => q.where('gateway_account', account).orWhereNull('gateway_account'))
+      .andWhere((q) => (exactly ? q.where('gateway_account', account) : q.where('gateway_account', account).orWhereNull('gateway_account')))
       .orderBy('id')
       .limit(n)
       .select<{ id: number; gateway_message_id: string; phone: string | null }[]>('id', 'gateway_message_id', 'phone');

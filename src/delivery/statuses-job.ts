@@ -39,28 +39,36 @@ export function createStatusesJob(deps: {
     const portals = await deps.queue.portalsWithSent(since);
     const start = portals.length ? turn++ % portals.length : 0;
     return forEachPortal([...portals.slice(start), ...portals.slice(0, start)], deps.log, 'statuses.poll', async (portalId) => {
-      const account = await deps.accounts.forPortal(portalId);
-      const gw = account?.gateway;
-      if (!account || !gw?.fetchStatuses) return 0;
-      const held = await deps.leases.take(`statuses:${portalId}`, deps.clock(), o.pollLeaseMs);
-      if (!held) return 0; // another process polls it now
-      // The last message asked about is the lease's mark: the next run, in any process, goes on after it.
-      const position = { last: held.mark ?? 0 };
-      try {
-        return await pollPortal(portalId, gw, account.key, since, position, () => held.renew(deps.clock(), o.pollLeaseMs));
-      } finally {
-        await held.release(deps.clock(), position.last);
+      // The portal's account, then the ones it switched away from: each is asked about the messages it took.
+      const current = await deps.accounts.forPortal(portalId);
+      const earlier = await deps.accounts.retiredFor(portalId);
+      let changed = 0;
+      for (const [account, lease] of [
+        ...(current ? [[current, `statuses:${portalId}`] as const] : []),
+        ...earlier.map((a) => [a, `statuses:${portalId}:${a.key}`] as const),
+      ]) {
+        if (!account.gateway.fetchStatuses) continue;
+        const held = await deps.leases.take(lease, deps.clock(), o.pollLeaseMs);
+        if (!held) continue; // another process polls it now
+        // The last message asked about is the lease's mark: the next run, in any process, goes on after it.
+        const position = { last: held.mark ?? 0 };
+        try {
+          changed += await pollPortal(portalId, account.gateway, account.key, since, position, () => held.renew(deps.clock(), o.pollLeaseMs), account !== current);
+        } finally {
+          await held.release(deps.clock(), position.last);
+        }
       }
+      return changed;
     });
   }
 
   /** `renew` before each gateway call: the lease stays short (a dead poller blocks the portal only that long); a poller
    * that finds it lost stops there. */
   async function pollPortal(
-    portalId: number, gw: Gateway, account: string, since: number, position: { last: number }, renew: () => Promise<boolean>,
+    portalId: number, gw: Gateway, account: string, since: number, position: { last: number }, renew: () => Promise<boolean>, retired = false,
   ): Promise<number> {
     let changed = 0;
-    const rows = await deps.queue.sentSince(portalId, since, o.perPortalLimit, account, position.last);
+    const rows = await deps.queue.sentSince(portalId, since, o.perPortalLimit, account, position.last, retired);
     const size = gw.statusBatchSize ?? 100;
     for (let i = 0; i < rows.length; i += size) {
       if (i > 0 && !(await renew())) break; // the lease ran out and another process took the portal over

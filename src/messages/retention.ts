@@ -71,6 +71,7 @@ export function createRetentionJob(deps: { db: Db; clock: Clock; log: Log; reten
   /**
    * The ids an SMS centre gave each part (message_parts) only serve receipts: older than `partsKeepMs` (the statuses
    * job's STATUS_MAX_AGE, after which a message's state is final anyway) they match nothing that could still change.
+   * Nor can the gateway accounts a portal switched away from that long ago (retired_accounts, with their credentials).
    * Oldest first by id, in batches (one look through the table when none is left: it holds STATUS_MAX_AGE of parts).
    */
   async function prunePartIds(): Promise<number> {
@@ -84,6 +85,8 @@ export function createRetentionJob(deps: { db: Db; clock: Clock; log: Log; reten
       if (ids.length < batch) break;
     }
     if (pruned) deps.log.info({ pruned }, 'retention.part_ids_pruned');
+    const accounts = await deps.db('retired_accounts').where('retired_at', '<', before).delete();
+    if (accounts) deps.log.info({ accounts }, 'retention.retired_accounts_erased');
     return pruned;
   }
 

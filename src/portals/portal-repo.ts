@@ -398,6 +398,7 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
       await trx('author_tokens').where({ portal_id: id }).delete();
       if (clean) {
         await trx('settings').where({ portal_id: id }).delete();
+        await trx('retired_accounts').where({ portal_id: id }).delete();
         await trx('senders').where({ portal_id: id }).delete();
         await trx('messages')
           .where({ portal_id: id })

@@ -1,10 +1,20 @@
 import type { Db } from '../platform/db.js';
 import type { Crypto } from '../platform/crypto.js';
+import { accountKey, accountMac } from '../delivery/accounts.js';
 
 export interface GatewaySettings {
   gateway: string; // the kind: smsru, kannel
   credentials: Record<string, string>;
   updatedAt: number;
+}
+
+/** A gateway account the portal switched away from, kept while messages it took may still change. */
+export interface RetiredAccount {
+  gateway: string;
+  credentials: Record<string, string>;
+  /** accountKey: what the messages it took carry in gateway_account. */
+  key: string;
+  retiredAt: number;
 }
 
 export interface Sender {
@@ -32,10 +42,34 @@ export function createSettingsRepo(db: Db, crypto: Crypto) {
     return (await db('settings').where({ portal_id: portalId }).first('gateway'))?.gateway;
   }
 
+  const mac = accountMac(crypto);
+
+  /**
+   * Saves the portal's gateway account. The one it replaces, when it is another account (accountKey), is kept as
+   * retired: its messages still get their reports (SMS.ru's callbacks are signed with its key) and are asked about
+   * at it. An account saved again is no longer retired.
+   */
   async function save(portalId: number, s: { gateway: string; credentials: Record<string, string> }, now: number) {
     const fields = { gateway: s.gateway, credentials_enc: crypto.encrypt(JSON.stringify(s.credentials)), updated_at: now };
-    await db('settings').insert({ portal_id: portalId, ...fields }).onConflict('portal_id').merge(fields);
+    const key = accountKey(s.gateway, s.credentials, mac);
+    await db.transaction(async (trx) => {
+      const prev = await trx('settings').where({ portal_id: portalId }).first('gateway', 'credentials_enc');
+      await trx('settings').insert({ portal_id: portalId, ...fields }).onConflict('portal_id').merge(fields);
+      await trx('retired_accounts').where({ portal_id: portalId, account_key: key }).delete();
+      if (!prev) return;
+      const prevKey = accountKey(prev.gateway, JSON.parse(crypto.decrypt(prev.credentials_enc)) as Record<string, string>, mac);
+      if (prevKey === key) return;
+      const retired = { gateway: prev.gateway, credentials_enc: prev.credentials_enc, retired_at: now };
+      await trx('retired_accounts').insert({ portal_id: portalId, account_key: prevKey, ...retired }).onConflict(['portal_id', 'account_key']).merge(retired);
+    });
   }
+
+  /** The accounts the portal switched away from, of one gateway kind or all, most recently retired first. */
+  async function retired(portalId: number, kind?: string): Promise<RetiredAccount[]> {
+    const rows = await db('retired_accounts').where({ portal_id: portalId, ...(kind ? { gateway: kind } : {}) }).orderBy('retired_at', 'desc');
+    return rows.map((r) => ({ gateway: r.gateway, credentials: JSON.parse(crypto.decrypt(r.credentials_enc)), key: r.account_key, retiredAt: Number(r.retired_at) }));
+  }
+
 
   async function senders(portalId: number): Promise<Sender[]> {
     const rows = await db('senders').where({ portal_id: portalId }).orderBy('id');
@@ -74,7 +108,7 @@ export function createSettingsRepo(db: Db, crypto: Crypto) {
     return Object.fromEntries(rows.map((r) => [String(r.gateway), Number(r.n)]));
   }
 
-  return { get, kindOf, allOfKind, save, gatewayKinds, configuredByGateway, senders, addSender, removeSender, markRegistered };
+  return { get, kindOf, allOfKind, save, retired, gatewayKinds, configuredByGateway, senders, addSender, removeSender, markRegistered };
 }
 
 export type SettingsRepo = ReturnType<typeof createSettingsRepo>;
