@@ -201,3 +201,30 @@ describe('the app page inside Bitrix24 (POST /)', () => {
     expect(full.text).toContain('+79990000054');
   });
 });
+
+describe('a Kannel\'s parts per message (its max-messages)', () => {
+  it('is saved from the form and shown again; a text that needs more parts is failed with the reason instead of cut by Kannel, and one that fits is sent', async () => {
+    const kannel = await startFakeKannel({ behaviour: { kind: 'kannel' } });
+    const k = await createTestContext({ fake, env: { ALLOW_PRIVATE_GATEWAYS: '1' } });
+    try {
+      const other = await fake.addPortal();
+      const form = { provider: 'kannel', kannel_url: kannel.url, kannel_username: kannel.username, kannel_password: kannel.password, sender: 'Shop' };
+      await installPortal(k, fake, other, { ...form, kannel_max_parts: '2' });
+      const page = await openAppPage(k, fake, other);
+      expect(page.text).toContain('id="kannel_max_parts" name="kannel_max_parts" inputmode="numeric" placeholder="10" value="2"');
+      // A value Kannel has no use for is refused with the reason, and nothing is saved.
+      const bad = await request(k.app).post('/app/gateway').type('form').send({ ...form, kannel_password: '', kannel_max_parts: '0', state: stateFor(page.text, '/app/gateway') });
+      expect(bad.text).toContain('A whole number from 1 to 255, or empty');
+
+      const long = await postSms(k, other, { text: 'x'.repeat(153 * 2 + 1) }); // three parts
+      const fits = await postSms(k, other, { text: 'y'.repeat(153 * 2), to: '+79991234568' }); // two
+      await k.deps.worker.runOnce();
+      expect(await messageRow(k, long)).toMatchObject({ state: 'failed', failure_reason: 'text too long for this gateway: 3 parts, at most 2' });
+      expect(await messageRow(k, fits)).toMatchObject({ state: 'sent' });
+      expect(kannel.requests.filter((r) => r.path === '/cgi-bin/sendsms' && r.params.to).map((r) => r.params.text)).toEqual(['y'.repeat(306)]);
+    } finally {
+      await k.close();
+      await kannel.close();
+    }
+  });
+});

@@ -23,6 +23,7 @@ export function gatewayFields(p: {
   chosen: string;
   kannelUrl?: string;
   kannelUsername?: string;
+  kannelMaxParts?: string;
   smscruLogin?: string;
   /** The SMPP fields' values (smpp_url, …), posted or saved. */
   smpp?: Record<string, string | undefined>;
@@ -47,6 +48,7 @@ export function gatewayFields(p: {
     ${field('kannel_url', p.tx.kannelUrl, html`<input id="kannel_url" name="kannel_url" type="url" placeholder="http://kannel.example.com:13013" value="${p.kannelUrl ?? ''}">`, p.tx.kannelUrlHint)}
     ${field('kannel_username', p.tx.kannelUsername, html`<input id="kannel_username" name="kannel_username" autocomplete="off" value="${p.kannelUsername ?? ''}">`)}
     ${field('kannel_password', p.tx.kannelPassword, html`<input id="kannel_password" name="kannel_password" type="password" autocomplete="off">`, secretHint('kannel', ''))}
+    ${field('kannel_max_parts', p.tx.kannelMaxParts, html`<input id="kannel_max_parts" name="kannel_max_parts" inputmode="numeric" placeholder="10" value="${p.kannelMaxParts ?? ''}">`, p.tx.kannelMaxPartsHint)}
   </fieldset>
   ${smppFieldset({ tx: p.tx, field, chosen: p.chosen, values: p.smpp, passwordSaved: p.secretsSet === 'smpp' })}`;
 }

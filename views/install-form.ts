@@ -29,7 +29,7 @@ export function installForm(v: InstallFormView) {
 ${v.alert ? html`<div class="alert" role="alert">${v.alert}</div>` : Object.keys(err).length ? html`<div class="alert" role="alert">${tx.fixFields}</div>` : ''}
 <form class="card" method="post" action="${v.action}">
   <input type="hidden" name="state" value="${v.state}">
-  ${gatewayFields({ tx, errors: err, gateways: v.gateways, chosen: chosen!, kannelUrl: v.values.kannel_url, kannelUsername: v.values.kannel_username, smscruLogin: v.values.smscru_login, smpp: v.values, secretsSet: v.secretsSet })}
+  ${gatewayFields({ tx, errors: err, gateways: v.gateways, chosen: chosen!, kannelUrl: v.values.kannel_url, kannelUsername: v.values.kannel_username, kannelMaxParts: v.values.kannel_max_parts, smscruLogin: v.values.smscru_login, smpp: v.values, secretsSet: v.secretsSet })}
   ${field('sender', tx.sender, html`<input id="sender" name="sender" maxlength="15" value="${v.values.sender ?? ''}">`, tx.senderHint)}
   <button type="submit">${tx.save}</button>
 </form>

@@ -33,7 +33,7 @@ export interface SettingsView {
   flash?: string;
   alert?: string;
   errors?: Record<string, string>;
-  gateway?: { kind: string; kannelUrl?: string; kannelUsername?: string; smscruLogin?: string; smpp?: Record<string, string>; balance?: number | null };
+  gateway?: { kind: string; kannelUrl?: string; kannelUsername?: string; kannelMaxParts?: string; smscruLogin?: string; smpp?: Record<string, string>; balance?: number | null };
   values?: Record<string, string>;
   gateways: readonly string[];
   defaultCountry: string;
@@ -58,7 +58,7 @@ export function settingsPage(v: SettingsView): Html {
 ${v.gateway?.balance !== undefined ? html`<p>${tx.balance}: <b id="balance">${v.gateway.balance === null ? tx.balanceUnavailable : v.gateway.balance.toFixed(2)}</b></p>` : ''}
 <form method="post" action="/app/gateway">
   ${hidden(v.tokens.gateway)}
-  ${gatewayFields({ tx, errors: err, gateways: v.gateways, chosen, kannelUrl: val.kannel_url ?? v.gateway?.kannelUrl, kannelUsername: val.kannel_username ?? v.gateway?.kannelUsername, smscruLogin: val.smscru_login ?? v.gateway?.smscruLogin, smpp: { ...v.gateway?.smpp, ...val }, secretsSet: v.gateway?.kind })}
+  ${gatewayFields({ tx, errors: err, gateways: v.gateways, chosen, kannelUrl: val.kannel_url ?? v.gateway?.kannelUrl, kannelUsername: val.kannel_username ?? v.gateway?.kannelUsername, kannelMaxParts: val.kannel_max_parts ?? v.gateway?.kannelMaxParts, smscruLogin: val.smscru_login ?? v.gateway?.smscruLogin, smpp: { ...v.gateway?.smpp, ...val }, secretsSet: v.gateway?.kind })}
   ${field('default_country', tx.defaultCountry, html`<select id="default_country" name="default_country">${COUNTRIES.map((c) => html`<option ${c === v.defaultCountry ? html`selected` : ''}>${c}</option>`)}</select>`, tx.defaultCountryHint)}
   <button type="submit">${tx.saveGateway}</button>
 </form>

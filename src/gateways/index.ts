@@ -54,7 +54,11 @@ export function createGatewayFactory(opts: {
     }
     if (gateway === 'kannel') {
       const dispatcher = owner !== undefined && opts.tenantDispatcher.forPortal ? opts.tenantDispatcher.forPortal(owner) : opts.tenantDispatcher;
-      return createKannelGateway({ ...common, dispatcher, url: credentials.url ?? '', username: credentials.username ?? '', password: credentials.password ?? '' });
+      const maxParts = Number(credentials.max_parts);
+      return createKannelGateway({
+        ...common, dispatcher, url: credentials.url ?? '', username: credentials.username ?? '', password: credentials.password ?? '',
+        maxParts: Number.isInteger(maxParts) && maxParts >= 1 ? maxParts : undefined,
+      });
     }
     if (gateway === 'smpp') {
       if (!opts.smpp) throw new Error('SMPP accounts need the SMPP session pool');

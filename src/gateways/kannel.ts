@@ -17,6 +17,11 @@ export function createKannelGateway(opts: {
   url: string;
   username: string;
   password: string;
+  /**
+   * The sendsms-user's max-messages in kannel.conf, as the portal's administrator entered it. Kannel cuts a text
+   * that needs more parts to that many without a word (its default is 1), so such a text is failed before it is sent.
+   */
+  maxParts?: number;
   dispatcher: Dispatcher;
   timeoutMs: number;
   log?: Log;
@@ -75,7 +80,7 @@ export function createKannelGateway(opts: {
     return { ok: false, reason: `This address does not answer like Kannel's sendsms service (HTTP ${res.status}); check the address and port` };
   }
 
-  return { name: 'kannel', send, checkCredentials, resolvesUnknownOutcome: true };
+  return { name: 'kannel', send, checkCredentials, maxSegments: opts.maxParts, resolvesUnknownOutcome: true };
 }
 
 const capitalise = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

@@ -67,7 +67,7 @@ const gatewayUrl = (lang: Lang, allowPrivate: boolean) => {
 export function parseSubmission(raw: Record<string, unknown>, lang: Lang, saved: Saved, policy: { allowPrivate: boolean }) {
   const say = t(lang).form;
   // A field left out of the post reads as an empty one, so every message names what is missing.
-  const body: Record<string, unknown> = { sender: '', api_key: '', kannel_url: '', kannel_username: '', kannel_password: '', smscru_login: '', smscru_password: '', smpp_url: '', smpp_system_id: '', smpp_password: '', ...raw };
+  const body: Record<string, unknown> = { sender: '', api_key: '', kannel_url: '', kannel_username: '', kannel_password: '', kannel_max_parts: '', smscru_login: '', smscru_password: '', smpp_url: '', smpp_system_id: '', smpp_password: '', ...raw };
   // The form field keeps the name `provider` (the page contract); what it names is a gateway kind.
   const gateway = z.enum(GATEWAYS, { message: say.chooseGateway }).safeParse(body.provider);
   if (!gateway.success) {
@@ -91,6 +91,7 @@ export function parseSubmission(raw: Record<string, unknown>, lang: Lang, saved:
           kannel_url: gatewayUrl(lang, policy.allowPrivate),
           kannel_username: z.string().trim().min(1, say.kannelUsername).max(100),
           kannel_password: secret,
+          kannel_max_parts: z.string().trim().refine((s) => s === '' || (/^\d{1,3}$/.test(s) && Number(s) >= 1 && Number(s) <= 255), say.kannelMaxParts),
         });
   const parsed = schema.safeParse(body);
   const errors: Record<string, string> = {};
@@ -115,7 +116,10 @@ export function parseSubmission(raw: Record<string, unknown>, lang: Lang, saved:
   else if (gateway.data === 'smsru') credentials = d.api_key ? { api_key: d.api_key } : undefined;
   else if (gateway.data === 'smpp') credentials = smppCredentials(d, saved?.credentials.password ?? '');
   else if (gateway.data === 'smscru') credentials = { login: d.smscru_login!, password: d.smscru_password || saved!.credentials.password || '' };
-  else credentials = { url: d.kannel_url!, username: d.kannel_username!, password: d.kannel_password || saved!.credentials.password || '' };
+  else {
+    credentials = { url: d.kannel_url!, username: d.kannel_username!, password: d.kannel_password || saved!.credentials.password || '' };
+    if (d.kannel_max_parts) credentials.max_parts = String(Number(d.kannel_max_parts)); // Kannel's max-messages: see kannel.ts
+  }
   return { ok: true as const, gateway: gateway.data, sender: d.sender ?? '', credentials };
 }
 

@@ -71,6 +71,7 @@ export function createSettingsView(deps: {
         kind: saved.gateway, balance,
         kannelUrl: saved.gateway === 'kannel' ? saved.credentials.url : undefined,
         kannelUsername: saved.gateway === 'kannel' ? saved.credentials.username : undefined,
+        kannelMaxParts: saved.gateway === 'kannel' ? saved.credentials.max_parts : undefined,
         smscruLogin: saved.gateway === 'smscru' ? saved.credentials.login : undefined,
         smpp: saved.gateway === 'smpp' ? smppFormValues(saved.credentials) : undefined,
       },
