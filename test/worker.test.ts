@@ -275,17 +275,18 @@ describe('leases', () => {
     expect(sendsTo('79991234567')).toBe(1);
   });
 
-  it('a reaper that read a claim as never submitted, whose stalled worker then submitted it, treats it as in flight, never as "stopped before sending"', async () => {
+  it('a reaper that read a claim as never submitted, whose worker then submitted it (its clock behind the reaper\'s), treats it as in flight, never as "stopped before sending"', async () => {
     const id = await postSms(ctx, fp);
     now += 24 * 3_600_000 - 5_000; // near SEND_MAX_AGE: a claim that was never submitted would be given up
-    const [claim] = await ctx.deps.queue.claim(now, 1, ctx.config.WORKER_LEASE); // this worker stalls
-    now += ctx.config.WORKER_LEASE + 1;
+    const claimedAt = now;
+    const [claim] = await ctx.deps.queue.claim(now, 1, ctx.config.WORKER_LEASE);
+    now += ctx.config.WORKER_LEASE + 1; // the reaper's clock; the worker's is still at claimedAt
     const other = buildDeps({ config: ctx.config, db: ctx.db, log: createLogger('silent'), secretKey: TEST_SECRET_KEY, clock: () => now });
     const read = other.queue.expiredClaims;
     other.queue.expiredClaims = async (at, limit) => {
       const found = await read(at, limit); // read as never submitted
-      // The stalled worker wakes and marks it submitted to SMS.ru (its request leaves), before the reaper takes over.
-      expect(await ctx.deps.queue.markSubmitted(claim!.id, claim!.lease_token, now, { gateway: 'smsru' })).toBe(true);
+      // The worker marks it submitted to SMS.ru (its request leaves) before the reaper takes over.
+      expect(await ctx.deps.queue.markSubmitted(claim!.id, claim!.lease_token, claimedAt, { gateway: 'smsru' })).toBe(true);
       return found;
     };
     expect(await other.worker.reap()).toBe(1);
@@ -294,6 +295,16 @@ describe('leases', () => {
     expect(row).toMatchObject({ state: 'failed' });
     expect(row.failure_reason).toContain('outcome unknown');
     expect(row.failure_reason).not.toContain('before sending');
+  });
+
+  it('a worker that stalled past its lease does not send: the claim comes back and the message is sent once', async () => {
+    const id = await postSms(ctx, fp);
+    const [claim] = await ctx.deps.queue.claim(now, 1, ctx.config.WORKER_LEASE);
+    now += ctx.config.WORKER_LEASE + 1;
+    expect(await ctx.deps.queue.markSubmitted(claim!.id, claim!.lease_token, now, { gateway: 'smsru' })).toBe(false);
+    expect(await ctx.deps.worker.runOnce()).toBe(1); // reaped, claimed again, sent
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'sent', attempts: 2 });
+    expect(sendsTo('79991234567')).toBe(1);
   });
 
   it('a claim whose worker stopped renewing it comes back after one lease, not before', async () => {

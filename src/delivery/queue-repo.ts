@@ -148,7 +148,8 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
 
   /**
    * markSubmitted for the messages of one request, in one transaction (a request of 100 SMS.ru messages is one
-   * write, not 100): for each, whether it was still this claim's.
+   * write, not 100): for each, whether it was still this claim's, its lease not run out (a worker that stalled past
+   * its lease does not send: the reaper may be giving the message back to be sent by another right now).
    */
   async function markSubmittedMany(items: Array<{ id: number; leaseToken: string; fields: StatusFields; now?: number }>, now: number): Promise<boolean[]> {
     if (!items.length) return [];
@@ -156,15 +157,18 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
     if (!syncTx) {
       return pgTransaction(async (trx) => {
         const out: boolean[] = [];
-        for (const k of inIdOrder(items)) out[k] = (await trx('messages').where({ id: items[k]!.id, state: 'sending', lease_token: items[k]!.leaseToken }).update(set(items[k]!))) === 1;
+        for (const k of inIdOrder(items)) {
+          const i = items[k]!;
+          out[k] = (await trx('messages').where({ id: i.id, state: 'sending', lease_token: i.leaseToken }).andWhere('lease_until', '>=', i.now ?? now).update(set(i))) === 1;
+        }
         return out;
       });
     }
     return syncTx((sql) => items.map((i) => {
       const values = set(i);
       const cols = columns(values);
-      return sql(`UPDATE messages SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE id = ? AND state = 'sending' AND lease_token = ?`)
-        .run(...cols.map((c) => values[c as keyof typeof values] ?? null), i.id, i.leaseToken).changes === 1;
+      return sql(`UPDATE messages SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE id = ? AND state = 'sending' AND lease_token = ? AND lease_until >= ?`)
+        .run(...cols.map((c) => values[c as keyof typeof values] ?? null), i.id, i.leaseToken, i.now ?? now).changes === 1;
     }));
   }
 
