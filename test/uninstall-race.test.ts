@@ -65,4 +65,34 @@ describe('an uninstall while a token refresh is under way', () => {
     const row = await ctx.db('portals').where({ id: portal.id }).first();
     expect(row).toMatchObject({ status: 'uninstalled', access_token_enc: null, refresh_token_enc: null });
   });
+
+  it('an uninstall and a reinstall while a refresh of the old tokens is under way: the reinstalled portal keeps its own tokens and stays active', async () => {
+    const { release, call } = await callHeldInRefresh();
+    fake.revokeRefreshTokens(fp);
+    await ctx.deps.portals.markUninstalled(portal.id, false, now);
+    const fresh = fake.issueTokens(fp, 1); // the administrator installs the app again at once
+    await ctx.deps.portals.upsertInstalled({
+      memberId: fp.memberId, domain: fp.domain, restEndpoint: fp.endpoint,
+      tokens: { accessToken: fresh.accessToken, refreshToken: fresh.refreshToken, expiresAt: now + 3_600_000 }, now,
+    });
+    release();
+    expect(await call).toMatchObject({ code: 'invalid_grant' });
+    expect((await ctx.deps.portals.findById(portal.id))!.status).toBe('active');
+    expect(await ctx.deps.portals.tokens(portal.id)).toMatchObject({ accessToken: fresh.accessToken, refreshToken: fresh.refreshToken });
+  });
+
+  it('a refresh that succeeds after an uninstall and a reinstall does not replace the reinstalled portal\'s tokens', async () => {
+    const { release, call } = await callHeldInRefresh();
+    await ctx.deps.portals.markUninstalled(portal.id, false, now);
+    const fresh = fake.issueTokens(fp, 1);
+    await ctx.deps.portals.upsertInstalled({
+      memberId: fp.memberId, domain: fp.domain, restEndpoint: fp.endpoint,
+      tokens: { accessToken: fresh.accessToken, refreshToken: fresh.refreshToken, expiresAt: now + 3_600_000 }, now,
+    });
+    release();
+    expect(await call).toMatchObject({ code: 'REFRESH_SUPERSEDED' });
+    expect(await ctx.deps.portals.tokens(portal.id)).toMatchObject({ accessToken: fresh.accessToken, refreshToken: fresh.refreshToken });
+    // The next call goes out with them.
+    expect(await ctx.deps.rest.call(portal.id, 'messageservice.sender.list')).toBeDefined();
+  });
 });

@@ -40,18 +40,22 @@ export function createTokenRefresher(deps: {
     for (;;) {
       // Another process may have rotated the pair already: a caller holding a dead access token is done.
       if (stale !== undefined && (await rotatedSince(portalId, stale))) return;
-      if (await deps.portals.takeRefreshLease(portalId, deps.clock(), leaseMs)) {
+      const takenAt = deps.clock();
+      if (await deps.portals.takeRefreshLease(portalId, takenAt, leaseMs)) {
+        // The lease's end as written: every write of this refresh holds only while it is still the portal's, so one
+        // that an uninstall and a reinstall (or another process, the lease run out) came between changes nothing.
+        const lease = takenAt + leaseMs;
         // The pair is read under the lease, never before it: a pair read earlier may have been rotated meanwhile by
         // the lease's previous holder, and its refresh token, dead, would end the portal with invalid_grant.
         let current: Awaited<ReturnType<TokenStore['tokens']>>;
         try {
           current = await deps.portals.tokens(portalId);
         } catch (err) {
-          await deps.portals.releaseRefreshLease(portalId);
+          await deps.portals.releaseRefreshLease(portalId, lease);
           throw err;
         }
-        if (current && (stale === undefined || current.accessToken === stale)) return rotate(portalId, current.refreshToken);
-        await deps.portals.releaseRefreshLease(portalId);
+        if (current && (stale === undefined || current.accessToken === stale)) return rotate(portalId, current.refreshToken, lease);
+        await deps.portals.releaseRefreshLease(portalId, lease);
         if (!current) throw noTokens();
         return void count('already_rotated');
       }
@@ -68,18 +72,19 @@ export function createTokenRefresher(deps: {
     return true;
   }
 
-  async function rotate(portalId: number, refreshToken: string): Promise<void> {
+  async function rotate(portalId: number, refreshToken: string, lease: number): Promise<void> {
     try {
       const t = await deps.oauth.refresh(refreshToken);
-      if (!(await deps.portals.saveTokens(portalId, t, deps.clock(), t.clientEndpoint))) throw noTokens(); // uninstalled meanwhile
+      if (!(await deps.portals.saveTokens(portalId, t, deps.clock(), t.clientEndpoint, lease))) throw superseded();
       deps.log.info({ portalId }, 'b24.token.refreshed');
       count('refreshed');
     } catch (err) {
-      await deps.portals.releaseRefreshLease(portalId);
       if (err instanceof B24Error && err.kind === 'terminal') {
-        if (await deps.portals.markInactive(portalId, `${err.code}: ${err.description}`, deps.clock())) deps.log.warn({ portalId, error: err.code }, 'b24.portal.inactive');
+        if (await deps.portals.markInactive(portalId, `${err.code}: ${err.description}`, deps.clock(), lease)) deps.log.warn({ portalId, error: err.code }, 'b24.portal.inactive');
+        await deps.portals.releaseRefreshLease(portalId, lease);
         count('terminal');
       } else {
+        await deps.portals.releaseRefreshLease(portalId, lease);
         deps.log.warn({ portalId, error: err instanceof B24Error ? err.code : String(err) }, 'b24.token.refresh_failed');
         count('failed');
       }
@@ -93,3 +98,5 @@ export function createTokenRefresher(deps: {
 export type TokenRefresher = ReturnType<typeof createTokenRefresher>;
 
 const noTokens = () => new B24Error('NO_TOKENS', 'the portal has no stored tokens; reinstall the app', 'terminal');
+/** The refresh lease was no longer ours when the new pair came: the portal was uninstalled (or installed again). */
+const superseded = () => new B24Error('REFRESH_SUPERSEDED', 'the portal was uninstalled or installed again while its tokens were refreshed', 'retryable');

@@ -22,16 +22,21 @@ export interface TokenStore {
   findById(portalId: number): Promise<StoredPortal | undefined>;
   tokens(portalId: number): Promise<TokenPair | undefined>;
   /** Clears the refresh lease; `restEndpoint` when the OAuth server named the portal's endpoint anew. */
-  /** False (nothing stored) when the portal was uninstalled meanwhile. */
-  saveTokens(portalId: number, tokens: TokenPair, now: number, restEndpoint?: string): Promise<boolean>;
+  /**
+   * False (nothing stored) when the portal was uninstalled meanwhile, or, with `lease` (the refresh lease's end as
+   * taken), when that lease is no longer held: an uninstall, a reinstall or another process's refresh came between.
+   */
+  saveTokens(portalId: number, tokens: TokenPair, now: number, restEndpoint?: string, lease?: number): Promise<boolean>;
   /**
    * Refresh tokens rotate on every use, so two concurrent refreshes would break the chain: a lease shared by every
    * process, true when this caller took it.
    */
   takeRefreshLease(portalId: number, now: number, ttlMs: number): Promise<boolean>;
-  releaseRefreshLease(portalId: number): Promise<void>;
+  /** With `lease`, only while that lease is still the portal's. */
+  releaseRefreshLease(portalId: number, lease?: number): Promise<void>;
   /** The portal's tokens are useless until it is reinstalled or paid; calls are refused locally until then. */
-  markInactive(portalId: number, reason: string, now: number): Promise<boolean>;
+  /** False when the portal was uninstalled, or (`lease`, as saveTokens) the refresh lease is no longer held. */
+  markInactive(portalId: number, reason: string, now: number, lease?: number): Promise<boolean>;
   /** A call went through; the token keeper exercises the refresh token of portals idle for long. */
   touchRestCall(portalId: number, now: number): Promise<void>;
   /** The portal answered from a new address that the OAuth server confirmed (a renamed portal). */

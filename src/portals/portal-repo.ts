@@ -202,9 +202,9 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
   }
 
   /** False when the portal was uninstalled meanwhile: it keeps no pair, not even one a refresh under way brought. */
-  async function saveTokens(id: number, t: TokenPair, now: number, restEndpoint?: string): Promise<boolean> {
+  async function saveTokens(id: number, t: TokenPair, now: number, restEndpoint?: string, lease?: number): Promise<boolean> {
     const n = await table()
-      .where({ id })
+      .where({ id, ...(lease !== undefined ? { refresh_lock_until: lease } : {}) })
       .whereNot({ status: 'uninstalled' })
       .update({
         access_token_enc: crypto.encrypt(t.accessToken),
@@ -348,8 +348,8 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
     return n === 1;
   }
 
-  async function releaseRefreshLease(id: number): Promise<void> {
-    await db('portals').where({ id }).update({ refresh_lock_until: null });
+  async function releaseRefreshLease(id: number, lease?: number): Promise<void> {
+    await db('portals').where({ id, ...(lease !== undefined ? { refresh_lock_until: lease } : {}) }).update({ refresh_lock_until: null });
   }
 
   /** An administrator's verified tokens revive a portal whose stored pair died (invalid_grant and the like). */
@@ -365,8 +365,8 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
    * False when the portal was uninstalled meanwhile (a refresh under way when Bitrix24 revoked its tokens ends in
    * invalid_grant): an uninstalled portal stays uninstalled, so nothing is sent for it and its reports are dropped.
    */
-  async function markInactive(id: number, reason: string, now: number): Promise<boolean> {
-    const n = await db('portals').where({ id }).whereNot({ status: 'uninstalled' }).update({ status: 'inactive', inactive_reason: reason.slice(0, 255), updated_at: now });
+  async function markInactive(id: number, reason: string, now: number, lease?: number): Promise<boolean> {
+    const n = await db('portals').where({ id, ...(lease !== undefined ? { refresh_lock_until: lease } : {}) }).whereNot({ status: 'uninstalled' }).update({ status: 'inactive', inactive_reason: reason.slice(0, 255), updated_at: now });
     changed(n);
     return n > 0;
   }
