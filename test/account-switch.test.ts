@@ -72,7 +72,9 @@ describe('after a switch to another SMS.ru account', () => {
     await sentWithKeyA();
     await switchTo('key-b');
     expect((await ctx.deps.settings.retired(portal.id)).map((r) => r.credentials.api_key)).toEqual(['key-a']);
-    // Switching back makes it the current account again: nothing of it is kept as retired, key B is.
+    // Switching back makes it the current account again: nothing of it is kept as retired, key B (its message waits) is.
+    await postSms(ctx, fp, { to: '+79991234568' });
+    await ctx.deps.worker.runOnce();
     await switchTo('key-a');
     expect((await ctx.deps.settings.retired(portal.id)).map((r) => r.credentials.api_key)).toEqual(['key-b']);
     now += ctx.config.STATUS_MAX_AGE + 1;
@@ -82,5 +84,17 @@ describe('after a switch to another SMS.ru account', () => {
     expect(await ctx.db('retired_accounts').where({ portal_id: portal.id }).count({ n: '*' })).toMatchObject([{ n: 1 }]);
     await ctx.deps.portals.markUninstalled(portal.id, true, now);
     expect(await ctx.db('retired_accounts').where({ portal_id: portal.id }).count({ n: '*' })).toMatchObject([{ n: 0 }]);
+  });
+
+  it('nothing is kept of an account with no message waiting for its fate, nor of a gateway that needs no credentials for it', async () => {
+    await switchTo('key-b'); // key A took nothing
+    expect(await ctx.deps.settings.retired(portal.id)).toEqual([]);
+    const kannel = { url: 'http://kannel.example.test:13013', username: 'shop', password: 'secret' };
+    await ctx.deps.settings.save(portal.id, { gateway: 'kannel', credentials: kannel }, now);
+    const id = await postSms(ctx, fp);
+    await ctx.db('messages').where({ b24_message_id: id }).update({ state: 'sent', gateway: 'kannel', gateway_account: 'k', gateway_message_id: null });
+    // A Kannel's DLRs carry each message's own secret, and its password settles nothing: it is not kept.
+    await ctx.deps.settings.save(portal.id, { gateway: 'smsru', credentials: { api_key: 'key-a' } }, now);
+    expect(await ctx.deps.settings.retired(portal.id)).toEqual([]);
   });
 });

@@ -33,22 +33,30 @@ export function createOutcomeLookups(deps: {
 
   async function runOnce(): Promise<number> {
     return forEachPortal(await deps.queue.portalsWithUnknown(), deps.log, 'statuses.lookup', async (portalId) => {
-      const account = await deps.accounts.forPortal(portalId);
-      const gw = account?.gateway;
-      if (!account || !gw?.lookup) return 0; // settled by reports, or by the window
-      const held = await deps.leases.take(`statuses:${portalId}`, deps.clock(), o.leaseMs);
-      if (!held) return 0;
-      try {
-        return await settlePortal(portalId, gw, account.key, () => held.renew(deps.clock(), o.leaseMs));
-      } finally {
-        await held.release(deps.clock());
+      // The portal's account, then the ones it switched away from (each knows only what it took).
+      const current = await deps.accounts.forPortal(portalId);
+      const earlier = await deps.accounts.retiredFor(portalId);
+      let changed = 0;
+      for (const [account, lease] of [
+        ...(current ? [[current, `statuses:${portalId}`] as const] : []),
+        ...earlier.map((a) => [a, `statuses:${portalId}:${a.key}`] as const),
+      ]) {
+        if (!account.gateway.lookup) continue; // settled by reports, or by the window
+        const held = await deps.leases.take(lease, deps.clock(), o.leaseMs);
+        if (!held) continue;
+        try {
+          changed += await settlePortal(portalId, account.gateway, account.key, () => held.renew(deps.clock(), o.leaseMs), account !== current);
+        } finally {
+          await held.release(deps.clock());
+        }
       }
+      return changed;
     });
   }
 
-  async function settlePortal(portalId: number, gw: Gateway, account: string, renew: () => Promise<boolean>): Promise<number> {
+  async function settlePortal(portalId: number, gw: Gateway, account: string, renew: () => Promise<boolean>, retired = false): Promise<number> {
     let changed = 0;
-    const rows = await deps.queue.unknownOutcomes(portalId, deps.clock() - LOOKUP_SPACING_MS, o.perPortalLimit, account);
+    const rows = await deps.queue.unknownOutcomes(portalId, deps.clock() - LOOKUP_SPACING_MS, o.perPortalLimit, account, retired);
     for (const [i, r] of rows.entries()) {
       if (r.phone === null) continue; // erased at uninstall: nothing to ask by
       if (i > 0 && !(await renew())) break; // the lease ran out and another process took the portal over

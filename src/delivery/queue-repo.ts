@@ -366,14 +366,14 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
   }
 
   /**
-   * A portal's unknown outcomes at `account` (or from before accounts were recorded) not looked up since
+   * A portal's unknown outcomes at `account` (or, unless `exactly`, from before accounts were recorded) not looked up since
    * `lookedUpBefore` (a lookup that settles nothing touches updated_at). Another account's would be "not found" there.
    */
-  async function unknownOutcomes(portalId: number, lookedUpBefore: number, limit: number, account: string) {
+  async function unknownOutcomes(portalId: number, lookedUpBefore: number, limit: number, account: string, exactly = false) {
     const rows = await db('messages')
       .where({ portal_id: portalId, state: 'sending' })
       .whereNotNull('unknown_since')
-      .andWhere((q) => q.where('gateway_account', account).orWhereNull('gateway_account'))
+      .andWhere((q) => (exactly ? q.where('gateway_account', account) : q.where('gateway_account', account).orWhereNull('gateway_account')))
       .whereNull('lease_token')
       .andWhere('updated_at', '<=', lookedUpBefore)
       .orderBy('id')

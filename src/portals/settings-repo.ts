@@ -8,6 +8,9 @@ export interface GatewaySettings {
   updatedAt: number;
 }
 
+/** Gateways whose earlier accounts are kept after a switch (settings-repo save): SMS.ru's callbacks and polls, SMSC.ru's polls. */
+const RETIRES = new Set(['smsru', 'smscru']);
+
 /** A gateway account the portal switched away from, kept while messages it took may still change. */
 export interface RetiredAccount {
   gateway: string;
@@ -45,20 +48,27 @@ export function createSettingsRepo(db: Db, crypto: Crypto) {
   const mac = accountMac(crypto);
 
   /**
-   * Saves the portal's gateway account. The one it replaces, when it is another account (accountKey), is kept as
-   * retired: its messages still get their reports (SMS.ru's callbacks are signed with its key) and are asked about
-   * at it. An account saved again is no longer retired.
+   * Saves the portal's gateway account. The one it replaces, when it is another account (accountKey) of a gateway
+   * that needs its credentials to tell the fate of what it took (RETIRES) and still has messages waiting for one, is
+   * kept as retired: SMS.ru's callbacks for them are signed with its key, and they are asked about at it. An account
+   * saved again is no longer retired. (A Kannel's DLRs carry each message's own secret; an SMPP account's receipts
+   * come over its binds, which are not kept.)
    */
   async function save(portalId: number, s: { gateway: string; credentials: Record<string, string> }, now: number) {
     const fields = { gateway: s.gateway, credentials_enc: crypto.encrypt(JSON.stringify(s.credentials)), updated_at: now };
     const key = accountKey(s.gateway, s.credentials, mac);
     await db.transaction(async (trx) => {
+      // A write first: it takes the row (PostgreSQL) or the database (SQLite: a read first would make the upgrade
+      // to writing fail at once, SQLITE_BUSY_SNAPSHOT, when another process committed in between) before the read.
+      await trx('settings').where({ portal_id: portalId }).update({ updated_at: now });
       const prev = await trx('settings').where({ portal_id: portalId }).first('gateway', 'credentials_enc');
       await trx('settings').insert({ portal_id: portalId, ...fields }).onConflict('portal_id').merge(fields);
       await trx('retired_accounts').where({ portal_id: portalId, account_key: key }).delete();
-      if (!prev) return;
+      if (!prev || !RETIRES.has(prev.gateway)) return;
       const prevKey = accountKey(prev.gateway, JSON.parse(crypto.decrypt(prev.credentials_enc)) as Record<string, string>, mac);
       if (prevKey === key) return;
+      const waiting = await trx('messages').where({ portal_id: portalId, gateway_account: prevKey }).whereIn('state', ['sending', 'sent']).first('id');
+      if (!waiting) return;
       const retired = { gateway: prev.gateway, credentials_enc: prev.credentials_enc, retired_at: now };
       await trx('retired_accounts').insert({ portal_id: portalId, account_key: prevKey, ...retired }).onConflict(['portal_id', 'account_key']).merge(retired);
     });
