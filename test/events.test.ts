@@ -64,6 +64,26 @@ describe('POST /events', () => {
     expect((await sms(oldAppToken, 'a2')).status).toBe(401);
   });
 
+  it('ONAPPUPDATE that Bitrix24 could not link to a user (no tokens) registers the providers again at once with the stored tokens, and changes nothing else', async () => {
+    const oldAppToken = fp.applicationToken;
+    fake.updateApp(fp); // providers deleted, a new application_token
+    expect(fp.senders.size).toBe(0);
+    const res = await postEvent('ONAPPUPDATE', { data: { VERSION: '2', PREVIOUS_VERSION: '1' } }); // auth: domain, member_id, application_token
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'ok', registered: ['smsgw_myshop'] });
+    expect(fp.senders.get('smsgw_myshop')?.HANDLER).toMatch(`${PUBLIC_URL}/handler?key=`);
+    // Its application_token is not proven by anything: not taken (the handler key in the provider's URL still
+    // authenticates SMS, and a verified administrator's event or visit brings the new token).
+    expect((await sms(oldAppToken, 'b1')).status).toBe(200);
+    // Sent again (or forged) within a minute, it asks Bitrix24 nothing.
+    fake.updateApp(fp);
+    expect((await postEvent('ONAPPUPDATE', { data: { VERSION: '3' } })).body).toEqual({ status: 'ok', registered: [] });
+    expect(fp.senders.size).toBe(0);
+    // For a portal nobody installed, it is refused.
+    const stranger = await fake.addPortal();
+    expect((await postEvent('ONAPPUPDATE', { portal: stranger })).status).toBe(401);
+  });
+
   it('ONAPPUPDATE that arrives after its access token expired is proven by a refresh', async () => {
     const tokens = fake.issueTokens(fp);
     fake.expireAccessTokens(fp);

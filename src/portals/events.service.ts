@@ -23,6 +23,8 @@ export interface EventAuth {
 }
 
 const rejected = (why: string) => new AppError('unauthorized', 401, why);
+/** How often an app update without tokens may make us register a portal's providers again. */
+const UPDATE_RECHECK_MS = 60_000;
 
 /** ONAPPINSTALL, ONAPPUPDATE and ONAPPUNINSTALL: verified before anything changes. */
 export function createEventsService(deps: {
@@ -105,7 +107,8 @@ export function createEventsService(deps: {
    * an ONAPPUPDATE with an application_token of their choosing and then forge SMS and uninstall events. A late event
    * whose access token expired is proven by a refresh (only our client secret makes that work).
    */
-  async function onInstallOrUpdate(event: 'ONAPPINSTALL' | 'ONAPPUPDATE', a: EventAuth) {
+  async function onInstallOrUpdate(event: 'ONAPPINSTALL' | 'ONAPPUPDATE', a: EventAuth): Promise<{ registered: string[]; error?: string }> {
+    if (event === 'ONAPPUPDATE' && !a.accessToken && !a.refreshToken) return onUpdateWithoutTokens(a);
     if (!a.accessToken || !a.refreshToken || !a.memberId || !a.domain) throw rejected('the event carries no tokens');
     const restEndpoint = restEndpointFor(a);
     const existing = await deps.portals.findByMemberId(a.memberId);
@@ -153,6 +156,37 @@ export function createEventsService(deps: {
     } catch (err) {
       log.error({ error: (err as { code?: string }).code ?? String(err) }, 'provider.reregister_failed');
       return { registered: [] as string[], error: 'providers could not be registered again' };
+    }
+  }
+
+  const lastUpdateWithoutTokens = new Map<number, number>();
+
+  /**
+   * An app update that Bitrix24 could not link to a user comes without tokens (b24restdocs on-app-update.md: the auth
+   * block has access and refresh tokens only "if the event could be linked to a user"), and Bitrix24 deleted the
+   * app's providers as it updated it (core messageservice RestService::onRestAppUpdate): they are registered again
+   * at once with the portal's stored tokens, rather than at the next provider check (up to an hour without SMS in
+   * CRM). Nothing of the event is stored (its application_token may be new and cannot be proven without a token),
+   * so it needs no proof: whoever sends one only makes us check a known portal's providers, at most once a minute.
+   */
+  async function onUpdateWithoutTokens(a: EventAuth): Promise<{ registered: string[]; error?: string }> {
+    if (!a.memberId) throw rejected('the event carries no member_id');
+    const portal = await deps.portals.findByMemberId(a.memberId);
+    if (!portal || portal.status === 'uninstalled') throw rejected('unknown portal');
+    const now = deps.clock();
+    const last = lastUpdateWithoutTokens.get(portal.id);
+    if (last !== undefined && now - last < UPDATE_RECHECK_MS && now >= last) return { registered: [] };
+    if (lastUpdateWithoutTokens.size >= 10_000) lastUpdateWithoutTokens.clear();
+    lastUpdateWithoutTokens.set(portal.id, now);
+    const log = deps.log.child({ portalId: portal.id, event: 'ONAPPUPDATE' });
+    log.info('portal.event.update_without_tokens');
+    try {
+      const registered = await deps.providers.registerAll(portal.id);
+      await deps.providers.bindEvents(portal.id);
+      return { registered };
+    } catch (err) {
+      log.error({ error: (err as { code?: string }).code ?? String(err) }, 'provider.reregister_failed');
+      return { registered: [], error: 'providers could not be registered again' };
     }
   }
 
