@@ -20,9 +20,18 @@ export class B24Error extends Error {
   }
 }
 
+/**
+ * A portal whose plan has no REST (a lapsed commercial plan): core rest/lib/oauth/auth.php answers every call with
+ * ACCESS_DENIED "REST is available only on commercial plans." (HTTP 401; b24restdocs `_includes/system-errors.md`),
+ * the same code as a user who is no administrator. Told apart by its description and named on its own, so that it
+ * is not taken for a missing administrator (reports waiting for one, the install page asking for one).
+ */
+export const PLAN_WITHOUT_REST = 'PLAN_WITHOUT_REST';
+const PLAN_WITHOUT_REST_TEXT = /available only on commercial plans|available only by subscription/i;
+
 // Reference §5: answers after which the portal's tokens are useless.
 const TERMINAL = new Set([
-  'invalid_grant', 'invalid_client', 'wrong_client', 'PAYMENT_REQUIRED', 'APPLICATION_NOT_FOUND',
+  'invalid_grant', 'invalid_client', 'wrong_client', 'PAYMENT_REQUIRED', 'APPLICATION_NOT_FOUND', PLAN_WITHOUT_REST,
 ]);
 const RETRYABLE = new Set(['QUERY_LIMIT_EXCEEDED', 'INTERNAL_SERVER_ERROR']);
 /**
@@ -52,8 +61,9 @@ export function classify(code: string, httpStatus: number | undefined): B24Error
 
 export function errorFromBody(body: unknown, httpStatus: number): B24Error {
   const b = (body ?? {}) as { error?: unknown; error_description?: unknown; time?: unknown };
-  const code = typeof b.error === 'string' ? b.error : httpStatus >= 500 ? 'HTTP_' + httpStatus : 'UNEXPECTED_RESPONSE';
   const description = typeof b.error_description === 'string' ? b.error_description : `HTTP ${httpStatus}`;
+  let code = typeof b.error === 'string' ? b.error : httpStatus >= 500 ? 'HTTP_' + httpStatus : 'UNEXPECTED_RESPONSE';
+  if (code === 'ACCESS_DENIED' && PLAN_WITHOUT_REST_TEXT.test(description)) code = PLAN_WITHOUT_REST;
   return new B24Error(code, description, classify(code, httpStatus), httpStatus, operatingResetAt(b.time));
 }
 

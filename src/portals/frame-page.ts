@@ -38,6 +38,7 @@ export function sendAuthFailure(res: Response, lang: Lang, err: AppError) {
     return sendPage(res, err.status, errorPage({ lang, message: tx.authBusy }));
   }
   if (err.code === 'portal_address_forbidden') return sendPage(res, 403, errorPage({ lang, message: tx.onPremise.addressForbidden(String(err.details?.host ?? '')) }));
+  if (err.code === 'plan_without_rest') return sendPage(res, 403, errorPage({ lang, message: tx.bitrixErrors.PLAN_WITHOUT_REST! }));
   if (err.code === 'portal_cert_untrusted') return sendPage(res, 502, errorPage({ lang, message: tx.onPremise.certUntrusted(String(err.details?.host ?? '')) }));
   const unavailable = err.status === 503;
   return sendPage(res, err.status, errorPage({ lang, message: unavailable ? tx.authUnavailable : tx.authRejected, detail: unavailable ? undefined : err.message }));

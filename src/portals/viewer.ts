@@ -1,5 +1,5 @@
 import { AppError } from '../platform/errors.js';
-import { B24Error, CERT_UNTRUSTED } from '../bitrix/errors.js';
+import { B24Error, CERT_UNTRUSTED, PLAN_WITHOUT_REST } from '../bitrix/errors.js';
 import { PORTAL_ADDRESS_FORBIDDEN, type RestClient, type Target } from '../bitrix/rest-client.js';
 
 /** Who a Bitrix24 access token belongs to: the frame's viewer, or the author of a lifecycle event. */
@@ -12,7 +12,7 @@ export interface Viewer {
  * Asks the portal about the token's own user with `profile`: its ADMIN is core's CRestUtil::isAdmin(), the same
  * check `user.admin` answers, and it names the user in the same call. An inactive user gets an empty result.
  * Throws AppError 503 when the portal cannot be reached, 502 when its certificate is not trusted, 403 when its address
- * is one this service does not call (address-guard.ts), 401 when it refuses the token.
+ * is one this service does not call (address-guard.ts), 403 when its plan has no REST, 401 when it refuses the token.
  */
 export async function identifyViewer(rest: RestClient, target: Target, accessToken: string): Promise<Viewer> {
   let profile: { ID?: unknown; ADMIN?: unknown } | unknown[];
@@ -27,6 +27,7 @@ export async function identifyViewer(rest: RestClient, target: Target, accessTok
       throw new AppError('portal_address_forbidden', 403, err.description, true, { host: new URL(target.endpoint).host });
     }
     if (err.kind === 'retryable') throw new AppError('portal_unavailable', 503, 'the Bitrix24 portal could not be reached');
+    if (err.code === PLAN_WITHOUT_REST) throw new AppError('plan_without_rest', 403, err.description, true);
     throw new AppError('auth_rejected', 401, `the portal refused the token (${err.code})`);
   }
   if (Array.isArray(profile) || !profile) return { userId: 0, admin: false };

@@ -56,6 +56,8 @@ export interface SimulatedPortal {
   siteStopped: boolean;
   /** Bitrix24 blocked the portal's REST API for overload (manual, by support): every call answers 401 OVERLOAD_LIMIT. */
   overloaded: boolean;
+  /** The plan has no REST (a lapsed commercial plan, core oauth/auth.php): every call answers 401 ACCESS_DENIED. */
+  restUnavailable: boolean;
   /** Methods over their execution-time limit (limits.md): 429 OPERATION_TIME_LIMIT, also inside a batch. */
   timeLimited: Set<string>;
   /** operating_reset_at (Unix seconds) that a method's successful answers carry in their `time` block. */
@@ -217,6 +219,7 @@ export async function startSimulatedBitrix24(opts: SimulatedOptions = {}) {
       missingMethods: new Set(p.missingMethods ?? []),
       siteStopped: false,
       overloaded: false,
+      restUnavailable: false,
       timeLimited: new Set(),
       operatingResetAt: new Map(),
       eventQueueBlocked: false,

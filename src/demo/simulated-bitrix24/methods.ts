@@ -197,6 +197,7 @@ const timeLimit = () => fail(429, 'OPERATION_TIME_LIMIT', 'Method is blocked due
 export function portalBlock(portal: SimulatedPortal, method: string): Out | undefined {
   if (portal.siteStopped) return fail(403, 'PORTAL_DELETED', 'Portal was deleted');
   if (portal.overloaded) return fail(401, 'OVERLOAD_LIMIT', 'REST API is blocked due to overload');
+  if (portal.restUnavailable) return fail(401, 'ACCESS_DENIED', 'REST is available only on commercial plans.');
   if (portal.timeLimited.has(method)) return timeLimit();
   return undefined;
 }
