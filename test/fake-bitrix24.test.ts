@@ -59,6 +59,16 @@ describe('the fake Bitrix24 is as strict as the core', () => {
     expect(body.result.result_error.c55).toMatchObject({ error: 'ERROR_BATCH_LENGTH_EXCEEDED' });
   });
 
+  it('a batch with halt stops at the first failed command, as PHP reads it: "true" and "1" halt, 0 does not', async () => {
+    const cmd = { a: 'no.such.method', b: 'no.such.method', c: 'user.admin' };
+    for (const halt of [true, 'true', 1, '1']) {
+      const { body } = await rest('batch', { halt, cmd });
+      expect([Object.keys(body.result.result_error), body.result.result]).toEqual([['a'], []]);
+    }
+    const { body } = await rest('batch', { halt: 0, cmd });
+    expect([Object.keys(body.result.result_error), Object.keys(body.result.result)]).toEqual([['a', 'b'], ['c']]);
+  });
+
   it('an app update deletes the app\'s providers and gives the portal a new application token', async () => {
     const before = fp.applicationToken;
     fake.updateApp(fp);

@@ -9,6 +9,8 @@ const denied = () => fail(403, 'ACCESS_DENIED', 'Access denied!');
 const STATUSES = ['queued', 'sent', 'delivered', 'undelivered', 'failed'];
 
 /** Parameter names are case-insensitive on the server (reference §3). */
+/** PHP's (bool) of a request parameter: false for a missing one, '', '0', 0 and false; true for anything else. */
+const phpTrue = (v: unknown) => v !== undefined && v !== null && v !== '' && v !== '0' && v !== 0 && v !== false;
 const upper = (p: Json): Json => Object.fromEntries(Object.entries(p).map(([k, v]) => [k.toUpperCase(), v]));
 
 function validHandler(h: unknown): boolean {
@@ -127,7 +129,7 @@ function batch(api: unknown, portal: SimulatedPortal, user: SimulatedUser, p: Js
       if (out.status === 200) result[key] = out.body.result;
       else {
         resultError[key] = out.body;
-        if (String(p.HALT) === '1') break;
+        if (phpTrue(p.HALT)) break; // core rest_provider.php methodsBatch: (bool)$arQuery['HALT']
       }
     }
   } finally {
