@@ -105,7 +105,10 @@ export function buildDeps(o: DepsOptions) {
   const limiter = createLimiter({
     burst: config.B24_RATE_BURST, perSecond: config.B24_RATE_PER_SECOND, jitterMs: config.B24_RATE_JITTER, store: databaseBuckets(db),
   });
-  const refresher = createTokenRefresher({ portals, oauth, clock, log, onOutcome: (outcome) => metrics.tokenRefreshes.inc({ outcome }) });
+  // The refresh lease outlasts the OAuth call it covers: its writes hold only while it is still this refresh's.
+  const refresher = createTokenRefresher({
+    portals, oauth, clock, log, leaseMs: Math.max(30_000, 2 * config.B24_TIMEOUT_MS), onOutcome: (outcome) => metrics.tokenRefreshes.inc({ outcome }),
+  });
   const pauses = databasePauses(db);
   const rest = createRestClient({
     portals, refresher, oauth, limiter, dispatcher: portalDispatcher, clock, log, timeoutMs: config.B24_TIMEOUT_MS, backoffMs: o.restRetryBackoffMs, pauses,
@@ -167,7 +170,8 @@ export function buildDeps(o: DepsOptions) {
   });
   const providers = createProviderRegistry({ rest, portals, settings, publicUrl: config.PUBLIC_URL, clock, log });
   const connection = createConnectionCheck({ rest, providers, checks: createConnectionCheckRepo(db), clock, log });
-  const events = createEventsService({ tokenChecks, rest, portals, providers, connection, clock, log });
+  // The provider check is built further down; an event only calls it once deps are built.
+  const events = createEventsService({ tokenChecks, rest, portals, providers, providerCheck: { checkNow: (id, ms) => providerCheck.checkNow(id, ms) }, connection, clock, log });
   const queueSignal = createQueueSignal(db, log);
   /**
    * Wake-ups for the loops: this process's own at once, workers in other processes through PostgreSQL's

@@ -5,6 +5,7 @@ import { installedPortal } from './helpers/installed-portal.js';
 import type { ListeningContext } from './helpers/server.js';
 import { messageRow, postSms } from './helpers/sms.js';
 import type { Portal } from '../src/portals/portal-repo.js';
+import { RETIRED_IDLE_MS } from '../src/messages/retention.js';
 
 /**
  * A portal's administrator moves it to another SMS.ru account (a new key) while messages of the earlier one still
@@ -86,15 +87,31 @@ describe('after a switch to another SMS.ru account', () => {
     expect(await ctx.db('retired_accounts').where({ portal_id: portal.id }).count({ n: '*' })).toMatchObject([{ n: 0 }]);
   });
 
-  it('nothing is kept of an account with no message waiting for its fate, nor of a gateway that needs no credentials for it', async () => {
+  it('a message another process sent on the earlier account just after the switch (its account still cached) is settled by that account\'s callback', async () => {
+    await ctx.deps.accounts.forPortal(portal.id); // this process has key A cached; nothing of A waits
+    await ctx.deps.settings.save(portal.id, { gateway: 'smsru', credentials: { api_key: 'key-b' } }, now); // saved by another process
+    const id = await postSms(ctx, fp);
+    await ctx.deps.worker.runOnce();
+    expect([...smsru.messages.values()].map((m) => m.apiKey)).toEqual(['key-a']);
+    await smsru.postCallbacks(smsru.settle());
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'delivered' });
+  });
+
+  it('an earlier account is erased an hour after the switch once nothing of it waits, and a gateway that needs no credentials for that is never kept', async () => {
     await switchTo('key-b'); // key A took nothing
+    expect((await ctx.deps.settings.retired(portal.id)).map((r) => r.credentials.api_key)).toEqual(['key-a']);
+    now += RETIRED_IDLE_MS;
+    await ctx.deps.retention.prunePartIds();
+    expect(await ctx.deps.settings.retired(portal.id)).toHaveLength(1);
+    now += 1;
+    await ctx.deps.retention.prunePartIds();
     expect(await ctx.deps.settings.retired(portal.id)).toEqual([]);
+    // A Kannel's DLRs carry each message's own secret, and its password settles nothing: it is not kept.
     const kannel = { url: 'http://kannel.example.test:13013', username: 'shop', password: 'secret' };
     await ctx.deps.settings.save(portal.id, { gateway: 'kannel', credentials: kannel }, now);
     const id = await postSms(ctx, fp);
     await ctx.db('messages').where({ b24_message_id: id }).update({ state: 'sent', gateway: 'kannel', gateway_account: 'k', gateway_message_id: null });
-    // A Kannel's DLRs carry each message's own secret, and its password settles nothing: it is not kept.
     await ctx.deps.settings.save(portal.id, { gateway: 'smsru', credentials: { api_key: 'key-a' } }, now);
-    expect(await ctx.deps.settings.retired(portal.id)).toEqual([]);
+    expect((await ctx.db('retired_accounts').where({ portal_id: portal.id }).orderBy('retired_at')).map((r) => r.gateway)).toEqual(['smsru']); // key B's, not the Kannel's
   });
 });

@@ -9,6 +9,9 @@ import { FINAL_STATES } from './states.js';
  * its own short statement, so a year's backlog never holds the database for long. Safe in any number of processes:
  * an erased text is erased again at no cost.
  */
+/** How long an account a portal switched away from is kept at least (retired_accounts), waiting messages or not. */
+export const RETIRED_IDLE_MS = 60 * 60_000;
+
 export function createRetentionJob(deps: { db: Db; clock: Clock; log: Log; retentionMs: number; batch?: number; partsKeepMs?: number }) {
   const batch = deps.batch ?? 5_000;
   // Ids up to this were looked at already (older than the cut-off, and final): the next run starts after them. An
@@ -85,7 +88,14 @@ export function createRetentionJob(deps: { db: Db; clock: Clock; log: Log; reten
       if (ids.length < batch) break;
     }
     if (pruned) deps.log.info({ pruned }, 'retention.part_ids_pruned');
-    const accounts = await deps.db('retired_accounts').where('retired_at', '<', before).delete();
+    let accounts = await deps.db('retired_accounts').where('retired_at', '<', before).delete();
+    // Sooner, once none of its messages waits for its fate (an hour after the switch: a process that had the
+    // account cached may have sent on it for a few seconds after the switch).
+    const idle = await deps.db('retired_accounts').where('retired_at', '<', deps.clock() - RETIRED_IDLE_MS).select('portal_id', 'account_key');
+    for (const r of idle) {
+      const waiting = await deps.db('messages').where({ portal_id: r.portal_id, gateway_account: r.account_key }).whereIn('state', ['sending', 'sent']).first('id');
+      if (!waiting) accounts += await deps.db('retired_accounts').where({ portal_id: r.portal_id, account_key: r.account_key }).delete();
+    }
     if (accounts) deps.log.info({ accounts }, 'retention.retired_accounts_erased');
     return pruned;
   }

@@ -7,6 +7,7 @@ import type { RestClient } from '../bitrix/rest-client.js';
 import type { TokenPair, PortalRepo } from './portal-repo.js';
 import type { ProviderRegistry } from './providers.js';
 import type { ConnectionCheck } from './connection-check.js';
+import type { ProviderCheck } from './provider-check.js';
 import { isGateRefusal, TokenRejected, type TokenChecks } from './verify.js';
 import { identifyViewer } from './viewer.js';
 
@@ -32,6 +33,8 @@ export function createEventsService(deps: {
   rest: RestClient;
   portals: PortalRepo;
   providers: ProviderRegistry;
+  /** The provider check, run at once for an app update without tokens. */
+  providerCheck: Pick<ProviderCheck, 'checkNow'>;
   /** Where an ONAPPTEST (the settings page's connection check) is recorded. */
   connection: Pick<ConnectionCheck, 'arrived'>;
   clock: Clock;
@@ -159,35 +162,23 @@ export function createEventsService(deps: {
     }
   }
 
-  const lastUpdateWithoutTokens = new Map<number, number>();
-
   /**
    * An app update that Bitrix24 could not link to a user comes without tokens (b24restdocs on-app-update.md: the auth
    * block has access and refresh tokens only "if the event could be linked to a user"), and Bitrix24 deleted the
-   * app's providers as it updated it (core messageservice RestService::onRestAppUpdate): they are registered again
-   * at once with the portal's stored tokens, rather than at the next provider check (up to an hour without SMS in
-   * CRM). Nothing of the event is stored (its application_token may be new and cannot be proven without a token),
-   * so it needs no proof: whoever sends one only makes us check a known portal's providers, at most once a minute.
+   * app's providers as it updated it (core messageservice RestService::onRestAppUpdate): the portal's provider check
+   * runs at once with its stored tokens (sender.list first: nothing is written while the providers are there),
+   * rather than at the next scheduled one (up to an hour without SMS in CRM). Nothing of the event is stored (its
+   * application_token may be new and cannot be proven without a token), so it needs no proof: whoever sends one only
+   * makes us check a known portal's providers, shared by every process at most once a minute.
    */
   async function onUpdateWithoutTokens(a: EventAuth): Promise<{ registered: string[]; error?: string }> {
     if (!a.memberId) throw rejected('the event carries no member_id');
     const portal = await deps.portals.findByMemberId(a.memberId);
     if (!portal || portal.status === 'uninstalled') throw rejected('unknown portal');
-    const now = deps.clock();
-    const last = lastUpdateWithoutTokens.get(portal.id);
-    if (last !== undefined && now - last < UPDATE_RECHECK_MS && now >= last) return { registered: [] };
-    if (lastUpdateWithoutTokens.size >= 10_000) lastUpdateWithoutTokens.clear();
-    lastUpdateWithoutTokens.set(portal.id, now);
-    const log = deps.log.child({ portalId: portal.id, event: 'ONAPPUPDATE' });
-    log.info('portal.event.update_without_tokens');
-    try {
-      const registered = await deps.providers.registerAll(portal.id);
-      await deps.providers.bindEvents(portal.id);
-      return { registered };
-    } catch (err) {
-      log.error({ error: (err as { code?: string }).code ?? String(err) }, 'provider.reregister_failed');
-      return { registered: [], error: 'providers could not be registered again' };
-    }
+    deps.log.info({ portalId: portal.id, event: 'ONAPPUPDATE' }, 'portal.event.update_without_tokens');
+    const checked = await deps.providerCheck.checkNow(portal.id, UPDATE_RECHECK_MS);
+    if (checked?.error) return { registered: checked.registered, error: 'providers could not be registered again' };
+    return { registered: checked?.registered ?? [] };
   }
 
   /** Uninstall carries no access token (REST access is already revoked): verify the stored application_token. */

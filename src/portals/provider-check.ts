@@ -24,7 +24,7 @@ const LEASE_MS = 10 * 60_000;
  * since this run began (by another process) is skipped.
  */
 export function createProviderCheck(deps: {
-  portals: Pick<PortalRepo, 'all'>;
+  portals: Pick<PortalRepo, 'all' | 'findById'>;
   settings: Pick<SettingsRepo, 'senders'>;
   providers: Pick<ProviderRegistry, 'registerOne' | 'bindEvents' | 'handlerUrl' | 'eventsUrl'>;
   rest: Pick<RestClient, 'call'>;
@@ -38,7 +38,7 @@ export function createProviderCheck(deps: {
   onRepair?: (what: 'provider' | 'event', n: number) => void;
 }) {
   /** Registers the missing providers and binds the missing events of one portal; throws on the first failed call. */
-  async function repair(portalId: number, progress: { providers: number; events: number }) {
+  async function repair(portalId: number, progress: { providers: number; events: number; codes?: string[] }) {
     const listed = await deps.rest.call<unknown>(portalId, 'messageservice.sender.list');
     const registered = new Set(Array.isArray(listed) ? listed.map(String) : Object.values(listed ?? {}).map(String));
     // Read after sender.list: removing a sender on the settings page deletes it in Bitrix24 first and from the store
@@ -49,6 +49,7 @@ export function createProviderCheck(deps: {
       for (const s of missing) {
         await deps.providers.registerOne(portalId, s, handler);
         progress.providers++;
+        progress.codes?.push(s.code);
       }
     }
     const bound = await deps.rest.call<Array<{ event?: string; handler?: string }>>(portalId, 'event.get');
@@ -61,8 +62,8 @@ export function createProviderCheck(deps: {
     }
   }
 
-  async function checkPortal(portalId: number): Promise<ProviderCheckResult> {
-    const progress = { providers: 0, events: 0 };
+  async function checkPortal(portalId: number, codes?: string[]): Promise<ProviderCheckResult> {
+    const progress = { providers: 0, events: 0, codes };
     let error: string | null = null;
     try {
       await repair(portalId, progress).catch(async (err) => {
@@ -104,7 +105,30 @@ export function createProviderCheck(deps: {
     return totals;
   }
 
-  return { runOnce };
+  /**
+   * One portal's check now, outside the schedule (an app update without tokens: Bitrix24 deleted the app's providers):
+   * under the same lease, and not when any process checked the portal within `minIntervalMs` (what anyone can ask for
+   * costs the portal's REST budget at most that often). The codes of the providers registered again; undefined when
+   * it did not run (checked lately, checked by another process now, or a portal that is not active or is disabled).
+   */
+  async function checkNow(portalId: number, minIntervalMs: number): Promise<{ registered: string[]; error: string | null } | undefined> {
+    const p = await deps.portals.findById(portalId);
+    if (!p || p.status !== 'active' || p.disabledAt) return undefined;
+    const held = await deps.leases.take(`provider_check:${portalId}`, deps.clock(), LEASE_MS);
+    if (!held) return undefined;
+    try {
+      const last = await deps.checks.last(portalId);
+      if (last && deps.clock() - last.checkedAt < minIntervalMs && deps.clock() >= last.checkedAt) return undefined;
+      const registered: string[] = [];
+      const result = await checkPortal(portalId, registered);
+      await deps.checks.record(portalId, result);
+      return { registered, error: result.error };
+    } finally {
+      await held.release(deps.clock());
+    }
+  }
+
+  return { runOnce, checkNow };
 }
 
 export type ProviderCheck = ReturnType<typeof createProviderCheck>;

@@ -49,8 +49,9 @@ export function createSettingsRepo(db: Db, crypto: Crypto) {
 
   /**
    * Saves the portal's gateway account. The one it replaces, when it is another account (accountKey) of a gateway
-   * that needs its credentials to tell the fate of what it took (RETIRES) and still has messages waiting for one, is
-   * kept as retired: SMS.ru's callbacks for them are signed with its key, and they are asked about at it. An account
+   * that needs its credentials to tell the fate of what it took (RETIRES), is kept as retired (even with nothing
+   * waiting now: another process may still send on it for a few seconds; the retention job erases it once nothing of
+   * it waits): SMS.ru's callbacks for them are signed with its key, and they are asked about at it. An account
    * saved again is no longer retired. (A Kannel's DLRs carry each message's own secret; an SMPP account's receipts
    * come over its binds, which are not kept.)
    */
@@ -67,8 +68,6 @@ export function createSettingsRepo(db: Db, crypto: Crypto) {
       if (!prev || !RETIRES.has(prev.gateway)) return;
       const prevKey = accountKey(prev.gateway, JSON.parse(crypto.decrypt(prev.credentials_enc)) as Record<string, string>, mac);
       if (prevKey === key) return;
-      const waiting = await trx('messages').where({ portal_id: portalId, gateway_account: prevKey }).whereIn('state', ['sending', 'sent']).first('id');
-      if (!waiting) return;
       const retired = { gateway: prev.gateway, credentials_enc: prev.credentials_enc, retired_at: now };
       await trx('retired_accounts').insert({ portal_id: portalId, account_key: prevKey, ...retired }).onConflict(['portal_id', 'account_key']).merge(retired);
     });
@@ -76,7 +75,7 @@ export function createSettingsRepo(db: Db, crypto: Crypto) {
 
   /** The accounts the portal switched away from, of one gateway kind or all, most recently retired first. */
   async function retired(portalId: number, kind?: string): Promise<RetiredAccount[]> {
-    const rows = await db('retired_accounts').where({ portal_id: portalId, ...(kind ? { gateway: kind } : {}) }).orderBy('retired_at', 'desc');
+    const rows = await db('retired_accounts').where({ portal_id: portalId, ...(kind ? { gateway: kind } : {}) }).whereIn('gateway', [...RETIRES]).orderBy('retired_at', 'desc');
     return rows.map((r) => ({ gateway: r.gateway, credentials: JSON.parse(crypto.decrypt(r.credentials_enc)), key: r.account_key, retiredAt: Number(r.retired_at) }));
   }
 
