@@ -69,13 +69,27 @@ export function createAccounts(deps: { settings: SettingsRepo; gateways: Gateway
     return accounts;
   }
 
+  /**
+   * What the statuses job asks about a portal's messages: its account, then the ones it switched away from (each
+   * knows only what it took, `exactly`: messages from before accounts were recorded are the current one's), each
+   * under a lease of its own.
+   */
+  async function toAsk(portalId: number): Promise<Array<{ account: Pick<Account, 'gateway' | 'key'>; lease: string; exactly: boolean }>> {
+    const current = await forPortal(portalId);
+    const earlier = await retiredFor(portalId);
+    return [
+      ...(current ? [{ account: current, lease: `statuses:${portalId}`, exactly: false }] : []),
+      ...earlier.map((a) => ({ account: a, lease: `statuses:${portalId}:${a.key}`, exactly: true })),
+    ];
+  }
+
   /** Settings changed: the next message uses the new account. */
   const forget = (portalId: number) => {
     cache.delete(portalId);
     retiredCache.delete(portalId);
   };
 
-  return { forPortal, retiredFor, forget };
+  return { forPortal, retiredFor, toAsk, forget };
 }
 
 export type Accounts = ReturnType<typeof createAccounts>;

@@ -33,19 +33,13 @@ export function createOutcomeLookups(deps: {
 
   async function runOnce(): Promise<number> {
     return forEachPortal(await deps.queue.portalsWithUnknown(), deps.log, 'statuses.lookup', async (portalId) => {
-      // The portal's account, then the ones it switched away from (each knows only what it took).
-      const current = await deps.accounts.forPortal(portalId);
-      const earlier = await deps.accounts.retiredFor(portalId);
       let changed = 0;
-      for (const [account, lease] of [
-        ...(current ? [[current, `statuses:${portalId}`] as const] : []),
-        ...earlier.map((a) => [a, `statuses:${portalId}:${a.key}`] as const),
-      ]) {
+      for (const { account, lease, exactly } of await deps.accounts.toAsk(portalId)) {
         if (!account.gateway.lookup) continue; // settled by reports, or by the window
         const held = await deps.leases.take(lease, deps.clock(), o.leaseMs);
         if (!held) continue;
         try {
-          changed += await settlePortal(portalId, account.gateway, account.key, () => held.renew(deps.clock(), o.leaseMs), account !== current);
+          changed += await settlePortal(portalId, account.gateway, account.key, () => held.renew(deps.clock(), o.leaseMs), exactly);
         } finally {
           await held.release(deps.clock());
         }
@@ -54,9 +48,9 @@ export function createOutcomeLookups(deps: {
     });
   }
 
-  async function settlePortal(portalId: number, gw: Gateway, account: string, renew: () => Promise<boolean>, retired = false): Promise<number> {
+  async function settlePortal(portalId: number, gw: Gateway, account: string, renew: () => Promise<boolean>, exactly = false): Promise<number> {
     let changed = 0;
-    const rows = await deps.queue.unknownOutcomes(portalId, deps.clock() - LOOKUP_SPACING_MS, o.perPortalLimit, account, retired);
+    const rows = await deps.queue.unknownOutcomes(portalId, deps.clock() - LOOKUP_SPACING_MS, o.perPortalLimit, account, exactly);
     for (const [i, r] of rows.entries()) {
       if (r.phone === null) continue; // erased at uninstall: nothing to ask by
       if (i > 0 && !(await renew())) break; // the lease ran out and another process took the portal over

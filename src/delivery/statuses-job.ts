@@ -39,21 +39,15 @@ export function createStatusesJob(deps: {
     const portals = await deps.queue.portalsWithSent(since);
     const start = portals.length ? turn++ % portals.length : 0;
     return forEachPortal([...portals.slice(start), ...portals.slice(0, start)], deps.log, 'statuses.poll', async (portalId) => {
-      // The portal's account, then the ones it switched away from: each is asked about the messages it took.
-      const current = await deps.accounts.forPortal(portalId);
-      const earlier = await deps.accounts.retiredFor(portalId);
       let changed = 0;
-      for (const [account, lease] of [
-        ...(current ? [[current, `statuses:${portalId}`] as const] : []),
-        ...earlier.map((a) => [a, `statuses:${portalId}:${a.key}`] as const),
-      ]) {
+      for (const { account, lease, exactly } of await deps.accounts.toAsk(portalId)) {
         if (!account.gateway.fetchStatuses) continue;
         const held = await deps.leases.take(lease, deps.clock(), o.pollLeaseMs);
         if (!held) continue; // another process polls it now
         // The last message asked about is the lease's mark: the next run, in any process, goes on after it.
         const position = { last: held.mark ?? 0 };
         try {
-          changed += await pollPortal(portalId, account.gateway, account.key, since, position, () => held.renew(deps.clock(), o.pollLeaseMs), account !== current);
+          changed += await pollPortal(portalId, account.gateway, account.key, since, position, () => held.renew(deps.clock(), o.pollLeaseMs), exactly);
         } finally {
           await held.release(deps.clock(), position.last);
         }
@@ -65,10 +59,10 @@ export function createStatusesJob(deps: {
   /** `renew` before each gateway call: the lease stays short (a dead poller blocks the portal only that long); a poller
    * that finds it lost stops there. */
   async function pollPortal(
-    portalId: number, gw: Gateway, account: string, since: number, position: { last: number }, renew: () => Promise<boolean>, retired = false,
+    portalId: number, gw: Gateway, account: string, since: number, position: { last: number }, renew: () => Promise<boolean>, exactly = false,
   ): Promise<number> {
     let changed = 0;
-    const rows = await deps.queue.sentSince(portalId, since, o.perPortalLimit, account, position.last, retired);
+    const rows = await deps.queue.sentSince(portalId, since, o.perPortalLimit, account, position.last, exactly);
     const size = gw.statusBatchSize ?? 100;
     for (let i = 0; i < rows.length; i += size) {
       if (i > 0 && !(await renew())) break; // the lease ran out and another process took the portal over
