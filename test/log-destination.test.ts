@@ -28,6 +28,24 @@ it('does not stall the process while nobody reads its standard output, and loses
   expect(parse(out).map((l) => l.i)).toEqual(Array.from({ length: 2000 }, (_, i) => i));
 }, 60_000);
 
+it('a graceful exit waits until every line is written, the write blocked on a full pipe included: nothing is lost', async () => {
+  // ~5 MB: the pipe (64 KB) is full long before the lines are logged, and stays full while nobody reads it.
+  const child = spawn(process.execPath, [...FIXTURE, '20000', 'tell'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  child.stdout.pause();
+  await new Promise((r) => setTimeout(r, 3000)); // nobody reads: flushStdout cannot have finished meanwhile
+  const flushedWhileUnread = err.includes('flushed');
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stdout.resume();
+  const status = await new Promise((done) => child.on('close', done));
+  expect(flushedWhileUnread).toBe(false);
+  expect(status).toBe(0);
+  expect(err).toContain('flushed');
+  expect(parse(out).map((l) => l.i)).toEqual(Array.from({ length: 20_000 }, (_, i) => i));
+}, 60_000);
+
 it('two processes sharing one standard output (npm start and its background process) never mix their lines', async () => {
   // Read slowly, so that the pipe is full most of the time: a write larger than the pipe takes whole (PIPE_BUF) is
   // then taken in parts, and the other process's lines land between them.

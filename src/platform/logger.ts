@@ -77,16 +77,26 @@ let stdout: ReturnType<typeof pino.destination> | undefined;
  * Waits (at most `timeoutMs`) until every line given to standard output is written, the write under way included:
  * a process that exits only writes out synchronously what no write has taken yet, so a write blocked on a full
  * pipe when it exits is lost. Graceful exits call this first; a crash can lose that one write (≤ 4,096 bytes).
+ * sonic-boom's own flush(cb) answers at once when its minLength is 0 (ours), so this watches the destination's
+ * state (`_writing`, `_len`, sonic-boom 4.2) and its 'write' and 'drain' events instead.
  */
 export function flushStdout(timeoutMs = 2_000): Promise<void> {
-  const out = stdout;
+  const out = stdout as (ReturnType<typeof pino.destination> & { _writing?: unknown; _len?: unknown }) | undefined;
   if (!out) return Promise.resolve();
+  const busy = () => out._writing === true || (typeof out._len === 'number' && out._len > 0);
+  if (!busy()) return Promise.resolve();
   return new Promise((resolve) => {
-    const giveUp = setTimeout(resolve, timeoutMs);
-    out.flush(() => {
+    const check = () => {
+      if (busy()) return;
+      done();
+    };
+    const done = () => {
       clearTimeout(giveUp);
+      out.off('write', check).off('drain', check);
       resolve();
-    });
+    };
+    const giveUp = setTimeout(done, timeoutMs);
+    out.on('write', check).on('drain', check);
   });
 }
 
