@@ -96,3 +96,29 @@ describe('an uninstall while a token refresh is under way', () => {
     expect(await ctx.deps.rest.call(portal.id, 'messageservice.sender.list')).toBeDefined();
   });
 });
+
+describe('an uninstall and a reinstall while a REST call with the old tokens is under way', () => {
+  it('the old call\'s terminal answer does not end the reinstalled portal', async () => {
+    fp.delayNext.push(300);
+    fp.failNext.push({ status: 403, body: { error: 'APPLICATION_NOT_FOUND', error_description: 'Application not found' } });
+    const call = ctx.deps.rest.call(portal.id, 'messageservice.sender.list').then(() => undefined, (err: unknown) => err);
+    // The request reached Bitrix24 with the old token and waits there.
+    for (let i = 0; i < 500 && fp.delayNext.length > 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(fp.delayNext).toHaveLength(0);
+    await ctx.deps.portals.markUninstalled(portal.id, false, now);
+    const fresh = fake.issueTokens(fp, 1);
+    await ctx.deps.portals.upsertInstalled({
+      memberId: fp.memberId, domain: fp.domain, restEndpoint: fp.endpoint,
+      tokens: { accessToken: fresh.accessToken, refreshToken: fresh.refreshToken, expiresAt: now + 3_600_000 }, now,
+    });
+    expect(await call).toMatchObject({ code: 'APPLICATION_NOT_FOUND' });
+    expect((await ctx.deps.portals.findById(portal.id))!.status).toBe('active');
+    expect(await ctx.deps.rest.call(portal.id, 'messageservice.sender.list')).toBeDefined();
+  });
+
+  it('the same answer for the tokens still stored ends the portal', async () => {
+    fp.failNext.push({ status: 403, body: { error: 'APPLICATION_NOT_FOUND', error_description: 'Application not found' } });
+    expect(await ctx.deps.rest.call(portal.id, 'messageservice.sender.list').then(() => undefined, (err: unknown) => err)).toMatchObject({ code: 'APPLICATION_NOT_FOUND' });
+    expect((await ctx.deps.portals.findById(portal.id))!).toMatchObject({ status: 'inactive', inactiveReason: expect.stringContaining('APPLICATION_NOT_FOUND') });
+  });
+});

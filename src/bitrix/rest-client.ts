@@ -98,10 +98,10 @@ export function createRestClient(deps: {
       }
       if (answer.kind === 'b24_error' && PAUSING.has(answer.error.code)) {
         const givenUp = await pausing.record(portalId, method, answer.error, known);
-        throw failed(method, givenUp ? await inactivateIfTerminal(portalId, method, givenUp, false) : answer.error);
+        throw failed(method, givenUp ? await inactivateIfTerminal(portalId, method, givenUp, false, accessToken) : answer.error);
       }
       // Only Bitrix24's own answer can end the portal; a call that got no answer never does.
-      const error = answer.kind === 'b24_error' ? await inactivateIfTerminal(portalId, method, answer.error, refreshed) : answer.error;
+      const error = answer.kind === 'b24_error' ? await inactivateIfTerminal(portalId, method, answer.error, refreshed, accessToken) : answer.error;
       if (await mayRetry(error)) continue;
       throw failed(method, error);
     }
@@ -147,11 +147,13 @@ export function createRestClient(deps: {
   /**
    * A terminal error makes the portal inactive, so later calls are refused here instead of hammering Bitrix24.
    * NO_AUTH_FOUND for a token just refreshed is terminal too: the app is gone from that portal (reference §5).
+   * Only while the portal still holds the token that was refused: an uninstall and a reinstall during the call
+   * stored a pair this answer says nothing about.
    */
-  async function inactivateIfTerminal(portalId: number, method: string, err: B24Error, refreshed: boolean): Promise<B24Error> {
+  async function inactivateIfTerminal(portalId: number, method: string, err: B24Error, refreshed: boolean, refusedAccessToken: string): Promise<B24Error> {
     const error = refreshed && err.code === 'NO_AUTH_FOUND' ? new B24Error(err.code, err.description, 'terminal', err.httpStatus) : err;
     if (error.kind !== 'terminal') return error;
-    if (await deps.portals.markInactive(portalId, `${error.code}: ${error.description}`, deps.clock())) deps.log.warn({ portalId, method, error: error.code }, 'b24.portal.inactive');
+    if (await deps.portals.markInactive(portalId, `${error.code}: ${error.description}`, deps.clock(), { refusedAccessToken })) deps.log.warn({ portalId, method, error: error.code }, 'b24.portal.inactive');
     return error;
   }
 

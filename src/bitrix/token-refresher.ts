@@ -80,7 +80,7 @@ export function createTokenRefresher(deps: {
       count('refreshed');
     } catch (err) {
       if (err instanceof B24Error && err.kind === 'terminal') {
-        if (await deps.portals.markInactive(portalId, `${err.code}: ${err.description}`, deps.clock(), lease)) deps.log.warn({ portalId, error: err.code }, 'b24.portal.inactive');
+        if (await deps.portals.markInactive(portalId, `${err.code}: ${err.description}`, deps.clock(), { lease })) deps.log.warn({ portalId, error: err.code }, 'b24.portal.inactive');
         await deps.portals.releaseRefreshLease(portalId, lease);
         count('terminal');
       } else {

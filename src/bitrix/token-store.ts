@@ -35,8 +35,11 @@ export interface TokenStore {
   /** With `lease`, only while that lease is still the portal's. */
   releaseRefreshLease(portalId: number, lease?: number): Promise<void>;
   /** The portal's tokens are useless until it is reinstalled or paid; calls are refused locally until then. */
-  /** False when the portal was uninstalled, or (`lease`, as saveTokens) the refresh lease is no longer held. */
-  markInactive(portalId: number, reason: string, now: number, lease?: number): Promise<boolean>;
+  /**
+   * False when the portal was uninstalled, or (`lease`, as saveTokens) the refresh lease is no longer held, or
+   * (`refusedAccessToken`) the portal no longer holds the token Bitrix24 refused.
+   */
+  markInactive(portalId: number, reason: string, now: number, fence?: { lease?: number; refusedAccessToken?: string }): Promise<boolean>;
   /** A call went through; the token keeper exercises the refresh token of portals idle for long. */
   touchRestCall(portalId: number, now: number): Promise<void>;
   /** The portal answered from a new address that the OAuth server confirmed (a renamed portal). */

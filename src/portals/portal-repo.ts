@@ -364,9 +364,18 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
   /**
    * False when the portal was uninstalled meanwhile (a refresh under way when Bitrix24 revoked its tokens ends in
    * invalid_grant): an uninstalled portal stays uninstalled, so nothing is sent for it and its reports are dropped.
+   * Fenced by the refresh lease that was taken (a refresh's answer), or by the access token Bitrix24 refused (a
+   * call's answer): false when other tokens were stored meanwhile (an uninstall and a reinstall).
    */
-  async function markInactive(id: number, reason: string, now: number, lease?: number): Promise<boolean> {
-    const n = await db('portals').where({ id, ...(lease !== undefined ? { refresh_lock_until: lease } : {}) }).whereNot({ status: 'uninstalled' }).update({ status: 'inactive', inactive_reason: reason.slice(0, 255), updated_at: now });
+  async function markInactive(id: number, reason: string, now: number, fence: { lease?: number; refusedAccessToken?: string } = {}): Promise<boolean> {
+    const where: Record<string, unknown> = { id, ...(fence.lease !== undefined ? { refresh_lock_until: fence.lease } : {}) };
+    if (fence.refusedAccessToken !== undefined) {
+      // Compare-and-set on the sealed token: a reinstall meanwhile stored another pair, which this answer says nothing about.
+      const row = await table().where({ id }).first('access_token_enc');
+      if (!row?.access_token_enc || !safeEqual(crypto.decrypt(row.access_token_enc), fence.refusedAccessToken)) return false;
+      where.access_token_enc = row.access_token_enc;
+    }
+    const n = await db('portals').where(where).whereNot({ status: 'uninstalled' }).update({ status: 'inactive', inactive_reason: reason.slice(0, 255), updated_at: now });
     changed(n);
     return n > 0;
   }
