@@ -161,6 +161,17 @@ describe('Bitrix24 REST client', () => {
     expect(moved).toMatchObject({ restEndpoint: fp.endpoint, domain: fp.domain });
   });
 
+  it('a renamed portal whose stored access token expired meanwhile: the token is refreshed once and the call reaches the new address', async () => {
+    const { fp, portal } = await setup();
+    await fake.movePortal(fp); // the old address answers 302, confirmed with app.info for the token we hold
+    fake.expireAccessTokens(fp); // which has expired: app.info answers expired_token
+    const before = fake.refreshCount;
+    expect(await ctx.deps.rest.call(portal.id, 'messageservice.message.status.update', status(fp, 'moved2').params)).toBe(true);
+    expect(fp.statusUpdates.map((s) => s.MESSAGE_ID)).toEqual(['moved2']);
+    expect(fake.refreshCount - before).toBe(1);
+    expect(await ctx.deps.portals.findById(portal.id)).toMatchObject({ restEndpoint: fp.endpoint, status: 'active' });
+  });
+
   it('answers a permanent error without retrying', async () => {
     const { fp, portal } = await setup();
     await expect(ctx.deps.rest.call(portal.id, 'no.such.method')).rejects.toMatchObject({ code: 'ERROR_METHOD_NOT_FOUND', kind: 'permanent' });

@@ -4,7 +4,7 @@ import type { Clock } from '../platform/clock.js';
 import type { Log } from '../platform/logger.js';
 import { certificateErrorCode, httpRequest, networkErrorCode } from '../platform/http.js';
 import { GATEWAY_ADDRESS_FORBIDDEN } from '../platform/address-guard.js';
-import { B24Error, CERT_UNTRUSTED, PAUSING, PORTAL_PAUSED, REFRESH_AND_RETRY, errorFromBody } from './errors.js';
+import { B24Error, CERT_UNTRUSTED, PAUSING, PORTAL_PAUSED, REFRESH_AND_RETRY, TOKEN_EXPIRED, errorFromBody } from './errors.js';
 import { createPausing, memoryPauses, type PausePolicy, type PauseStore } from './pauses.js';
 import type { Limiter } from './limiter.js';
 import type { OAuthClient } from './oauth.js';
@@ -183,6 +183,8 @@ export function createRestClient(deps: {
     try {
       res = await post(target, method, accessToken, { ...params, auth: accessToken });
     } catch (err) {
+      // The OAuth server refused the token we confirmed a renamed portal's new address with: refreshed like the portal's own refusal.
+      if (err instanceof B24Error && TOKEN_EXPIRED.has(err.code)) return { kind: 'b24_error', error: err };
       const cert = certificateErrorCode(err);
       const error = err instanceof B24Error ? err
         : (err as { code?: string } | null)?.code === GATEWAY_ADDRESS_FORBIDDEN ? addressForbidden(err as { host?: string }, target)
