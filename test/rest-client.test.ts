@@ -8,6 +8,8 @@ import { buildDeps } from '../src/deps.js';
 import { createLogger } from '../src/platform/logger.js';
 import { createTokenRefresher } from '../src/bitrix/token-refresher.js';
 import type { TokenStore } from '../src/bitrix/token-store.js';
+import { createRestClient } from '../src/bitrix/rest-client.js';
+import { createLimiter } from '../src/bitrix/limiter.js';
 
 let fake: FakeBitrix24;
 let ctx: TestContext;
@@ -90,6 +92,29 @@ describe('Bitrix24 REST client', () => {
 
     expect((await ctx.deps.portals.findById(portal.id))?.status).toBe('active');
     expect(await ctx.deps.rest.call(portal.id, 'messageservice.message.status.update', status(fp, 'after-race').params)).toBe(true);
+  });
+
+  it('another process rotating the pair between our refresh and our retry does not end the portal: the call goes out again with the stored token', async () => {
+    const { fp, portal } = await setup();
+    fake.expireAccessTokens(fp);
+    const before = fake.refreshCount;
+    let raced = false;
+    // Right after our call read the pair its own refresh stored, another process rotates the chain.
+    const portals: TokenStore = {
+      ...ctx.deps.portals,
+      async tokens(id) {
+        const read = await ctx.deps.portals.tokens(id);
+        if (!raced && fake.refreshCount > before) (raced = true, await ctx.deps.refresher.refresh(id, read!.accessToken));
+        return read;
+      },
+    };
+    const rest = createRestClient({
+      portals, refresher: ctx.deps.refresher, oauth: ctx.deps.oauth, limiter: createLimiter({ burst: 50, perSecond: 2 }),
+      dispatcher: ctx.deps.dispatcher, timeoutMs: 3000, clock: Date.now, log: createLogger('silent'), backoffMs: () => 1,
+    });
+    expect(await rest.call(portal.id, 'messageservice.message.status.update', status(fp, 'rotated').params)).toBe(true);
+    expect(raced).toBe(true);
+    expect(await ctx.deps.portals.findById(portal.id)).toMatchObject({ status: 'active', inactiveReason: null });
   });
 
   it('marks the portal inactive on invalid_grant, without a retry loop', async () => {

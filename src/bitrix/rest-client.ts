@@ -76,6 +76,7 @@ export function createRestClient(deps: {
   async function call<T = unknown>(portalId: number, method: string, params: Record<string, unknown> = {}): Promise<T> {
     const mayRetry = retryBudget(method, portalId);
     let refreshed = false;
+    let superseded = 0;
     for (;;) {
       // Read again on every pass: a refresh stores new tokens, a redirect a new endpoint.
       const { portal, accessToken } = await openPortal(portalId);
@@ -98,10 +99,15 @@ export function createRestClient(deps: {
       }
       if (answer.kind === 'b24_error' && PAUSING.has(answer.error.code)) {
         const givenUp = await pausing.record(portalId, method, answer.error, known);
-        throw failed(method, givenUp ? await inactivateIfTerminal(portalId, method, givenUp, false, accessToken) : answer.error);
+        if (givenUp?.kind === 'terminal') await inactivateIfTerminal(portalId, method, givenUp, accessToken);
+        throw failed(method, givenUp ?? answer.error);
       }
       // Only Bitrix24's own answer can end the portal; a call that got no answer never does.
-      const error = answer.kind === 'b24_error' ? await inactivateIfTerminal(portalId, method, answer.error, refreshed, accessToken) : answer.error;
+      const error = answer.kind === 'b24_error' ? terminalFor(answer.error, refreshed) : answer.error;
+      if (error.kind === 'terminal' && !(await inactivateIfTerminal(portalId, method, error, accessToken))) {
+        // Another process stored other tokens meanwhile (its refresh, a reinstall): the answer was about the old ones.
+        if (superseded++ < 2) continue;
+      }
       if (await mayRetry(error)) continue;
       throw failed(method, error);
     }
@@ -144,17 +150,22 @@ export function createRestClient(deps: {
     await deps.refresher.refresh(portalId, refusedToken);
   }
 
+  /** NO_AUTH_FOUND for a token just refreshed is terminal: the app is gone from that portal (reference §5). */
+  const terminalFor = (err: B24Error, refreshed: boolean) =>
+    refreshed && err.code === 'NO_AUTH_FOUND' ? new B24Error(err.code, err.description, 'terminal', err.httpStatus) : err;
+
   /**
-   * A terminal error makes the portal inactive, so later calls are refused here instead of hammering Bitrix24.
-   * NO_AUTH_FOUND for a token just refreshed is terminal too: the app is gone from that portal (reference §5).
-   * Only while the portal still holds the token that was refused: an uninstall and a reinstall during the call
-   * stored a pair this answer says nothing about.
+   * A terminal error makes the portal inactive, so later calls are refused here instead of hammering Bitrix24; only
+   * while the portal still holds the token that was refused. False when it holds other tokens now (another
+   * process's refresh, an uninstall and a reinstall during the call): the answer says nothing about those.
    */
-  async function inactivateIfTerminal(portalId: number, method: string, err: B24Error, refreshed: boolean, refusedAccessToken: string): Promise<B24Error> {
-    const error = refreshed && err.code === 'NO_AUTH_FOUND' ? new B24Error(err.code, err.description, 'terminal', err.httpStatus) : err;
-    if (error.kind !== 'terminal') return error;
-    if (await deps.portals.markInactive(portalId, `${error.code}: ${error.description}`, deps.clock(), { refusedAccessToken })) deps.log.warn({ portalId, method, error: error.code }, 'b24.portal.inactive');
-    return error;
+  async function inactivateIfTerminal(portalId: number, method: string, error: B24Error, refusedAccessToken: string): Promise<boolean> {
+    if (await deps.portals.markInactive(portalId, `${error.code}: ${error.description}`, deps.clock(), { refusedAccessToken })) {
+      deps.log.warn({ portalId, method, error: error.code }, 'b24.portal.inactive');
+      return true;
+    }
+    const stored = await deps.portals.tokens(portalId);
+    return !stored || stored.accessToken === refusedAccessToken;
   }
 
   /** Up to `retries` retries of retryable errors per call, each after its back-off; false once they are used up. */
