@@ -120,6 +120,57 @@ describe('status reports when the installer is no administrator any more', () =>
   });
 });
 
+describe('status reports when the installer is deactivated in Bitrix24 (every call with their pair: authorization_error)', () => {
+  beforeEach(() => {
+    fp.users.find((u) => u.id === 1)!.active = false;
+  });
+
+  it('go with an administrator who opened the app, as for ACCESS_DENIED', async () => {
+    await openAppPage(ctx, fake, fp, { userId: 3 });
+    const id = await failedSms(2);
+    await ctx.deps.reporter.runOnce({ flush: true });
+    expect(fp.shown.get(id)).toBe('failed');
+    expect(fp.statusUpdates.at(-1)).toMatchObject({ MESSAGE_ID: id, userId: 3 });
+    expect(await ctx.deps.portals.findById(portal.id)).toMatchObject({ status: 'active', reportsWaitingSince: null });
+  });
+
+  it('with no other identity they wait (never dropped), the portal says so, and go with the next administrator who opens the app', async () => {
+    const id = await failedSms(2);
+    await ctx.deps.reporter.runOnce({ flush: true });
+    expect(fp.shown.get(id)).toBe('sent');
+    expect(await report(id)).toMatchObject({ outcome: 'pending', last_error: expect.stringMatching(/^ACCESS_DENIED/) });
+    expect((await ctx.deps.portals.findById(portal.id))?.reportsWaitingSince).not.toBeNull();
+    now += 15 * 86_400_000; // past REPORT_MAX_AGE
+    await ctx.db('status_reports').update({ next_attempt_at: now });
+    await ctx.deps.reporter.runOnce({ flush: true });
+    expect((await report(id)).outcome).toBe('pending');
+
+    await openAppPage(ctx, fake, fp, { userId: 3 });
+    await ctx.deps.reporter.runOnce({ flush: true });
+    expect(fp.shown.get(id)).toBe('failed');
+    expect((await ctx.deps.portals.findById(portal.id))?.reportsWaitingSince).toBeNull();
+  });
+});
+
+describe('a waiting report through failed tries', () => {
+  it('stays waiting through two failed tries in a row past REPORT_MAX_AGE, and is delivered afterwards', async () => {
+    const id = await failedSms(2);
+    await ctx.deps.reporter.runOnce({ flush: true });
+    expect(await report(id)).toMatchObject({ outcome: 'pending', last_error: expect.stringMatching(/^ACCESS_DENIED/) });
+    now += 15 * 86_400_000;
+    for (let i = 0; i < 2; i++) {
+      fp.failNext.push(...Array.from({ length: 5 }, () => ({ status: 500, body: { error: 'INTERNAL_SERVER_ERROR', error_description: 'boom' } })));
+      await ctx.db('status_reports').update({ next_attempt_at: now });
+      await ctx.deps.reporter.runOnce({ flush: true });
+      expect(fp.failNext).toHaveLength(0);
+      expect(await report(id)).toMatchObject({ outcome: 'pending', last_error: expect.stringMatching(/^ACCESS_DENIED.*INTERNAL_SERVER_ERROR/) });
+    }
+    await openAppPage(ctx, fake, fp, { userId: 3 });
+    await ctx.deps.reporter.runOnce({ flush: true });
+    expect(fp.shown.get(id)).toBe('failed');
+  });
+});
+
 describe('an administrator\'s pair kept too long', () => {
   it('is not promoted once its refresh token may have died (27 days): the portal stays active and the reports wait', async () => {
     await openAppPage(ctx, fake, fp, { userId: 3 });

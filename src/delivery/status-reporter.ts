@@ -14,7 +14,14 @@ const BATCH = 50; // commands per batch call (reference §6)
 // ERROR_MESSAGE_STATUS_INCORRECT…) will never succeed and is recorded and dropped.
 const TRANSIENT = new Set(['QUERY_LIMIT_EXCEEDED', 'OPERATION_TIME_LIMIT', 'INTERNAL_SERVER_ERROR', 'NO_RESULT']);
 const DENIED = 'ACCESS_DENIED';
+/**
+ * Whole calls refused for the stored pair's user (core rest/lib/oauth/auth.php): deactivated or dismissed
+ * (authorization_error), or no longer allowed to use the app (user_access_error). Every report of the call is then
+ * refused as ACCESS_DENIED is: other identities, else it waits.
+ */
+const USER_REFUSED = new Set(['authorization_error', 'user_access_error']);
 const PURGE_EVERY_MS = 60_000;
+const WAITING_NOTE = `${WAITING}: no token we hold may report it`;
 
 /** Reports final statuses to Bitrix24 with messageservice.message.status.update, 50 per batch call per portal. */
 export function createStatusReporter(deps: {
@@ -43,7 +50,11 @@ export function createStatusReporter(deps: {
     for (const r of tooOld) await deps.reports.drop(r.id, `gave up: ${error}`, now);
     const again = rs.filter((r) => !old(r));
     const attempts = Math.max(1, ...again.map((r) => r.attempts));
-    await deps.reports.retry(again.map((r) => r.id), now + backoffMs(attempts, random(), { baseMs: o.retryBaseMs, capMs: o.retryCapMs }), error, now);
+    const at = now + backoffMs(attempts, random(), { baseMs: o.retryBaseMs, capMs: o.retryCapMs });
+    // A waiting report stays marked as waiting through a failed try (a 5xx, a pause), or the next one would drop it.
+    const waiting = again.filter((r) => r.last_error?.startsWith(WAITING));
+    await deps.reports.retry(again.filter((r) => !waiting.includes(r)).map((r) => r.id), at, error, now);
+    await deps.reports.retry(waiting.map((r) => r.id), at, `${WAITING_NOTE} (last try: ${error})`, now);
     count('dropped', tooOld.length);
     count('retry', again.length);
   }
@@ -62,8 +73,12 @@ export function createStatusReporter(deps: {
         count('dropped', chunk.length);
         return deps.log.info({ portalId, n: chunk.length }, 'status.report.dropped');
       }
-      deps.log.warn({ portalId, error: code, n: chunk.length }, 'status.report.deferred');
-      return retryOrDrop(chunk, code);
+      if (!USER_REFUSED.has(code)) {
+        deps.log.warn({ portalId, error: code, n: chunk.length }, 'status.report.deferred');
+        return retryOrDrop(chunk, code);
+      }
+      deps.log.warn({ portalId, error: code }, 'status.report.user_refused');
+      results = chunk.map((): BatchResult => ({ ok: false, error: DENIED, description: (err as B24Error).description }));
     }
     results = await otherIdentities(portalId, chunk, results);
     const now = deps.clock();
@@ -89,7 +104,7 @@ export function createStatusReporter(deps: {
       // No token we hold may set these statuses: they wait (never dropped for age) until an administrator opens the
       // app's page, which gives us their token and wakes them.
       const attempts = Math.max(1, ...denied.map((r) => r.attempts));
-      await deps.reports.retry(denied.map((r) => r.id), now + backoffMs(attempts, random(), { baseMs: o.retryBaseMs, capMs: o.retryCapMs }), `${WAITING}: no token we hold may report it`, now);
+      await deps.reports.retry(denied.map((r) => r.id), now + backoffMs(attempts, random(), { baseMs: o.retryBaseMs, capMs: o.retryCapMs }), WAITING_NOTE, now);
       await deps.identities.setReportsWaiting(portalId, now);
       deps.log.warn({ portalId, n: denied.length }, 'status.report.waiting');
       count('waiting', denied.length);

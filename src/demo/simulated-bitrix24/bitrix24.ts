@@ -13,6 +13,8 @@ import { nextMessageId, smsForm } from './sms-body.js';
 export interface SimulatedUser {
   id: number;
   admin: boolean;
+  /** A user dismissed or deactivated in Bitrix24: their tokens are refused as a whole (authorization_error). */
+  active?: boolean;
 }
 
 export interface TokenInfo {
@@ -189,6 +191,8 @@ export async function startSimulatedBitrix24(opts: SimulatedOptions = {}) {
     if (!t || t.portal !== portal) return send(res, 401, { error: 'NO_AUTH_FOUND', error_description: 'Wrong authorization data' });
     const e = tokenError(t);
     if (e) return send(res, e.status, e.body);
+    // Core rest/lib/oauth/auth.php: CRestUtil::makeAuth() fails for a user who is not active.
+    if (t.user.active === false) return send(res, 401, { error: 'authorization_error', error_description: 'Unable to authorize user' });
     const params = { ...fields };
     delete params.auth;
     const out = withOperating(portal, method, callMethod(api, portal, t!.user, method, params, false));
