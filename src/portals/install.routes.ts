@@ -18,6 +18,7 @@ import type { InstallService } from './install.service.js';
 import type { PortalRepo } from './portal-repo.js';
 import type { SettingsRepo } from './settings-repo.js';
 import { GatewayCheckFailed } from './settings.service.js';
+import { senderCode } from './providers.js';
 import { PortalTooOld, type MethodCheck } from './capabilities.js';
 
 /** The install page: Bitrix24 opens it in a frame (POST /install); its form posts to /install/save. */
@@ -83,8 +84,11 @@ export function installRoutes(deps: {
     const { holder, portal } = session;
     const saved = await deps.settings.get(portal.id);
     const input = parseSubmission(req.body ?? {}, holder.lang, saved, { allowPrivate: deps.config.ALLOW_PRIVATE_GATEWAYS });
-    const values = Object.fromEntries(['provider', 'sender', 'kannel_url', 'kannel_username', 'smscru_login', ...SMPP_FORM_FIELDS].map((k) => [k, String(req.body?.[k] ?? '')]));
+    const values = Object.fromEntries(['provider', 'sender', 'kannel_url', 'kannel_username', 'kannel_max_parts', 'smscru_login', ...SMPP_FORM_FIELDS].map((k) => [k, String(req.body?.[k] ?? '')]));
     if (!input.ok) return renderForm(res, 422, holder, { values, errors: input.errors });
+    // The form replaces the first sender; another one whose provider CODE the new name would take is not renamed.
+    const clash = (await deps.settings.senders(portal.id)).slice(1).find((s) => s.code === senderCode(input.sender) && s.name !== input.sender);
+    if (clash) return renderForm(res, 422, holder, { values, errors: { sender: t(holder.lang).form.senderNameClash(clash.name || t(holder.lang).defaultSenderName) } });
     try {
       const { codes, balance } = await deps.install.configure(portal.id, { gateway: input.gateway, credentials: input.credentials, sender: input.sender });
       frameHeaders(res, originOf(portal.restEndpoint), sdkOrigin(deps.config.B24_JS_SDK_URL));

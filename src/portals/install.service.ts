@@ -74,8 +74,8 @@ export function createInstallService(deps: {
 
   /**
    * The install form: the portal's methods first (an on-premise portal may lack them: PortalTooOld, nothing is
-   * saved or registered), the gateway, then the single sender it manages (a replaced one is removed from Bitrix24
-   * too), the provider registration and the lifecycle events. Settings are stored before providers are registered, so a
+   * saved or registered), the gateway, then the first sender, which it manages (a replaced one is removed from
+   * Bitrix24 too), the provider registration and the lifecycle events. Settings are stored before providers are registered, so a
    * Bitrix24 failure can simply be retried by submitting again.
    */
   async function configure(
@@ -90,9 +90,10 @@ export function createInstallService(deps: {
     // Throws GatewayCheckFailed before anything is saved.
     const { balance } = await deps.settingsService.saveGateway(portalId, input.gateway, input.credentials);
     const code = senderCode(input.sender);
-    for (const old of await deps.settings.senders(portalId)) {
-      if (old.code !== code) await deps.providers.unregister(portalId, old.code);
-    }
+    // The form shows the first sender only: a new name replaces it, the others (added on the settings page, kept
+    // by an uninstall without CLEAN) stay.
+    const [shown] = await deps.settings.senders(portalId);
+    if (shown && shown.code !== code) await deps.providers.unregister(portalId, shown.code);
     await deps.settings.addSender(portalId, { code, name: input.sender }, deps.clock());
     const codes = await deps.providers.registerAll(portalId);
     await deps.providers.bindEvents(portalId, INSTALL_EVENTS);

@@ -43,7 +43,8 @@ export function createProviderCheck(deps: {
     const registered = new Set(Array.isArray(listed) ? listed.map(String) : Object.values(listed ?? {}).map(String));
     // Read after sender.list: removing a sender on the settings page deletes it in Bitrix24 first and from the store
     // second, so this order narrows (it cannot close) the moment in which a sender just removed looks missing.
-    const missing = (await deps.settings.senders(portalId)).filter((s) => !registered.has(s.code));
+    // Missing from Bitrix24, or there under a name it no longer should have (registered_at cleared: settings-repo).
+    const missing = (await deps.settings.senders(portalId)).filter((s) => !registered.has(s.code) || s.registeredAt == null);
     if (missing.length) {
       const handler = await deps.providers.handlerUrl(portalId);
       for (const s of missing) {

@@ -1,6 +1,7 @@
 import type { Db } from '../platform/db.js';
 import type { Crypto } from '../platform/crypto.js';
 import { accountKey, accountMac } from '../delivery/accounts.js';
+import { appUninstalled, stillInstalled } from './portal-repo.js';
 
 export interface GatewaySettings {
   gateway: string; // the kind: smsru, kannel
@@ -65,6 +66,8 @@ export function createSettingsRepo(db: Db, crypto: Crypto) {
       const prev = await trx('settings').where({ portal_id: portalId }).first('gateway', 'credentials_enc');
       await trx('settings').insert({ portal_id: portalId, ...fields }).onConflict('portal_id').merge(fields);
       await trx('retired_accounts').where({ portal_id: portalId, account_key: key }).delete();
+      // An uninstall that landed while the credentials were being checked erased them: nothing comes back.
+      if (!(await stillInstalled(trx, portalId))) throw appUninstalled();
       if (!prev || !RETIRES.has(prev.gateway)) return;
       const prevKey = accountKey(prev.gateway, JSON.parse(crypto.decrypt(prev.credentials_enc)) as Record<string, string>, mac);
       if (prevKey === key) return;
@@ -86,10 +89,10 @@ export function createSettingsRepo(db: Db, crypto: Crypto) {
   }
 
   async function addSender(portalId: number, s: { code: string; name: string }, now: number) {
-    await db('senders')
-      .insert({ portal_id: portalId, code: s.code, name: s.name, created_at: now })
-      .onConflict(['portal_id', 'code'])
-      .merge({ name: s.name });
+    await db.transaction(async (trx) => {
+      await trx('senders').insert({ portal_id: portalId, code: s.code, name: s.name, created_at: now }).onConflict(['portal_id', 'code']).merge({ name: s.name });
+      if (!(await stillInstalled(trx, portalId))) throw appUninstalled();
+    });
   }
 
   async function removeSender(portalId: number, code: string) {
@@ -98,6 +101,11 @@ export function createSettingsRepo(db: Db, crypto: Crypto) {
 
   async function markRegistered(portalId: number, code: string, now: number) {
     await db('senders').where({ portal_id: portalId, code }).update({ registered_at: now });
+  }
+
+  /** Bitrix24 no longer has the senders as stored (their names changed with the gateway): the provider check registers them again. */
+  async function markUnregistered(portalId: number) {
+    await db('senders').where({ portal_id: portalId }).update({ registered_at: null });
   }
 
   /** Every portal's gateway kind (the operator console's list). */
@@ -117,7 +125,7 @@ export function createSettingsRepo(db: Db, crypto: Crypto) {
     return Object.fromEntries(rows.map((r) => [String(r.gateway), Number(r.n)]));
   }
 
-  return { get, kindOf, allOfKind, save, retired, gatewayKinds, configuredByGateway, senders, addSender, removeSender, markRegistered };
+  return { get, kindOf, allOfKind, save, retired, gatewayKinds, configuredByGateway, senders, addSender, removeSender, markRegistered, markUnregistered };
 }
 
 export type SettingsRepo = ReturnType<typeof createSettingsRepo>;

@@ -15,6 +15,7 @@ import type { SettingsRepo } from './settings-repo.js';
 import { GatewayCheckFailed, type SettingsService } from './settings.service.js';
 import type { SettingsViewRenderer } from './settings-view.js';
 import type { ConnectionCheck, ConnectionState } from './connection-check.js';
+import { senderCode } from './providers.js';
 
 /**
  * The app's page inside Bitrix24 (`POST /`, opened in a frame like the install page) and its administrators'
@@ -23,7 +24,7 @@ import type { ConnectionCheck, ConnectionState } from './connection-check.js';
 export function settingsRoutes(deps: {
   settingsService: SettingsService;
   settingsView: SettingsViewRenderer;
-  settings: Pick<SettingsRepo, 'get'>;
+  settings: Pick<SettingsRepo, 'get' | 'senders'>;
   portals: PortalRepo;
   formTokens: FormTokens;
   connection: Pick<ConnectionCheck, 'start' | 'status'>;
@@ -52,23 +53,28 @@ export function settingsRoutes(deps: {
     const { holder, portal } = await openFormToken(deps, req, res, 'app.gateway');
     const saved = await deps.settings.get(portal.id);
     const input = parseSubmission(req.body ?? {}, holder.lang, saved, { allowPrivate: deps.config.ALLOW_PRIVATE_GATEWAYS });
-    const values = Object.fromEntries(['provider', 'kannel_url', 'kannel_username', 'smscru_login', ...SMPP_FORM_FIELDS].map((k) => [k, String(req.body?.[k] ?? '')]));
+    const values = Object.fromEntries(['provider', 'kannel_url', 'kannel_username', 'kannel_max_parts', 'smscru_login', ...SMPP_FORM_FIELDS].map((k) => [k, String(req.body?.[k] ?? '')]));
     const country = z.string().regex(/^[A-Z]{2}$/).safeParse(req.body?.default_country);
     if (!input.ok) return view.render(res, 422, holder, portal, { values, errors: input.errors });
-    let fresh;
+    let updated;
     try {
-      fresh = await service.updateGateway(portal.id, input, country.success ? country.data : undefined);
+      updated = await service.updateGateway(portal.id, input, country.success ? country.data : undefined);
     } catch (err) {
       if (!(err instanceof GatewayCheckFailed)) throw err;
       return view.render(res, 422, holder, portal, { values, errors: { [checkFailureField(input.gateway, err.check)]: checkFailureText(holder.lang, input.gateway, err.check) } });
     }
-    await view.render(res, 200, holder, fresh, { flash: t(holder.lang).saved, withBalance: true });
+    // Saved; the providers' new names (sandbox or not) did not reach Bitrix24: said, and the provider check retries.
+    const alert = updated.renameFailed ? registrationFailure(updated.renameFailed, holder.lang).alert : undefined;
+    await view.render(res, 200, holder, updated.portal, { flash: t(holder.lang).saved, alert, withBalance: true });
   });
 
   router.post('/app/senders/add', formBody, async (req, res) => {
     const { holder, portal } = await openFormToken(deps, req, res, 'app.senders.add');
     const name = senderField(holder.lang).safeParse(req.body?.sender_name);
     if (!name.success) return view.render(res, 422, holder, portal, { values: { sender_name: String(req.body?.sender_name ?? '') }, errors: { sender_name: name.error.issues[0]!.message } });
+    // Names that differ only in case or punctuation make the same provider CODE: the second would rename the first.
+    const clash = (await deps.settings.senders(portal.id)).find((s) => s.code === senderCode(name.data) && s.name !== name.data);
+    if (clash) return view.render(res, 422, holder, portal, { values: { sender_name: name.data }, errors: { sender_name: t(holder.lang).form.senderNameClash(clash.name || t(holder.lang).defaultSenderName) } });
     try {
       await service.addSender(portal.id, name.data);
     } catch (err) {

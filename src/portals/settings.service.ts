@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { B24Error } from '../bitrix/errors.js';
 import type { Clock } from '../platform/clock.js';
 import type { Log } from '../platform/logger.js';
 import { AppError } from '../platform/errors.js';
@@ -95,15 +96,24 @@ export function createSettingsService(deps: {
   }
 
   /** The settings page's gateway form: the account (checked first), then the default country. The portal as saved. */
-  async function updateGateway(portalId: number, input: { gateway: string; credentials?: Record<string, string> }, defaultCountry?: string): Promise<Portal> {
+  async function updateGateway(
+    portalId: number, input: { gateway: string; credentials?: Record<string, string> }, defaultCountry?: string,
+  ): Promise<{ portal: Portal; renameFailed?: B24Error }> {
     const before = (await deps.settings.get(portalId))?.gateway;
     await saveGateway(portalId, input.gateway, input.credentials);
+    let renameFailed: B24Error | undefined;
     if (before !== input.gateway && (before === 'sandbox' || input.gateway === 'sandbox')) {
-      // The providers' names say whether SMS are really sent (providers.ts): they change with the gateway.
-      await deps.providers.registerAll(portalId).catch((err) => deps.log.warn({ portalId, error: err.code ?? String(err) }, 'provider.rename.failed'));
+      // The providers' names say whether SMS are really sent (providers.ts): they change with the gateway. Until
+      // Bitrix24 has the new names the senders count as unregistered, so the provider check renames them if this fails.
+      await deps.settings.markUnregistered(portalId);
+      await deps.providers.registerAll(portalId).catch((err: unknown) => {
+        deps.log.warn({ portalId, error: (err as { code?: string }).code ?? String(err) }, 'provider.rename.failed');
+        if (!(err instanceof B24Error)) throw err;
+        renameFailed = err;
+      });
     }
     if (defaultCountry) await deps.portals.setDefaultCountry(portalId, defaultCountry, deps.clock());
-    return (await deps.portals.findById(portalId))!;
+    return { portal: (await deps.portals.findById(portalId))!, renameFailed };
   }
 
   /** The live balance: a number, undefined when the gateway has none to tell, null when it could not be asked in time. */

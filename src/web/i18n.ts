@@ -113,6 +113,7 @@ const en = {
   form: {
     chooseGateway: 'Choose a gateway from the list',
     senderName: 'Up to 11 Latin letters, digits, spaces and . _ & -, or a number of up to 15 digits',
+    senderNameClash: (other: string) => `Too close to the sender "${other}" (Bitrix24 would show them as one provider): choose another name, or remove "${other}" first`,
     kannelUrl: 'Enter the smsbox address, e.g. http://kannel:13013',
     httpOnly: 'http or https only',
     noQuery: 'The smsbox address only, without ? or #',
@@ -240,6 +241,7 @@ const ru: typeof en = {
   form: {
     chooseGateway: 'Выберите шлюз из списка',
     senderName: 'До 11 латинских букв, цифр, пробелов и . _ & - или номер до 15 цифр',
+    senderNameClash: (other: string) => `Слишком похоже на отправителя «${other}» (в Битрикс24 это был бы один провайдер): выберите другое имя или сначала удалите «${other}»`,
     kannelUrl: 'Введите адрес smsbox, например http://kannel:13013',
     httpOnly: 'Только http или https',
     noQuery: 'Только адрес smsbox, без ? и #',
