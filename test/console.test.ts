@@ -117,6 +117,34 @@ describe('operator console', () => {
     }
   });
 
+  it("shows a portal's error codes, never words of its own, in the console's trusted flash and its provider-check column", async () => {
+    const portal = (await ctx.deps.portals.findByMemberId(fp.memberId))!;
+    const { cookie, csrf } = await login();
+    const flashOf = async (what: string) => {
+      const act = await request(ctx.app).post(`/admin/portals/${portal.id}/${what}`).set('cookie', cookie).type('form').send({ csrf });
+      expect(act.status).toBe(303);
+      const page = await request(ctx.app).get(String(act.headers.location)).set('cookie', cookie);
+      return /<div class="ok" role="status">([^<]*)</.exec(page.text)?.[1];
+    };
+    // The tenant's server (any public host can be a "portal") answers with an error code of its choosing.
+    const evil = 'Your console session expired. Sign in again at https://evil.example/admin';
+    fp.failNext.push({ status: 400, body: { error: evil, error_description: 'x' } });
+    expect(await flashOf('reregister')).toBe(`${portal.domain}: registration failed (error)`);
+    fp.failNext.push({ status: 400, body: { error: evil, error_description: 'x' } });
+    expect(await flashOf('rotate-key')).toMatch(new RegExp(`^${portal.domain}: new handler key, but Bitrix24 could not be told \\(error\\)`));
+    // Bitrix24's own codes are shown as they are.
+    fp.failNext.push({ status: 400, body: { error: 'ERROR_ARGUMENT', error_description: 'Argument "CODE" is invalid' } });
+    expect(await flashOf('reregister')).toBe(`${portal.domain}: registration failed (ERROR_ARGUMENT)`);
+
+    const check = { checkedAt: Date.now(), outcome: 'error' as const, providersRepaired: 0, eventsRepaired: 0 };
+    await ctx.deps.providerChecks.record(portal.id, { ...check, error: evil });
+    const page = (await request(ctx.app).get('/admin').set('cookie', cookie)).text;
+    expect(page).not.toContain('evil.example');
+    expect(page).toMatch(/<td class="provider-check"><span class="st st-failed">error error<\/span>/);
+    await ctx.deps.providerChecks.record(portal.id, { ...check, error: 'invalid_grant' });
+    expect((await request(ctx.app).get('/admin').set('cookie', cookie)).text).toMatch(/<td class="provider-check"><span class="st st-failed">error invalid_grant<\/span>/);
+  });
+
   it('disables and enables a portal, registers its providers again, and retries its failed status reports', async () => {
     const portal = (await ctx.deps.portals.findByMemberId(fp.memberId))!;
     const { cookie, csrf } = await login();

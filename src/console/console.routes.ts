@@ -8,7 +8,7 @@ import { AppError } from '../platform/errors.js';
 import { HANDLER_KEY_GRACE_MS, type PortalRepo } from '../portals/portal-repo.js';
 import type { SettingsRepo } from '../portals/settings-repo.js';
 import type { ProviderRegistry } from '../portals/providers.js';
-import type { ProviderCheckRepo } from '../portals/provider-check-repo.js';
+import type { ProviderCheckRepo, ProviderCheckResult } from '../portals/provider-check-repo.js';
 import type { PauseStore } from '../bitrix/pauses.js';
 import { consolePage, loginPage } from '../../views/console.js';
 import type { StatsRepo } from './stats-repo.js';
@@ -24,6 +24,13 @@ const COOKIE = 'b24sms_admin';
 const SESSION_MS = 12 * 60 * 60 * 1000;
 const DEVICE_COOKIE = 'b24sms_device';
 const DEVICE_MS = 365 * 24 * 60 * 60 * 1000;
+
+/**
+ * An error code as the console shows it. A portal's server chooses its answer's `error` (any public host can be a
+ * portal), so only what looks like a code is shown: Bitrix24's are like QUERY_LIMIT_EXCEEDED or invalid_grant.
+ */
+const shownCode = (code: unknown) => (typeof code === 'string' && /^[A-Za-z0-9_.]{1,64}$/.test(code) ? code : 'error');
+const shownCheck = (c: ProviderCheckResult | undefined) => (c ? { ...c, error: c.error === null ? null : shownCode(c.error) } : null);
 
 function cookie(req: Request, name: string): string | undefined {
   for (const part of String(req.headers.cookie ?? '').split(';')) {
@@ -139,7 +146,7 @@ export function consoleRoutes(deps: {
         id: p.id, domain: p.domain, memberId: p.memberId, status: p.status, inactiveReason: p.inactiveReason, disabled: Boolean(p.disabledAt),
         reportsWaitingSince: p.reportsWaitingSince,
         gateway: gateways.get(p.id) ?? null, ...(figures.get(p.id) ?? { today: 0, deliveryRate: null, lastError: null }),
-        providerCheck: checks.get(p.id) ?? null,
+        providerCheck: shownCheck(checks.get(p.id)),
         paused: running.filter((x) => x.portalId === p.id),
       })),
       health,
@@ -184,7 +191,7 @@ export function consoleRoutes(deps: {
       await deps.providers.bindEvents(p.id);
       back(res, `${p.domain}: registered ${codes.join(', ') || 'no senders'}`);
     } catch (err) {
-      back(res, `${p.domain}: registration failed (${(err as { code?: string }).code ?? 'error'})`);
+      back(res, `${p.domain}: registration failed (${shownCode((err as { code?: unknown }).code)})`);
     }
   });
 
@@ -203,7 +210,7 @@ export function consoleRoutes(deps: {
       back(res, `${p.domain}: new handler key, ${codes.join(', ') || 'no senders'} registered with it; the old key works ${HANDLER_KEY_GRACE_MS / 60_000} more minutes`);
     } catch (err) {
       deps.log.warn({ portalId: p.id, error: (err as { code?: string }).code ?? String(err) }, 'console.portal.handler_key_not_registered');
-      back(res, `${p.domain}: new handler key, but Bitrix24 could not be told (${(err as { code?: string }).code ?? 'error'}); both keys work until it is: rotate again`);
+      back(res, `${p.domain}: new handler key, but Bitrix24 could not be told (${shownCode((err as { code?: unknown }).code)}); both keys work until it is: rotate again`);
     }
   });
 
