@@ -237,6 +237,41 @@ describe('operator console login throttle', () => {
     expect((await attempt(ctx.app, PASSWORD)).status).toBe(303);
   });
 
+  it('a browser keeps its device across sign-ins instead of collecting a new one each time', async () => {
+    const deviceId = (res: request.Response) => ctx.deps.crypto.readSigned<{ id: string }>(decodeURIComponent(setCookies(res).b24sms_device!.split('=')[1]!))!.id;
+    const first = await attempt(ctx.app, PASSWORD);
+    const again = await attempt(ctx.app, PASSWORD, { cookie: setCookies(first).b24sms_device });
+    expect(deviceId(again)).toBe(deviceId(first));
+    // A browser without one gets a new one.
+    expect(deviceId(await attempt(ctx.app, PASSWORD))).not.toBe(deviceId(first));
+  });
+
+  it('device cookies earned with an old ADMIN_PASSWORD give no extra guesses against the new one', async () => {
+    // Whoever knew the old password (a leak, a former operator) signs in a few times and keeps the device cookies.
+    const devices: string[] = [];
+    for (let i = 0; i < 4; i++) devices.push(setCookies(await attempt(ctx.app, PASSWORD)).b24sms_device!);
+    const changed = createApp(buildDeps({ config: { ...ctx.config, ADMIN_PASSWORD: 'operator-secret-2' }, db: ctx.db, log: createLogger('silent'), secretKey: TEST_SECRET_KEY }));
+    let compared = 0;
+    for (const cookie of [undefined, ...devices]) {
+      for (let i = 0; i < 10; i++) {
+        const st = (await attempt(changed, `guess-${i}`, { cookie })).status;
+        if (st !== 401) break;
+        compared++;
+      }
+    }
+    expect(compared).toBe(5); // one address: LOGIN_THROTTLE's 5 guesses per 15 minutes
+    expect((await attempt(changed, 'operator-secret-2', { cookie: devices[0] })).status).toBe(429);
+  });
+
+  it('after ADMIN_PASSWORD changed, the operator signing in with the new one gets a device good against guesses from the address', async () => {
+    const old = setCookies(await attempt(ctx.app, PASSWORD)).b24sms_device!;
+    const changed = createApp(buildDeps({ config: { ...ctx.config, ADMIN_PASSWORD: 'operator-secret-2' }, db: ctx.db, log: createLogger('silent'), secretKey: TEST_SECRET_KEY }));
+    const renewed = setCookies(await attempt(changed, 'operator-secret-2', { cookie: old })).b24sms_device!;
+    for (let i = 0; i < 5; i++) expect((await attempt(changed, 'guess')).status).toBe(401);
+    expect((await attempt(changed, 'operator-secret-2', { cookie: old })).status).toBe(429);
+    expect((await attempt(changed, 'operator-secret-2', { cookie: renewed })).status).toBe(303);
+  });
+
   it('with TRUST_PROXY=loopback, counts the client address the proxy forwards', async () => {
     const behind = await createTestContext({ fake, env: { ADMIN_PASSWORD: PASSWORD, TRUST_PROXY: 'loopback' } });
     try {

@@ -52,9 +52,10 @@ function cookie(req: Request, name: string): string | undefined {
  * carries a keyed hash of the password it was opened with.
  *
  * Failed logins are throttled by OWASP's device cookies: a successful login names the browser with a signed,
- * long-lived device cookie, and a browser presenting one is throttled on its own; everyone else shares the
- * lockout of their address (req.ip, see TRUST_PROXY). Guessing from the operator's address therefore cannot
- * lock the operator out.
+ * long-lived device cookie (a browser keeps the name it has), and a browser presenting one is throttled on its own;
+ * everyone else shares the lockout of their address (req.ip, see TRUST_PROXY). Guessing from the operator's address
+ * therefore cannot lock the operator out. Like a session, a device cookie carries the password it was earned with and
+ * is no device once ADMIN_PASSWORD changed: device cookies collected with an old password give no extra guesses.
  */
 export function consoleRoutes(deps: {
   config: Pick<Config, 'ADMIN_PASSWORD' | 'PUBLIC_URL'>;
@@ -99,9 +100,10 @@ export function consoleRoutes(deps: {
   }
   // Which password a session was opened with, never the password: a session opened before it changed is refused.
   const passwordTag = password ? deps.crypto.derivedToken(`console.password:${password}`) : '';
+  const withThisPassword = (c: { pw?: unknown } | undefined) => c !== undefined && typeof c.pw === 'string' && safeEqual(c.pw, passwordTag);
   async function sessionOf(req: Request): Promise<string | undefined> {
     const s = signedCookie(req, COOKIE, 'console.session');
-    if (!s || typeof s.pw !== 'string' || !safeEqual(s.pw, passwordTag)) return undefined;
+    if (!s || !withThisPassword(s)) return undefined;
     return (await deps.consoleSessions.ended(s.id)) ? undefined : s.id;
   }
   const newId = () => randomBytes(16).toString('hex');
@@ -156,7 +158,8 @@ export function consoleRoutes(deps: {
 
   router.post('/admin/login', form, async (req, res) => {
     const now = deps.clock();
-    const device = signedCookie(req, DEVICE_COOKIE, 'console.device')?.id;
+    const presented = signedCookie(req, DEVICE_COOKIE, 'console.device');
+    const device = withThisPassword(presented) ? presented!.id : undefined;
     const [throttle, key] = device ? [devices, device] : [addresses, addressKey(req.ip)];
     const attempt = await throttle.attempt(key, now);
     if ('lockedUntil' in attempt) {
@@ -169,10 +172,10 @@ export function consoleRoutes(deps: {
     }
     await attempt.passed();
     // The address's failures stay: someone else behind it may be the one guessing.
-    if (device) await devices.clear(device);
+    if (presented) await devices.clear(presented.id);
     const cookieOptions = { httpOnly: true, sameSite: 'strict', secure, path: '/admin' } as const;
     res.cookie(COOKIE, deps.crypto.sign({ purpose: 'console.session', id: newId(), pw: passwordTag }, now + SESSION_MS), { ...cookieOptions, maxAge: SESSION_MS });
-    res.cookie(DEVICE_COOKIE, deps.crypto.sign({ purpose: 'console.device', id: newId() }, now + DEVICE_MS), { ...cookieOptions, maxAge: DEVICE_MS });
+    res.cookie(DEVICE_COOKIE, deps.crypto.sign({ purpose: 'console.device', id: presented?.id ?? newId(), pw: passwordTag }, now + DEVICE_MS), { ...cookieOptions, maxAge: DEVICE_MS });
     deps.log.info({ ip: req.ip }, 'console.login');
     res.redirect(303, '/admin');
   });
