@@ -52,4 +52,8 @@ it('the console\'s queries read messages through an index range, never by walkin
   expect(plans.length).toBeGreaterThanOrEqual(7);
   // Each portal's last error too: one seek per portal, not a walk over every message that ever failed.
   for (const { sql, plan } of plans) expect(plan.filter((d) => /^SCAN messages\b/.test(d)), sql).toEqual([]);
+  // The oldest queued message and the retrying count read the queued rows' own index entries, not every queued row.
+  const queueReads = plans.filter((p) => /min\(`created_at`\)|`attempts`/.test(p.sql));
+  expect(queueReads).toHaveLength(2);
+  for (const { sql, plan } of queueReads) expect(plan.join('\n'), sql).toMatch(/^SEARCH messages USING COVERING INDEX messages_queued_(created_at|attempts)_index \(state=\?/);
 });
