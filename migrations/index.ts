@@ -28,6 +28,7 @@ import * as dlrMessageTokens from './20261202000002_dlr_message_tokens.js';
 import * as learnedApplicationTokens from './20261202000003_learned_application_tokens.js';
 import * as handlerKeyRotation from './20261202000004_handler_key_rotation.js';
 import * as retiredAccounts from './20261202000005_retired_accounts.js';
+import * as queueHealthIndexes from './20261203000001_messages_queue_health_indexes.js';
 
 // Listed statically so the same migrations run under tsx, vitest and the knex CLI without a loader.
 const all: Record<string, Knex.Migration> = {
@@ -60,6 +61,7 @@ const all: Record<string, Knex.Migration> = {
   '20261202000003_learned_application_tokens': learnedApplicationTokens,
   '20261202000004_handler_key_rotation': handlerKeyRotation,
   '20261202000005_retired_accounts': retiredAccounts,
+  '20261203000001_messages_queue_health_indexes': queueHealthIndexes,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -117,6 +117,34 @@ describe('operator console', () => {
     }
   });
 
+  it("shows a portal's error codes, never words of its own, in the console's trusted flash and its provider-check column", async () => {
+    const portal = (await ctx.deps.portals.findByMemberId(fp.memberId))!;
+    const { cookie, csrf } = await login();
+    const flashOf = async (what: string) => {
+      const act = await request(ctx.app).post(`/admin/portals/${portal.id}/${what}`).set('cookie', cookie).type('form').send({ csrf });
+      expect(act.status).toBe(303);
+      const page = await request(ctx.app).get(String(act.headers.location)).set('cookie', cookie);
+      return /<div class="ok" role="status">([^<]*)</.exec(page.text)?.[1];
+    };
+    // The tenant's server (any public host can be a "portal") answers with an error code of its choosing.
+    const evil = 'Your console session expired. Sign in again at https://evil.example/admin';
+    fp.failNext.push({ status: 400, body: { error: evil, error_description: 'x' } });
+    expect(await flashOf('reregister')).toBe(`${portal.domain}: registration failed (error)`);
+    fp.failNext.push({ status: 400, body: { error: evil, error_description: 'x' } });
+    expect(await flashOf('rotate-key')).toMatch(new RegExp(`^${portal.domain}: new handler key, but Bitrix24 could not be told \\(error\\)`));
+    // Bitrix24's own codes are shown as they are.
+    fp.failNext.push({ status: 400, body: { error: 'ERROR_ARGUMENT', error_description: 'Argument "CODE" is invalid' } });
+    expect(await flashOf('reregister')).toBe(`${portal.domain}: registration failed (ERROR_ARGUMENT)`);
+
+    const check = { checkedAt: Date.now(), outcome: 'error' as const, providersRepaired: 0, eventsRepaired: 0 };
+    await ctx.deps.providerChecks.record(portal.id, { ...check, error: evil });
+    const page = (await request(ctx.app).get('/admin').set('cookie', cookie)).text;
+    expect(page).not.toContain('evil.example');
+    expect(page).toMatch(/<td class="provider-check"><span class="st st-failed">error error<\/span>/);
+    await ctx.deps.providerChecks.record(portal.id, { ...check, error: 'invalid_grant' });
+    expect((await request(ctx.app).get('/admin').set('cookie', cookie)).text).toMatch(/<td class="provider-check"><span class="st st-failed">error invalid_grant<\/span>/);
+  });
+
   it('disables and enables a portal, registers its providers again, and retries its failed status reports', async () => {
     const portal = (await ctx.deps.portals.findByMemberId(fp.memberId))!;
     const { cookie, csrf } = await login();
@@ -207,6 +235,41 @@ describe('operator console login throttle', () => {
     expect(locked.status).toBe(429);
     expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
     expect((await attempt(ctx.app, PASSWORD)).status).toBe(303);
+  });
+
+  it('a browser keeps its device across sign-ins instead of collecting a new one each time', async () => {
+    const deviceId = (res: request.Response) => ctx.deps.crypto.readSigned<{ id: string }>(decodeURIComponent(setCookies(res).b24sms_device!.split('=')[1]!))!.id;
+    const first = await attempt(ctx.app, PASSWORD);
+    const again = await attempt(ctx.app, PASSWORD, { cookie: setCookies(first).b24sms_device });
+    expect(deviceId(again)).toBe(deviceId(first));
+    // A browser without one gets a new one.
+    expect(deviceId(await attempt(ctx.app, PASSWORD))).not.toBe(deviceId(first));
+  });
+
+  it('device cookies earned with an old ADMIN_PASSWORD give no extra guesses against the new one', async () => {
+    // Whoever knew the old password (a leak, a former operator) signs in a few times and keeps the device cookies.
+    const devices: string[] = [];
+    for (let i = 0; i < 4; i++) devices.push(setCookies(await attempt(ctx.app, PASSWORD)).b24sms_device!);
+    const changed = createApp(buildDeps({ config: { ...ctx.config, ADMIN_PASSWORD: 'operator-secret-2' }, db: ctx.db, log: createLogger('silent'), secretKey: TEST_SECRET_KEY }));
+    let compared = 0;
+    for (const cookie of [undefined, ...devices]) {
+      for (let i = 0; i < 10; i++) {
+        const st = (await attempt(changed, `guess-${i}`, { cookie })).status;
+        if (st !== 401) break;
+        compared++;
+      }
+    }
+    expect(compared).toBe(5); // one address: LOGIN_THROTTLE's 5 guesses per 15 minutes
+    expect((await attempt(changed, 'operator-secret-2', { cookie: devices[0] })).status).toBe(429);
+  });
+
+  it('after ADMIN_PASSWORD changed, the operator signing in with the new one gets a device good against guesses from the address', async () => {
+    const old = setCookies(await attempt(ctx.app, PASSWORD)).b24sms_device!;
+    const changed = createApp(buildDeps({ config: { ...ctx.config, ADMIN_PASSWORD: 'operator-secret-2' }, db: ctx.db, log: createLogger('silent'), secretKey: TEST_SECRET_KEY }));
+    const renewed = setCookies(await attempt(changed, 'operator-secret-2', { cookie: old })).b24sms_device!;
+    for (let i = 0; i < 5; i++) expect((await attempt(changed, 'guess')).status).toBe(401);
+    expect((await attempt(changed, 'operator-secret-2', { cookie: old })).status).toBe(429);
+    expect((await attempt(changed, 'operator-secret-2', { cookie: renewed })).status).toBe(303);
   });
 
   it('with TRUST_PROXY=loopback, counts the client address the proxy forwards', async () => {

@@ -113,8 +113,19 @@ describe('response headers', () => {
 
 describe('malformed requests', () => {
   let ctx: TestContext;
-  beforeAll(async () => void (ctx = await createTestContext({ env: { ADMIN_PASSWORD: 'operator-secret-1' } })));
+  const lines: Array<{ level: number; msg: string }> = [];
+  beforeAll(async () => void (ctx = await createTestContext({ env: { ADMIN_PASSWORD: 'operator-secret-1' }, log: createLogger('info', { write: (s: string) => void lines.push(JSON.parse(s)) }) })));
   afterAll(() => ctx.close());
+
+  it('answers 400 "malformed URL" to a malformed %-escape in the path, and logs no error for it', async () => {
+    lines.length = 0;
+    for (const path of ['/admin/portals/%ZZ/disable', '/dlr/smsru/%ZZ/secret', '/dlr/sandbox/1/%E0%A4%A/2']) {
+      const res = await request(ctx.app).post(path).type('form').send({ csrf: 'x' });
+      expect(res.status, path).toBe(400);
+      expect(res.body, path).toEqual({ error: 'bad_request', message: 'malformed URL' });
+    }
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]); // pino: 50 is error
+  });
 
   it('answers 400 to a malformed console cookie', async () => {
     const page = await request(ctx.app).get('/admin').set('cookie', 'b24sms_admin=%E0%A4%A');

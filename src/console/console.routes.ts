@@ -8,7 +8,7 @@ import { AppError } from '../platform/errors.js';
 import { HANDLER_KEY_GRACE_MS, type PortalRepo } from '../portals/portal-repo.js';
 import type { SettingsRepo } from '../portals/settings-repo.js';
 import type { ProviderRegistry } from '../portals/providers.js';
-import type { ProviderCheckRepo } from '../portals/provider-check-repo.js';
+import type { ProviderCheckRepo, ProviderCheckResult } from '../portals/provider-check-repo.js';
 import type { PauseStore } from '../bitrix/pauses.js';
 import { consolePage, loginPage } from '../../views/console.js';
 import type { StatsRepo } from './stats-repo.js';
@@ -24,6 +24,13 @@ const COOKIE = 'b24sms_admin';
 const SESSION_MS = 12 * 60 * 60 * 1000;
 const DEVICE_COOKIE = 'b24sms_device';
 const DEVICE_MS = 365 * 24 * 60 * 60 * 1000;
+
+/**
+ * An error code as the console shows it. A portal's server chooses its answer's `error` (any public host can be a
+ * portal), so only what looks like a code is shown: Bitrix24's are like QUERY_LIMIT_EXCEEDED or invalid_grant.
+ */
+const shownCode = (code: unknown) => (typeof code === 'string' && /^[A-Za-z0-9_.]{1,64}$/.test(code) ? code : 'error');
+const shownCheck = (c: ProviderCheckResult | undefined) => (c ? { ...c, error: c.error === null ? null : shownCode(c.error) } : null);
 
 function cookie(req: Request, name: string): string | undefined {
   for (const part of String(req.headers.cookie ?? '').split(';')) {
@@ -45,9 +52,10 @@ function cookie(req: Request, name: string): string | undefined {
  * carries a keyed hash of the password it was opened with.
  *
  * Failed logins are throttled by OWASP's device cookies: a successful login names the browser with a signed,
- * long-lived device cookie, and a browser presenting one is throttled on its own; everyone else shares the
- * lockout of their address (req.ip, see TRUST_PROXY). Guessing from the operator's address therefore cannot
- * lock the operator out.
+ * long-lived device cookie (a browser keeps the name it has), and a browser presenting one is throttled on its own;
+ * everyone else shares the lockout of their address (req.ip, see TRUST_PROXY). Guessing from the operator's address
+ * therefore cannot lock the operator out. Like a session, a device cookie carries the password it was earned with and
+ * is no device once ADMIN_PASSWORD changed: device cookies collected with an old password give no extra guesses.
  */
 export function consoleRoutes(deps: {
   config: Pick<Config, 'ADMIN_PASSWORD' | 'PUBLIC_URL'>;
@@ -92,9 +100,10 @@ export function consoleRoutes(deps: {
   }
   // Which password a session was opened with, never the password: a session opened before it changed is refused.
   const passwordTag = password ? deps.crypto.derivedToken(`console.password:${password}`) : '';
+  const withThisPassword = (c: { pw?: unknown } | undefined) => c !== undefined && typeof c.pw === 'string' && safeEqual(c.pw, passwordTag);
   async function sessionOf(req: Request): Promise<string | undefined> {
     const s = signedCookie(req, COOKIE, 'console.session');
-    if (!s || typeof s.pw !== 'string' || !safeEqual(s.pw, passwordTag)) return undefined;
+    if (!s || !withThisPassword(s)) return undefined;
     return (await deps.consoleSessions.ended(s.id)) ? undefined : s.id;
   }
   const newId = () => randomBytes(16).toString('hex');
@@ -139,7 +148,7 @@ export function consoleRoutes(deps: {
         id: p.id, domain: p.domain, memberId: p.memberId, status: p.status, inactiveReason: p.inactiveReason, disabled: Boolean(p.disabledAt),
         reportsWaitingSince: p.reportsWaitingSince,
         gateway: gateways.get(p.id) ?? null, ...(figures.get(p.id) ?? { today: 0, deliveryRate: null, lastError: null }),
-        providerCheck: checks.get(p.id) ?? null,
+        providerCheck: shownCheck(checks.get(p.id)),
         paused: running.filter((x) => x.portalId === p.id),
       })),
       health,
@@ -149,7 +158,8 @@ export function consoleRoutes(deps: {
 
   router.post('/admin/login', form, async (req, res) => {
     const now = deps.clock();
-    const device = signedCookie(req, DEVICE_COOKIE, 'console.device')?.id;
+    const presented = signedCookie(req, DEVICE_COOKIE, 'console.device');
+    const device = withThisPassword(presented) ? presented!.id : undefined;
     const [throttle, key] = device ? [devices, device] : [addresses, addressKey(req.ip)];
     const attempt = await throttle.attempt(key, now);
     if ('lockedUntil' in attempt) {
@@ -162,10 +172,10 @@ export function consoleRoutes(deps: {
     }
     await attempt.passed();
     // The address's failures stay: someone else behind it may be the one guessing.
-    if (device) await devices.clear(device);
+    if (presented) await devices.clear(presented.id);
     const cookieOptions = { httpOnly: true, sameSite: 'strict', secure, path: '/admin' } as const;
     res.cookie(COOKIE, deps.crypto.sign({ purpose: 'console.session', id: newId(), pw: passwordTag }, now + SESSION_MS), { ...cookieOptions, maxAge: SESSION_MS });
-    res.cookie(DEVICE_COOKIE, deps.crypto.sign({ purpose: 'console.device', id: newId() }, now + DEVICE_MS), { ...cookieOptions, maxAge: DEVICE_MS });
+    res.cookie(DEVICE_COOKIE, deps.crypto.sign({ purpose: 'console.device', id: presented?.id ?? newId(), pw: passwordTag }, now + DEVICE_MS), { ...cookieOptions, maxAge: DEVICE_MS });
     deps.log.info({ ip: req.ip }, 'console.login');
     res.redirect(303, '/admin');
   });
@@ -184,7 +194,7 @@ export function consoleRoutes(deps: {
       await deps.providers.bindEvents(p.id);
       back(res, `${p.domain}: registered ${codes.join(', ') || 'no senders'}`);
     } catch (err) {
-      back(res, `${p.domain}: registration failed (${(err as { code?: string }).code ?? 'error'})`);
+      back(res, `${p.domain}: registration failed (${shownCode((err as { code?: unknown }).code)})`);
     }
   });
 
@@ -203,7 +213,7 @@ export function consoleRoutes(deps: {
       back(res, `${p.domain}: new handler key, ${codes.join(', ') || 'no senders'} registered with it; the old key works ${HANDLER_KEY_GRACE_MS / 60_000} more minutes`);
     } catch (err) {
       deps.log.warn({ portalId: p.id, error: (err as { code?: string }).code ?? String(err) }, 'console.portal.handler_key_not_registered');
-      back(res, `${p.domain}: new handler key, but Bitrix24 could not be told (${(err as { code?: string }).code ?? 'error'}); both keys work until it is: rotate again`);
+      back(res, `${p.domain}: new handler key, but Bitrix24 could not be told (${shownCode((err as { code?: unknown }).code)}); both keys work until it is: rotate again`);
     }
   });
 

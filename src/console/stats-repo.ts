@@ -29,9 +29,12 @@ export function createStatsRepo(db: Db) {
       .groupByRaw(`${off('portal_id')}, ${off('state')}`)
       .select('portal_id', 'state')
       .count({ n: '*' });
-    const lastErrors: Array<{ portal_id: number; failure_reason: string }> = await db('messages')
-      .whereIn('id', db('messages').max('id').whereNotNull('failure_reason').groupBy('portal_id'))
-      .select('portal_id', 'failure_reason');
+    // One seek per portal down its (portal_id, id) entries that have a reason: a max(id) grouped by portal read every
+    // such row ever stored (58 ms with 1,000,000 old failed messages).
+    const lastErrors: Array<{ portal_id: number; failure_reason: string | null }> = await db('portals').select({ portal_id: 'portals.id' }).select(
+      db('messages').select('failure_reason').whereRaw('messages.portal_id = portals.id').whereNotNull('failure_reason')
+        .orderBy('messages.id', 'desc').limit(1).as('failure_reason'),
+    );
 
     const out = new Map<number, { today: number; deliveryRate: number | null; lastError: string | null }>();
     const get = (id: number) => out.get(id) ?? out.set(id, { today: 0, deliveryRate: null, lastError: null }).get(id)!;
@@ -44,7 +47,7 @@ export function createStatsRepo(db: Db) {
       rates.set(num(r.portal_id), b);
     }
     for (const [id, b] of rates) get(id).deliveryRate = b.total ? b.delivered / b.total : null;
-    for (const r of lastErrors) get(num(r.portal_id)).lastError = r.failure_reason;
+    for (const r of lastErrors) if (r.failure_reason !== null) get(num(r.portal_id)).lastError = r.failure_reason;
     return out;
   }
 
@@ -55,8 +58,9 @@ export function createStatsRepo(db: Db) {
       .select('state')
       .count({ n: '*' });
     const count = (s: string) => num(byState.find((r) => r.state === s)?.n);
-    const oldest = await db('messages').where('state', 'queued').min({ t: 'created_at' }).first();
-    const retrying = await db('messages').where('state', 'queued').andWhere('attempts', '>', 0).count({ n: '*' }).first();
+    // Through the partial indexes on the queued rows (a literal, which both databases match to their predicate).
+    const oldest = await db('messages').whereRaw("state = 'queued'").min({ t: 'created_at' }).first();
+    const retrying = await db('messages').whereRaw("state = 'queued'").andWhere('attempts', '>', 0).count({ n: '*' }).first();
     // Failed in the last 24 hours: by final_at (when it failed), which nothing changes later.
     const failures = (await db('messages')
       .whereRaw(`${off('state')} = 'failed'`)

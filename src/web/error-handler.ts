@@ -27,16 +27,28 @@ function parserAnswer(err: { status: number; type: string; limit?: number }): { 
  */
 export const loggedPath = (path: string) => path.replace(/^(\/dlr\/[^/]+\/[^/]+\/)[^/]+/i, '$1[redacted]');
 
+/**
+ * What another library's 4xx error tells the caller: the router's "Failed to decode param" (a malformed %-escape in
+ * the path) is a URIError with status 400 and no `type`. Its message quotes the path, which may carry a secret.
+ */
+const clientAnswer = (err: unknown) => ({ error: 'bad_request', message: err instanceof URIError ? 'malformed URL' : 'the request could not be handled' });
+
 /** The one answer to an error: 4xx say what was wrong, 5xx say nothing internal. */
 export function errorAnswer(err: any, log: Log, rawPath: string): { status: number; body: Record<string, unknown> } {
   const path = loggedPath(rawPath);
   const parserStatus = typeof err?.status === 'number' && typeof err?.type === 'string' ? (err.status as number) : undefined;
+  const status = err?.status ?? err?.statusCode;
+  const clientStatus = !(err instanceof AppError) && Number.isInteger(status) && status >= 400 && status <= 499 ? (status as number) : undefined;
   if (err instanceof AppError && err.expose) {
     // An overload refusal that says when to come back (Retry-After) is counted where it is made, not logged each time.
     if (err.status >= 500 && err.details?.retryAfterS === undefined) log.warn({ code: err.code, path }, 'http.error');
     return { status: err.status, body: { error: err.code, message: err.message, ...(err.details ?? {}) } };
   }
   if (parserStatus && parserStatus < 500) return { status: parserStatus, body: parserAnswer(err) };
+  if (clientStatus) {
+    log.info({ status: clientStatus, path }, 'http.client_error');
+    return { status: clientStatus, body: clientAnswer(err) };
+  }
   log.error({ err: { message: err?.message, code: err?.code, stack: err?.stack }, path }, 'http.unhandled');
   return { status: err instanceof AppError ? err.status : 500, body: { error: 'internal_error', message: 'internal error' } };
 }
