@@ -118,11 +118,15 @@ export function forkBackground(deps: Deps) {
 /** The child's side: wake-ups and metric requests from the web process; gone with it. */
 export function serveParent(deps: Deps, shutdown: () => void) {
   if (!process.send) return;
+  // The web process may be gone before this one is up (it failed to start): without a callback, a send on the
+  // closed channel is an uncaught ERR_IPC_CHANNEL_CLOSED.
+  const reply = (m: ToParent | { t: 'up' }) => process.send!(m, undefined, {}, () => {});
   process.on('message', (m: ToChild) => {
     if (m?.t === 'queued') deps.worker.kick();
     else if (m?.t === 'settled') deps.reporter.kick();
-    else if (m?.t === 'metrics') process.send!({ t: 'metrics', id: m.id, snapshot: deps.metrics.snapshot() } satisfies ToParent);
+    else if (m?.t === 'metrics') reply({ t: 'metrics', id: m.id, snapshot: deps.metrics.snapshot() });
   });
   process.on('disconnect', shutdown);
-  process.send({ t: 'up' });
+  if (!process.connected) return shutdown();
+  reply({ t: 'up' });
 }

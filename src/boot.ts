@@ -1,7 +1,7 @@
-import { ConfigError, configWarnings, loadConfig, type Config } from './platform/config.js';
+import { ConfigError, configWarnings, loadConfig, withoutPassword, type Config } from './platform/config.js';
 import { createLogger, flushStdout, stdoutDestination, type Log } from './platform/logger.js';
 import { resolveSecretKey } from './platform/secret-key.js';
-import { createDb, migrate } from './platform/db.js';
+import { createDb, migrate, type Db } from './platform/db.js';
 import { buildDeps } from './deps.js';
 
 /** Shared start-up of the entry points: config (or exit with the reason), logger, secret key, migrated database. */
@@ -24,9 +24,31 @@ export async function boot(): Promise<{ config: Config; log: Log; deps: ReturnTy
     }
     throw err;
   }
-  const db = createDb(config.DATABASE_URL, { schema: config.DATABASE_SCHEMA });
-  await migrate(db);
+  let db: Db;
+  try {
+    db = createDb(config.DATABASE_URL, { schema: config.DATABASE_SCHEMA, log });
+    await migrate(db);
+  } catch (err) {
+    // A refused connection, a wrong password, an unwritable file: the setting to look at, not a stack trace.
+    const password = /^[a-z][a-z0-9+.-]*:\/\/[^/?#@:]*:([^/?#]*)@/i.exec(config.DATABASE_URL)?.[1];
+    const reason = errorText(err);
+    return startupFailed(`DATABASE_URL (${withoutPassword(config.DATABASE_URL)}): cannot open or migrate the database: ${password ? reason.replaceAll(password, '***') : reason}`);
+  }
   return { config, log, deps: buildDeps({ config, db, log, secretKey }) };
+}
+
+/** An error's first line, after its code unless the line names it ("connect ECONNREFUSED 127.0.0.1:5432"). */
+export function errorText(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown };
+  const message = String(e?.message ?? err).split('\n')[0]!;
+  return typeof e?.code === 'string' && !message.includes(e.code) ? `${e.code}: ${message}` : message;
+}
+
+/** Start-up cannot go on: one line on standard error, as for a bad setting, and exit 1. */
+export async function startupFailed(message: string): Promise<never> {
+  console.error(`Cannot start: ${message}`);
+  await flushStdout();
+  process.exit(1);
 }
 
 /** SIGTERM / SIGINT: stop taking work, finish what is in hand, close the database. */

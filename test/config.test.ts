@@ -66,4 +66,63 @@ describe('configuration', () => {
     }
     expect(configWarnings(loadConfig({ PUBLIC_URL: 'http://sms.example.com', ALLOW_HTTP_PUBLIC_URL: '1' }))).toEqual([expect.stringMatching(/PUBLIC_URL .* is plain http/)]);
   });
+
+  it('refuses durations a timer cannot hold or that would spin, naming the variable, the value and the range', () => {
+    expect(() => loadConfig({ WORKER_POLL: '30d' })).toThrow(/WORKER_POLL: must be from 10ms to 1h, .* \(got "30d"\)/);
+    expect(() => loadConfig({ WORKER_POLL: '0' })).toThrow(/WORKER_POLL: must be from 10ms to 1h/);
+    expect(() => loadConfig({ WORKER_LEASE: '0' })).toThrow(/WORKER_LEASE: must be from 1s to 1h, .* \(got "0"\)/);
+    for (const name of ['B24_RATE_JITTER', 'WORKER_LEASE', 'WORKER_POLL', 'SEND_MAX_AGE', 'RETRY_BASE', 'RETRY_CAP', 'STATUS_MAX_AGE',
+      'UNKNOWN_OUTCOME_WINDOW', 'SMPP_ENQUIRE_LINK', 'SMPP_IDLE', 'SMPP_RECONNECT_BASE', 'SMPP_RECONNECT_CAP', 'UNKNOWN_OUTCOME_GRACE',
+      'SANDBOX_DELAY', 'REPORT_LINGER', 'REPORT_MAX_AGE', 'B24_TIMEOUT_MS', 'GATEWAY_TIMEOUT_MS']) {
+      expect(() => loadConfig({ [name]: '25d' }), name).toThrow(new RegExp(`${name}: must be from .* \\(got "25d"\\)`)); // over 2^31 ms
+    }
+    expect(() => loadConfig({ MESSAGE_RETENTION: '3651d' })).toThrow(/MESSAGE_RETENTION: must be from 1h to 3650d/);
+    expect(loadConfig({ WORKER_POLL: '10ms', WORKER_LEASE: '1s', REPORT_LINGER: '0', MESSAGE_RETENTION: '365d' })).toMatchObject({ WORKER_POLL: 10, WORKER_LEASE: 1000, REPORT_LINGER: 0, MESSAGE_RETENTION: 365 * 86_400_000 });
+  });
+
+  it('takes PORT as digits only, from 1 to 65535', () => {
+    for (const bad of [' ', '0x1F90', '1e3', '0', '65536', '-1', '3000.5']) expect(() => loadConfig({ PORT: bad }), bad).toThrow(`PORT: must be a whole number from 1 to 65535 (got ${JSON.stringify(bad)})`);
+    expect(loadConfig({ PORT: '8080' }).PORT).toBe(8080);
+  });
+
+  it('defaults PUBLIC_URL to localhost on PORT', () => {
+    expect(loadConfig({ PORT: '3917' }).PUBLIC_URL).toBe('http://localhost:3917');
+    expect(loadConfig({}).PUBLIC_URL).toBe('http://localhost:3000');
+    expect(loadConfig({ PORT: '3917', PUBLIC_URL: 'https://sms.example.com' }).PUBLIC_URL).toBe('https://sms.example.com');
+  });
+
+  it('refuses a PUBLIC_URL with credentials, a query or a fragment, without showing the password', () => {
+    for (const bad of ['https://user:hunter2@sms.example.com', 'https://user@sms.example.com', 'https://sms.example.com/?a=1', 'https://sms.example.com/#top', 'https://sms.example.com?']) {
+      expect(() => loadConfig({ PUBLIC_URL: bad }), bad).toThrow(/PUBLIC_URL: must be a plain base URL/);
+    }
+    expect(() => loadConfig({ PUBLIC_URL: 'https://user:hunter2@sms.example.com' })).toThrow(/got "https:\/\/user:\*\*\*@sms\.example\.com"/);
+    expect(() => loadConfig({ PUBLIC_URL: 'https://user:hunter2@sms.example.com' })).not.toThrow(/hunter2/);
+    expect(loadConfig({ PUBLIC_URL: 'https://sms.example.com/b24' }).PUBLIC_URL).toBe('https://sms.example.com/b24');
+  });
+
+  it('warns about combinations the README advises against', () => {
+    const PUBLIC_URL = 'https://sms.example.com';
+    expect(configWarnings(loadConfig({ PUBLIC_URL, RETRY_BASE: '10m', RETRY_CAP: '5m' }))).toEqual([expect.stringMatching(/^RETRY_BASE \(600000 ms\) is above RETRY_CAP \(300000 ms\)/)]);
+    expect(configWarnings(loadConfig({ PUBLIC_URL, SMPP_RECONNECT_BASE: '2m', SMPP_RECONNECT_CAP: '1m' }))).toEqual([expect.stringMatching(/^SMPP_RECONNECT_BASE \(120000 ms\) is above SMPP_RECONNECT_CAP/)]);
+    expect(configWarnings(loadConfig({ PUBLIC_URL, WORKER_CONCURRENCY: '31', GATEWAY_CONCURRENCY: '8' }))).toEqual([expect.stringMatching(/^WORKER_CONCURRENCY \(31\) is under 4 × GATEWAY_CONCURRENCY \(8\)/)]);
+    expect(configWarnings(loadConfig({ PUBLIC_URL, WORKER_CONCURRENCY: '32', GATEWAY_CONCURRENCY: '8', RETRY_BASE: '5m', SMPP_RECONNECT_BASE: '1m' }))).toEqual([]);
+  });
+
+  it('echoes the value received in every error, except secrets', () => {
+    expect(() => loadConfig({ B24_TIMEOUT_MS: '15 seconds' })).toThrow('B24_TIMEOUT_MS: must be from 100ms to 1h, written as 90s, 5m, 24h, 3d or plain milliseconds (got "15 seconds")');
+    expect(loadConfig({ B24_TIMEOUT_MS: '15s' }).B24_TIMEOUT_MS).toBe(15_000);
+    expect(() => loadConfig({ LOG_LEVEL: 'info ' })).toThrow(/LOG_LEVEL: .* \(got "info "\)/);
+    expect(() => loadConfig({ STATUS_POLL_CRON: 'often' })).toThrow('STATUS_POLL_CRON: not a cron expression (got "often")');
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://u:hunter2@h/db' })).toThrow(/DATABASE_URL: .* \(got "mysql:\/\/u:\*\*\*@h\/db"\)/);
+    for (const [name, value] of [['SECRET_KEY', 'short-secret'], ['ADMIN_PASSWORD', 'short'], ['METRICS_TOKEN', 'short-token']] as const) {
+      expect(() => loadConfig({ [name]: value }), name).toThrow(new RegExp(`^Invalid configuration:\n  ${name}: must be at least \\d+ characters[^\n]*$`));
+      expect(() => loadConfig({ [name]: value }), name).not.toThrow(value);
+    }
+  });
+
+  it('refuses an ADMIN_PASSWORD of spaces', () => {
+    expect(() => loadConfig({ ADMIN_PASSWORD: '        ' })).toThrow(/ADMIN_PASSWORD: must be at least 8 characters/);
+    expect(() => loadConfig({ ADMIN_PASSWORD: '  abc   ' })).toThrow(/ADMIN_PASSWORD/);
+    expect(loadConfig({ ADMIN_PASSWORD: 'correct horse' }).ADMIN_PASSWORD).toBe('correct horse');
+  });
 });

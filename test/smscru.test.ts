@@ -223,7 +223,7 @@ describe('SMSC.ru configuration', () => {
   it('defaults to smsc.ru, 8 requests per login, a 2-minute grace; refuses 15 at once and a grace under SMSC\'s one-minute duplicate window', () => {
     expect(loadConfig({})).toMatchObject({ SMSCRU_API_URL: 'https://smsc.ru', SMSCRU_CONCURRENCY: 8, UNKNOWN_OUTCOME_GRACE: 120_000 });
     expect(loadConfig({ UNKNOWN_OUTCOME_GRACE: '90s' }).UNKNOWN_OUTCOME_GRACE).toBe(90_000);
-    expect(() => loadConfig({ UNKNOWN_OUTCOME_GRACE: '30s' })).toThrow(/UNKNOWN_OUTCOME_GRACE: must be at least 1m/);
+    expect(() => loadConfig({ UNKNOWN_OUTCOME_GRACE: '30s' })).toThrow(/UNKNOWN_OUTCOME_GRACE: must be from 1m to 1d/);
     expect(() => loadConfig({ SMSCRU_CONCURRENCY: '15' })).toThrow(/SMSCRU_CONCURRENCY/);
   });
 });

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import knex, { type Knex } from 'knex';
 import pg from 'pg';
 import { migrationSource } from '../../migrations/index.js';
+import type { Log } from './logger.js';
 
 export type Db = Knex;
 
@@ -72,7 +73,7 @@ function cachePreparedStatements(conn: { prepare(sql: string): unknown }) {
  * message texts. It is created here because knex opens it lazily; SQLite gives the -wal and -shm files the
  * database file's mode. An existing file keeps the mode the operator gave it.
  */
-export function createDb(databaseUrl: string, opts: { schema?: string } = {}): Db {
+export function createDb(databaseUrl: string, opts: { schema?: string; log?: Log } = {}): Db {
   if (!/^postgres(ql)?:\/\//.test(databaseUrl) && databaseUrl !== ':memory:') {
     mkdirSync(dirname(databaseUrl), { recursive: true, mode: 0o700 });
     try {
@@ -81,7 +82,15 @@ export function createDb(databaseUrl: string, opts: { schema?: string } = {}): D
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
   }
-  return knex(knexConfig(databaseUrl, opts));
+  const { log } = opts;
+  // knex writes its warnings (a failed connection, with its stack) to the console; through our log they are one line.
+  const knexLog = log && {
+    warn: (m: unknown) => log.warn({ message: String(m).split('\n')[0] }, 'db.warning'),
+    error: (m: unknown) => log.error({ message: String(m).split('\n')[0] }, 'db.error'),
+    deprecate: (m: unknown) => log.warn({ message: String(m) }, 'db.deprecated'),
+    debug: (m: unknown) => log.debug({ message: String(m) }, 'db.debug'),
+  };
+  return knex({ ...knexConfig(databaseUrl, opts), ...(knexLog ? { log: knexLog } : {}) });
 }
 
 export async function migrate(db: Db): Promise<void> {
