@@ -3,6 +3,8 @@ import { createLogger, flushStdout, stdoutDestination, type Log } from './platfo
 import { resolveSecretKey } from './platform/secret-key.js';
 import { createDb, migrate, type Db } from './platform/db.js';
 import { buildDeps } from './deps.js';
+import { createCrypto } from './platform/crypto.js';
+import { sameSecretKey } from './platform/key-check.js';
 
 /** Shared start-up of the entry points: config (or exit with the reason), logger, secret key, migrated database. */
 export async function boot(): Promise<{ config: Config; log: Log; deps: ReturnType<typeof buildDeps> }> {
@@ -33,6 +35,12 @@ export async function boot(): Promise<{ config: Config; log: Log; deps: ReturnTy
     const password = /^[a-z][a-z0-9+.-]*:\/\/[^/?#@:]*:([^/?#]*)@/i.exec(config.DATABASE_URL)?.[1];
     const reason = errorText(err);
     return startupFailed(`DATABASE_URL (${withoutPassword(config.DATABASE_URL)}): cannot open or migrate the database: ${password ? reason.replaceAll(password, '***') : reason}`);
+  }
+  if (!(await sameSecretKey(db, createCrypto(secretKey), Date.now()))) {
+    return startupFailed(
+      `SECRET_KEY${config.SECRET_KEY ? '' : ' (generated into data/secret.key)'}: not the key this database's secrets were sealed with. ` +
+        'Every process on one database, on every machine, needs the same SECRET_KEY: set it, or restore the original data/secret.key.',
+    );
   }
   return { config, log, deps: buildDeps({ config, db, log, secretKey }) };
 }

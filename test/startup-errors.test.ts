@@ -70,3 +70,18 @@ it('a PostgreSQL that refuses connections stops start-up with one line naming DA
   expect(r.code).toBe(1);
   expect(r.orphans).toBe(false);
 }, 60_000);
+
+it('a process whose SECRET_KEY is not the one the database was sealed with (another machine\'s generated key) stops start-up naming SECRET_KEY, showing neither key', async () => {
+  // Each start gets as far as listening (a taken port ends it there), so the first one has sealed the database.
+  taken = createServer();
+  const port = await new Promise<number>((r) => taken!.listen(0, '127.0.0.1', () => r((taken!.address() as { port: number }).port)));
+  const db = { DATABASE_URL: join(dir, 'keys.sqlite'), PORT: String(port) };
+  const first = await start({ ...db, SECRET_KEY: 'a'.repeat(40) });
+  expect(first.stderr).toMatch(/^Cannot start: PORT/);
+  expect((await start({ ...db, SECRET_KEY: 'a'.repeat(40) })).stderr).toMatch(/^Cannot start: PORT/); // the same key: on to listening
+  const other = await start({ ...db, SECRET_KEY: 'b'.repeat(40) });
+  expect(other.stderr).toMatch(/^Cannot start: SECRET_KEY: not the key this database's secrets were sealed with/);
+  expect(other.stderr + other.stdout).not.toMatch(/aaaa|bbbb/);
+  expect(other.code).toBe(1);
+  expect(other.orphans).toBe(false);
+}, 90_000);
