@@ -168,6 +168,8 @@ describe('operator console', () => {
 
     const id = await postSms(ctx, fp, { to: 'garbage' });
     fp.purged.add(id);
+    // Minutes old: not found then means purged, not recorded yet.
+    await ctx.db('status_reports').where({ b24_message_id: id }).update({ created_at: ctx.deps.clock() - 10 * 60_000 });
     await ctx.deps.reporter.runOnce();
     expect((await ctx.db('status_reports').where({ b24_message_id: id }).first()).outcome).toBe('dropped');
     fp.purged.delete(id);

@@ -101,9 +101,23 @@ describe('status reports to Bitrix24', () => {
     expect(await ctx.deps.reports.backlog()).toBe(0);
   });
 
+  it('a report that reaches Bitrix24 before it recorded the message (ERROR_MESSAGE_NOT_FOUND in its first minutes) is tried again and lands', async () => {
+    const [early] = await deliverAll(1);
+    fp.purged.add(early!); // not in Bitrix24's table yet
+    await ctx.deps.reporter.runOnce();
+    expect(await ctx.db('status_reports').where({ b24_message_id: early }).first()).toMatchObject({ outcome: 'pending', last_error: 'transient error' });
+    fp.purged.delete(early!); // recorded now
+    now += 60_000;
+    await ctx.db('status_reports').update({ next_attempt_at: now });
+    await ctx.deps.reporter.runOnce();
+    expect(fp.shown.get(early!)).toBe('delivered');
+  });
+
   it('records and drops ERROR_MESSAGE_NOT_FOUND (purged by Bitrix24) instead of retrying it', async () => {
     const [gone, kept] = await deliverAll(2);
     fp.purged.add(gone!);
+    now += 6 * 60_000; // past the minutes in which Bitrix24 may not have recorded it yet
+    await ctx.db('status_reports').update({ next_attempt_at: now });
     await ctx.deps.reporter.runOnce();
     const rows = await ctx.db('status_reports').orderBy('id');
     expect(rows.map((r) => [r.b24_message_id, r.outcome])).toEqual([[gone, 'dropped'], [kept, 'reported']]);
@@ -129,6 +143,8 @@ describe('status reports to Bitrix24', () => {
   it('shows sent, retried and dropped reports and the backlog in /metrics', async () => {
     const [gone] = await deliverAll(2);
     fp.purged.add(gone!);
+    now += 6 * 60_000; // purged, not just unrecorded yet
+    await ctx.db('status_reports').update({ next_attempt_at: now });
     await ctx.deps.reporter.runOnce();
     const text = (await request(ctx.app).get('/metrics')).text;
     expect(text).toContain('sms_status_reports_total{outcome="reported"} 1');

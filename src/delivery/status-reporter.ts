@@ -13,6 +13,13 @@ const BATCH = 50; // commands per batch call (reference §6)
 // Per-command errors worth another try; anything else (ERROR_MESSAGE_NOT_FOUND after Bitrix24's ~14-day purge,
 // ERROR_MESSAGE_STATUS_INCORRECT…) will never succeed and is recorded and dropped.
 const TRANSIENT = new Set(['QUERY_LIMIT_EXCEEDED', 'OPERATION_TIME_LIMIT', 'INTERNAL_SERVER_ERROR', 'NO_RESULT']);
+/**
+ * A message sent at once (core messageservice Message::sendDirectly) is recorded by Bitrix24 only after its queue
+ * took our handler's call: a report quicker than that (a number refused at intake) finds no message yet. Not found
+ * that early is tried again; later it means Bitrix24 purged it.
+ */
+const NOT_FOUND = 'ERROR_MESSAGE_NOT_FOUND';
+const NOT_RECORDED_YET_MS = 5 * 60_000;
 const DENIED = 'ACCESS_DENIED';
 /**
  * Whole calls refused for the stored pair's user (core rest/lib/oauth/auth.php): deactivated or dismissed
@@ -88,7 +95,7 @@ export function createStatusReporter(deps: {
     for (const [i, r] of results.entries()) {
       const report = chunk[i]!;
       if (r.ok) reported.push(report.id);
-      else if (TRANSIENT.has(r.error)) transient.push(report);
+      else if (TRANSIENT.has(r.error) || (r.error === NOT_FOUND && now - report.created_at < NOT_RECORDED_YET_MS)) transient.push(report);
       else if (r.error === DENIED) denied.push(report);
       else {
         await deps.reports.drop(report.id, `${r.error}: ${r.description}`, now);
