@@ -173,7 +173,10 @@ describe('operator console', () => {
     await ctx.deps.reporter.runOnce();
     expect((await ctx.db('status_reports').where({ b24_message_id: id }).first()).outcome).toBe('dropped');
     fp.purged.delete(id);
+    const woken: string[] = []; // npm start's background process, which sends the reports, is woken too
+    ctx.deps.wake.forwardTo((what) => woken.push(what));
     expect(await shown(String((await act("retry-reports")).headers.location))).toBe(`${portal.domain}: 1 status reports queued again`);
+    expect(woken).toEqual(['settled']);
     await ctx.deps.reporter.runOnce();
     expect(fp.shown.get(id)).toBe('failed');
   });

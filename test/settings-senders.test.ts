@@ -138,3 +138,17 @@ describe('a gateway save racing an uninstall', () => {
     expect(await ctx.db('settings').where({ portal_id: ip.portal.id })).toHaveLength(0);
   });
 });
+
+describe('the default country', () => {
+  it('one the page does not offer (a hand-made post) is refused with a clear 422 and changes nothing; one it offers is saved', async () => {
+    const { portal } = await setup();
+    const state = stateFor((await openAppPage(ctx, fake, fp)).text, '/app/gateway');
+    const before = (await ctx.deps.portals.findById(portal.id))!.defaultCountry;
+    const res = await post('/app/gateway', { state, provider: 'smsru', default_country: 'ZZ' });
+    expect(res.status).toBe(422);
+    expect(res.text).toContain('Choose a country from the list');
+    expect((await ctx.deps.portals.findById(portal.id))!.defaultCountry).toBe(before);
+    expect((await post('/app/gateway', { state, provider: 'smsru', default_country: 'KZ' })).status).toBe(200);
+    expect((await ctx.deps.portals.findById(portal.id))!.defaultCountry).toBe('KZ');
+  });
+});

@@ -43,7 +43,8 @@ export interface SettingsView {
 }
 
 const STATES = ['queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed'];
-const COUNTRIES = ['RU', 'BY', 'KZ', 'UZ', 'UA', 'AM', 'GE', 'KG', 'AZ', 'DE', 'GB', 'US'];
+/** The default countries the settings page offers (national numbers are read as this country's). */
+export const COUNTRIES = ['RU', 'BY', 'KZ', 'UZ', 'UA', 'AM', 'GE', 'KG', 'AZ', 'DE', 'GB', 'US'] as const;
 
 export function settingsPage(v: SettingsView): Html {
   const tx = t(v.lang);

@@ -72,7 +72,8 @@ export function consoleRoutes(deps: {
   stats: StatsRepo;
   // The status reports' outbox and its reporter, as far as the console uses them.
   reports: { counts(): Promise<{ pending: number; dropped: number }>; requeuePortal(portalId: number, now: number): Promise<number> };
-  reporter: { kick(): void };
+  /** Wakes the reporters: this process's, and `npm start`'s background process's. */
+  wake: { settled(): void };
   /** Failed logins by client address and by known device (login-throttle.ts), shared by every web process. */
   loginFailures: { addresses: FailureCounter; devices: FailureCounter };
   consoleSessions: ConsoleSessions;
@@ -220,7 +221,7 @@ export function consoleRoutes(deps: {
   router.post('/admin/portals/:id/retry-reports', form, action, async (req, res) => {
     const p = await portalParam(req);
     const n = await deps.reports.requeuePortal(p.id, deps.clock());
-    deps.reporter.kick();
+    deps.wake.settled();
     back(res, `${p.domain}: ${n} status reports queued again`);
   });
 

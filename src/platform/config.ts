@@ -187,6 +187,11 @@ export function configWarnings(cfg: Config): string[] {
   if (cfg.WORKER_CONCURRENCY < 4 * cfg.GATEWAY_CONCURRENCY) {
     out.push(`WORKER_CONCURRENCY (${cfg.WORKER_CONCURRENCY}) is under 4 × GATEWAY_CONCURRENCY (${cfg.GATEWAY_CONCURRENCY}): a few busy portals can take every slot`);
   }
+  // A hop count trusts the last N X-Forwarded-For entries whoever sent them: a client reaching the port directly
+  // names its own address, which is what the console's login throttle counts.
+  if (typeof cfg.TRUST_PROXY === 'number' && !['127.0.0.1', '::1', 'localhost'].includes(cfg.HOST)) {
+    out.push(`TRUST_PROXY (${cfg.TRUST_PROXY}) is a hop count while HOST (${cfg.HOST}) lets clients reach PORT directly: they choose their own X-Forwarded-For address, and so their login-throttle bucket. Name the proxy's addresses instead, or listen on 127.0.0.1 behind it`);
+  }
   // Bitrix24 calls PUBLIC_URL from its own servers, and refuses a localhost handler at registration (reference §3, §7).
   if (isLocalUrl(cfg.PUBLIC_URL)) {
     out.push(`PUBLIC_URL (${cfg.PUBLIC_URL}) is this machine: Bitrix24 cannot reach it, so no SMS or event will arrive; use a public https address (a tunnel for development)`);

@@ -16,6 +16,7 @@ import { GatewayCheckFailed, type SettingsService } from './settings.service.js'
 import type { SettingsViewRenderer } from './settings-view.js';
 import type { ConnectionCheck, ConnectionState } from './connection-check.js';
 import { senderCode } from './providers.js';
+import { COUNTRIES } from '../../views/settings-page.js';
 
 /**
  * The app's page inside Bitrix24 (`POST /`, opened in a frame like the install page) and its administrators'
@@ -54,11 +55,12 @@ export function settingsRoutes(deps: {
     const saved = await deps.settings.get(portal.id);
     const input = parseSubmission(req.body ?? {}, holder.lang, saved, { allowPrivate: deps.config.ALLOW_PRIVATE_GATEWAYS });
     const values = Object.fromEntries(['provider', 'kannel_url', 'kannel_username', 'kannel_max_parts', 'smscru_login', ...SMPP_FORM_FIELDS].map((k) => [k, String(req.body?.[k] ?? '')]));
-    const country = z.string().regex(/^[A-Z]{2}$/).safeParse(req.body?.default_country);
+    const country = z.enum(COUNTRIES).optional().safeParse(req.body?.default_country || undefined);
+    if (!country.success) return view.render(res, 422, holder, portal, { values, errors: { ...(input.ok ? {} : input.errors), default_country: t(holder.lang).form.chooseCountry } });
     if (!input.ok) return view.render(res, 422, holder, portal, { values, errors: input.errors });
     let updated;
     try {
-      updated = await service.updateGateway(portal.id, input, country.success ? country.data : undefined);
+      updated = await service.updateGateway(portal.id, input, country.data);
     } catch (err) {
       if (!(err instanceof GatewayCheckFailed)) throw err;
       return view.render(res, 422, holder, portal, { values, errors: { [checkFailureField(input.gateway, err.check)]: checkFailureText(holder.lang, input.gateway, err.check) } });

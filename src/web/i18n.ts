@@ -112,6 +112,7 @@ const en = {
   states: { queued: 'queued', sending: 'sending', sent: 'sent', delivered: 'delivered', undelivered: 'not delivered', failed: 'failed' } as Record<string, string>,
   form: {
     chooseGateway: 'Choose a gateway from the list',
+    chooseCountry: 'Choose a country from the list',
     senderName: 'Up to 11 Latin letters, digits, spaces and . _ & -, or a number of up to 15 digits',
     senderNameClash: (other: string) => `Too close to the sender "${other}" (Bitrix24 would show them as one provider): choose another name, or remove "${other}" first`,
     kannelUrl: 'Enter the smsbox address, e.g. http://kannel:13013',
@@ -240,6 +241,7 @@ const ru: typeof en = {
   states: { queued: 'в очереди', sending: 'отправляется', sent: 'отправлено', delivered: 'доставлено', undelivered: 'не доставлено', failed: 'ошибка' },
   form: {
     chooseGateway: 'Выберите шлюз из списка',
+    chooseCountry: 'Выберите страну из списка',
     senderName: 'До 11 латинских букв, цифр, пробелов и . _ & - или номер до 15 цифр',
     senderNameClash: (other: string) => `Слишком похоже на отправителя «${other}» (в Битрикс24 это был бы один провайдер): выберите другое имя или сначала удалите «${other}»`,
     kannelUrl: 'Введите адрес smsbox, например http://kannel:13013',
