@@ -37,6 +37,8 @@ describe('configuration', () => {
     const PUBLIC_URL = 'https://sms.example.com';
     expect(configWarnings(loadConfig({ PUBLIC_URL, WORKER_LEASE: '2s' }))).toEqual([expect.stringMatching(/WORKER_LEASE \(2000 ms\) is under 4 s/)]);
     expect(configWarnings(loadConfig({ PUBLIC_URL, WORKER_LEASE: '20s', GATEWAY_TIMEOUT_MS: '30000' }))).toEqual([]);
+    // Spaces around a value (an env file's trailing blank) are no part of it, for numbers as for durations.
+    expect(loadConfig({ WORKER_CONCURRENCY: '32 ', B24_RATE_PER_SECOND: ' 0.5', RETRY_BASE: ' 2s ' })).toMatchObject({ WORKER_CONCURRENCY: 32, B24_RATE_PER_SECOND: 0.5, RETRY_BASE: 2000 });
     // A hop count on an open port: clients choose their own forwarded address. Named proxies, or a loopback HOST, are fine.
     expect(configWarnings(loadConfig({ PUBLIC_URL, TRUST_PROXY: '1' }))).toEqual([expect.stringMatching(/TRUST_PROXY \(1\) is a hop count while HOST \(0\.0\.0\.0\)/)]);
     expect(configWarnings(loadConfig({ PUBLIC_URL, TRUST_PROXY: '1', HOST: '127.0.0.1' }))).toEqual([]);

@@ -33,7 +33,7 @@ const duration = (min: number, max: number) =>
 
 /** A whole number from `min` to `max`, digits only: Number() would also take " ", "0x1F90" and "1e3". */
 const int = (min: number, max: number) =>
-  z.string().transform((s, ctx) => {
+  z.string().trim().transform((s, ctx) => {
     if (!/^\d+$/.test(s) || Number(s) < min || Number(s) > max) {
       ctx.addIssue({ code: 'custom', message: `must be a whole number from ${min} to ${max}` });
       return z.NEVER;
@@ -88,6 +88,7 @@ const schema = z.object({
   B24_RATE_BURST: int(1, 10_000).default(50),
   B24_RATE_PER_SECOND: z
     .string()
+    .trim()
     .regex(/^\d+(\.\d+)?$/, 'must be a number of requests per second such as 2 or 0.5')
     .transform(Number)
     .refine((n) => n > 0 && n <= 1000, 'must be more than 0 and at most 1000')
