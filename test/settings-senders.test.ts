@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import type { FakeBitrix24, FakePortal } from './fakes/bitrix24.js';
 import type { TestContext } from './helpers/app.js';
-import { installPortal, openAppPage, stateFor } from './helpers/install.js';
+import { installPortal, openAppPage, openInstallPage, stateFor } from './helpers/install.js';
 import { installedPortal } from './helpers/installed-portal.js';
 import { eventually } from './helpers/wait.js';
 
@@ -90,12 +90,17 @@ describe('sender names', () => {
     expect([...fp.senders.values()].map((s) => s.NAME).sort()).toEqual(['MyShop', 'Promo']);
   });
 
-  it('a reinstall with another name replaces the first sender only', async () => {
+  it('a reinstall with another name replaces the first sender only, which stays the one the form shows', async () => {
     const { portal } = await setup();
     const state = stateFor((await openAppPage(ctx, fake, fp)).text, '/app/senders/add');
     expect((await post('/app/senders/add', { state, sender_name: 'Promo' })).status).toBe(200);
     await installPortal(ctx, fake, fp, { provider: 'smsru', api_key: '', sender: 'NewShop' });
-    expect((await ctx.deps.settings.senders(portal.id)).map((s) => s.name).sort()).toEqual(['NewShop', 'Promo']);
+    expect((await ctx.deps.settings.senders(portal.id)).map((s) => s.name)).toEqual(['NewShop', 'Promo']);
+    expect([...fp.senders.values()].map((s) => s.NAME).sort()).toEqual(['NewShop', 'Promo']);
+    // The next install page shows the renamed sender, and submitting it as is changes nothing.
+    expect((await openInstallPage(ctx, fake, fp)).text).toMatch(/name="sender"[^>]*value="NewShop"/);
+    await installPortal(ctx, fake, fp, { provider: 'smsru', api_key: '', sender: 'NewShop' });
+    expect((await ctx.deps.settings.senders(portal.id)).map((s) => s.name)).toEqual(['NewShop', 'Promo']);
     expect([...fp.senders.values()].map((s) => s.NAME).sort()).toEqual(['NewShop', 'Promo']);
   });
 });

@@ -93,8 +93,12 @@ export function createInstallService(deps: {
     // The form shows the first sender only: a new name replaces it, the others (added on the settings page, kept
     // by an uninstall without CLEAN) stay.
     const [shown] = await deps.settings.senders(portalId);
-    if (shown && shown.code !== code) await deps.providers.unregister(portalId, shown.code);
-    await deps.settings.addSender(portalId, { code, name: input.sender }, deps.clock());
+    if (shown && shown.code !== code) {
+      await deps.providers.unregister(portalId, shown.code, true);
+      await deps.settings.renameSender(portalId, shown.code, { code, name: input.sender });
+    } else {
+      await deps.settings.addSender(portalId, { code, name: input.sender }, deps.clock());
+    }
     const codes = await deps.providers.registerAll(portalId);
     await deps.providers.bindEvents(portalId, INSTALL_EVENTS);
     deps.log.info({ portalId, codes, gateway: input.gateway }, 'portal.install.configured');

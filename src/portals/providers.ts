@@ -93,13 +93,14 @@ export function createProviderRegistry(deps: {
     }
   }
 
-  async function unregister(portalId: number, code: string) {
+  /** Deletes the provider in Bitrix24, then (unless `keepRow`: the caller renames it) the stored sender. */
+  async function unregister(portalId: number, code: string, keepRow = false) {
     try {
       await deps.rest.call(portalId, 'messageservice.sender.delete', { CODE: code });
     } catch (err) {
       if (!(err instanceof B24Error) || err.code !== 'ERROR_SENDER_NOT_FOUND') throw err;
     }
-    await deps.settings.removeSender(portalId, code);
+    if (!keepRow) await deps.settings.removeSender(portalId, code);
     deps.log.info({ portalId, code }, 'provider.unregistered');
   }
 

@@ -95,6 +95,19 @@ export function createSettingsRepo(db: Db, crypto: Crypto) {
     });
   }
 
+  /**
+   * The install form's sender under a new name, in place: it stays the portal's first sender (the one the form shows).
+   * Unregistered until the caller registers it. A name another sender already has leaves that one and drops this one.
+   */
+  async function renameSender(portalId: number, oldCode: string, s: { code: string; name: string }) {
+    await db.transaction(async (trx) => {
+      const taken = await trx('senders').where({ portal_id: portalId, code: s.code }).first('id');
+      const row = trx('senders').where({ portal_id: portalId, code: oldCode });
+      await (taken ? row.delete() : row.update({ code: s.code, name: s.name, registered_at: null }));
+      if (!(await stillInstalled(trx, portalId))) throw appUninstalled();
+    });
+  }
+
   async function removeSender(portalId: number, code: string) {
     await db('senders').where({ portal_id: portalId, code }).delete();
   }
@@ -125,7 +138,7 @@ export function createSettingsRepo(db: Db, crypto: Crypto) {
     return Object.fromEntries(rows.map((r) => [String(r.gateway), Number(r.n)]));
   }
 
-  return { get, kindOf, allOfKind, save, retired, gatewayKinds, configuredByGateway, senders, addSender, removeSender, markRegistered, markUnregistered };
+  return { get, kindOf, allOfKind, save, retired, gatewayKinds, configuredByGateway, senders, addSender, renameSender, removeSender, markRegistered, markUnregistered };
 }
 
 export type SettingsRepo = ReturnType<typeof createSettingsRepo>;
