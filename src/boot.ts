@@ -4,7 +4,7 @@ import { resolveSecretKey } from './platform/secret-key.js';
 import { createDb, migrate, type Db } from './platform/db.js';
 import { buildDeps } from './deps.js';
 import { createCrypto } from './platform/crypto.js';
-import { sameSecretKey } from './platform/key-check.js';
+import { sameSecretKey } from './platform/deployment-facts.js';
 
 /** Shared start-up of the entry points: config (or exit with the reason), logger, secret key, migrated database. */
 export async function boot(): Promise<{ config: Config; log: Log; deps: ReturnType<typeof buildDeps> }> {

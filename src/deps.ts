@@ -1,3 +1,4 @@
+import { deploymentFacts } from './platform/deployment-facts.js';
 import type { Dispatcher } from 'undici';
 import type { Config } from './platform/config.js';
 import type { Db } from './platform/db.js';
@@ -217,11 +218,12 @@ export function buildDeps(o: DepsOptions) {
     devices: databaseFailureLog(db, { ...LOGIN_THROTTLE, prefix: 'device:' }),
   };
   const consoleSessions = createConsoleSessions(db);
+  const facts = deploymentFacts(db);
 
   return {
     config, db, log, clock, dispatcher, crypto, formTokens, portals, identities, settings, messages, queue, reports, metrics, oauth, tokenChecks, limiter, refresher, rest,
     providers, install, events, intake, tokenKeeper, gateways, smpp, accounts, worker, reporter, statusesJob, queueSignal, wake,
-    settingsService, settingsView, logs, stats, loginFailures, consoleSessions, retention, providerChecks, providerCheck, pauses, connection,
+    settingsService, settingsView, logs, stats, loginFailures, consoleSessions, facts, retention, providerChecks, providerCheck, pauses, connection,
   };
 }
 

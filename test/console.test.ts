@@ -277,6 +277,17 @@ describe('operator console login throttle', () => {
     expect((await attempt(changed, 'operator-secret-2', { cookie: renewed })).status).toBe(303);
   });
 
+  it('a device cookie set before cookies carried the password tag keeps the operator out of the address\'s lockout until ADMIN_PASSWORD changes', async () => {
+    const untagged = `b24sms_device=${encodeURIComponent(ctx.deps.crypto.sign({ purpose: 'console.device', id: 'a'.repeat(32) }, ctx.deps.clock() + 86_400_000))}`;
+    for (let i = 0; i < 5; i++) expect((await attempt(ctx.app, 'guess')).status).toBe(401);
+    expect((await attempt(ctx.app, PASSWORD, { cookie: untagged })).status).toBe(303);
+    // Another process of the same deployment agrees; under a new password such a cookie is no device.
+    const same = createApp(buildDeps({ config: ctx.config, db: ctx.db, log: createLogger('silent'), secretKey: TEST_SECRET_KEY }));
+    expect((await attempt(same, PASSWORD, { cookie: untagged })).status).toBe(303);
+    const changed = createApp(buildDeps({ config: { ...ctx.config, ADMIN_PASSWORD: 'operator-secret-2' }, db: ctx.db, log: createLogger('silent'), secretKey: TEST_SECRET_KEY }));
+    expect((await attempt(changed, 'operator-secret-2', { cookie: untagged })).status).toBe(429);
+  });
+
   it('with TRUST_PROXY=loopback, counts the client address the proxy forwards', async () => {
     const behind = await createTestContext({ fake, env: { ADMIN_PASSWORD: PASSWORD, TRUST_PROXY: 'loopback' } });
     try {

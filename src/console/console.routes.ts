@@ -1,3 +1,4 @@
+import type { DeploymentFacts } from '../platform/deployment-facts.js';
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../platform/clock.js';
@@ -60,6 +61,7 @@ function cookie(req: Request, name: string): string | undefined {
 export function consoleRoutes(deps: {
   config: Pick<Config, 'ADMIN_PASSWORD' | 'PUBLIC_URL'>;
   crypto: Pick<Crypto, 'sign' | 'verify' | 'derivedToken'>;
+  facts: Pick<DeploymentFacts, 'getOrSet'>;
   clock: Clock;
   log: Log;
   portals: Pick<PortalRepo, 'all' | 'findById' | 'setDisabled' | 'rotateHandlerKey'>;
@@ -102,6 +104,12 @@ export function consoleRoutes(deps: {
   // Which password a session was opened with, never the password: a session opened before it changed is refused.
   const passwordTag = password ? deps.crypto.derivedToken(`console.password:${password}`) : '';
   const withThisPassword = (c: { pw?: unknown } | undefined) => c !== undefined && typeof c.pw === 'string' && safeEqual(c.pw, passwordTag);
+  // Device cookies set before they carried a password tag count as devices while ADMIN_PASSWORD is the one in use
+  // when this version first started (a deployment fact, the same for every process): an upgrade locks no operator out.
+  const untaggedPassword = password ? deps.facts.getOrSet('console_untagged_devices_password', passwordTag, deps.clock()) : Promise.resolve('');
+  untaggedPassword.catch(() => undefined);
+  const untaggedDevice = async (c: { pw?: unknown } | undefined) =>
+    c !== undefined && c.pw === undefined && safeEqual(await untaggedPassword.catch(() => ''), passwordTag);
   async function sessionOf(req: Request): Promise<string | undefined> {
     const s = signedCookie(req, COOKIE, 'console.session');
     if (!s || !withThisPassword(s)) return undefined;
@@ -160,7 +168,7 @@ export function consoleRoutes(deps: {
   router.post('/admin/login', form, async (req, res) => {
     const now = deps.clock();
     const presented = signedCookie(req, DEVICE_COOKIE, 'console.device');
-    const device = withThisPassword(presented) ? presented!.id : undefined;
+    const device = withThisPassword(presented) || (await untaggedDevice(presented)) ? presented!.id : undefined;
     const [throttle, key] = device ? [devices, device] : [addresses, addressKey(req.ip)];
     const attempt = await throttle.attempt(key, now);
     if ('lockedUntil' in attempt) {
