@@ -30,6 +30,7 @@ import * as handlerKeyRotation from './20261202000004_handler_key_rotation.js';
 import * as retiredAccounts from './20261202000005_retired_accounts.js';
 import * as queueHealthIndexes from './20261203000001_messages_queue_health_indexes.js';
 import * as deploymentFacts from './20261203000002_deployment_facts.js';
+import * as portalEraseThrough from './20261203000003_portal_erase_through.js';
 
 // Listed statically so the same migrations run under tsx, vitest and the knex CLI without a loader.
 const all: Record<string, Knex.Migration> = {
@@ -64,6 +65,7 @@ const all: Record<string, Knex.Migration> = {
   '20261202000005_retired_accounts': retiredAccounts,
   '20261203000001_messages_queue_health_indexes': queueHealthIndexes,
   '20261203000002_deployment_facts': deploymentFacts,
+  '20261203000003_portal_erase_through': portalEraseThrough,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

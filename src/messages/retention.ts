@@ -2,6 +2,7 @@ import type { Clock } from '../platform/clock.js';
 import type { Db } from '../platform/db.js';
 import type { Log } from '../platform/logger.js';
 import { FINAL_STATES } from './states.js';
+import { eraseUninstalledMessages } from '../portals/portal-repo.js';
 
 /**
  * Erases the texts of messages older than MESSAGE_RETENTION once they are final; the rows stay (number, state,
@@ -20,6 +21,11 @@ export function createRetentionJob(deps: { db: Db; clock: Clock; log: Log; reten
   const final = new Set<string>(FINAL_STATES);
 
   async function runOnce(): Promise<number> {
+    // An uninstall with CLEAN whose process died before its erase was done.
+    for (const { id } of await deps.db('portals').whereNotNull('erase_through').select('id')) {
+      const n = await eraseUninstalledMessages(deps.db, Number(id), deps.clock());
+      deps.log.info({ portalId: Number(id), erased: n }, 'retention.uninstall_erase_finished');
+    }
     const before = deps.clock() - deps.retentionMs;
     let erased = 0;
     let cursor = after;

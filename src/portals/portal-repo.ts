@@ -93,6 +93,26 @@ export async function stillInstalled(trx: Knex.Transaction, portalId: number): P
   return row !== undefined && row.status !== 'uninstalled';
 }
 
+/**
+ * What an uninstall with CLEAN erases of a portal's messages (texts, numbers, where the SMS came from, gateway answers
+ * and reasons, which may quote the number), up to its `erase_through`, in short batches by id; then clears the mark.
+ * Resumable: the retention job calls it for portals still marked. Messages of a reinstall come after the mark.
+ */
+export async function eraseUninstalledMessages(db: Db, portalId: number, now: number, batch = 2_000): Promise<number> {
+  const through = (await db('portals').where({ id: portalId }).first('erase_through'))?.erase_through;
+  if (through == null) return 0;
+  let erased = 0;
+  for (let cursor = 0; ; ) {
+    const ids = (await db('messages').where({ portal_id: portalId }).andWhere('id', '>', cursor).andWhere('id', '<=', through).orderBy('id').limit(batch).select('id')).map((r) => Number(r.id));
+    if (!ids.length) break;
+    erased += await db('messages').whereIn('id', ids)
+      .update({ body: null, phone: null, message_to: '', origin: null, failure_reason: null, gateway_status_text: null, updated_at: now });
+    cursor = ids[ids.length - 1]!;
+  }
+  await db('portals').where({ id: portalId, erase_through: through }).update({ erase_through: null });
+  return erased;
+}
+
 interface AuthEntry {
   portal: Portal;
   /** HMAC of the stored application token under a key that exists only in this process's memory. */
@@ -409,12 +429,14 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
         await trx('settings').where({ portal_id: id }).delete();
         await trx('retired_accounts').where({ portal_id: id }).delete();
         await trx('senders').where({ portal_id: id }).delete();
-        await trx('messages')
-          .where({ portal_id: id })
-          .update({ body: null, phone: null, message_to: '', origin: null, failure_reason: null, gateway_status_text: null, updated_at: now });
+        // Every message stored before the status changed (a write that waited for it rolled back): erased below.
+        const last = (await trx('messages').where({ portal_id: id }).max('id as last').first())?.last;
+        if (last != null) await trx('portals').where({ id }).update({ erase_through: last });
       }
     });
     changed(undefined);
+    // Outside the transaction: the portal's row (which every intake write share-locks) is not held meanwhile.
+    if (clean) await eraseUninstalledMessages(db, id, now);
   }
 
   async function setDisabled(id: number, disabled: boolean, now: number): Promise<void> {
