@@ -9,6 +9,7 @@ import { AppError } from '../platform/errors.js';
  */
 export function parsePhpForm(body: string, o: { maxFields: number; maxDepth: number }): Record<string, unknown> {
   const out: Record<string, unknown> = {};
+  const sizes: Sizes = new WeakMap();
   let fields = 0;
   for (let start = 0; start < body.length; ) {
     let end = body.indexOf('&', start);
@@ -17,7 +18,7 @@ export function parsePhpForm(body: string, o: { maxFields: number; maxDepth: num
       if (++fields > o.maxFields) throw new AppError('too_many_fields', 413, 'the form has too many fields');
       const eq = body.indexOf('=', start);
       const hasValue = eq >= 0 && eq < end;
-      assign(out, decode(body.slice(start, hasValue ? eq : end)), hasValue ? decode(body.slice(eq + 1, end)) : '', o.maxDepth);
+      assign(out, decode(body.slice(start, hasValue ? eq : end)), hasValue ? decode(body.slice(eq + 1, end)) : '', o.maxDepth, sizes);
     }
     start = end + 1;
   }
@@ -57,14 +58,18 @@ function pathOf(key: string, maxDepth: number): string[] {
   return path;
 }
 
-function assign(root: Group, key: string, value: string, maxDepth: number) {
+/** Each group's number of keys, kept as keys are added: `a[]=` takes the next index without walking the group (5,000 appends would otherwise cost 12.5 million key reads). */
+type Sizes = WeakMap<Group, number>;
+
+function assign(root: Group, key: string, value: string, maxDepth: number, sizes: Sizes) {
   const path = pathOf(key, maxDepth);
   if (path[0] === '' || path.some((p) => FORBIDDEN.has(p))) return;
   let cur = root;
   for (let i = 0; i < path.length; i++) {
-    const name = path[i] === '' && i > 0 ? String(Object.keys(cur).length) : path[i]!;
+    const name = path[i] === '' && i > 0 ? String(sizes.get(cur) ?? 0) : path[i]!;
     const last = i === path.length - 1;
     const existing = cur[name];
+    if (existing === undefined) sizes.set(cur, (sizes.get(cur) ?? 0) + 1);
     if (last) {
       if (existing === undefined) cur[name] = value;
       else if (typeof existing === 'string') cur[name] = [existing, value];
