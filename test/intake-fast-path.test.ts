@@ -131,3 +131,36 @@ describe('authentication served from memory', () => {
     expect(await storedCount()).toBe(1);
   });
 });
+
+describe('bodies on their way at once', () => {
+  it('past the budget, a new body is refused with 503 and Retry-After instead of held in memory; the budget comes back when the slow ones end', async () => {
+    const { createServer } = await import('node:http');
+    const { connect } = await import('node:net');
+    const { intakeHandler } = await import('../src/messages/intake.http.js');
+    const handler = intakeHandler({ intake: t.ctx.deps.intake, log: createLogger('silent'), headers: [], observe: () => {}, bodyBudgetBytes: 8_000 });
+    const server = createServer(handler);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const slow = () => {
+      // A client that announces 100 kB and sends 5 kB of it, then nothing.
+      const s = connect(port, '127.0.0.1');
+      s.write(`POST ${handlerPath} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\n${'a'.repeat(5_000)}`);
+      return s;
+    };
+    const hold = slow();
+    try {
+      await new Promise((r) => setTimeout(r, 200)); // its 5 kB are in
+      const refused = await request(server).post(handlerPath).type('form').send(sms('c'.repeat(32)) + '&pad=' + 'p'.repeat(4_000));
+      expect(refused.status).toBe(503);
+      expect(refused.headers['retry-after']).toBe('1');
+      expect(refused.body).toMatchObject({ error: 'busy' });
+      expect(await storedCount()).toBe(0);
+      hold.destroy();
+      await eventually(async () => (await request(server).post(handlerPath).type('form').send(sms('d'.repeat(32)) + '&pad=' + 'p'.repeat(4_000))).status === 200, 'the budget to come back', 5_000);
+    } finally {
+      hold.destroy();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});

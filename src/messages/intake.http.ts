@@ -31,6 +31,9 @@ const sms = z.object({
 const MAX_USER_ID = 2_147_483_647;
 
 const LIMIT = 1 << 20; // 1 MB, as the other forms' parser
+// Bitrix24's SMS are a few kB: 64 MB of bodies on their way at once is an attack or a flood, refused (503, Retry-After)
+// rather than held in memory.
+const BODY_BUDGET = 64 << 20;
 const MAX_FIELDS = 5000;
 const MAX_DEPTH = 32;
 
@@ -43,11 +46,16 @@ export const isHandlerRequest = (req: IncomingMessage) => req.method === 'POST' 
  * and qs parser took most of its time in the profile): read the body (form only, 1 MB, utf-8), parse, authenticate,
  * validate, store, answer. Answers and errors are the same JSON as every other route's.
  */
-export function intakeHandler(deps: { intake: IntakeService; log: Log; headers: Array<[string, string]>; observe: (seconds: number, status: number) => void }) {
+export function intakeHandler(deps: {
+  intake: IntakeService; log: Log; headers: Array<[string, string]>; observe: (seconds: number, status: number) => void;
+  /** Bytes of bodies being received at once, over all connections (each may hold up to 1 MB for REQUEST_TIMEOUT). */
+  bodyBudgetBytes?: number;
+}) {
   const answer = rawAnswers(deps.headers, deps.log);
+  const budget = { left: deps.bodyBudgetBytes ?? BODY_BUDGET };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = parsePhpForm(await readForm(req), { maxFields: MAX_FIELDS, maxDepth: MAX_DEPTH });
+    const body = parsePhpForm(await readForm(req, budget), { maxFields: MAX_FIELDS, maxDepth: MAX_DEPTH });
     const auth = (typeof body.auth === 'object' && body.auth !== null && !Array.isArray(body.auth) ? body.auth : {}) as Record<string, unknown>;
     const portal = await deps.intake.authenticate({ memberId: str(auth.member_id), applicationToken: str(auth.application_token) }, handlerKey(req.url!));
 
@@ -85,8 +93,8 @@ export function intakeHandler(deps: { intake: IntakeService; log: Log; headers: 
 
 class BodyError extends AppError {}
 
-/** The body as text: application/x-www-form-urlencoded in utf-8, unencoded, at most LIMIT bytes. */
-function readForm(req: IncomingMessage): Promise<string> {
+/** The body as text: application/x-www-form-urlencoded in utf-8, unencoded, at most LIMIT bytes, within the budget. */
+function readForm(req: IncomingMessage, budget: { left: number }): Promise<string> {
   const [type, ...params] = String(req.headers['content-type'] ?? '').split(';');
   if (type!.trim().toLowerCase() !== 'application/x-www-form-urlencoded') {
     throw new BodyError('unsupported_media_type', 415, 'the body must be application/x-www-form-urlencoded');
@@ -101,17 +109,30 @@ function readForm(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let held = 0;
+    const release = () => ((budget.left += held), (held = 0));
+    const stop = (err: Error) => {
+      req.removeAllListeners('data');
+      req.pause();
+      release();
+      reject(err);
+    };
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > LIMIT) {
-        req.removeAllListeners('data');
-        req.pause();
-        return reject(tooLarge());
+      if (size > LIMIT) return stop(tooLarge());
+      if (chunk.length > budget.left) {
+        return stop(new BodyError('busy', 503, 'too many messages are arriving at once; try again in a moment', true, { retryAfterS: 1 }));
       }
+      budget.left -= chunk.length;
+      held += chunk.length;
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
+    req.on('end', () => {
+      release();
+      resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'));
+    });
+    req.on('error', (err) => stop(err));
+    req.on('close', release); // a client gone halfway
   });
 }
 

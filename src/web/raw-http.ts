@@ -22,6 +22,7 @@ export function rawAnswers(headers: Array<[string, string]>, log: Log) {
   function error(res: ServerResponse, err: unknown, path: string, close = false) {
     if (res.headersSent) return void res.destroy();
     const { status, body } = errorAnswer(err, log, path);
+    if (typeof body.retryAfterS === 'number') res.setHeader('Retry-After', String(body.retryAfterS));
     json(res, status, body, close);
   }
   return { json, text, error };
