@@ -203,6 +203,20 @@ describe('delivery callbacks', () => {
     expect((await messageRow(ctx, id)).state).toBe('sending');
   });
 
+  it("Kannel: with its own portal's secret, a tenant cannot tell another portal's messages from missing ones (404 both)", async () => {
+    const other = await fake.addPortal();
+    await installPortal(ctx, fake, other, { provider: 'smsru', api_key: 'good-key', sender: 'Other' });
+    const theirs = await postSms(ctx, other);
+    await ctx.deps.worker.runOnce();
+    await ctx.db('messages').where({ b24_message_id: theirs }).update({ gateway: 'kannel' });
+    const row = await messageRow(ctx, theirs);
+    expect(row.dlr_token_v).toBe(2); // sent with a secret of its own
+    const mine = dlrToken(ctx.deps.crypto, portal.id);
+    const probe = (id: number) => request(ctx.app).get(`/dlr/kannel/${portal.id}/${mine}/${id}?type=1`);
+    expect([(await probe(row.id)).status, (await probe(row.id + 1000)).status]).toEqual([404, 404]);
+    expect((await messageRow(ctx, theirs)).state).toBe('sent');
+  });
+
   it("Kannel: a message sent with its own report secret is settled by that secret only, not by the portal's or another message's", async () => {
     const [a, b] = [await postSms(ctx, fp), await postSms(ctx, fp)];
     await ctx.deps.worker.runOnce();

@@ -41,11 +41,13 @@ function perMessageReports(deps: DlrDeps) {
     if (!own && !safeEqual(at.token, dlrToken(deps.crypto, portalId))) throw forged();
     if (await uninstalled(deps, portalId)) return;
     const m = id === undefined ? undefined : await deps.queue.ownerOf(id);
+    // Another portal's message is answered as a missing one: a portal's secret tells nothing of other portals' ids.
+    if (!m || Number(m.portal_id) !== portalId) throw new AppError('not_found', 404, 'no such message');
     // The portal's secret settles only a message an earlier version sent with it: one sent with its own, or one not
     // sent yet (claimed, no gateway: its URL is not out), takes nothing else.
-    if (m && !own && (m.dlr_token_v === DLR_TOKEN_V || m.gateway === null)) throw forged();
-    const tookIt = m && (m.gateway === gateway || (m.gateway === null && m.state === 'sending' && (await deps.settings.kindOf(portalId)) === gateway));
-    if (!m || Number(m.portal_id) !== portalId || !tookIt) throw new AppError('not_found', 404, 'no such message');
+    if (!own && (m.dlr_token_v === DLR_TOKEN_V || m.gateway === null)) throw forged();
+    const tookIt = m.gateway === gateway || (m.gateway === null && m.state === 'sending' && (await deps.settings.kindOf(portalId)) === gateway);
+    if (!tookIt) throw new AppError('not_found', 404, 'no such message');
     if (!status) throw new AppError('invalid_request', 400, why());
     const changed = await applyGatewayStatus(deps.queue, m.id, status, deps.clock());
     if (changed && status.state !== 'sent') deps.onSettled?.();
