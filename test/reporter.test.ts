@@ -113,6 +113,41 @@ describe('status reports to Bitrix24', () => {
     expect(fp.shown.get(early!)).toBe('delivered');
   });
 
+  it('one report that makes Bitrix24 fail the whole batch (500) holds the other 49 back for two tries only: then they go, and it waits alone', async () => {
+    const ids = await deliverAll(50);
+    const poison = ids[17]!;
+    fp.crashingMessages.add(poison);
+    const pass = async () => {
+      now += 60 * 60_000;
+      await ctx.db('status_reports').where({ outcome: 'pending' }).update({ next_attempt_at: now });
+      const before = batchCalls();
+      await ctx.deps.reporter.runOnce({ flush: true });
+      return batchCalls() - before;
+    };
+    // Whole batches, failed (each call tried 5 times by the REST client on a 5xx); the commands before the one that
+    // failed ran (a batch is no transaction), but the answer says nothing of them: all 50 still to report.
+    expect([await pass(), await pass()]).toEqual([5, 5]);
+    expect(await ctx.db('status_reports').where({ outcome: 'pending' })).toHaveLength(50);
+    expect(ids.filter((id) => fp.shown.get(id) === 'delivered').length).toBeLessThan(49);
+    const calls = await pass(); // the third try halves it until the one that fails is alone: ~3 calls a level, 6 levels
+    expect(calls).toBeLessThanOrEqual(5 * 3 * 6);
+    expect(ids.filter((id) => fp.shown.get(id) === 'delivered')).toEqual(ids.filter((id) => id !== poison));
+    expect(await ctx.db('status_reports').where({ b24_message_id: poison }).first()).toMatchObject({ outcome: 'pending' });
+  });
+
+  it('when Bitrix24 fails every call, a third try costs three calls (the batch and its two halves), not a split all the way down', async () => {
+    await deliverAll(50);
+    fp.failNext.push(...Array.from({ length: 100 }, () => ({ status: 500, body: { error: 'INTERNAL_SERVER_ERROR', error_description: 'boom' } })));
+    for (let i = 0; i < 3; i++) {
+      now += 60 * 60_000;
+      await ctx.db('status_reports').where({ outcome: 'pending' }).update({ next_attempt_at: now });
+      await ctx.deps.reporter.runOnce({ flush: true });
+    }
+    // Each call is retried by the REST client on a 5xx (4 retries): 5 requests per call, 3 + 3 + 3×... calls.
+    expect(100 - fp.failNext.length).toBe(5 * (1 + 1 + 3));
+    expect(await ctx.db('status_reports').where({ outcome: 'pending' })).toHaveLength(50);
+  });
+
   it('records and drops ERROR_MESSAGE_NOT_FOUND (purged by Bitrix24) instead of retrying it', async () => {
     const [gone, kept] = await deliverAll(2);
     fp.purged.add(gone!);

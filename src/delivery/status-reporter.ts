@@ -68,7 +68,13 @@ export function createStatusReporter(deps: {
 
   const commandOf = (r: PendingReport) => ({ method: 'messageservice.message.status.update', params: { CODE: r.code, MESSAGE_ID: r.b24_message_id, STATUS: r.status } });
 
-  async function reportChunk(portalId: number, chunk: PendingReport[]) {
+  /**
+   * One batch call for the chunk, its results applied. True when Bitrix24 failed the whole call on its side (a 5xx):
+   * one command can do that (core CRestServer catches exceptions per command, not PHP errors), so a chunk that failed
+   * so twice before is split in halves (`split`), and the half that fails alone again, until the report that fails
+   * the call is on its own and the others are through. When both halves fail, Bitrix24 itself is failing: back-off.
+   */
+  async function reportChunk(portalId: number, chunk: PendingReport[], split = true): Promise<boolean> {
     let results;
     try {
       results = await deps.rest.batch(portalId, chunk.map(commandOf));
@@ -78,11 +84,22 @@ export function createStatusReporter(deps: {
         // Nobody can see these any more (a reinstall starts afresh): record and drop instead of retrying for days.
         for (const r of chunk) await deps.reports.drop(r.id, code, deps.clock());
         count('dropped', chunk.length);
-        return deps.log.info({ portalId, n: chunk.length }, 'status.report.dropped');
+        deps.log.info({ portalId, n: chunk.length }, 'status.report.dropped');
+        return false;
+      }
+      const serverFailed = err instanceof B24Error && (err.httpStatus ?? 0) >= 500 && code !== 'QUERY_LIMIT_EXCEEDED';
+      if (serverFailed && split && chunk.length > 1 && Math.max(...chunk.map((r) => r.attempts)) >= 3) {
+        deps.log.warn({ portalId, error: code, n: chunk.length }, 'status.report.split');
+        const half = Math.ceil(chunk.length / 2);
+        const [a, b] = [chunk.slice(0, half), chunk.slice(half)];
+        const [failedA, failedB] = [await reportChunk(portalId, a, false), await reportChunk(portalId, b, false)];
+        if (failedA !== failedB) await reportChunk(portalId, failedA ? a : b);
+        return failedA && failedB;
       }
       if (!USER_REFUSED.has(code)) {
         deps.log.warn({ portalId, error: code, n: chunk.length }, 'status.report.deferred');
-        return retryOrDrop(chunk, code);
+        await retryOrDrop(chunk, code);
+        return serverFailed;
       }
       deps.log.warn({ portalId, error: code }, 'status.report.user_refused');
       results = chunk.map((): BatchResult => ({ ok: false, error: DENIED, description: (err as B24Error).description }));
@@ -118,6 +135,7 @@ export function createStatusReporter(deps: {
     } else if (reported.length && !(await deps.reports.anyWaiting(portalId))) {
       await deps.identities.setReportsWaiting(portalId, null);
     }
+    return false;
   }
 
   /**

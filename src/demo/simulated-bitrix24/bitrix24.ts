@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import { listen, readBody, send, type Json } from './http.js';
-import { callMethod, portalBlock, withOperating } from './methods.js';
+import { callMethod, PhpFatal, portalBlock, withOperating } from './methods.js';
 import { nextMessageId, smsForm } from './sms-body.js';
 
 /**
@@ -48,6 +48,11 @@ export interface SimulatedPortal {
   failNext: Array<{ status: number; body: Json; headers?: Record<string, string> }>;
   /** Message ids Bitrix24 has purged (status.update answers ERROR_MESSAGE_NOT_FOUND). */
   purged: Set<string>;
+  /**
+   * Message ids whose status.update ends in a PHP error (core CRestServer catches exceptions, not errors): the whole
+   * request, a batch with it too, answers 500 INTERNAL_SERVER_ERROR.
+   */
+  crashingMessages: Set<string>;
   /** Test hook (test/outbound.test.ts): each entry holds one REST request that many ms before it is handled. */
   delayNext: number[];
   /** What the user sees in the CRM card: the last status reported for each dispatched message. */
@@ -195,7 +200,13 @@ export async function startSimulatedBitrix24(opts: SimulatedOptions = {}) {
     if (t.user.active === false) return send(res, 401, { error: 'authorization_error', error_description: 'Unable to authorize user' });
     const params = { ...fields };
     delete params.auth;
-    const out = withOperating(portal, method, callMethod(api, portal, t!.user, method, params, false));
+    let out;
+    try {
+      out = withOperating(portal, method, callMethod(api, portal, t!.user, method, params, false));
+    } catch (err) {
+      if (!(err instanceof PhpFatal)) throw err;
+      return send(res, 500, { error: 'INTERNAL_SERVER_ERROR', error_description: 'Internal server error' });
+    }
     send(res, out.status, out.body);
   }
 
@@ -219,6 +230,7 @@ export async function startSimulatedBitrix24(opts: SimulatedOptions = {}) {
       failNext: [],
       delayNext: [],
       purged: new Set(),
+      crashingMessages: new Set(),
       shown: new Map(),
       missingMethods: new Set(p.missingMethods ?? []),
       siteStopped: false,

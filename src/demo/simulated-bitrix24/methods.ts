@@ -46,6 +46,7 @@ function statusUpdate(portal: SimulatedPortal, user: SimulatedUser, p: Json): Ou
   if (!p.MESSAGE_ID) return fail(400, 'ERROR_MESSAGE_NOT_FOUND', 'Message not found!');
   if (!STATUSES.includes(p.STATUS)) return fail(400, 'ERROR_MESSAGE_STATUS_INCORRECT', 'Message status incorrect!');
   const m = portal.messages.get(String(p.MESSAGE_ID));
+  if (portal.crashingMessages.has(String(p.MESSAGE_ID))) throw new PhpFatal();
   if (!m || m.code !== p.CODE || portal.purged.has(p.MESSAGE_ID)) return fail(400, 'ERROR_MESSAGE_NOT_FOUND', 'Message not found!');
   if (m.authorId !== user.id && !user.admin) return denied();
   portal.statusUpdates.push({ CODE: p.CODE, MESSAGE_ID: p.MESSAGE_ID, STATUS: p.STATUS, userId: user.id });
@@ -141,6 +142,9 @@ function batch(api: unknown, portal: SimulatedPortal, user: SimulatedUser, p: Js
 }
 
 let batchedDepth = 0;
+
+/** A PHP error in a method: nothing in the REST server catches it, the whole request fails (500). */
+export class PhpFatal extends Error {}
 
 /** What these simulated portals can answer (method.get, the deprecated `methods`); missingMethods takes some away. */
 const FAKE_METHODS = [
