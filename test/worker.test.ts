@@ -81,6 +81,11 @@ describe('send worker', () => {
     await ctx.deps.worker.runOnce();
     expect(await messageRow(ctx, ids[0]!)).toMatchObject({ state: 'queued', attempts: 3, next_attempt_at: now + 8000, gateway_status: 'HTTP_403' });
     now += 8000;
+    // The same with HTTP 200 (a browser check's page): no API answered, so no unknown outcome either.
+    smsru.setMode('waf200');
+    await ctx.deps.worker.runOnce();
+    expect(await messageRow(ctx, ids[0]!)).toMatchObject({ state: 'queued', attempts: 4, next_attempt_at: now + 16000, gateway_status: 'HTTP_200' });
+    now += 16000;
     smsru.setMode('ok');
     expect(await ctx.deps.worker.runOnce()).toBe(2);
     for (const id of ids) expect((await messageRow(ctx, id)).state).toBe('sent');

@@ -26,14 +26,15 @@ const reply = z.looseObject({
 export function createSmsRuGateway(opts: { baseUrl: string; apiKey: string; dispatcher: Dispatcher; timeoutMs: number; log?: Log }): Gateway {
   const http = { dispatcher: opts.dispatcher, timeoutMs: opts.timeoutMs };
 
-  type Reply = { httpError: number } | { data: z.infer<typeof reply> };
+  type Reply = { httpError: number; page?: boolean } | { data: z.infer<typeof reply> };
   async function call(path: string, params: Record<string, string>): Promise<Reply> {
     const body = new URLSearchParams({ api_id: opts.apiKey, json: '1', ...params }).toString();
     const res = await httpRequest(`${opts.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body }, http);
     const parsed = res.status >= 500 || res.status === 429 ? undefined : reply.safeParse(res.json);
     if (parsed?.success) return { data: parsed.data };
     opts.log?.warn({ gateway: 'smsru', path, status: res.status, answer: answerExcerpt(res.text, [opts.apiKey, ...Object.entries(params).filter(([k]) => k === 'msg' || k.startsWith('to[')).map(([, v]) => v)]) }, 'gateway.answer');
-    return { httpError: res.status };
+    // An HTML page where the API answers JSON: something in front of SMS.ru (a firewall's challenge, a captive portal).
+    return { httpError: res.status, page: /^\s*</.test(res.text ?? '') };
   }
 
   async function send(sms: OutgoingSms): Promise<SendOutcome> {
@@ -66,7 +67,7 @@ export function createSmsRuGateway(opts: { baseUrl: string; apiKey: string; disp
       // (a firewall, a proxy) that did not pass the request on, so it is tried again later, never failed unsent.
       if (status === 502 || status === 504) return all(unknownOutcome(`HTTP_${status}`, `no answer through the proxy in front of SMS.ru (HTTP ${status})`));
       if (status >= 500 || status === 429) return all({ kind: 'retryable', code: `HTTP_${status}`, text: `SMS.ru answered HTTP ${status}` });
-      if (status >= 400) return all({ kind: 'retryable', code: `HTTP_${status}`, text: `the request did not reach SMS.ru's API (HTTP ${status})` });
+      if (status >= 400 || r.page) return all({ kind: 'retryable', code: `HTTP_${status}`, text: `the request did not reach SMS.ru's API (HTTP ${status}${r.page ? ', a page instead of its answer' : ''})` });
       return all(unknownOutcome(`HTTP_${status}`, `unreadable SMS.ru reply (HTTP ${status})`));
     }
     const d = r.data;

@@ -15,7 +15,7 @@ export interface FakeSmsRuMessage {
 }
 
 /** `waf403`: something in front of SMS.ru (a firewall, a proxy) refuses the request with a page of its own. */
-export type SmsRuMode = 'ok' | 'http503' | 'error220' | 'hang' | 'waf403';
+export type SmsRuMode = 'ok' | 'http503' | 'error220' | 'hang' | 'waf403' | 'waf200';
 
 export async function startFakeSmsRu(opts: { keys?: Record<string, number>; acceptAnyKey?: boolean } = {}) {
   const balances = new Map<string, number>(Object.entries(opts.keys ?? {}));
@@ -39,6 +39,8 @@ export async function startFakeSmsRu(opts: { keys?: Record<string, number>; acce
     const key = String(p.api_id ?? '');
     if (mode === 'http503') return send(res, 503, 'Service Unavailable');
     if (mode === 'waf403') return send(res, 403, '<html><body><h1>403 Forbidden</h1></body></html>');
+    // A DDoS filter's browser check in front of the API: a page, HTTP 200, and the request goes no further.
+    if (mode === 'waf200') return send(res, 200, '<!DOCTYPE html><html><body>Checking your browser before accessing sms.ru…</body></html>');
     switch (url.pathname) {
       case '/sms/send': {
         stats.sendRequests++;
