@@ -67,6 +67,14 @@ describe('a 502 or 504 from a proxy in front of a gateway, after the request was
   });
   afterAll(async () => proxy.close());
 
+  it('Kannel\'s 403 "Not routable" (smsbox: no SMS centre takes the number) is failed saying so, not as a wrong password', async () => {
+    const kannel = createKannelGateway({ url: proxy.url, username: 'tester', password: 'foobar', dispatcher, timeoutMs: 2000 });
+    proxy.setBehaviour({ kind: 'answer', status: 403, body: 'Not routable. Do not try again.' });
+    expect(await kannel.send(sms)).toMatchObject({ kind: 'permanent', text: expect.stringMatching(/no route for this number/) });
+    proxy.setBehaviour({ kind: 'answer', status: 403, body: 'Authorization failed for sendsms' });
+    expect(await kannel.send(sms)).toMatchObject({ kind: 'permanent', text: 'Kannel refused the username or password' });
+  });
+
   it.each([[502, 'unknown'], [504, 'unknown'], [503, 'retryable'], [500, 'retryable']] as const)('Kannel sendsms HTTP %i → %s', (status, kind) => {
     expect(kannelSendKind(status)).toBe(kind);
   });

@@ -42,7 +42,8 @@ export function kannelSendText(status: number, body: string): string {
   if (status === 202 || status === 200) return /^\s*3:/.test(body) ? 'queued for later delivery (no SMS centre connected)' : 'accepted for delivery';
   if (status === 502 || status === 504) return `no answer through the proxy in front of Kannel (HTTP ${status})`;
   if (status === 400) return 'Kannel refused the message as invalid (HTTP 400)';
-  if (status === 403) return 'Kannel refused the username or password';
+  // smsbox answers 403 for a wrong login and, "Not routable. Do not try again.", for a number no SMS centre takes.
+  if (status === 403) return /not routable/i.test(body) ? 'Kannel has no route for this number (HTTP 403, "not routable")' : 'Kannel refused the username or password';
   if (status === 404) return 'no Kannel sendsms service at this address (HTTP 404)';
   if (status === 429) return 'Kannel is overloaded (HTTP 429)';
   if (status >= 500) return `Kannel is temporarily unavailable (HTTP ${status})`;
