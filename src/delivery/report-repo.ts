@@ -42,13 +42,17 @@ export interface PendingReport {
 export function createReportRepo(db: Db) {
   const pg = isPostgres(db);
 
-  /** Due, unleased reports (id, portal, age) for the reporter to choose from, leaving out portals in `skip`. */
+  /**
+   * Due, unleased reports (id, portal, age) for the reporter to choose from, leaving out portals in `skip` and those
+   * another process is reporting (its `reports:<portal>` lease): their backlog would fill `limit` and hide the rest.
+   */
   async function due(now: number, limit: number, skip: number[] = []): Promise<Array<{ id: number; portal_id: number; created_at: number }>> {
     const rows = await db('status_reports')
       .select('id', 'portal_id', 'created_at')
       .where('outcome', 'pending')
       .andWhere('next_attempt_at', '<=', now)
       .whereNotIn('portal_id', skip)
+      .whereNotExists((q) => q.select(db.raw('1')).from('job_leases').whereRaw("job_leases.name = 'reports:' || status_reports.portal_id").andWhere('job_leases.until', '>', now))
       .andWhere((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
       .orderBy('id')
       .limit(limit);
