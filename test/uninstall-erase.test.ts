@@ -50,6 +50,27 @@ describe('an uninstall with CLEAN', () => {
     expect((await erasedOf(t.portal.id)).kept).toBe(0);
   }, 120_000);
 
+  it('while a message is at its gateway: the answer that comes after the erase (with its reason) is erased too, by the retention job, once the message is final', async () => {
+    await t.close();
+    t = await installedPortal({ env: { WORKER_ENABLED: '0' } }); // its sends go to SMS.ru
+    t.smsru.invalid.add('79990000123'); // SMS.ru will refuse the number, with a reason
+    const id = await postSms(t.ctx, t.fp, { to: '+79990000123' });
+    t.smsru.setMode('hang');
+    const before = t.smsru.stats.sendRequests;
+    const sending = t.ctx.deps.worker.runOnce();
+    for (let i = 0; i < 500 && t.smsru.stats.sendRequests === before; i++) await new Promise((r) => setTimeout(r, 5));
+    await t.ctx.deps.portals.markUninstalled(t.portal.id, true, Date.now());
+    const row = () => t.ctx.db('messages').where({ b24_message_id: id }).first();
+    expect(await row()).toMatchObject({ state: 'sending', phone: null, failure_reason: null });
+    expect((await t.ctx.db('portals').where({ id: t.portal.id }).first()).erase_through).not.toBeNull(); // not final yet
+    t.smsru.releaseHung();
+    await sending;
+    expect(await row()).toMatchObject({ state: 'failed', failure_reason: expect.any(String) }); // written after the erase
+    await t.ctx.deps.retention.runOnce();
+    expect(await row()).toMatchObject({ state: 'failed', failure_reason: null, gateway_status_text: null, phone: null });
+    expect((await t.ctx.db('portals').where({ id: t.portal.id }).first()).erase_through).toBeNull();
+  }, 60_000);
+
   it('cut short by a process that died is finished by the retention job; a reinstall\'s new messages are kept', async () => {
     await history(t.portal.id, 3_000);
     // The uninstall committed (status, credentials, the mark) and its process died before the erase.

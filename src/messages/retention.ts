@@ -22,9 +22,10 @@ export function createRetentionJob(deps: { db: Db; clock: Clock; log: Log; reten
 
   async function runOnce(): Promise<number> {
     // An uninstall with CLEAN whose process died before its erase was done.
+    // and messages that were still at their gateway then, whose answers came after it.
     for (const { id } of await deps.db('portals').whereNotNull('erase_through').select('id')) {
       const n = await eraseUninstalledMessages(deps.db, Number(id), deps.clock());
-      deps.log.info({ portalId: Number(id), erased: n }, 'retention.uninstall_erase_finished');
+      if (n) deps.log.info({ portalId: Number(id), erased: n }, 'retention.uninstall_erased');
     }
     const before = deps.clock() - deps.retentionMs;
     let erased = 0;

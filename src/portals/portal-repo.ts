@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { Db } from '../platform/db.js';
 import { isPostgres } from '../platform/db.js';
 import { AppError } from '../platform/errors.js';
+import { FINAL_STATES } from '../messages/states.js';
 import type { Crypto } from '../platform/crypto.js';
 import { fingerprints, randomToken, safeEqual, sameDigest, sha256hex } from '../platform/crypto.js';
 import type { TokenPair, TokenStore } from '../bitrix/token-store.js';
@@ -95,21 +96,27 @@ export async function stillInstalled(trx: Knex.Transaction, portalId: number): P
 
 /**
  * What an uninstall with CLEAN erases of a portal's messages (texts, numbers, where the SMS came from, gateway answers
- * and reasons, which may quote the number), up to its `erase_through`, in short batches by id; then clears the mark.
- * Resumable: the retention job calls it for portals still marked. Messages of a reinstall come after the mark.
+ * and reasons, which may quote the number), up to its `erase_through`, in short batches by id. The mark is cleared
+ * once every one of them is final: a message still at its gateway gets its answer written after this, and the
+ * retention job (which calls this for portals still marked) erases that too. Messages of a reinstall come after it.
  */
 export async function eraseUninstalledMessages(db: Db, portalId: number, now: number, batch = 2_000): Promise<number> {
   const through = (await db('portals').where({ id: portalId }).first('erase_through'))?.erase_through;
   if (through == null) return 0;
+  const upTo = (q: Knex.QueryBuilder) => q.where({ portal_id: portalId }).andWhere('id', '<=', through);
   let erased = 0;
   for (let cursor = 0; ; ) {
-    const ids = (await db('messages').where({ portal_id: portalId }).andWhere('id', '>', cursor).andWhere('id', '<=', through).orderBy('id').limit(batch).select('id')).map((r) => Number(r.id));
+    const ids = (await upTo(db('messages')).andWhere('id', '>', cursor)
+      .andWhere((q) => q.whereNotNull('body').orWhereNotNull('phone').orWhereNot('message_to', '').orWhereNotNull('origin').orWhereNotNull('failure_reason').orWhereNotNull('gateway_status_text'))
+      .orderBy('id').limit(batch).select('id')).map((r: { id: number | string }) => Number(r.id));
     if (!ids.length) break;
     erased += await db('messages').whereIn('id', ids)
       .update({ body: null, phone: null, message_to: '', origin: null, failure_reason: null, gateway_status_text: null, updated_at: now });
     cursor = ids[ids.length - 1]!;
   }
-  await db('portals').where({ id: portalId, erase_through: through }).update({ erase_through: null });
+  if (!(await upTo(db('messages')).whereNotIn('state', [...FINAL_STATES]).first('id'))) {
+    await db('portals').where({ id: portalId, erase_through: through }).update({ erase_through: null });
+  }
   return erased;
 }
 
