@@ -111,7 +111,9 @@ describe('configuration', () => {
     expect(configWarnings(loadConfig({ PUBLIC_URL, RETRY_BASE: '10m', RETRY_CAP: '5m' }))).toEqual([expect.stringMatching(/^RETRY_BASE \(600000 ms\) is above RETRY_CAP \(300000 ms\)/)]);
     expect(configWarnings(loadConfig({ PUBLIC_URL, SMPP_RECONNECT_BASE: '2m', SMPP_RECONNECT_CAP: '1m' }))).toEqual([expect.stringMatching(/^SMPP_RECONNECT_BASE \(120000 ms\) is above SMPP_RECONNECT_CAP/)]);
     expect(configWarnings(loadConfig({ PUBLIC_URL, WORKER_CONCURRENCY: '31', GATEWAY_CONCURRENCY: '8' }))).toEqual([expect.stringMatching(/^WORKER_CONCURRENCY \(31\) is under 4 × GATEWAY_CONCURRENCY \(8\)/)]);
-    expect(configWarnings(loadConfig({ PUBLIC_URL, WORKER_CONCURRENCY: '32', GATEWAY_CONCURRENCY: '8', RETRY_BASE: '5m', SMPP_RECONNECT_BASE: '1m' }))).toEqual([]);
+    expect(configWarnings(loadConfig({ PUBLIC_URL, SEND_MAX_AGE: '3d', STATUS_MAX_AGE: '3d' }))).toEqual([expect.stringMatching(/^SEND_MAX_AGE \(259200000 ms\) is not under STATUS_MAX_AGE \(259200000 ms\)/)]);
+    expect(configWarnings(loadConfig({ PUBLIC_URL, UNKNOWN_OUTCOME_WINDOW: '90s', UNKNOWN_OUTCOME_GRACE: '2m' }))).toEqual([expect.stringMatching(/^UNKNOWN_OUTCOME_WINDOW \(90000 ms\) is not above UNKNOWN_OUTCOME_GRACE \(120000 ms\)/)]);
+    expect(configWarnings(loadConfig({ PUBLIC_URL, WORKER_CONCURRENCY: '32', GATEWAY_CONCURRENCY: '8', RETRY_BASE: '5m', SMPP_RECONNECT_BASE: '1m', SEND_MAX_AGE: '2d', UNKNOWN_OUTCOME_WINDOW: '3m' }))).toEqual([]);
   });
 
   it('echoes the value received in every error, except secrets', () => {

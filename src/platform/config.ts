@@ -183,6 +183,16 @@ export function configWarnings(cfg: Config): string[] {
   if (cfg.SMPP_RECONNECT_BASE > cfg.SMPP_RECONNECT_CAP) {
     out.push(`SMPP_RECONNECT_BASE (${cfg.SMPP_RECONNECT_BASE} ms) is above SMPP_RECONNECT_CAP (${cfg.SMPP_RECONNECT_CAP} ms): every reconnect waits about SMPP_RECONNECT_CAP`);
   }
+  // A message may first be sent SEND_MAX_AGE after it arrived, while STATUS_MAX_AGE counts from its arrival too: one
+  // sent that late would be ended "undelivered" at the next status run, before its gateway was ever asked.
+  if (cfg.SEND_MAX_AGE >= cfg.STATUS_MAX_AGE) {
+    out.push(`SEND_MAX_AGE (${cfg.SEND_MAX_AGE} ms) is not under STATUS_MAX_AGE (${cfg.STATUS_MAX_AGE} ms): a message sent late is ended "undelivered" before its status is ever asked`);
+  }
+  // A lost answer is looked up only after UNKNOWN_OUTCOME_GRACE; a window that ends first fails it before the lookup
+  // that would have found it delivered, or sent it again when the gateway never got it.
+  if (cfg.UNKNOWN_OUTCOME_WINDOW <= cfg.UNKNOWN_OUTCOME_GRACE) {
+    out.push(`UNKNOWN_OUTCOME_WINDOW (${cfg.UNKNOWN_OUTCOME_WINDOW} ms) is not above UNKNOWN_OUTCOME_GRACE (${cfg.UNKNOWN_OUTCOME_GRACE} ms): lost answers are failed "outcome unknown" before they are looked up`);
+  }
   // Portals with messages in flight leave min(GATEWAY_CONCURRENCY, WORKER_CONCURRENCY / 4) slots free: with fewer
   // slots, four busy portals fill the worker (fairness, README "Keep WORKER_CONCURRENCY at least 4 × …").
   if (cfg.WORKER_CONCURRENCY < 4 * cfg.GATEWAY_CONCURRENCY) {
