@@ -79,7 +79,7 @@ describe('the demo in a real browser', () => {
     await page.click('#rule-run');
     await page.waitForSelector('#rule-final[data-final="100"]', { timeout: 60_000 });
     const count = (s: string) => page.textContent(`[data-count="${s}"]`);
-    expect([await count('delivered'), await count('undelivered'), await count('failed'), await count('queued')]).toEqual(['90', '9', '1', '0']);
+    expect([await count('delivered'), await count('undelivered'), await count('failed'), await count('sent')]).toEqual(['90', '9', '1', '0']);
     expect(await page.textContent('#rule-final')).toBe('100 of 100 with a final status');
     await page.locator('#rule').screenshot({ path: `${ARTIFACTS}demo-rule.png` });
   });

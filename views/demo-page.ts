@@ -68,7 +68,7 @@ const css = `
   ul.timeline .to{white-space:nowrap;color:#535c69}
   ul.timeline .text{flex:1;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
   .st{padding:1px 8px;border-radius:10px;background:#eef2f4;white-space:nowrap;font-size:12px}
-  .st-delivered{background:#eaf8e1;color:#2d6a0f}.st-undelivered,.st-failed{background:#fdecea;color:#922}.st-queued{background:#e5f6fd;color:#1f5c9c}
+  .st-delivered{background:#eaf8e1;color:#2d6a0f}.st-undelivered,.st-failed{background:#fdecea;color:#922}.st-sent{background:#e5f6fd;color:#1f5c9c}
   .bar-out{height:14px;background:#eef2f4;border-radius:7px;overflow:hidden;margin:12px 0 8px}
   .bar-in{height:100%;background:#7bd500}
   .counts{display:flex;gap:10px;flex-wrap:wrap}
@@ -135,7 +135,7 @@ export function demoPage(v: DemoPageView): Html {
 </form>
 <div class="bar-out"><div class="bar-in" id="rule-bar" style="width:${percent}%"></div></div>
 <p id="rule-final" data-final="${v.rule.final}" data-total="${v.rule.total}">${v.rule.total ? d.ruleProgress(v.rule.final, v.rule.total) : ''}</p>
-<div class="counts" id="rule-counts">${['queued', 'delivered', 'undelivered', 'failed'].map(
+<div class="counts" id="rule-counts">${['sent', 'delivered', 'undelivered', 'failed'].map(
     (s) => html`<span class="st st-${s}">${tx.states[s]}: <b data-count="${s}">${v.rule.counts[s] ?? 0}</b></span>`,
   )}</div>
 </section>`;

@@ -5,7 +5,8 @@ import type { Lang } from '../web/i18n.js';
  * The simulated portal's CRM: one contact card that sends SMS through the app's provider, and a "Send SMS"
  * automation rule for 100 contacts. Both go through the simulated Bitrix24 exactly as the real one does: the message
  * is created in the portal, then its queue POSTs the form body to the provider's HANDLER. What the card shows is
- * what the portal received from the app (messageservice.message.status.update), nothing read from the app's side.
+ * what the portal shows (`portal.shown`: sent at once, then what the app reported with
+ * messageservice.message.status.update), nothing read from the app's side.
  */
 
 /** A message sent from the card, as `GET /demo/messages` answers it. */
@@ -13,7 +14,7 @@ export interface CardSms {
   message_id: string;
   to: string;
   text: string;
-  /** The last status the portal received from the app; `queued` until the first. */
+  /** What the portal shows: `sent` from the start (core Sender\Sms\Rest::sendMessage), then the app's last report. */
   status: string;
 }
 
@@ -40,12 +41,8 @@ export function createCrm(deps: { b24: SimulatedBitrix24; portal: SimulatedPorta
   const card: Array<{ id: string; to: string; text: string }> = [];
   let rule: { ids: string[]; running: boolean } | undefined;
 
-  /** Each message's last reported status, in one pass over what the portal received. */
-  function reported(): Map<string, string> {
-    const last = new Map<string, string>();
-    for (const u of portal.statusUpdates) last.set(u.MESSAGE_ID, u.STATUS);
-    return last;
-  }
+  // The app reports final statuses only, so before its report a message is "sent", as Bitrix24 marked it: never "queued".
+  const shown = (id: string) => portal.shown.get(id) ?? 'sent';
 
   /** The providers registered in the portal, as its sender list shows them. */
   function providers(lang: Lang): Array<{ code: string; name: string }> {
@@ -69,12 +66,11 @@ export function createCrm(deps: { b24: SimulatedBitrix24; portal: SimulatedPorta
     const code = providerCode(input.code);
     const { id } = await b24.dispatchSms(portal, { code, to, text, from: 'crm' });
     card.push({ id, to, text });
-    return { message_id: id, to, text, status: reported().get(id) ?? 'queued' };
+    return { message_id: id, to, text, status: shown(id) };
   }
 
   function cardMessages(): CardSms[] {
-    const last = reported();
-    return card.map((m) => ({ message_id: m.id, to: m.to, text: m.text, status: last.get(m.id) ?? 'queued' }));
+    return card.map((m) => ({ message_id: m.id, to: m.to, text: m.text, status: shown(m.id) }));
   }
 
   /**
@@ -105,10 +101,9 @@ export function createCrm(deps: { b24: SimulatedBitrix24; portal: SimulatedPorta
   }
 
   function ruleProgress() {
-    const counts: Record<string, number> = { queued: 0, delivered: 0, undelivered: 0, failed: 0 };
-    const last = reported();
+    const counts: Record<string, number> = { sent: 0, delivered: 0, undelivered: 0, failed: 0 };
     for (const id of rule?.ids ?? []) {
-      const s = last.get(id) ?? 'queued';
+      const s = shown(id);
       counts[s] = (counts[s] ?? 0) + 1;
     }
     const final = FINAL.reduce((n, s) => n + (counts[s] ?? 0), 0);

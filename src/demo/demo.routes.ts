@@ -32,7 +32,7 @@ export function demoRoutes(deps: { b24: SimulatedBitrix24; portal: SimulatedPort
   router.get('/', (_req, res) => res.redirect(302, '/demo'));
   router.get('/demo', (req, res) => page(res, 200, langOf(req)));
 
-  /** The messages sent from the card, each with the last status the portal received (`queued` until the first). */
+  /** The messages sent from the card, each with the status the portal shows (`sent` until the app reports). */
   router.get('/demo/messages', (_req, res) => res.json(crm.cardMessages()));
 
   router.post('/demo/send', form, async (req, res) => {
