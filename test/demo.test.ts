@@ -145,6 +145,29 @@ describe('npm run demo', () => {
     await expect(loopbackOnlySmpp()({ host: 'smpp.example.com', port: 2775, tls: false }, 1_000)).rejects.toMatchObject({ code: DEMO_OFFLINE });
   });
 
+  it('answers no other Host than its own address: a web page rebinding a name to 127.0.0.1 gets no tokens, no password', async () => {
+    // A browser sends the page's own name as Host after DNS rebinding; fetch cannot set Host, undici's request can.
+    const asHost = async (url: string, host: string) => {
+      const res = await httpRequest(url, { headers: { host } });
+      return { status: res.statusCode, body: await res.body.text() };
+    };
+    const rebound = (url: string) => `rebind.attacker.example:${new URL(url).port}`;
+    const frame = await asHost(`${base}/demo/frame/app`, rebound(base));
+    expect(frame.status).toBe(421);
+    expect(frame.body).not.toContain('name="AUTH_ID"');
+    expect(frame.body).not.toContain('name="REFRESH_ID"');
+    const page = await asHost(`${base}/demo`, rebound(base));
+    expect(page.status).toBe(421);
+    expect(page.body).not.toContain(demo.adminPassword);
+    // Every listener of the demo: the portal's REST, the OAuth server and the app (its console, its frames).
+    expect((await asHost(`${base}/rest/app.info`, rebound(base))).status).toBe(421);
+    expect((await asHost(`${demo.b24.oauthUrl}/oauth/token/`, rebound(demo.b24.oauthUrl))).status).toBe(421);
+    expect((await asHost(`${demo.appUrl}/admin`, rebound(demo.appUrl))).status).toBe(421);
+    // Its own address works, by number or as localhost.
+    expect((await asHost(`${base}/demo/frame/app`, new URL(base).host)).body).toContain('name="AUTH_ID"');
+    expect((await asHost(`${base}/demo`, `localhost:${new URL(base).port}`)).status).toBe(200);
+  });
+
   it('speaks the browser\'s language', async () => {
     expect(await (await get('/demo', { 'accept-language': 'ru-RU,ru;q=0.9,en;q=0.8' })).text()).toContain('Демо: SMS из Битрикс24');
     expect(await (await get('/demo', { 'accept-language': 'de-DE,de;q=0.9' })).text()).toContain('Demo: SMS from Bitrix24');

@@ -11,6 +11,7 @@ import { createApp } from '../web/app.js';
 import { startBackground } from '../runtime.js';
 import { startSimulatedBitrix24 } from './simulated-bitrix24/bitrix24.js';
 import { loopbackOnlyDispatcher, loopbackOnlySmpp } from './loopback-only.js';
+import { ownHostOnly } from './own-host.js';
 import { createCrm } from './crm.js';
 import { demoRoutes } from './demo.routes.js';
 
@@ -67,7 +68,8 @@ export async function startDemo(o: DemoOptions = {}) {
   const deps = buildDeps({
     config, db, log, secretKey: randomBytes(32).toString('hex'), dispatcher, gatewayDispatcher: dispatcher, portalDispatcher: dispatcher, smppConnect: loopbackOnlySmpp(),
   });
-  server.on('request', createApp(deps));
+  // The app itself stays as `npm start` runs it; only the demo's listener refuses other Hosts (see ownHostOnly).
+  server.on('request', ownHostOnly(createApp(deps)));
   const stopBackground = o.background === false ? async () => {} : startBackground(deps);
 
   const close = async () => {

@@ -3,6 +3,7 @@ import type http from 'node:http';
 import { listen, readBody, send, type Json } from './http.js';
 import { callMethod, PhpFatal, portalBlock, withOperating } from './methods.js';
 import { nextMessageId, smsForm } from './sms-body.js';
+import { ownHostOnly } from '../own-host.js';
 
 /**
  * A simulated Bitrix24 built from the platform reference (docs: ../shared/reference/bitrix24.md): one OAuth server
@@ -129,7 +130,7 @@ export async function startSimulatedBitrix24(opts: SimulatedOptions = {}) {
     return undefined;
   }
 
-  const oauth = await listen(async (req, res) => {
+  const oauth = await listen(ownHostOnly(async (req, res) => {
     const url = new URL(req.url!, 'http://x');
     const { fields } = await readBody(req);
     const p = { ...Object.fromEntries(url.searchParams), ...fields } as Json;
@@ -163,7 +164,7 @@ export async function startSimulatedBitrix24(opts: SimulatedOptions = {}) {
       });
     }
     send(res, 404, { error: 'NOT_FOUND', error_description: 'Not found' });
-  });
+  }));
 
   async function portalRequest(portal: SimulatedPortal, req: http.IncomingMessage, res: http.ServerResponse) {
     const url = new URL(req.url!, 'http://x');
@@ -250,9 +251,10 @@ export async function startSimulatedBitrix24(opts: SimulatedOptions = {}) {
 
   /** Starts a listener for the portal and makes it the portal's address; older addresses redirect to it. */
   async function serve(portal: SimulatedPortal) {
-    const srv = await listen((req, res) => {
+    // Its pages (the demo's) and REST answer only their own address: see ownHostOnly.
+    const srv = await listen(ownHostOnly((req, res) => {
       portalRequest(portal, req, res).catch((err) => send(res, 500, { error: 'INTERNAL_SERVER_ERROR', error_description: String(err) }));
-    });
+    }));
     portal.domain = `127.0.0.1:${srv.port}`;
     portal.endpoint = `http://${portal.domain}/rest/`;
     const previous = portal.close;
