@@ -94,6 +94,23 @@ describe('an ONAPPUNINSTALL that arrives after the app was installed again', () 
     expect((await ctx.deps.portals.findById(portal.id))?.status).toBe('uninstalled');
     expect(await settingsRows()).toHaveLength(0);
   });
+
+  it('honoured while the reinstall is not finished, still leaves the portal that ONAPPINSTALL brings back registered with its current handler key by the provider check', async () => {
+    const queued = await uninstallAndReinstall(false);
+    fp.installed = false; // the install page is open, BX24.installFinish() not run yet: app.info says INSTALLED false
+    expect((await deliver(queued)).status).toBe(200);
+    expect((await ctx.deps.portals.findById(portal.id))?.status).toBe('uninstalled');
+
+    fp.installed = true;
+    expect((await installEvent()).status).toBe(200);
+    expect((await ctx.deps.portals.findById(portal.id))?.status).toBe('active');
+    // Bitrix24's providers still call the handler key the uninstall rotated away...
+    await expect(postSms(ctx, fp, { text: 'refused' })).rejects.toThrow(/401/);
+    // ...until the provider check registers every sender again with the current one.
+    await ctx.deps.providerCheck.runOnce();
+    const id = await postSms(ctx, fp, { text: 'after the check' });
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'queued' });
+  });
 });
 
 describe('an ONAPPUNINSTALL of an app that is uninstalled', () => {
