@@ -196,6 +196,7 @@ describe('POST /events', () => {
 
   it('ONAPPUNINSTALL with CLEAN=1 removes settings, secrets and message texts, and stops intake', async () => {
     expect((await sms(fp.applicationToken, 'd1')).status).toBe(200);
+    fake.uninstallApp(fp, { clean: true }); // the app's tokens die with it: Bitrix24 answers app.info with no "installed"
     const res = await postEvent('ONAPPUNINSTALL', { data: { CLEAN: '1', LANGUAGE_ID: 'ru' } });
     expect(res.status).toBe(200);
     const row = await ctx.db('portals').where({ id: portal.id }).first();
@@ -213,6 +214,7 @@ describe('POST /events', () => {
     expect(await ctx.db('author_tokens').where({ portal_id: portal.id })).toHaveLength(1);
     const keyBefore = (await ctx.db('portals').where({ id: portal.id }).first()).handler_key_hash;
 
+    fake.uninstallApp(fp);
     const res = await postEvent('ONAPPUNINSTALL', { data: { CLEAN: '0' } });
     expect(res.status).toBe(200);
     const row = await ctx.db('portals').where({ id: portal.id }).first();
@@ -225,6 +227,7 @@ describe('POST /events', () => {
     expect(await ctx.db('settings').where({ portal_id: portal.id })).toHaveLength(1);
     expect((await sms(fp.applicationToken, 'e1')).status).toBe(401);
 
+    fake.installApp(fp);
     await installPortal(ctx, fake, fp);
     expect((await ctx.deps.portals.findById(portal.id))?.status).toBe('active');
     expect((await sms(fp.applicationToken, 'e2')).status).toBe(200);
@@ -241,7 +244,10 @@ describe('POST /events', () => {
   });
 
   it('a reinstall after uninstall makes the portal active again', async () => {
+    fake.uninstallApp(fp, { clean: true });
     await postEvent('ONAPPUNINSTALL', { data: { CLEAN: '1' } });
+    expect((await ctx.deps.portals.findById(portal.id))?.status).toBe('uninstalled');
+    fake.installApp(fp);
     await installPortal(ctx, fake, fp);
     expect((await ctx.deps.portals.findById(portal.id))?.status).toBe('active');
     expect((await sms(fp.applicationToken, 'g1')).status).toBe(200);

@@ -23,6 +23,32 @@ async function rest(method: string, params: Record<string, unknown>, userId = 1)
 const update = (p: Record<string, unknown>, userId = 1) => rest('messageservice.message.status.update', { CODE: 'smsgw_a', STATUS: 'delivered', ...p }, userId);
 
 describe('the fake Bitrix24 is as strict as the core', () => {
+  it('an uninstall kills every token of the app (app.info, a refresh, any call) and its providers, and queues ONAPPUNINSTALL', async () => {
+    const t = fake.issueTokens(fp, 1);
+    fp.installed = true;
+    expect((await rest('app.info', {})).body.result).toMatchObject({ INSTALLED: true });
+    const queued = fake.uninstallApp(fp, { clean: true });
+    const call = await fetch(`${fp.endpoint}app.info`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ auth: t.accessToken }) });
+    expect([call.status, ((await call.json()) as { error?: string }).error]).toEqual([401, 'NO_AUTH_FOUND']);
+    const info = await fetch(`${fake.oauthUrl}/rest/app.info?auth=${t.accessToken}`);
+    expect([info.status, ((await info.json()) as { error?: string }).error]).toEqual([401, 'invalid_token']);
+    const refresh = await fetch(`${fake.oauthUrl}/oauth/token/`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', client_id: fake.clientId, client_secret: fake.clientSecret, refresh_token: t.refreshToken }),
+    });
+    expect(((await refresh.json()) as { error?: string }).error).toBe('invalid_grant');
+    // Core oauth/auth.php: whatever token a call carries, an app whose row is not active is refused.
+    expect((await rest('app.info', {})).body.error).toBe('APPLICATION_NOT_FOUND');
+    expect(fp.senders.size).toBe(0);
+    expect(Object.fromEntries(new URLSearchParams(queued.body))).toMatchObject({
+      event: 'ONAPPUNINSTALL', 'data[CLEAN]': '1', 'auth[member_id]': fp.memberId, 'auth[application_token]': fp.applicationToken,
+    });
+    expect(new URLSearchParams(queued.body).has('auth[access_token]')).toBe(false);
+    // Installed again: the same application_token, calls answered, not installed until BX24.installFinish().
+    fake.installApp(fp);
+    expect((await rest('app.info', {})).body.result).toMatchObject({ INSTALLED: false });
+  });
+
   it('status.update: CODE checked first, then MESSAGE_ID, then STATUS, then a message of this CODE, then author or administrator', async () => {
     fp.messages.set('m1', { code: 'smsgw_a', authorId: 2 });
     expect((await update({ CODE: '', MESSAGE_ID: 'm1' })).body).toMatchObject({ error: 'ERROR_SENDER_VALIDATION_FAILURE', error_description: 'Empty sender code!' });

@@ -74,6 +74,7 @@ it('the install binds ONAPPINSTALL, whose event (the installer\'s tokens, verifi
   const portal = (await t.ctx.deps.portals.findByMemberId(fp.memberId))!;
   expect(await t.ctx.deps.portals.matchesApplicationToken(portal.id, fp.applicationToken)).toBe(true);
   expect((await sms('c'.repeat(31) + '2')).body).toEqual({ status: 'queued' }); // Bitrix24's own token, from now on
+  t.fake.uninstallApp(fp);
   const uninstall = await request(t.ctx.app).post('/events').type('form').send({
     event: 'ONAPPUNINSTALL', 'data[CLEAN]': '0', 'auth[member_id]': fp.memberId, 'auth[domain]': fp.domain, 'auth[application_token]': fp.applicationToken,
   });

@@ -83,8 +83,10 @@ describe('sender names', () => {
     const { portal } = await setup();
     const state = stateFor((await openAppPage(ctx, fake, fp)).text, '/app/senders/add');
     expect((await post('/app/senders/add', { state, sender_name: 'Promo' })).status).toBe(200);
+    fake.uninstallApp(fp); // Bitrix24 deletes the app's providers with it
     expect((await postEvent('ONAPPUNINSTALL', { CLEAN: '0' })).status).toBe(200);
-    fp.senders.clear(); // Bitrix24 deletes the app's providers with it
+    expect((await ctx.deps.portals.findById(portal.id))?.status).toBe('uninstalled');
+    fake.installApp(fp);
     await installPortal(ctx, fake, fp, { provider: 'smsru', api_key: '', sender: 'MyShop' });
     expect((await ctx.deps.settings.senders(portal.id)).map((s) => s.name)).toEqual(['MyShop', 'Promo']);
     expect([...fp.senders.values()].map((s) => s.NAME).sort()).toEqual(['MyShop', 'Promo']);
@@ -136,6 +138,7 @@ describe('a gateway save racing an uninstall', () => {
     smsbox.hold();
     const saving = post('/app/gateway', { state, provider: 'kannel', kannel_url: smsbox.url, kannel_username: 'shop', kannel_password: 'new-secret' }).then((r) => r);
     await eventually(() => smsbox.waiting === 1, 'the credential check to reach the smsbox', 5000);
+    fake.uninstallApp(fp, { clean: true });
     expect((await postEvent('ONAPPUNINSTALL', { CLEAN: '1' })).status).toBe(200);
     smsbox.release();
     expect((await saving).status).toBe(401);

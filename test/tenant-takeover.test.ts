@@ -134,9 +134,11 @@ describe('an ordinary portal user cannot take the portal over', () => {
     expect((await sms(genuine, 'a2')).status).toBe(200);
 
     // A genuine uninstall, then a reinstall whose frame carries Bitrix24's new token.
+    fake.uninstallApp(fp);
     const events = await post('/events', { event: 'ONAPPUNINSTALL', 'data[CLEAN]': '0', 'auth[member_id]': fp.memberId, 'auth[domain]': fp.domain, 'auth[application_token]': genuine });
     expect(events.status).toBe(200);
     fp.applicationToken = 'a'.repeat(32);
+    fake.installApp(fp);
     expect((await openInstallPage(ctx, fake, fp)).status).toBe(200);
     expect((await sms(fp.applicationToken, 'a3')).status).toBe(200);
     expect((await sms(genuine, 'a4')).status).toBe(401);
@@ -200,6 +202,7 @@ describe('uninstall with CLEAN=1', () => {
     expect(bad.body.status).toBe('failed');
     await ctx.db('messages').where({ b24_message_id: 'c1' }).update({ gateway_status_text: 'rejected: +79991234567 is blocked' });
     const oldHandler = new URL(fp.senders.get('smsgw_myshop')!.HANDLER);
+    fake.uninstallApp(fp, { clean: true });
     const res = await post('/events', { event: 'ONAPPUNINSTALL', 'data[CLEAN]': '1', 'auth[member_id]': fp.memberId, 'auth[domain]': fp.domain, 'auth[application_token]': fp.applicationToken });
     expect(res.status).toBe(200);
     // A delivery report that arrives afterwards brings nothing back (Kannel's reply text may quote the number).
@@ -210,7 +213,7 @@ describe('uninstall with CLEAN=1', () => {
       expect(m).toMatchObject({ body: null, phone: null, message_to: '', origin: null, failure_reason: null, gateway_status_text: null });
     }
     // Reinstalled: the old handler URL (key only, as for author-less messages) opens nothing; the new one works.
-    fp.senders.clear();
+    fake.installApp(fp);
     await installPortal(ctx, fake, fp, kannelFields());
     const newHandler = new URL(fp.senders.get('smsgw_myshop')!.HANDLER);
     expect(newHandler.search).not.toBe(oldHandler.search);

@@ -72,9 +72,12 @@ export function createRestClient(deps: {
   const note = (method: string, outcome: RestCallOutcome['outcome']) => deps.onCall?.({ method, outcome });
   const pausing = createPausing({ store: deps.pauses ?? memoryPauses(), policy: deps.pausePolicy, clock: deps.clock, log: deps.log });
 
-  /** Calls a portal's REST API with its stored tokens (refreshing them once when they expired). */
-  async function call<T = unknown>(portalId: number, method: string, params: Record<string, unknown> = {}): Promise<T> {
-    const mayRetry = retryBudget(method, portalId);
+  /**
+   * Calls a portal's REST API with its stored tokens (refreshing them once when they expired). `retries` (default: the
+   * client's) bounds the retries of retryable errors, for a caller that must answer within a request of its own.
+   */
+  async function call<T = unknown>(portalId: number, method: string, params: Record<string, unknown> = {}, opts: { retries?: number } = {}): Promise<T> {
+    const mayRetry = retryBudget(method, portalId, opts.retries);
     let refreshed = false;
     let superseded = 0;
     for (;;) {
@@ -168,12 +171,12 @@ export function createRestClient(deps: {
     return !stored || stored.accessToken === refusedAccessToken;
   }
 
-  /** Up to `retries` retries of retryable errors per call, each after its back-off; false once they are used up. */
-  function retryBudget(method: string, portalId: number | undefined) {
+  /** Up to `max` retries of retryable errors per call, each after its back-off; false once they are used up. */
+  function retryBudget(method: string, portalId: number | undefined, max = retries) {
     let attempt = 0;
     return async (error: B24Error): Promise<boolean> => {
       // A pause or an untrusted certificate lasts far longer than a call may wait: the caller's back-off takes it.
-      if (error.kind !== 'retryable' || NOT_NOW.has(error.code) || attempt >= retries) return false;
+      if (error.kind !== 'retryable' || NOT_NOW.has(error.code) || attempt >= max) return false;
       note(method, 'retry');
       deps.log.info({ portalId, method, error: error.code, attempt }, 'b24.rest.retry');
       await sleep(backoffMs(attempt));

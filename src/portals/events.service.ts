@@ -181,15 +181,43 @@ export function createEventsService(deps: {
     return { registered: checked?.registered ?? [] };
   }
 
-  /** Uninstall carries no access token (REST access is already revoked): verify the stored application_token. */
+  /**
+   * Uninstall carries no access token (REST access is already revoked): verify the stored application_token. The
+   * cloud's event queue may deliver it late (b24restdocs events/index.md), after the administrator installed the app
+   * again, and the token then still matches: a reinstall keeps the app's b_rest_app row and with it the token (core
+   * CRestUtil::getApplicationToken, InstallApp). So a portal that holds tokens asks Bitrix24 first: only when it
+   * answers that the app is installed is the event stale. Any other outcome (the token refused, as every token of an
+   * uninstalled app is, core oauth/auth.php APPLICATION_NOT_FOUND; no answer) honours it: a real uninstall must take
+   * effect, and the marketplace requires that we then keep nothing.
+   */
   async function onUninstall(a: EventAuth, clean: boolean) {
     if (!a.memberId || !a.applicationToken) throw rejected('the event carries no application_token');
     const portal = await deps.portals.findByMemberId(a.memberId);
     if (!portal || !(await deps.portals.matchesApplicationToken(portal.id, a.applicationToken))) {
       throw rejected('unknown portal or wrong application_token');
     }
+    if (await installedInBitrix24(portal.id)) {
+      deps.log.info({ portalId: portal.id, clean }, 'event.uninstall.stale');
+      return;
+    }
     await deps.portals.markUninstalled(portal.id, clean, deps.clock());
     deps.log.info({ portalId: portal.id, clean }, 'portal.uninstalled');
+  }
+
+  /**
+   * app.info at the portal with its stored tokens (refreshed once if expired, as every call): true only for an answer
+   * that the app is installed. One attempt, no retries: Bitrix24's queue waits for our answer, and no answer means
+   * the uninstall goes ahead anyway.
+   */
+  async function installedInBitrix24(portalId: number): Promise<boolean> {
+    if (!(await deps.portals.tokens(portalId))) return false;
+    try {
+      const info = await deps.rest.call<{ INSTALLED?: unknown } | undefined>(portalId, 'app.info', {}, { retries: 0 });
+      return info?.INSTALLED === true;
+    } catch (err) {
+      deps.log.info({ portalId, error: (err as { code?: string }).code ?? 'internal' }, 'event.uninstall.app_info_refused');
+      return false;
+    }
   }
 
   /**

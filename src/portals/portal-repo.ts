@@ -418,9 +418,9 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
   /**
    * Uninstall: stop accepting messages and keep no credential of the portal's (the marketplace's publication
    * requirements): OAuth pairs, the application token, authors' tokens, and the handler key, rotated so the old
-   * handler URL opens nothing even after a reinstall. With clean, also forget settings, gateway secrets and every
-   * trace of whom was written what (texts, numbers, where the SMS came from, gateway answers and reasons, which may
-   * quote the number).
+   * handler URL opens nothing even after a reinstall (so every sender counts as unregistered). With clean, also forget
+   * settings, gateway secrets and every trace of whom was written what (texts, numbers, where the SMS came from,
+   * gateway answers and reasons, which may quote the number).
    */
   async function markUninstalled(id: number, clean: boolean, now: number): Promise<void> {
     const key = randomToken(24);
@@ -432,6 +432,10 @@ export function createPortalRepo(db: Db, crypto: Crypto, now: () => number = Dat
         handler_key_hash: sha256hex(key), handler_key_enc: crypto.encrypt(key), handler_key_prev_hash: null, handler_key_prev_until: null,
       });
       await trx('author_tokens').where({ portal_id: id }).delete();
+      // Bitrix24 deletes the app's providers with it, and the key they were given is rotated above: a portal brought
+      // back (a reinstall's ONAPPINSTALL, an uninstall that came late) gets every sender registered again by the
+      // provider check, with the key it has then, whatever Bitrix24's provider list says.
+      await trx('senders').where({ portal_id: id }).update({ registered_at: null });
       if (clean) {
         await trx('settings').where({ portal_id: id }).delete();
         await trx('retired_accounts').where({ portal_id: id }).delete();

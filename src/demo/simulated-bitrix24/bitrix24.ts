@@ -30,6 +30,11 @@ export interface SimulatedPortal {
   domain: string;
   endpoint: string;
   installed: boolean;
+  /**
+   * The app's b_rest_app row is active (core ACTIVE=Y): false from its uninstall until it is installed again. Every
+   * call with a token of an app that is not active is refused (core oauth/auth.php: APPLICATION_NOT_FOUND).
+   */
+  appActive: boolean;
   applicationToken: string;
   users: SimulatedUser[];
   senders: Map<string, { CODE: string; TYPE: string; HANDLER: string; NAME: unknown }>;
@@ -195,6 +200,8 @@ export async function startSimulatedBitrix24(opts: SimulatedOptions = {}) {
     const t = access.get(auth);
     // A portal answers a token it does not know (made up, rotated away, another portal's) with NO_AUTH_FOUND.
     if (!t || t.portal !== portal) return send(res, 401, { error: 'NO_AUTH_FOUND', error_description: 'Wrong authorization data' });
+    // Core rest/lib/oauth/auth.php checks the app's row before the token's expiry: an uninstalled app is refused.
+    if (!portal.appActive) return send(res, 401, { error: 'APPLICATION_NOT_FOUND', error_description: 'Application not found' });
     const e = tokenError(t);
     if (e) return send(res, e.status, e.body);
     // Core rest/lib/oauth/auth.php: CRestUtil::makeAuth() fails for a user who is not active.
@@ -217,6 +224,7 @@ export async function startSimulatedBitrix24(opts: SimulatedOptions = {}) {
     const portal = {
       memberId: p.memberId ?? token(),
       installed: false,
+      appActive: true,
       applicationToken: token(),
       users: [{ id: 1, admin: true }, { id: 2, admin: false }],
       senders: new Map(),
@@ -278,6 +286,53 @@ export async function startSimulatedBitrix24(opts: SimulatedOptions = {}) {
     },
     revokeRefreshTokens(portal: SimulatedPortal) {
       for (const [k, v] of refresh) if (v.portal === portal) refresh.delete(k);
+    },
+    /**
+     * An administrator uninstalls the app (core AppTable::uninstall): its row is no longer active, the OAuth server is
+     * told (unInstallApplication) and every token of the app for this portal dies, access and refresh alike (app.info
+     * answers invalid_token, a refresh invalid_grant, the portal NO_AUTH_FOUND); its providers go with it (reference
+     * §3). ONAPPUNINSTALL is queued, not sent: the cloud's event queue delivers it when it gets to it
+     * (b24restdocs events/index.md), so the test decides when with `deliver()`, which posts it to the handlers bound
+     * at the time of the uninstall. The application_token stays: a reinstall keeps the same row and token.
+     */
+    uninstallApp(portal: SimulatedPortal, o: { clean?: boolean } = {}) {
+      const handlers = portal.events.filter((e) => e.event === 'ONAPPUNINSTALL').map((e) => e.handler);
+      const ts = String(Math.floor(Date.now() / 1000));
+      const body = new URLSearchParams({
+        event: 'ONAPPUNINSTALL', event_handler_id: '17', ts,
+        'data[LANGUAGE_ID]': 'en', 'data[CLEAN]': o.clean ? '1' : '0',
+        'auth[domain]': portal.domain, 'auth[member_id]': portal.memberId, 'auth[application_token]': portal.applicationToken,
+        'auth[server_endpoint]': `${api.oauthUrl}/rest/`, 'auth[client_endpoint]': portal.endpoint,
+      }).toString();
+      portal.installed = false;
+      portal.appActive = false;
+      portal.senders.clear();
+      for (const [k, v] of access) if (v.portal === portal) access.delete(k);
+      for (const [k, v] of refresh) if (v.portal === portal) refresh.delete(k);
+      return {
+        /** The queued event's form body, for a test that posts it itself (to an app that does not listen). */
+        body,
+        /** The queued ONAPPUNINSTALL, posted now (once per handler, never resent); how many were sent. */
+        async deliver() {
+          if (portal.eventQueueBlocked) return 0;
+          for (const handler of handlers) {
+            try {
+              const res = await fetch(handler, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+              await res.text();
+            } catch {
+              // lost: the queue never resends
+            }
+          }
+          return handlers.length;
+        },
+      };
+    },
+    /**
+     * An administrator installs the app (again): core InstallApp makes its row active again, the same row and
+     * application_token as before; it counts as installed once BX24.installFinish() runs (`finishInstall`).
+     */
+    installApp(portal: SimulatedPortal) {
+      portal.appActive = true;
     },
     /**
      * What Bitrix24 does when a user sends an SMS through our provider: create the message (shown as sent at once),

@@ -96,6 +96,12 @@ export function callMethod(api: unknown, portal: SimulatedPortal, user: Simulate
       return ok(portal.events.map((e) => ({ event: e.event, handler: e.handler, auth_type: '0', offline: 0 })));
     case 'user.admin':
       return ok(user.admin);
+    case 'app.info':
+      // Core CRestProvider::appInfo, as a portal answers it (b24restdocs app-info.md); INSTALLED turns true at installFinish.
+      return ok({
+        ID: 7, CODE: 'test.app', VERSION: 1, STATUS: 'L', INSTALLED: portal.installed, PAYMENT_EXPIRED: 'N', DAYS: null,
+        LANGUAGE_ID: 'en', LICENSE: 'en_project',
+      });
     case 'profile':
       // Core rest_provider getProfile: ADMIN is CRestUtil::isAdmin(), the same check as user.admin.
       return ok({ ID: String(user.id), ADMIN: user.admin, NAME: `User ${user.id}`, LAST_NAME: '', PERSONAL_GENDER: '', TIME_ZONE: '' });
@@ -149,7 +155,7 @@ export class PhpFatal extends Error {}
 /** What these simulated portals can answer (method.get, the deprecated `methods`); missingMethods takes some away. */
 const FAKE_METHODS = [
   'messageservice.sender.add', 'messageservice.sender.update', 'messageservice.sender.delete', 'messageservice.sender.list',
-  'messageservice.message.status.update', 'event.bind', 'event.get', 'event.test', 'user.admin', 'profile', 'batch', 'method.get', 'methods',
+  'messageservice.message.status.update', 'event.bind', 'event.get', 'event.test', 'user.admin', 'app.info', 'profile', 'batch', 'method.get', 'methods',
 ];
 
 /**
