@@ -150,6 +150,14 @@ export function createEventsService(deps: {
     });
     const log = deps.log.child({ portalId: portal.id, event });
     log.info({ tokensStored: tokens !== undefined }, 'portal.event.accepted');
+    if (event === 'ONAPPINSTALL' && existing?.status === 'uninstalled') {
+      // An uninstall that was honoured rotated the handler key and left every sender unregistered, while Bitrix24
+      // kept calling the old key: registered again now, not at the next scheduled provider check (up to an hour of
+      // refused SMS). Best effort: the scheduled check still repairs what this could not.
+      const checked = await deps.providerCheck.checkNow(portal.id, 0).catch((err) => ({ registered: [] as string[], error: String((err as { code?: string }).code ?? err) }));
+      if (checked?.error) log.warn({ error: checked.error }, 'provider.reregister_failed');
+      return { registered: checked?.registered ?? [] };
+    }
     if (event !== 'ONAPPUPDATE') return { registered: [] as string[] };
     // Bitrix24 deletes an app's providers when the app is updated (reference §3): register them again.
     try {
