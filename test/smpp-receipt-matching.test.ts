@@ -122,3 +122,17 @@ it('a receipt the centre sends again for a message already delivered does not se
   await sink.receipt(portalId, { ...receipt('2000', '79990000001'), excerpt: 'Your order is ready' });
   expect(await stateOf('M2')).toBe('delivered');
 });
+
+it('a late "not now" refusal puts back only a message still waiting for its outcome; one settled or taken again meanwhile is left alone', async () => {
+  const refusal = { accepted: false as const, code: 'ESME_RTHROTTLED', text: 'the SMS centre asks to send more slowly (throttled)', retry: true as const };
+  const waiting = await message('waiting', '+79990000001', 'sending', null);
+  await t.db('messages').where({ id: waiting }).update({ unknown_since: now - 5_000, lease_token: null, lease_until: null, attempts: 1 });
+  const settled = await message('settled', '+79990000002', 'delivered', '1000');
+  const again = await message('again', '+79990000003', 'sending', null); // claimed again by another worker: leased, in flight
+  for (const id of [waiting, settled, again]) await sink.late(portalId, id, refusal);
+  const row = await t.db('messages').where({ id: waiting }).first();
+  expect(row).toMatchObject({ state: 'queued', unknown_since: null, gateway_status: 'ESME_RTHROTTLED' });
+  expect(Number(row.next_attempt_at)).toBeGreaterThan(now);
+  expect(await stateOf('settled')).toBe('delivered');
+  expect(await t.db('messages').where({ id: again }).first()).toMatchObject({ state: 'sending', lease_token: 't' });
+});

@@ -7,6 +7,7 @@ import { sameId } from '../gateways/smpp/codec.js';
 import type { QueueRepo } from './queue-repo.js';
 import type { PartMatch, PartRepo } from './part-repo.js';
 import { applyGatewayStatus } from './gateway-status.js';
+import { backoffMs } from './backoff.js';
 
 const digits = (s: string) => s.replace(/\D/g, '');
 /** States a receipt can still move a message out of. */
@@ -41,8 +42,11 @@ export function createSmppReceipts(deps: {
   retryMs?: number[];
   later?: (ms: number, run: () => void) => void;
   random?: () => number;
+  /** A message refused late "not now" is sent again: backoff (RETRY_BASE, RETRY_CAP) until SEND_MAX_AGE (their defaults). */
+  resend?: { baseMs: number; capMs: number; maxAgeMs: number };
 }): SmppReceiptSink {
   const retryMs = deps.retryMs ?? RECEIPT_RETRY_MS;
+  const resend = deps.resend ?? { baseMs: 2_000, capMs: 5 * 60_000, maxAgeMs: 24 * 3_600_000 };
   const later = deps.later ?? ((ms, run) => void setTimeout(run, ms).unref());
   const random = deps.random ?? Math.random;
   let waiting = 0;
@@ -148,8 +152,30 @@ export function createSmppReceipts(deps: {
     return true;
   }
 
+  /**
+   * A refusal of the first part that only means "not now" (SMPP_COMMAND_STATUS: retryable, slow down) says the centre
+   * took nothing: the message goes back to the queue with backoff, as a refusal in time does, until SEND_MAX_AGE.
+   * False when it is no longer that unknown outcome (settled meanwhile, or taken again): then nothing changes.
+   */
+  async function sendAgain(portalId: number, messageId: number, outcome: { code: string; text: string }, now: number): Promise<boolean> {
+    const m = await deps.parts.unknownOutcome(messageId);
+    if (!m) return false;
+    const fields = { gateway_status: outcome.code.slice(0, 32), gateway_status_text: outcome.text.slice(0, 500) };
+    if (now - m.createdAt >= resend.maxAgeMs) {
+      const hours = Math.round(resend.maxAgeMs / 3_600_000);
+      const changed = await applyGatewayStatus(deps.queue, messageId, { state: 'failed', code: outcome.code, text: `gave up after ${hours} h of retries: ${outcome.text}` }, now);
+      if (changed) deps.onSettled?.();
+      return changed;
+    }
+    const next = now + backoffMs(m.attempts, random(), { baseMs: resend.baseMs, capMs: resend.capMs });
+    const changed = await deps.parts.requeueUnknown(messageId, m.unknownSince, now, next, fields);
+    deps.log.info({ portalId, messageId, code: outcome.code, changed, retryInMs: next - now }, 'smpp.late_answer.retry');
+    return changed;
+  }
+
   async function late(portalId: number, messageId: number, outcome: LateOutcome) {
     const now = deps.clock();
+    if (!outcome.accepted && outcome.retry) return void (await sendAgain(portalId, messageId, outcome, now));
     const changed = outcome.accepted
       ? await applyGatewayStatus(deps.queue, messageId, { state: 'sent', code: 'ESME_ROK', text: 'accepted by the SMS centre (its answer came late)' }, now, { gateway_message_id: outcome.firstId })
       : await applyGatewayStatus(deps.queue, messageId, { state: 'failed', code: outcome.code, text: outcome.text }, now);

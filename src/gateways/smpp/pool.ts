@@ -47,7 +47,8 @@ export interface SmppReceiptSink {
   late(portalId: number, messageId: number, outcome: LateOutcome): Promise<void>;
 }
 
-export type LateOutcome = { accepted: true; firstId: string } | { accepted: false; code: string; text: string };
+/** `retry`: the centre took nothing of the message and refused it only for now (SMPP_COMMAND_STATUS): it may go again. */
+export type LateOutcome = { accepted: true; firstId: string } | { accepted: false; code: string; text: string; retry?: true };
 
 export interface SmppPoolOptions {
   /** Binds per account in this process (SMPP_BINDS). */
