@@ -49,16 +49,20 @@ export function createPartRepo(db: Db) {
     return row ? String(row.gateway_id) : undefined;
   }
 
-  /** The portals' messages at `gateway` to `phone` (E.164) whose outcome is unknown, with their texts. */
-  async function awaitingOutcome(portalIds: number[], gateway: string, phone: string) {
+  /**
+   * The portals' messages at `gateway` to `phone` (E.164) submitted by `submittedBy` that wait for the centre, with
+   * their texts: their outcome unknown, or (`inFlight`) their submit's answer not heard yet.
+   */
+  async function awaitingOutcome(portalIds: number[], gateway: string, phone: string, submittedBy: number) {
     const rows = await db('messages')
       .whereIn('portal_id', portalIds)
       .where({ gateway, phone, state: 'sending' })
-      .whereNotNull('unknown_since')
+      .whereNull('gateway_message_id')
+      .andWhere('submitted_at', '<=', submittedBy)
       .orderBy('id', 'desc')
       .limit(20)
-      .select('id', 'portal_id', 'body');
-    return rows.map((r) => ({ id: Number(r.id), portalId: Number(r.portal_id), body: (r.body as string | null) ?? null }));
+      .select('id', 'portal_id', 'body', 'unknown_since');
+    return rows.map((r) => ({ id: Number(r.id), portalId: Number(r.portal_id), body: (r.body as string | null) ?? null, inFlight: r.unknown_since === null }));
   }
 
   /** A message whose outcome is unknown (sending, unknown_since set, no lease), as a late answer finds it. */

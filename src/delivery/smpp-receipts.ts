@@ -30,7 +30,8 @@ const plain = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
  * send them at all, so they change nothing. A receipt that names no known id may still settle a message whose
  * outcome is unknown (the connection dropped before the answer): when exactly one such message went to the
  * receipt's number (and its text starts as the receipt quotes, where it does), and no message to that number was
- * given the receipt's id (a receipt sent again for a settled message is no news of another).
+ * given the receipt's id (a receipt sent again for a settled message is no news of another), and none with that text
+ * submitted before the receipt came still waits for its submit's answer (the receipt may be that one's).
  * Portals that saved the same SMPP account (`peers`) share its receipts: a centre sends them over any bind of the
  * account, which may be another portal's. So every way above looks in all of them at once: the id as written in any
  * of them (the centre gives an id once per account), then any reading of any part's id across them by the same
@@ -79,10 +80,10 @@ export function createSmppReceipts(deps: {
 
   /**
    * Whether the receipt found its message (settled, or absorbed as another part's or as a repeat for a message
-   * already settled). `byNumberToo` only on the first try: a later one could otherwise settle a message submitted
-   * after the receipt came, which cannot be its own.
+   * already settled). `arrivedAt`: when the receipt first came; by its number it only settles a message submitted by
+   * then (one submitted after it cannot be its own).
    */
-  async function match(portalId: number, r: Receipt, byNumberToo: boolean): Promise<boolean> {
+  async function match(portalId: number, r: Receipt, arrivedAt: number): Promise<boolean> {
     // The usual case first, without asking who shares the account: the id as written, of the bind's own portal.
     const own = await deps.queue.byGatewayId(portalId, r.id, 'smpp');
     if (own && OPEN.has(own.state) && handsetFits(own.phone, r)) return settle(portalId, Number(own.id), r, undefined, 'id').then(() => true);
@@ -105,7 +106,7 @@ export function createSmppReceipts(deps: {
     // that may settle an unknown outcome by its number: one with the same text to the same customer would end
     // `delivered` though it may never have reached the centre.
     const known = [own, shared].some((m) => m && handsetFits(m.phone, r)) || parts.some((m) => handsetFits(m.phone, r));
-    return byNumberToo && !known && byNumber(group, r);
+    return !known && byNumber(group, r, arrivedAt);
   }
 
   /**
@@ -113,10 +114,10 @@ export function createSmppReceipts(deps: {
    * another process's bind (several worker processes, or portals sharing the account), whose answer and part id are
    * stored by that process, maybe after the centre already sent the receipt over ours. At most RECEIPTS_WAITING wait
    * per process and RECEIPTS_WAITING_PER_PORTAL per portal; past them, or after the last try, it is only noted (a
-   * receipt for another system's message on a shared account ends there too). Later tries look for ids only.
+   * receipt for another system's message on a shared account ends there too).
    */
-  async function receipt(portalId: number, r: Receipt, attempt = 0): Promise<void> {
-    if (await match(portalId, r, attempt === 0)) return;
+  async function receipt(portalId: number, r: Receipt, attempt = 0, arrivedAt = deps.clock()): Promise<void> {
+    if (await match(portalId, r, arrivedAt)) return;
     const mine = waitingOf.get(portalId) ?? 0;
     if (attempt < retryMs.length && waiting < RECEIPTS_WAITING && mine < RECEIPTS_WAITING_PER_PORTAL) {
       waiting++;
@@ -127,7 +128,7 @@ export function createSmppReceipts(deps: {
         const left = waitingOf.get(portalId)! - 1;
         if (left > 0) waitingOf.set(portalId, left);
         else waitingOf.delete(portalId);
-        receipt(portalId, r, attempt + 1).catch((err) => deps.log.warn({ portalId, err: String(err) }, 'smpp.receipt.retry_failed'));
+        receipt(portalId, r, attempt + 1, arrivedAt).catch((err) => deps.log.warn({ portalId, err: String(err) }, 'smpp.receipt.retry_failed'));
       });
       return;
     }
@@ -138,15 +139,18 @@ export function createSmppReceipts(deps: {
    * An unknown outcome settled by a receipt for its number (the centre's id for it was never heard): only when the
    * receipt quotes the text and exactly one such message to that number starts with the quote. A receipt without a
    * quote could be for anything else sent on the same system_id (aggregator accounts are often shared), so it
-   * settles nothing; the message then ends "outcome unknown" after the window.
+   * settles nothing; the message then ends "outcome unknown" after the window. Nor does one while a message with that
+   * text to that number still waits for its submit's answer: the receipt may be its own (a centre that sends receipts
+   * before answers, or another process's bind), found by its id once that is stored; a later look tries again.
    */
-  async function byNumber(portalIds: number[], r: Receipt): Promise<boolean> {
+  async function byNumber(portalIds: number[], r: Receipt, arrivedAt: number): Promise<boolean> {
     const handset = digits(r.handset);
     const quoted = plain(r.excerpt ?? '');
     if (handset.length < 7 || !quoted) return false;
-    const candidates = (await deps.parts.awaitingOutcome(portalIds, 'smpp', `+${handset}`)).filter((c) => c.body !== null && plain(c.body).startsWith(quoted));
-    if (candidates.length !== 1) return false;
-    const m = candidates[0]!;
+    const waiting = (await deps.parts.awaitingOutcome(portalIds, 'smpp', `+${handset}`, arrivedAt)).filter((c) => c.body !== null && plain(c.body).startsWith(quoted));
+    if (waiting.some((c) => c.inFlight)) return false;
+    if (waiting.length !== 1) return false;
+    const m = waiting[0]!;
     await deps.parts.record(m.portalId, { messageId: m.id, part: 0, parts: 1, smscId: r.id }, deps.clock());
     await settle(m.portalId, m.id, r, r.id, 'number');
     return true;
