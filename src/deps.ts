@@ -159,7 +159,10 @@ export function buildDeps(o: DepsOptions) {
     },
   });
   // SMPP receipts arrive over the binds and settle messages as delivery reports do.
-  smpp.setSink(createSmppReceipts({ queue, parts: createPartRepo(db), clock, log, onSettled: () => reporter.kick(), peers: createSmppPeers({ settings }) }));
+  smpp.setSink(createSmppReceipts({
+    queue, parts: createPartRepo(db), clock, log, random: o.random, onSettled: () => reporter.kick(), peers: createSmppPeers({ settings }),
+    resend: { baseMs: config.RETRY_BASE, capMs: config.RETRY_CAP, maxAgeMs: config.SEND_MAX_AGE },
+  }));
   const statusesJob = createStatusesJob({
     queue, accounts, leases: createLeases(db), clock, log, onSettled: () => reporter.kick(),
     // A portal's poll lease covers one gateway call (it is renewed before each), so a poller that dies holds the

@@ -219,6 +219,35 @@ describe('SMPP end to end', () => {
     expect((await messageRow(ctx, id)).state).toBe('delivered');
   });
 
+  // A late refusal that only means "not now" (gateways.md §6: retry later) says the centre did not take the message:
+  // sending it again is safe, failing it is not what the customer wants.
+  for (const [name, status] of [['ESME_RMSGQFUL', ESME.RMSGQFUL], ['ESME_RTHROTTLED', ESME.RTHROTTLED]] as const) {
+    it(`a late ${name} answer to an unknown outcome puts the message back in the queue with backoff; it is sent once later, not failed`, async () => {
+      smsc.answerLate(2_500, status);
+      const id = await postSms(ctx, fp, { to: '+79991234567', text: 'Your code is 1234' });
+      await ctx.deps.worker.runOnce(); // GATEWAY_TIMEOUT_MS (2 s in tests) without an answer
+      expect(await messageRow(ctx, id)).toMatchObject({ state: 'sending', gateway_status: 'SMPP_TIMEOUT' });
+      await eventually(async () => (await messageRow(ctx, id)).gateway_status !== 'SMPP_TIMEOUT', 'the late answer', 5_000);
+      const row = await messageRow(ctx, id);
+      expect(row).toMatchObject({ state: 'queued', gateway_status: name, unknown_since: null });
+      expect(Number(row.next_attempt_at)).toBeGreaterThan(now);
+      expect(ctx.deps.smpp.peek(portalId)!.pace()).toBe(25); // the centre asked for less
+      expect(await ctx.deps.worker.runOnce()).toBe(0); // the retry waits in the row
+      now = Number(row.next_attempt_at);
+      await ctx.deps.worker.runOnce();
+      expect(await messageRow(ctx, id)).toMatchObject({ state: 'sent' });
+      expect(submitsTo('79991234567')).toHaveLength(1);
+    });
+  }
+
+  it('a late permanent refusal (ESME_RINVDSTADR) of an unknown outcome fails it with the refusal', async () => {
+    smsc.answerLate(2_500, ESME.RINVDSTADR);
+    const id = await postSms(ctx, fp);
+    await ctx.deps.worker.runOnce();
+    await eventually(async () => (await messageRow(ctx, id)).state !== 'sending', 'the late answer', 5_000);
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'failed', gateway_status: 'ESME_RINVDSTADR', failure_reason: 'the SMS centre refused the recipient number' });
+  });
+
   it('receipts that arrive after a reconnect for settled messages, or for ids nobody knows, are answered and change nothing', async () => {
     const id = await postSms(ctx, fp);
     await ctx.deps.worker.runOnce();
@@ -322,7 +351,7 @@ describe('SMPP end to end', () => {
 describe('a centre that floods receipts', () => {
   beforeEach(() => setUp());
 
-  it('the flood is answered ESME_RTHROTTLED past the first ones, other SMS still go out meanwhile, and the receipts it sends again are applied: delivered in Bitrix24', async () => {
+  it('the flood is answered ESME_RX_T_APPN past the first ones, other SMS still go out meanwhile, and the receipts it sends again are applied: delivered in Bitrix24', async () => {
     const ids = [await postSms(ctx, fp, { to: '+79990000101' }), await postSms(ctx, fp, { to: '+79990000102' })];
     await ctx.deps.worker.runOnce();
     const sent = [...smsc.submits];
@@ -338,8 +367,8 @@ describe('a centre that floods receipts', () => {
     expect(await messageRow(ctx, other)).toMatchObject({ state: 'sent' });
 
     const answers = await Promise.all([...junk, ...real]);
-    expect(answers.every((s) => s === ESME.ROK || s === ESME.RTHROTTLED)).toBe(true);
-    expect(answers.filter((s) => s === ESME.RTHROTTLED).length).toBeGreaterThan(0);
+    expect(answers.every((s) => s === ESME.ROK || s === ESME.RX_T_APPN)).toBe(true);
+    expect(answers.filter((s) => s === ESME.RX_T_APPN).length).toBeGreaterThan(0);
     // A centre sends again what it was told to (later): each real receipt until it is taken.
     let again = sent.filter((_, i) => answers[junk.length + i] !== ESME.ROK);
     await eventually(async () => {

@@ -17,6 +17,7 @@ let t: Awaited<ReturnType<typeof createTestDb>>;
 let portalId: number;
 let sink: SmppReceiptSink;
 let retries: Array<() => void>;
+let logged: string[];
 const now = Date.UTC(2026, 11, 2, 12);
 
 beforeEach(async () => {
@@ -24,8 +25,9 @@ beforeEach(async () => {
   const [p] = await t.db('portals').insert({ member_id: 'm1', domain: 'a.bitrix24.ru', rest_endpoint: 'https://a.bitrix24.ru/rest/', handler_key_hash: 'h', handler_key_enc: 'x', installed_at: now, updated_at: now }).returning('id');
   portalId = Number(typeof p === 'object' ? (p as { id: number }).id : p);
   retries = [];
+  logged = [];
   sink = createSmppReceipts({
-    queue: createQueueRepo(t.db), parts: createPartRepo(t.db), clock: () => now, log: createLogger('silent'), retryMs: [2_000], later: (_ms, run) => void retries.push(run),
+    queue: createQueueRepo(t.db), parts: createPartRepo(t.db), clock: () => now, log: createLogger('info', { write: (l: string) => void logged.push(JSON.parse(l).msg) }), retryMs: [2_000], later: (_ms, run) => void retries.push(run),
   });
 });
 afterEach(() => t.drop());
@@ -121,4 +123,78 @@ it('a receipt the centre sends again for a message already delivered does not se
   // A receipt naming an id nobody was given still settles it by number, as before.
   await sink.receipt(portalId, { ...receipt('2000', '79990000001'), excerpt: 'Your order is ready' });
   expect(await stateOf('M2')).toBe('delivered');
+});
+
+it("a receipt that comes before its submit's answer is not taken for an earlier unknown outcome with the same text to the same number, and settles its own message once its id is stored", async () => {
+  // A: its connection dropped after the submit left: unknown outcome (it may never have reached the centre).
+  const a = await message('A', '+79990000001', 'sending', null);
+  await t.db('messages').where({ id: a }).update({ unknown_since: now - 60_000, lease_token: null, lease_until: null });
+  // B: the same text sent again to the same customer; the centre took it (id 4242) but its answer is not stored yet.
+  const b = await message('B', '+79990000001', 'sending', null);
+  await t.db('messages').whereIn('id', [a, b]).update({ body: 'Your order 5512 is ready for pickup' });
+  await sink.receipt(portalId, { ...receipt('4242', '79990000001'), excerpt: 'Your order 5512 is r' });
+  expect(await stateOf('A')).toBe('sending'); // nothing was heard of A: still unknown
+  expect(retries).toHaveLength(1); // the receipt waits to be looked up again
+  // B's answer arrives and is stored.
+  await t.db('messages').where({ id: b }).update({ state: 'sent', gateway_message_id: '4242', lease_token: null });
+  await createPartRepo(t.db).record(portalId, { messageId: b, part: 0, parts: 1, smscId: '4242' }, now);
+  for (const run of retries.splice(0)) run();
+  await eventually(async () => (await stateOf('B')) === 'delivered', 'B to be settled by its own receipt', 3_000);
+  expect(await stateOf('A')).toBe('sending');
+});
+
+it('a receipt that waited for a message in flight whose answer never came settles no unknown outcome by its number when either could be its', async () => {
+  const a = await message('A', '+79990000001', 'sending', null);
+  await t.db('messages').where({ id: a }).update({ unknown_since: now - 60_000, lease_token: null, lease_until: null });
+  const b = await message('B', '+79990000001', 'sending', null);
+  await t.db('messages').whereIn('id', [a, b]).update({ body: 'Your order 5512 is ready for pickup' });
+  await sink.receipt(portalId, { ...receipt('4242', '79990000001'), excerpt: 'Your order 5512 is r' });
+  expect(retries).toHaveLength(1);
+  // B's answer is lost too: two unknown outcomes with the same text, and the receipt could be either's.
+  await t.db('messages').where({ id: b }).update({ unknown_since: now, lease_token: null, lease_until: null });
+  retries.splice(0)[0]!();
+  await eventually(() => logged.includes('smpp.receipt.unmatched'), 'the last look to end');
+  expect([await stateOf('A'), await stateOf('B')]).toEqual(['sending', 'sending']);
+});
+
+it('a receipt looked up again settles by its number only an unknown outcome submitted before the receipt came', async () => {
+  // The receipt is for an id nobody was given and no message to its number is in flight: one try finds nothing.
+  await sink.receipt(portalId, { ...receipt('4242', '79990000001'), excerpt: 'Your order 5512 is r' });
+  expect(retries).toHaveLength(1);
+  // A message submitted after the receipt came cannot be its own, whatever its text.
+  const later = await message('later', '+79990000001', 'sending', null);
+  await t.db('messages').where({ id: later }).update({ body: 'Your order 5512 is ready for pickup', submitted_at: now + 1, unknown_since: now + 2_000, lease_token: null, lease_until: null });
+  retries.splice(0)[0]!();
+  await eventually(() => logged.includes('smpp.receipt.unmatched'), 'the last look to end');
+  expect(await stateOf('later')).toBe('sending');
+});
+
+it('a receipt that waited for a message in flight which then got another id settles the one unknown outcome with its text by its number', async () => {
+  const a = await message('A', '+79990000001', 'sending', null);
+  await t.db('messages').where({ id: a }).update({ unknown_since: now - 60_000, lease_token: null, lease_until: null });
+  const b = await message('B', '+79990000001', 'sending', null);
+  await t.db('messages').whereIn('id', [a, b]).update({ body: 'Your order 5512 is ready for pickup' });
+  await sink.receipt(portalId, { ...receipt('4242', '79990000001'), excerpt: 'Your order 5512 is r' });
+  expect(await stateOf('A')).toBe('sending');
+  // B's answer names another id: the receipt was not B's, so it is A's, the only other message it can be.
+  await t.db('messages').where({ id: b }).update({ state: 'sent', gateway_message_id: '5555', lease_token: null });
+  await createPartRepo(t.db).record(portalId, { messageId: b, part: 0, parts: 1, smscId: '5555' }, now);
+  retries.splice(0)[0]!();
+  await eventually(async () => (await stateOf('A')) === 'delivered', 'A to be settled by its number', 3_000);
+  expect((await t.db('messages').where({ id: a }).first()).gateway_message_id).toBe('4242');
+  expect(await stateOf('B')).toBe('sent');
+});
+
+it('a late "not now" refusal puts back only a message still waiting for its outcome; one settled or taken again meanwhile is left alone', async () => {
+  const refusal = { accepted: false as const, code: 'ESME_RTHROTTLED', text: 'the SMS centre asks to send more slowly (throttled)', retry: true as const };
+  const waiting = await message('waiting', '+79990000001', 'sending', null);
+  await t.db('messages').where({ id: waiting }).update({ unknown_since: now - 5_000, lease_token: null, lease_until: null, attempts: 1 });
+  const settled = await message('settled', '+79990000002', 'delivered', '1000');
+  const again = await message('again', '+79990000003', 'sending', null); // claimed again by another worker: leased, in flight
+  for (const id of [waiting, settled, again]) await sink.late(portalId, id, refusal);
+  const row = await t.db('messages').where({ id: waiting }).first();
+  expect(row).toMatchObject({ state: 'queued', unknown_since: null, gateway_status: 'ESME_RTHROTTLED' });
+  expect(Number(row.next_attempt_at)).toBeGreaterThan(now);
+  expect(await stateOf('settled')).toBe('delivered');
+  expect(await t.db('messages').where({ id: again }).first()).toMatchObject({ state: 'sending', lease_token: 't' });
 });

@@ -300,7 +300,7 @@ describe('a centre that floods receipts', () => {
   const flood = (ids: string[]) =>
     ids.map((id) => smsc.receipt(id, 'DELIVRD', { to: '79991234567', form: 'tlv', idFormat: 'hex' }).then((status) => [id, status] as const));
 
-  it('takes at most RECEIPTS_IN_HAND at once and answers the rest ESME_RTHROTTLED at once; submits on the same bind and other accounts are still answered; every receipt answered ESME_ROK was applied', async () => {
+  it('takes at most RECEIPTS_IN_HAND at once and answers the rest at once with the receiver\'s temporary error (ESME_RX_T_APPN); submits on the same bind and other accounts are still answered; every receipt answered ESME_ROK was applied', async () => {
     let open!: () => void;
     const stored = new Promise<void>((r) => (open = r)); // the database, stuck until the test opens it
     const applied: string[] = [];
@@ -314,7 +314,7 @@ describe('a centre that floods receipts', () => {
     const answers = flood(ids);
     try {
       await eventually(() => smsc.stats.deliverResps.length === ids.length - RECEIPTS_IN_HAND, 'the receipts past the first ones answered', 10_000);
-      expect(new Set(smsc.stats.deliverResps)).toEqual(new Set([ESME.RTHROTTLED]));
+      expect(new Set(smsc.stats.deliverResps)).toEqual(new Set([ESME.RX_T_APPN]));
       expect(applied).toEqual([]);
 
       // The bind still reads: its own submit is answered, and so is another portal's on its own bind.
@@ -327,11 +327,11 @@ describe('a centre that floods receipts', () => {
     const answered = await Promise.all(answers);
     const taken = answered.filter(([, status]) => status === ESME.ROK).map(([id]) => id);
     expect(taken).toHaveLength(RECEIPTS_IN_HAND);
-    expect(answered.filter(([, status]) => status === ESME.RTHROTTLED)).toHaveLength(ids.length - RECEIPTS_IN_HAND);
+    expect(answered.filter(([, status]) => status === ESME.RX_T_APPN)).toHaveLength(ids.length - RECEIPTS_IN_HAND);
     expect(applied.sort()).toEqual(taken.sort());
   });
 
-  it('receipts answered ESME_RTHROTTLED and sent again later are each applied once, and none is lost', async () => {
+  it('receipts answered ESME_RX_T_APPN and sent again later are each applied once, and none is lost', async () => {
     const applied: string[] = [];
     const slow: SmppReceiptSink = { ...sink, receipt: async (_, r) => void (await new Promise((r2) => setImmediate(r2)), applied.push(r.id)) };
     const p = createSmppPool({ connect: connect(), log, options, sink: slow, random: () => 0.5 });
@@ -342,7 +342,7 @@ describe('a centre that floods receipts', () => {
     // Each round starts with nothing in hand, so it takes at least RECEIPTS_IN_HAND of them.
     for (let round = 0; pending.length && round < Math.ceil(all.length / RECEIPTS_IN_HAND); round++) {
       const answered = await Promise.all(flood(pending));
-      expect(answered.every(([, status]) => status === ESME.ROK || status === ESME.RTHROTTLED)).toBe(true);
+      expect(answered.every(([, status]) => status === ESME.ROK || status === ESME.RX_T_APPN)).toBe(true);
       pending = answered.filter(([, status]) => status !== ESME.ROK).map(([id]) => id);
     }
     expect(pending).toEqual([]);

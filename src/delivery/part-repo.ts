@@ -15,7 +15,7 @@ export interface PartMatch {
 /**
  * The `message_parts` table: each accepted part's id at an SMS centre, so that a receipt finds its message by any
  * part's id and in either form (hex or decimal) the centre writes it. Also the other way a receipt can find a
- * message: by the number, among messages whose outcome is unknown.
+ * message: by the number, among messages whose outcome is unknown; and what a late SMPP answer does to one.
  */
 export function createPartRepo(db: Db) {
   async function record(portalId: number, p: { messageId: number; part: number; parts: number; smscId: string }, now: number) {
@@ -49,19 +49,41 @@ export function createPartRepo(db: Db) {
     return row ? String(row.gateway_id) : undefined;
   }
 
-  /** The portals' messages at `gateway` to `phone` (E.164) whose outcome is unknown, with their texts. */
-  async function awaitingOutcome(portalIds: number[], gateway: string, phone: string) {
+  /**
+   * The portals' messages at `gateway` to `phone` (E.164) submitted by `submittedBy` that wait for the centre, with
+   * their texts: their outcome unknown, or (`inFlight`) their submit's answer not heard yet.
+   */
+  async function awaitingOutcome(portalIds: number[], gateway: string, phone: string, submittedBy: number) {
     const rows = await db('messages')
       .whereIn('portal_id', portalIds)
       .where({ gateway, phone, state: 'sending' })
-      .whereNotNull('unknown_since')
+      .whereNull('gateway_message_id')
+      .andWhere('submitted_at', '<=', submittedBy)
       .orderBy('id', 'desc')
       .limit(20)
-      .select('id', 'portal_id', 'body');
-    return rows.map((r) => ({ id: Number(r.id), portalId: Number(r.portal_id), body: (r.body as string | null) ?? null }));
+      .select('id', 'portal_id', 'body', 'unknown_since');
+    return rows.map((r) => ({ id: Number(r.id), portalId: Number(r.portal_id), body: (r.body as string | null) ?? null, inFlight: r.unknown_since === null }));
   }
 
-  return { record, find, firstId, awaitingOutcome };
+  /** A message whose outcome is unknown (sending, unknown_since set, no lease), as a late answer finds it. */
+  async function unknownOutcome(id: number): Promise<{ unknownSince: number; attempts: number; createdAt: number } | undefined> {
+    const r = await db('messages').where({ id, state: 'sending' }).whereNotNull('unknown_since').whereNull('lease_token').first('unknown_since', 'attempts', 'created_at');
+    return r && { unknownSince: Number(r.unknown_since), attempts: Number(r.attempts), createdAt: Number(r.created_at) };
+  }
+
+  /**
+   * The centre refused it late, "not now": back to the queue until `nextAttemptAt`, only while it is still the unknown
+   * outcome read (same unknown_since, no lease). One another process settled, or took again, is left alone.
+   */
+  async function requeueUnknown(id: number, unknownSince: number, now: number, nextAttemptAt: number, fields: { gateway_status: string; gateway_status_text: string }) {
+    const n = await db('messages')
+      .where({ id, state: 'sending', unknown_since: unknownSince })
+      .whereNull('lease_token')
+      .update({ state: 'queued', unknown_since: null, submitted_at: null, lease_until: null, next_attempt_at: nextAttemptAt, updated_at: now, ...fields });
+    return n === 1;
+  }
+
+  return { record, find, firstId, awaitingOutcome, unknownOutcome, requeueUnknown };
 }
 
 export type PartRepo = ReturnType<typeof createPartRepo>;

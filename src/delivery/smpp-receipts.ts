@@ -7,6 +7,7 @@ import { sameId } from '../gateways/smpp/codec.js';
 import type { QueueRepo } from './queue-repo.js';
 import type { PartMatch, PartRepo } from './part-repo.js';
 import { applyGatewayStatus } from './gateway-status.js';
+import { backoffMs } from './backoff.js';
 
 const digits = (s: string) => s.replace(/\D/g, '');
 /** States a receipt can still move a message out of. */
@@ -29,7 +30,8 @@ const plain = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
  * send them at all, so they change nothing. A receipt that names no known id may still settle a message whose
  * outcome is unknown (the connection dropped before the answer): when exactly one such message went to the
  * receipt's number (and its text starts as the receipt quotes, where it does), and no message to that number was
- * given the receipt's id (a receipt sent again for a settled message is no news of another).
+ * given the receipt's id (a receipt sent again for a settled message is no news of another), and none with that text
+ * submitted before the receipt came still waits for its submit's answer (the receipt may be that one's).
  * Portals that saved the same SMPP account (`peers`) share its receipts: a centre sends them over any bind of the
  * account, which may be another portal's. So every way above looks in all of them at once: the id as written in any
  * of them (the centre gives an id once per account), then any reading of any part's id across them by the same
@@ -41,8 +43,11 @@ export function createSmppReceipts(deps: {
   retryMs?: number[];
   later?: (ms: number, run: () => void) => void;
   random?: () => number;
+  /** A message refused late "not now" is sent again: backoff (RETRY_BASE, RETRY_CAP) until SEND_MAX_AGE (their defaults). */
+  resend?: { baseMs: number; capMs: number; maxAgeMs: number };
 }): SmppReceiptSink {
   const retryMs = deps.retryMs ?? RECEIPT_RETRY_MS;
+  const resend = deps.resend ?? { baseMs: 2_000, capMs: 5 * 60_000, maxAgeMs: 24 * 3_600_000 };
   const later = deps.later ?? ((ms, run) => void setTimeout(run, ms).unref());
   const random = deps.random ?? Math.random;
   let waiting = 0;
@@ -75,10 +80,10 @@ export function createSmppReceipts(deps: {
 
   /**
    * Whether the receipt found its message (settled, or absorbed as another part's or as a repeat for a message
-   * already settled). `byNumberToo` only on the first try: a later one could otherwise settle a message submitted
-   * after the receipt came, which cannot be its own.
+   * already settled). `arrivedAt`: when the receipt first came; by its number it only settles a message submitted by
+   * then (one submitted after it cannot be its own).
    */
-  async function match(portalId: number, r: Receipt, byNumberToo: boolean): Promise<boolean> {
+  async function match(portalId: number, r: Receipt, arrivedAt: number): Promise<boolean> {
     // The usual case first, without asking who shares the account: the id as written, of the bind's own portal.
     const own = await deps.queue.byGatewayId(portalId, r.id, 'smpp');
     if (own && OPEN.has(own.state) && handsetFits(own.phone, r)) return settle(portalId, Number(own.id), r, undefined, 'id').then(() => true);
@@ -101,7 +106,7 @@ export function createSmppReceipts(deps: {
     // that may settle an unknown outcome by its number: one with the same text to the same customer would end
     // `delivered` though it may never have reached the centre.
     const known = [own, shared].some((m) => m && handsetFits(m.phone, r)) || parts.some((m) => handsetFits(m.phone, r));
-    return byNumberToo && !known && byNumber(group, r);
+    return !known && byNumber(group, r, arrivedAt);
   }
 
   /**
@@ -109,10 +114,10 @@ export function createSmppReceipts(deps: {
    * another process's bind (several worker processes, or portals sharing the account), whose answer and part id are
    * stored by that process, maybe after the centre already sent the receipt over ours. At most RECEIPTS_WAITING wait
    * per process and RECEIPTS_WAITING_PER_PORTAL per portal; past them, or after the last try, it is only noted (a
-   * receipt for another system's message on a shared account ends there too). Later tries look for ids only.
+   * receipt for another system's message on a shared account ends there too).
    */
-  async function receipt(portalId: number, r: Receipt, attempt = 0): Promise<void> {
-    if (await match(portalId, r, attempt === 0)) return;
+  async function receipt(portalId: number, r: Receipt, attempt = 0, arrivedAt = deps.clock()): Promise<void> {
+    if (await match(portalId, r, arrivedAt)) return;
     const mine = waitingOf.get(portalId) ?? 0;
     if (attempt < retryMs.length && waiting < RECEIPTS_WAITING && mine < RECEIPTS_WAITING_PER_PORTAL) {
       waiting++;
@@ -123,7 +128,7 @@ export function createSmppReceipts(deps: {
         const left = waitingOf.get(portalId)! - 1;
         if (left > 0) waitingOf.set(portalId, left);
         else waitingOf.delete(portalId);
-        receipt(portalId, r, attempt + 1).catch((err) => deps.log.warn({ portalId, err: String(err) }, 'smpp.receipt.retry_failed'));
+        receipt(portalId, r, attempt + 1, arrivedAt).catch((err) => deps.log.warn({ portalId, err: String(err) }, 'smpp.receipt.retry_failed'));
       });
       return;
     }
@@ -134,22 +139,47 @@ export function createSmppReceipts(deps: {
    * An unknown outcome settled by a receipt for its number (the centre's id for it was never heard): only when the
    * receipt quotes the text and exactly one such message to that number starts with the quote. A receipt without a
    * quote could be for anything else sent on the same system_id (aggregator accounts are often shared), so it
-   * settles nothing; the message then ends "outcome unknown" after the window.
+   * settles nothing; the message then ends "outcome unknown" after the window. Nor does one while a message with that
+   * text to that number still waits for its submit's answer: the receipt may be its own (a centre that sends receipts
+   * before answers, or another process's bind), found by its id once that is stored; a later look tries again.
    */
-  async function byNumber(portalIds: number[], r: Receipt): Promise<boolean> {
+  async function byNumber(portalIds: number[], r: Receipt, arrivedAt: number): Promise<boolean> {
     const handset = digits(r.handset);
     const quoted = plain(r.excerpt ?? '');
     if (handset.length < 7 || !quoted) return false;
-    const candidates = (await deps.parts.awaitingOutcome(portalIds, 'smpp', `+${handset}`)).filter((c) => c.body !== null && plain(c.body).startsWith(quoted));
-    if (candidates.length !== 1) return false;
-    const m = candidates[0]!;
+    const waiting = (await deps.parts.awaitingOutcome(portalIds, 'smpp', `+${handset}`, arrivedAt)).filter((c) => c.body !== null && plain(c.body).startsWith(quoted));
+    if (waiting.some((c) => c.inFlight)) return false;
+    if (waiting.length !== 1) return false;
+    const m = waiting[0]!;
     await deps.parts.record(m.portalId, { messageId: m.id, part: 0, parts: 1, smscId: r.id }, deps.clock());
     await settle(m.portalId, m.id, r, r.id, 'number');
     return true;
   }
 
+  /**
+   * A refusal of the first part that only means "not now" (SMPP_COMMAND_STATUS: retryable, slow down) says the centre
+   * took nothing: the message goes back to the queue with backoff, as a refusal in time does, until SEND_MAX_AGE.
+   * False when it is no longer that unknown outcome (settled meanwhile, or taken again): then nothing changes.
+   */
+  async function sendAgain(portalId: number, messageId: number, outcome: { code: string; text: string }, now: number): Promise<boolean> {
+    const m = await deps.parts.unknownOutcome(messageId);
+    if (!m) return false;
+    const fields = { gateway_status: outcome.code.slice(0, 32), gateway_status_text: outcome.text.slice(0, 500) };
+    if (now - m.createdAt >= resend.maxAgeMs) {
+      const hours = Math.round(resend.maxAgeMs / 3_600_000);
+      const changed = await applyGatewayStatus(deps.queue, messageId, { state: 'failed', code: outcome.code, text: `gave up after ${hours} h of retries: ${outcome.text}` }, now);
+      if (changed) deps.onSettled?.();
+      return changed;
+    }
+    const next = now + backoffMs(m.attempts, random(), { baseMs: resend.baseMs, capMs: resend.capMs });
+    const changed = await deps.parts.requeueUnknown(messageId, m.unknownSince, now, next, fields);
+    deps.log.info({ portalId, messageId, code: outcome.code, changed, retryInMs: next - now }, 'smpp.late_answer.retry');
+    return changed;
+  }
+
   async function late(portalId: number, messageId: number, outcome: LateOutcome) {
     const now = deps.clock();
+    if (!outcome.accepted && outcome.retry) return void (await sendAgain(portalId, messageId, outcome, now));
     const changed = outcome.accepted
       ? await applyGatewayStatus(deps.queue, messageId, { state: 'sent', code: 'ESME_ROK', text: 'accepted by the SMS centre (its answer came late)' }, now, { gateway_message_id: outcome.firstId })
       : await applyGatewayStatus(deps.queue, messageId, { state: 'failed', code: outcome.code, text: outcome.text }, now);

@@ -63,7 +63,7 @@ type Session = {
   seq: number;
 };
 
-type Fate = { kind: 'refuse'; status: number } | { kind: 'hold' } | { kind: 'drop' } | { kind: 'late'; ms: number };
+type Fate = { kind: 'refuse'; status: number } | { kind: 'hold' } | { kind: 'drop' } | { kind: 'late'; ms: number; status?: number };
 
 export async function startSmscSimulator(opts: {
   accounts?: Record<string, string>;
@@ -225,7 +225,7 @@ export async function startSmscSimulator(opts: {
     }
     const read = readSubmit(s, buf);
     const fate = read.status === 0 ? fates.shift() : undefined;
-    const status = read.status || (fate?.kind === 'refuse' ? fate.status : 0);
+    const status = read.status || (fate?.kind === 'refuse' || fate?.kind === 'late' ? (fate.status ?? 0) : 0);
     const messageId = status === 0 ? formatId(nextId++, idFormat) : '';
     if (read.submit) submits.push({ ...read.submit, messageId, status });
     if (fate?.kind === 'drop') return void s.socket.destroy(); // taken, and the connection lost before the answer
@@ -337,7 +337,7 @@ export async function startSmscSimulator(opts: {
     /** Bound sessions now, and the most requests one session ever had unanswered. */
     boundSessions: (systemId?: string) => bound(systemId).length,
     maxOutstanding: () => Math.max(0, ...[...sessions].map((s) => s.maxOutstanding), maxSeen),
-    /** The next submits: refused with `status`, held without answer until release(), lost with the connection, answered late. */
+    /** The next submits: refused with `status`, held without answer until release(), lost with the connection, answered late (refused with `status`, when given). */
     refuseNext(status: number, n = 1) {
       for (let i = 0; i < n; i++) fates.push({ kind: 'refuse', status });
     },
@@ -347,8 +347,8 @@ export async function startSmscSimulator(opts: {
     dropOnNext() {
       fates.push({ kind: 'drop' });
     },
-    answerLate(ms: number) {
-      fates.push({ kind: 'late', ms });
+    answerLate(ms: number, status?: number) {
+      fates.push({ kind: 'late', ms, status });
     },
     held: () => held.length,
     release() {

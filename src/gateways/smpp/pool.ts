@@ -47,7 +47,8 @@ export interface SmppReceiptSink {
   late(portalId: number, messageId: number, outcome: LateOutcome): Promise<void>;
 }
 
-export type LateOutcome = { accepted: true; firstId: string } | { accepted: false; code: string; text: string };
+/** `retry`: the centre took nothing of the message and refused it only for now (SMPP_COMMAND_STATUS): it may go again. */
+export type LateOutcome = { accepted: true; firstId: string } | { accepted: false; code: string; text: string; retry?: true };
 
 export interface SmppPoolOptions {
   /** Binds per account in this process (SMPP_BINDS). */
@@ -64,7 +65,6 @@ export interface SmppPoolOptions {
 export type NotBound = { kind: 'not_sent'; code: string; status?: number };
 
 const ESME_RX_T_APPN = 0x64;
-const ESME_RTHROTTLED = 0x58;
 /**
  * Receipts an account holds at once, taken and not yet stored; the centre is told to send the others again later.
  * Counted per account rather than per bind: the chain they wait in is the account's, shared by its binds, and it
@@ -144,10 +144,12 @@ export function createSmppPool(o: { connect: SmppConnect; log: Log; options: Smp
       }
       if (!sink) return ESME_RX_T_APPN;
       // A centre may write receipts as fast as TCP allows without waiting for our answers: each one taken waits in
-      // the account's chain for its queries, so past a few the rest are answered ESME_RTHROTTLED at once, without
+      // the account's chain for its queries, so past a few the rest are answered ESME_RX_T_APPN at once, without
       // the database, and the centre sends them again later. Pausing the socket instead would also stop the answers
       // to our own submits and enquire_link on the same bind, and the bind would stall or be dropped as dead.
-      if (receiptsInHand >= RECEIPTS_IN_HAND) return ESME_RTHROTTLED;
+      // ESME_RX_T_APPN, not ESME_RTHROTTLED: SMPP 3.4 §5.1.3 names 0x64 the ESME receiver's temporary error, while 0x58
+      // says the ESME exceeded its limits (the centre's word to us); Kannel answers deliver_sm the same way.
+      if (receiptsInHand >= RECEIPTS_IN_HAND) return ESME_RX_T_APPN;
       receiptsInHand++;
       try {
         await serial(() => sink!.receipt(portalId, { id: d.id!, status, handset: d.handset, excerpt: d.excerpt }));

@@ -5,7 +5,7 @@ import { MAX_SEGMENTS } from '../segments.js';
 import { BIND_REFUSED_CREDENTIALS, SMPP_COMMAND_STATUS, statusName, submitStatus } from './codes.js';
 import { destinationAddress, encodeText, sourceAddress } from './codec.js';
 import { parseSmppUrl } from './connect.js';
-import type { SmppAccountSettings, SmppPool } from './pool.js';
+import type { LateOutcome, SmppAccountSettings, SmppPool } from './pool.js';
 import type { Answer, SubmitResult } from './session.js';
 
 export const SMPP_DEFAULTS = { tps: 50, window: 10 };
@@ -90,10 +90,16 @@ export function createSmppGateway(opts: {
     let lostAt = -1;
 
     /** The answer to the part that was lost, come late: settles the unknown outcome (the pool hands it on). */
-    const late = (part: number) => (a: Answer) => {
+    const late = (part: number) => (a: Answer): LateOutcome | undefined => {
       if (part !== lostAt) return undefined;
       const s = submitStatus(a.status);
-      if (s.kind !== 'accepted') return { accepted: false as const, code: s.name, text: total > 1 ? `part ${part + 1} of ${total}: ${s.text}` : s.text };
+      if (s.kind === 'slowDown') acc.slowDown();
+      if (s.kind !== 'accepted') {
+        // The first part refused "not now": nothing of the message was taken, so it may be sent again, as when the
+        // refusal comes in time. Once a part was taken, a refusal of a later one still ends it incomplete.
+        const again = part === 0 && (s.kind === 'retryable' || s.kind === 'slowDown');
+        return { accepted: false, code: s.name, text: total > 1 ? `part ${part + 1} of ${total}: ${s.text}` : s.text, ...(again ? { retry: true } : {}) };
+      }
       ids[part] = a.messageId;
       if (part === total - 1 && ids[0]) return { accepted: true as const, firstId: ids[0] };
       return { accepted: false as const, code: 'SMPP_INCOMPLETE', text: `only ${part + 1} of ${total} parts were sent: the SMS centre answered too late` };
