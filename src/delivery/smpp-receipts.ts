@@ -29,7 +29,7 @@ const plain = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
  * The first part's receipt settles the message. Receipts of other parts are absorbed: centres differ on whether they
  * send them at all, so they change nothing. A receipt that names no known id may still settle a message whose
  * outcome is unknown (the connection dropped before the answer): when exactly one such message went to the
- * receipt's number (and its text starts as the receipt quotes, where it does), and no message to that number was
+ * receipt's number and its text starts as the receipt quotes (a receipt quoting nothing settles none), and no message to that number was
  * given the receipt's id (a receipt sent again for a settled message is no news of another), and none with that text
  * submitted before the receipt came still waits for its submit's answer (the receipt may be that one's).
  * Portals that saved the same SMPP account (`peers`) share its receipts: a centre sends them over any bind of the
