@@ -347,8 +347,14 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
     return [...rows, ...(await page(0, limit - rows.length)).filter((r) => Number(r.id) <= afterId)];
   }
 
+  /**
+   * An uninstalled portal's gateway is asked nothing more with its credentials: nothing can reach its Bitrix24 any
+   * more (its delivery reports are dropped too); its messages still end by expiry (`stale`). An inactive one is asked.
+   */
+  const uninstalled = () => db('portals').select('id').where('status', 'uninstalled');
+
   async function portalsWithSent(since: number): Promise<number[]> {
-    const rows = await db('messages').where('state', 'sent').andWhere('created_at', '>=', since).distinct('portal_id');
+    const rows = await db('messages').where('state', 'sent').andWhere('created_at', '>=', since).whereNotIn('portal_id', uninstalled()).distinct('portal_id');
     return rows.map((r) => Number(r.portal_id));
   }
 
@@ -359,9 +365,9 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
     return { expired: expired.map(Number), unknown: unknown.map(Number) };
   }
 
-  /** Portals with messages whose outcome is unknown (sent, answer lost), for gateways that can be asked (lookups). */
+  /** Portals (not uninstalled) with messages whose outcome is unknown (sent, answer lost), for gateways that can be asked (lookups). */
   async function portalsWithUnknown(): Promise<number[]> {
-    const rows = await db('messages').where('state', 'sending').whereNotNull('unknown_since').distinct('portal_id');
+    const rows = await db('messages').where('state', 'sending').whereNotNull('unknown_since').whereNotIn('portal_id', uninstalled()).distinct('portal_id');
     return rows.map((r) => Number(r.portal_id));
   }
 
