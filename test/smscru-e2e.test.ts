@@ -10,6 +10,8 @@ import { messageRow, postSms } from './helpers/sms.js';
 import { eventually, untilIdle } from './helpers/wait.js';
 import { buildDeps } from '../src/deps.js';
 import { createLogger } from '../src/platform/logger.js';
+import { createStatusesJob } from '../src/delivery/statuses-job.js';
+import { createLeases } from '../src/platform/leases.js';
 
 /**
  * SMSC.ru from Bitrix24 to the fake SMSC and back: installed through the install page, SMS posted to /handler, the
@@ -281,6 +283,29 @@ describe('a lost answer from SMSC.ru is settled by asking for our id, not guesse
     now += 15_000;
     await ctx.deps.statusesJob.runOnce();
     for (const id of ids) expect(await row(id)).toMatchObject({ state: 'sent', unknown_since: null });
+  });
+
+  it('a lost answer resent by another process between the expiry\'s read and its write is not failed "outcome unknown"', async () => {
+    smsc.nextSends('loseBeforeStore');
+    const id = await postSms(ctx, fp, { to: phone(7), text: 'resent just in time' });
+    await ctx.deps.worker.runOnce();
+    smsc.block(60 * 60_000); // no lookup of this process gets through: UNKNOWN_OUTCOME_WINDOW runs out
+    minutes(16);
+    const m = await row(id);
+    const queue = ctx.deps.queue;
+    // Right after this process's expiry read the message as still unknown, another process's lookup resent it.
+    const racing = { ...queue, stale: async (o: Parameters<typeof queue.stale>[0]) => {
+      const read = await queue.stale(o);
+      expect(read.unknown).toContain(m.id);
+      expect(await queue.resendOnce(m.id, now)).toBe(true);
+      return read;
+    } };
+    const job = createStatusesJob({
+      queue: racing, accounts: ctx.deps.accounts, leases: createLeases(ctx.db), clock, log: createLogger('silent'),
+      options: { maxAgeMs: ctx.config.STATUS_MAX_AGE, unknownOutcomeMs: ctx.config.UNKNOWN_OUTCOME_WINDOW, perPortalLimit: 100, pollLeaseMs: 30_000 },
+    });
+    await job.runOnce();
+    expect(await row(id)).toMatchObject({ state: 'queued', failure_reason: null });
   });
 
   it('a lost answer at one login is looked up at that login after the portal switched to another (there it would not be found, and go again)', async () => {
