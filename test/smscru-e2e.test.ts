@@ -10,6 +10,8 @@ import { messageRow, postSms } from './helpers/sms.js';
 import { eventually, untilIdle } from './helpers/wait.js';
 import { buildDeps } from '../src/deps.js';
 import { createLogger } from '../src/platform/logger.js';
+import { createStatusesJob } from '../src/delivery/statuses-job.js';
+import { createLeases } from '../src/platform/leases.js';
 
 /**
  * SMSC.ru from Bitrix24 to the fake SMSC and back: installed through the install page, SMS posted to /handler, the
@@ -181,7 +183,7 @@ describe('a lost answer from SMSC.ru is settled by asking for our id, not guesse
     expect(fp.shown.get(id)).toBe('delivered');
   });
 
-  it('SMSC never got it (-3 after the grace period): sent again once, and delivered', async () => {
+  it('SMSC never got it (error 3, "not found", after the grace period): sent again once, and delivered', async () => {
     smsc.nextSends('loseBeforeStore');
     const id = await postSms(ctx, fp, { to: phone(2), text: 'never arrived' });
     await ctx.deps.worker.runOnce(); // waits out the 1 s deadline
@@ -227,6 +229,83 @@ describe('a lost answer from SMSC.ru is settled by asking for our id, not guesse
     expect(await row(id)).toMatchObject({ state: 'failed', failure_reason: 'outcome unknown: no delivery report from the gateway' });
     await ctx.deps.reporter.runOnce();
     expect(fp.shown.get(id)).toBe('failed');
+  });
+
+  it('one message SMSC never got keeps none of the portal\'s other lost answers from being looked up: the one SMSC has ends delivered', async () => {
+    smsc.nextSends('loseBeforeStore');
+    const never = await postSms(ctx, fp, { to: phone(2), text: 'never arrived' });
+    await ctx.deps.worker.runOnce();
+    smsc.nextSends('storeThenDrop');
+    const stored = await postSms(ctx, fp, { to: phone(3), text: 'arrived, answer lost' });
+    await ctx.deps.worker.runOnce();
+    expect((await row(never)).unknown_since).not.toBeNull();
+    expect((await row(stored)).unknown_since).not.toBeNull();
+    for (let i = 0; i < 20; i++) {
+      minutes(1);
+      smsc.settle();
+      await ctx.deps.statusesJob.runOnce();
+      await ctx.deps.worker.runOnce();
+    }
+    await ctx.deps.reporter.runOnce();
+    expect(fp.shown.get(stored)).toBe('delivered');
+    expect(sendsOf((await row(stored)).id)).toBe(1);
+    expect(fp.shown.get(never)).toBe('delivered'); // sent again once
+  });
+
+  it('a lookup SMSC refuses for one message (error 1) is asked again later, and the portal\'s other lost answers are looked up meanwhile', async () => {
+    smsc.nextSends('storeThenDrop', 2);
+    const refused = await postSms(ctx, fp, { to: phone(5), text: 'refused lookup' });
+    const other = await postSms(ctx, fp, { to: phone(6), text: 'other lookup' });
+    await ctx.deps.worker.runOnce();
+    smsc.refuseStatusOf((await row(refused)).id, 1);
+    now += 15_000;
+    await ctx.deps.statusesJob.runOnce();
+    expect(await row(other)).toMatchObject({ state: 'sent', unknown_since: null });
+    expect((await row(refused)).unknown_since).not.toBeNull();
+
+    smsc.refuseStatusOf((await row(refused)).id, undefined);
+    now += 15_000;
+    await ctx.deps.statusesJob.runOnce();
+    expect(await row(refused)).toMatchObject({ state: 'sent', unknown_since: null });
+    expect(sendsOf((await row(refused)).id)).toBe(1);
+  });
+
+  it('SMSC refusing the login (error 2) stops the portal\'s lookups for that run, rather than asking about each message; they go on once it takes it again', async () => {
+    smsc.nextSends('storeThenDrop', 2);
+    const ids = [await postSms(ctx, fp, { to: phone(5), text: 'first' }), await postSms(ctx, fp, { to: phone(6), text: 'second' })];
+    await ctx.deps.worker.runOnce();
+    smsc.accounts.get('shop')!.password = 'changed';
+    now += 15_000;
+    const asked = smsc.stats.statusRequests;
+    await ctx.deps.statusesJob.runOnce();
+    expect(smsc.stats.statusRequests - asked).toBe(1);
+    smsc.accounts.get('shop')!.password = 's3cret';
+    now += 15_000;
+    await ctx.deps.statusesJob.runOnce();
+    for (const id of ids) expect(await row(id)).toMatchObject({ state: 'sent', unknown_since: null });
+  });
+
+  it('a lost answer resent by another process between the expiry\'s read and its write is not failed "outcome unknown"', async () => {
+    smsc.nextSends('loseBeforeStore');
+    const id = await postSms(ctx, fp, { to: phone(7), text: 'resent just in time' });
+    await ctx.deps.worker.runOnce();
+    smsc.block(60 * 60_000); // no lookup of this process gets through: UNKNOWN_OUTCOME_WINDOW runs out
+    minutes(16);
+    const m = await row(id);
+    const queue = ctx.deps.queue;
+    // Right after this process's expiry read the message as still unknown, another process's lookup resent it.
+    const racing = { ...queue, stale: async (o: Parameters<typeof queue.stale>[0]) => {
+      const read = await queue.stale(o);
+      expect(read.unknown).toContain(m.id);
+      expect(await queue.resendOnce(m.id, now)).toBe(true);
+      return read;
+    } };
+    const job = createStatusesJob({
+      queue: racing, accounts: ctx.deps.accounts, leases: createLeases(ctx.db), clock, log: createLogger('silent'),
+      options: { maxAgeMs: ctx.config.STATUS_MAX_AGE, unknownOutcomeMs: ctx.config.UNKNOWN_OUTCOME_WINDOW, perPortalLimit: 100, pollLeaseMs: 30_000 },
+    });
+    await job.runOnce();
+    expect(await row(id)).toMatchObject({ state: 'queued', failure_reason: null });
   });
 
   it('a lost answer at one login is looked up at that login after the portal switched to another (there it would not be found, and go again)', async () => {

@@ -178,7 +178,7 @@ describe('statuses from SMSC.ru', () => {
     expect(smsc.stats.errors[9]).toBeUndefined();
   });
 
-  it('looks a message up by our id in the single form: found with its state, or not found (-3)', async () => {
+  it('looks a message up by our id in the single form: found with its state, or not found (SMSC\'s error 3)', async () => {
     const g = gateway();
     const m = sms();
     smsc.nextSends('storeThenDrop'); // stored, answer lost
@@ -200,7 +200,7 @@ describe('statuses from SMSC.ru', () => {
     const m = sms();
     await g.send(m);
     for (let i = 0; i < 5; i++) await g.lookup!({ id: m.id, to: m.to });
-    await expect(g.lookup!({ id: m.id, to: m.to })).rejects.toMatchObject({ code: '9' });
+    await expect(g.lookup!({ id: m.id, to: m.to })).rejects.toMatchObject({ code: '9', oneMessage: false }); // the portal's other lookups wait too
   });
 });
 
@@ -243,12 +243,13 @@ describe('the fake SMSC is as strict as SMSC', () => {
     expect((await Promise.all(held)).every((a) => a.cnt === 1)).toBe(true);
   });
 
-  it('answers a second mass status request within a minute, and a sixth for one message, with error 9; a wrong login with 2', async () => {
+  it('answers a second mass status request within a minute, and a sixth for one message, with error 9; an unknown id with -3 in the multi form, error 3 in the single; a wrong login with 2', async () => {
     await call('send', { phones: '+79990000001', mes: 'hi', id: '7' });
     expect(await call('status', { phone: '79990000001,', id: '7,' })).toEqual([expect.objectContaining({ id: '7', status: -1 })]);
     expect(await call('status', { phone: '79990000001,79990000002', id: '7,8' })).toMatchObject({ error_code: 9 });
     now += 60_000;
     expect(await call('status', { phone: '79990000001,79990000002', id: '7,8' })).toEqual([expect.objectContaining({ status: -1 }), expect.objectContaining({ id: '8', status: -3 })]);
+    expect(await call('status', { phone: '79990000002', id: '8' })).toMatchObject({ error_code: 3 }); // the single form's "not found"
     for (let i = 0; i < 4; i++) expect(await call('status', { phone: '79990000001', id: '7' })).toMatchObject({ status: -1 });
     expect(await call('status', { phone: '79990000001', id: '7' })).toMatchObject({ error_code: 9 }); // the sixth this minute
     expect(await call('status', { login: 'nobody', phone: '79990000001', id: '7' })).toMatchObject({ error_code: 2 });

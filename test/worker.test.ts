@@ -92,6 +92,18 @@ describe('send worker', () => {
     expect([sendsTo('79990000001'), sendsTo('79990000002')]).toEqual([1, 1]);
   });
 
+  it('an HTTP 500 (no SMS.ru JSON) after SMS.ru took the message is never sent a second time: failed "outcome unknown"', async () => {
+    const id = await postSms(ctx, fp, { to: '+79990000001' });
+    smsru.setMode('storeThen500');
+    await ctx.deps.worker.runOnce();
+    now += 60_000;
+    await ctx.deps.worker.runOnce();
+    await ctx.deps.reporter.runOnce();
+    expect(sendsTo('79990000001')).toBe(1);
+    expect(await messageRow(ctx, id)).toMatchObject({ state: 'failed', gateway_status: 'HTTP_500' });
+    expect(fp.shown.get(id)).toBe('failed');
+  });
+
   it('gives up on a retryable failure after the max age, as failed with the reason', async () => {
     const id = await postSms(ctx, fp);
     smsru.setMode('http503');

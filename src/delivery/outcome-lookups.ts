@@ -60,7 +60,13 @@ export function createOutcomeLookups(deps: {
         found = await gw.lookup!({ id: r.id, to: r.phone });
       } catch (err) {
         log.warn({ gateway: gw.name, error: (err as { code?: string }).code ?? String(err) }, 'gateway.lookup.failed');
-        break; // this portal again on the next run
+        // Refused for this message only: asked again in its turn, and the portal's others are asked meanwhile (one
+        // such message stopping the run every time would leave them all to fail "outcome unknown").
+        if ((err as { oneMessage?: boolean }).oneMessage === true) {
+          await deps.queue.lookedUp(r.id, deps.clock());
+          continue;
+        }
+        break; // the gateway or the account cannot be asked now: this portal again on the next run
       }
       const now = deps.clock();
       if (found.kind === 'found') {

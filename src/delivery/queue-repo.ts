@@ -185,19 +185,20 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
    * SQLite: the transitions asked for in one turn of the event loop (delivery reports arrive many at a time, sends
    * end many at a time) are written in one transaction, each caller answered with its own result.
    */
-  type Item = { id: number; next: MessageState; fields?: StatusFields; leaseToken?: string; now?: number };
+  /** `unknownBefore`: only while the message is still an unknown outcome from before then (failUnknown). */
+  type Item = { id: number; next: MessageState; fields?: StatusFields; leaseToken?: string; now?: number; unknownBefore?: number };
   const advanceInTurn = syncTx && perTurn((items: Item[]) => advanceMany(items, items[0]!.now!));
 
   /** advance() for several messages in one transaction (the results of one request): whether each moved. */
   async function advanceMany(items: Item[], now: number): Promise<boolean[]> {
     if (!items.length) return [];
     const moved = syncTx
-      ? await syncTx((sql) => items.map((i) => advanceSqlite(sql, i.id, i.next, i.now ?? now, i.fields ?? {}, i.leaseToken)))
+      ? await syncTx((sql) => items.map((i) => advanceSqlite(sql, i.id, i.next, i.now ?? now, i.fields ?? {}, i.leaseToken, i.unknownBefore)))
       : await pgTransaction(async (trx) => {
         const out: Array<{ gateway: string | null } | undefined> = [];
         for (const k of inIdOrder(items)) {
           const i = items[k]!;
-          out[k] = await advancePg(trx, i.id, i.next, i.now ?? now, i.fields ?? {}, i.leaseToken);
+          out[k] = await advancePg(trx, i.id, i.next, i.now ?? now, i.fields ?? {}, i.leaseToken, i.unknownBefore);
         }
         return out;
       });
@@ -205,21 +206,22 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
     return moved.map((m) => m !== undefined);
   }
 
-  async function advancePg(trx: Knex.Transaction, id: number, next: MessageState, now: number, fields: StatusFields, leaseToken?: string) {
+  async function advancePg(trx: Knex.Transaction, id: number, next: MessageState, now: number, fields: StatusFields, leaseToken?: string, unknownBefore?: number) {
     const q = trx('messages').where({ id }).whereIn('state', predecessors(next));
     if (leaseToken) q.andWhere({ lease_token: leaseToken });
+    if (unknownBefore !== undefined) q.whereNotNull('unknown_since').andWhere('unknown_since', '<', unknownBefore);
     const n = await q.update(transition(next, now, fields));
     if (n !== 1) return undefined;
     return isFinal(next) ? ((await writeStatusReport(trx, id, next, now)) ?? { gateway: null }) : { gateway: null };
   }
 
   /** advance() on SQLite: the same statements, inside a synchronous transaction (see sqlite-tx.ts). */
-  function advanceSqlite(sql: (text: string) => SqliteStatement, id: number, next: MessageState, now: number, fields: StatusFields, leaseToken?: string) {
+  function advanceSqlite(sql: (text: string) => SqliteStatement, id: number, next: MessageState, now: number, fields: StatusFields, leaseToken?: string, unknownBefore?: number) {
     const set = transition(next, now, fields);
     const cols = columns(set);
     const from = predecessors(next);
-    const update = `UPDATE messages SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE id = ? AND state IN (${from.map(() => '?').join(', ')})${leaseToken ? ' AND lease_token = ?' : ''}`;
-    const n = sql(update).run(...cols.map((c) => set[c] ?? null), id, ...from, ...(leaseToken ? [leaseToken] : [])).changes;
+    const update = `UPDATE messages SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE id = ? AND state IN (${from.map(() => '?').join(', ')})${leaseToken ? ' AND lease_token = ?' : ''}${unknownBefore !== undefined ? ' AND unknown_since IS NOT NULL AND unknown_since < ?' : ''}`;
+    const n = sql(update).run(...cols.map((c) => set[c] ?? null), id, ...from, ...(leaseToken ? [leaseToken] : []), ...(unknownBefore !== undefined ? [unknownBefore] : [])).changes;
     if (n !== 1) return undefined;
     if (!isFinal(next)) return { gateway: null };
     const m = sql('SELECT portal_id, code, b24_message_id, is_test, gateway, author_id FROM messages WHERE id = ?').get(id)!;
@@ -228,6 +230,15 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, status) DO NOTHING`).run(m.portal_id, id, m.code, m.b24_message_id, m.author_id ?? null, next, now, now, now);
     }
     return { gateway: (m.gateway as string | null) ?? null };
+  }
+
+  /**
+   * An unknown outcome from before `unknownBefore` ends `failed`, if it still is one when written: between the read
+   * (`stale`) and this, another process may have settled it, or resent it (queued, or sending again).
+   */
+  async function failUnknown(id: number, now: number, unknownBefore: number, reason: string): Promise<boolean> {
+    const item: Item = { id, next: 'failed', fields: { failure_reason: reason }, now, unknownBefore };
+    return advanceInTurn ? advanceInTurn(item) : (await advanceMany([item], now))[0]!;
   }
 
   /** A retryable failure: back to the queue until `nextAttemptAt`. */
@@ -347,8 +358,14 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
     return [...rows, ...(await page(0, limit - rows.length)).filter((r) => Number(r.id) <= afterId)];
   }
 
+  /**
+   * An uninstalled portal's gateway is asked nothing more with its credentials: nothing can reach its Bitrix24 any
+   * more (its delivery reports are dropped too); its messages still end by expiry (`stale`). An inactive one is asked.
+   */
+  const uninstalled = () => db('portals').select('id').where('status', 'uninstalled');
+
   async function portalsWithSent(since: number): Promise<number[]> {
-    const rows = await db('messages').where('state', 'sent').andWhere('created_at', '>=', since).distinct('portal_id');
+    const rows = await db('messages').where('state', 'sent').andWhere('created_at', '>=', since).whereNotIn('portal_id', uninstalled()).distinct('portal_id');
     return rows.map((r) => Number(r.portal_id));
   }
 
@@ -359,9 +376,9 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
     return { expired: expired.map(Number), unknown: unknown.map(Number) };
   }
 
-  /** Portals with messages whose outcome is unknown (sent, answer lost), for gateways that can be asked (lookups). */
+  /** Portals (not uninstalled) with messages whose outcome is unknown (sent, answer lost), for gateways that can be asked (lookups). */
   async function portalsWithUnknown(): Promise<number[]> {
-    const rows = await db('messages').where('state', 'sending').whereNotNull('unknown_since').distinct('portal_id');
+    const rows = await db('messages').where('state', 'sending').whereNotNull('unknown_since').whereNotIn('portal_id', uninstalled()).distinct('portal_id');
     return rows.map((r) => Number(r.portal_id));
   }
 
@@ -406,7 +423,7 @@ export function createQueueRepo(db: Db, opts: { onFinal?: OnFinal } = {}) {
 
   return {
     markSubmittedMany, advanceMany, ownerOf,
-    claim, duePortals, renewLeases, markSubmitted, advance, retryLater, awaitOutcome, expiredClaims, takeOver, requeue, byId, byGatewayId, sentSince, portalsWithSent, stale,
+    claim, duePortals, renewLeases, markSubmitted, advance, failUnknown, retryLater, awaitOutcome, expiredClaims, takeOver, requeue, byId, byGatewayId, sentSince, portalsWithSent, stale,
     portalsWithUnknown, unknownOutcomes, lookedUp, resendOnce,
   };
 }

@@ -85,13 +85,14 @@ export function createStatusesJob(deps: {
 
   async function expire(): Promise<number> {
     const now = deps.clock();
-    const { expired, unknown } = await deps.queue.stale({ sentBefore: now - o.maxAgeMs, unknownBefore: now - o.unknownOutcomeMs, limit: 1000 });
+    const unknownBefore = now - o.unknownOutcomeMs;
+    const { expired, unknown } = await deps.queue.stale({ sentBefore: now - o.maxAgeMs, unknownBefore, limit: 1000 });
     let changed = 0;
     // One message whose write fails (logged) keeps none of the others from ending; it is tried again next run.
-    const end = (id: number, state: 'undelivered' | 'failed', reason: string) => deps.queue.advance(id, state, now, { failure_reason: reason })
-      .catch((err) => void deps.log.error({ messageId: id, err: String(err) }, 'statuses.expire.error'));
-    for (const id of expired) if (await end(id, 'undelivered', 'expired')) changed++;
-    for (const id of unknown) if (await end(id, 'failed', `${UNKNOWN_OUTCOME}: no delivery report from the gateway`)) changed++;
+    const end = (id: number, write: Promise<boolean>) => write.catch((err) => void deps.log.error({ messageId: id, err: String(err) }, 'statuses.expire.error'));
+    for (const id of expired) if (await end(id, deps.queue.advance(id, 'undelivered', now, { failure_reason: 'expired' }))) changed++;
+    // Failed only if still unknown when written: another process may have resent it since `stale` read it.
+    for (const id of unknown) if (await end(id, deps.queue.failUnknown(id, now, unknownBefore, `${UNKNOWN_OUTCOME}: no delivery report from the gateway`))) changed++;
     if (changed) deps.log.info({ expired: expired.length, unknown: unknown.length }, 'statuses.expired');
     return changed;
   }

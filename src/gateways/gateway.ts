@@ -72,7 +72,8 @@ export interface Gateway {
   readonly resolvesUnknownOutcome: boolean;
   /**
    * Looks a message up by OUR id, for gateways that keep it (SMSC.ru): the statuses job asks after an unknown outcome.
-   * `notFound` is the gateway's word that it has no such message. Throws when the gateway could not be asked.
+   * `notFound` is the gateway's word that it has no such message. Throws when the gateway could not be asked; an
+   * error with `oneMessage: true` was a refusal about this message alone (the portal's other messages are still asked).
    */
   lookup?(sms: { id: number; to: string }): Promise<LookupResult>;
 }

@@ -32,8 +32,9 @@ export function smscruSendError(code: number) {
 }
 
 /**
- * status.php message statuses → our states. -3 "not found" is no state: after an unknown outcome it means the send
- * never arrived (a lookup settles it); for a message SMSC accepted it changes nothing (STATUS_MAX_AGE ends it).
+ * status.php message statuses → our states. -3 "not found" (the multi form's; the single form a lookup uses answers
+ * error 3) is no state: after an unknown outcome it means the send never arrived (a lookup settles it); for a message
+ * SMSC accepted it changes nothing (STATUS_MAX_AGE ends it).
  */
 export const SMSCRU_STATUS: Record<number, { state: GatewayStatus['state'] | 'notFound'; text: string }> = {
   [-3]: { state: 'notFound', text: 'not found at SMSC.ru' },

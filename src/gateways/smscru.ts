@@ -25,9 +25,12 @@ const statusEntry = z.looseObject({
 });
 const balanceAnswer = z.looseObject({ balance: num });
 
-/** A status request SMSC refused or we did not make; the statuses job tries again on its next run. */
+/**
+ * A status request SMSC refused or we did not make; the statuses job tries again on its next run. `oneMessage`: the
+ * refusal is about the message asked for, not the login or this server (Gateway.lookup), so the others are still asked.
+ */
 class StatusUnavailable extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(readonly code: string, message: string, readonly oneMessage = false) {
     super(message);
   }
 }
@@ -141,7 +144,9 @@ export function createSmscRuGateway(opts: {
     const r = await call('status', params);
     if ('httpError' in r) throw new StatusUnavailable(`HTTP_${r.httpError}`, `SMSC.ru status answered HTTP ${r.httpError}`);
     const e = errorOf(r.json);
-    if (e) throw new StatusUnavailable(String(e.error_code), `SMSC.ru refused the status request (error ${e.error_code})`);
+    // 2 (login, or this server not allowed), 4 (this server blocked) and 9 (too many status requests) hold for every
+    // message of the login; other refusals (1: parameters) are about the one asked for.
+    if (e) throw new StatusUnavailable(String(e.error_code), `SMSC.ru refused the status request (error ${e.error_code})`, ![2, 4, 9].includes(e.error_code));
     return r.json;
   }
 
@@ -170,9 +175,16 @@ export function createSmscRuGateway(opts: {
 
   /** The single form (not a mass request): one message by OUR id and its number. */
   async function lookup(sms: { id: number; to: string }): Promise<LookupResult> {
-    const json = await askStatus({ phone: digits(sms.to), id: String(sms.id) });
+    let json;
+    try {
+      json = await askStatus({ phone: digits(sms.to), id: String(sms.id) });
+    } catch (err) {
+      // SMSC's status page: error 3 "message not found"; only the multi form answers it as status -3.
+      if (err instanceof StatusUnavailable && err.code === '3') return { kind: 'notFound' };
+      throw err;
+    }
     const e = statusEntry.safeParse(Array.isArray(json) ? json[0] : json);
-    if (!e.success) throw new StatusUnavailable('UNREADABLE', 'unreadable SMSC.ru status answer');
+    if (!e.success) throw new StatusUnavailable('UNREADABLE', 'unreadable SMSC.ru status answer', true);
     if (isSmscruNotFound(e.data.status)) return { kind: 'notFound' };
     // Found in a state we do not know: it arrived, and polling will tell the rest.
     const status = smscruStatus(e.data.status, e.data.err) ?? { state: 'sent', code: String(e.data.status), text: `SMSC.ru status ${e.data.status}` };

@@ -66,7 +66,11 @@ export function createSmsRuGateway(opts: { baseUrl: string; apiKey: string; disp
       // SMS.ru's API answers JSON, errors included (json=1): a 4xx that is not is a page of something in front of it
       // (a firewall, a proxy) that did not pass the request on, so it is tried again later, never failed unsent.
       if (status === 502 || status === 504) return all(unknownOutcome(`HTTP_${status}`, `no answer through the proxy in front of SMS.ru (HTTP ${status})`));
-      if (status >= 500 || status === 429) return all({ kind: 'retryable', code: `HTTP_${status}`, text: `SMS.ru answered HTTP ${status}` });
+      // 429 and 503 say the request was not handled (RFC 9110 §15.6.4; nginx's own limits answer 503): sent later.
+      if (status === 503 || status === 429) return all({ kind: 'retryable', code: `HTTP_${status}`, text: `SMS.ru answered HTTP ${status}` });
+      // Any other 5xx may come after SMS.ru queued the messages (its own errors, status_code 500 included, come as
+      // JSON, and are retried): sent again, they would go out twice.
+      if (status >= 500) return all(unknownOutcome(`HTTP_${status}`, `SMS.ru answered HTTP ${status}; it may have taken the message`));
       if (status >= 400 || r.page) return all({ kind: 'retryable', code: `HTTP_${status}`, text: `the request did not reach SMS.ru's API (HTTP ${status}${r.page ? ', a page instead of its answer' : ''})` });
       return all(unknownOutcome(`HTTP_${status}`, `unreadable SMS.ru reply (HTTP ${status})`));
     }

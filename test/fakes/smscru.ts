@@ -13,7 +13,9 @@ import { segmentsOf } from '../../src/gateways/segments.js';
  *   within a minute; a sixth status request for one message within a minute; an eleventh balance request a minute;
  * - send errors 1 (parameters: no number, text over 1,000 characters, a bad `id`), 5 (a bad `time`), 3 (no money), 6 (forbidden sender
  *   or word), 7 (wrong number format), 8 (number refused) with the `id` where SMSC includes it (3, 6, 7, 8);
- * - statuses -3 (not found) … 25, with `err`.
+ * - statuses -3 (not found) … 25, with `err`; the single form (one number and id, no trailing comma) answers an id it
+ *   does not have with error 3 instead, as SMSC's status page says ("3 – message not found. For a multiple request
+ *   this error is returned as status -3").
  * Time is the test's `clock`, so "within a minute" follows the app's injected clock.
  */
 export interface FakeSmscMessage {
@@ -73,6 +75,7 @@ export async function startFakeSmscRu(opts: {
   const refused = new Set<string>(); // numbers answered with error 8
   const undeliverable = new Set<string>(); // settle(): status 20, err 1
   const unavailable = new Set<string>(); // settle(): status 25, err 248
+  const statusRefusals = new Map<string, number>(); // our id → the error its status requests are answered with
   const stats = {
     sendRequests: 0, statusRequests: 0, massStatusRequests: 0, singleStatusRequests: 0, balanceRequests: 0,
     inFlightMax: 0, statusInFlightMax: 0, massIdsMax: 0, errors: {} as Record<number, number>,
@@ -162,6 +165,8 @@ export async function startFakeSmscRu(opts: {
       if (ids[ids.length - 1] === '') ids.pop();
     }
     if (!phones.length || phones.length !== ids.length || phones.some((x) => !x) || ids.some((x) => !x)) return fail(res, fmt, 1);
+    const refusal = ids.map((id) => statusRefusals.get(id)).find((code) => code !== undefined);
+    if (refusal !== undefined) return fail(res, fmt, refusal);
     if (multi) {
       if (now - (massAt.get(login) ?? -Infinity) < MINUTE) return fail(res, fmt, 9);
     }
@@ -174,7 +179,12 @@ export async function startFakeSmscRu(opts: {
       stats.singleStatusRequests++;
     }
     ids.forEach((id, i) => stamp(perMessage, key(login, phones[i]!, id), now));
-    if (!multi) return answer(res, fmt, statusOf(messages.get(key(login, phones[0]!, ids[0]!))));
+    if (!multi) {
+      const m = messages.get(key(login, phones[0]!, ids[0]!));
+      // Not counted towards blocking the address: SMSC does not say whether it counts this one.
+      if (!m) return answer(res, fmt, { error: 'message not found', error_code: 3 });
+      return answer(res, fmt, statusOf(m));
+    }
     answer(res, fmt, ids.map((id, i) => ({ ...(multiWithIds ? { id, phone: phones[i] } : {}), ...statusOf(messages.get(key(login, phones[i]!, id))) })));
   }
 
@@ -268,6 +278,11 @@ export async function startFakeSmscRu(opts: {
     /** Multi-form status answers without `id`/`phone` in their entries (in the order asked). */
     statusEntriesWithoutIds() {
       multiWithIds = false;
+    },
+    /** Status requests naming our id `id` are answered with error `code` (undefined: answered again). */
+    refuseStatusOf(id: string | number, code: number | undefined) {
+      if (code === undefined) statusRefusals.delete(String(id));
+      else statusRefusals.set(String(id), code);
     },
     /** Blocks this address (error 4) for `ms`. */
     block(ms: number) {

@@ -14,8 +14,11 @@ export interface FakeSmsRuMessage {
   status: number;
 }
 
-/** `waf403`: something in front of SMS.ru (a firewall, a proxy) refuses the request with a page of its own. */
-export type SmsRuMode = 'ok' | 'http503' | 'error220' | 'hang' | 'waf403' | 'waf200';
+/**
+ * `waf403`: something in front of SMS.ru (a firewall, a proxy) refuses the request with a page of its own.
+ * `storeThen500`: SMS.ru takes the messages of the next send, then its web server answers HTTP 500 (once).
+ */
+export type SmsRuMode = 'ok' | 'http503' | 'error220' | 'hang' | 'waf403' | 'waf200' | 'storeThen500';
 
 export async function startFakeSmsRu(opts: { keys?: Record<string, number>; acceptAnyKey?: boolean } = {}) {
   const balances = new Map<string, number>(Object.entries(opts.keys ?? {}));
@@ -63,6 +66,10 @@ export async function startFakeSmsRu(opts: { keys?: Record<string, number>; acce
         // 'hang': the request reached SMS.ru (the message exists) but the reply never comes back.
         const answer = () => send(res, 200, { status: 'OK', status_code: 100, sms, balance: balances.get(key) ?? 100 });
         if (mode === 'hang') return void hung.push({ drop: () => res.destroy(), answer });
+        if (mode === 'storeThen500') {
+          mode = 'ok';
+          return send(res, 500, 'Internal Server Error');
+        }
         if (sendDelayMs) {
           // taken, the answer still on its way
           stats.sendsInFlightMax = Math.max(stats.sendsInFlightMax, ++stats.sendsInFlight);
