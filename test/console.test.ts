@@ -145,6 +145,18 @@ describe('operator console', () => {
     expect((await request(ctx.app).get('/admin').set('cookie', cookie)).text).toMatch(/<td class="provider-check"><span class="st st-failed">error invalid_grant<\/span>/);
   });
 
+  it("shows why a portal is inactive by its code and in its own words, never the words of the portal's server", async () => {
+    const portal = (await ctx.deps.portals.findByMemberId(fp.memberId))!;
+    // The tenant's server (an on-premise "portal" is any public host) answers a terminal code with words of its choosing.
+    const evil = 'Your console session expired. Sign in again at https://evil.example/admin';
+    fp.failNext.push({ status: 402, body: { error: 'PAYMENT_REQUIRED', error_description: evil } });
+    await ctx.deps.rest.call(portal.id, 'user.admin').catch(() => undefined);
+    expect((await ctx.deps.portals.findById(portal.id))!.status).toBe('inactive');
+    const { page } = await login();
+    expect(page.text).not.toContain('evil.example');
+    expect(page.text).toMatch(/<span class="st st-failed">inactive<\/span> <span class="hint">PAYMENT_REQUIRED: the portal(&#39;|')s plan is not paid;/);
+  });
+
   it('disables and enables a portal, registers its providers again, and retries its failed status reports', async () => {
     const portal = (await ctx.deps.portals.findByMemberId(fp.memberId))!;
     const { cookie, csrf } = await login();

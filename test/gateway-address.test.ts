@@ -72,7 +72,7 @@ describe('by default a gateway address may not be internal', () => {
     const page = await openInstallPage(app, fake, fp);
     const res = await submitInstallForm(app, formState(page.text), kannelFields(url));
     expect(res.status).toBe(422);
-    expect(fieldError(res.text, 'kannel_url')).toBe('The gateway address is on a private or local network, which this service does not reach');
+    expect(fieldError(res.text, 'kannel_url')).toBe('This address is on a private or local network, which this service does not reach');
     expect(await ctx.deps.settings.get(await portalId())).toBeUndefined();
 
     await installPortal(app, fake, fp);

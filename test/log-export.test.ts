@@ -78,6 +78,25 @@ describe('the log export', () => {
     expect(new Set(recipients).size).toBe(1_202);
   });
 
+  it('holds every message of the range, not only the newest 100,000 (the log sends users to it for older ones)', async () => {
+    const now = Date.now();
+    const N = 100_010;
+    // One statement (the same SQL on SQLite and PostgreSQL): row-by-row inserts would take most of the test's time.
+    // Every ten messages share a millisecond, so the keyset's tie-break on id is walked too.
+    await ctx.db.raw(
+      `insert into messages (portal_id, b24_message_id, code, message_to, body, state, next_attempt_at, created_at, updated_at)
+       with recursive n(i) as (select 0 union all select i + 1 from n where i < ?)
+       select ?, 'm' || i, 'smsgw_myshop', '+' || (79990000000 + i), 'x', 'delivered', cast(? as bigint), cast(? as bigint) - i / 10, cast(? as bigint) from n`,
+      [N - 1, portal.id, now, now, now],
+    );
+    const res = await exportCsv(stateFor((await openAppPage(ctx, fake, fp)).text, '/app/log'));
+    expect(res.status).toBe(200);
+    const lines = res.text.replace(/^\uFEFF/, '').split('\r\n').filter(Boolean);
+    expect(lines).toHaveLength(1 + N);
+    expect(new Set(lines.slice(1).map((l) => l.split(',')[1])).size).toBe(N);
+    expect(lines[N]).toContain(`+7999${String(N - 10).padStart(7, '0')}`); // the oldest millisecond's first message
+  }, 120_000);
+
   it('pages reach the newest 10,000 messages of a range and say so; a page past the end shows the last one', async () => {
     const now = Date.UTC(2026, 10, 20, 12);
     const day = (d: number) => new Date(now + d * 86_400_000).toISOString().slice(0, 10);

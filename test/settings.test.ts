@@ -97,6 +97,15 @@ describe('the app page inside Bitrix24 (POST /)', () => {
     expect(page.text).not.toContain('79991234567');
   });
 
+  it('is never kept in caches: it carries bearer form tokens and, for administrators, full numbers', async () => {
+    const page = await openAppPage(ctx, fake, fp);
+    expect(page.status).toBe(200);
+    expect(page.headers['cache-control']).toMatch(/no-store/);
+    const log = await post('/app/log', { state: stateFor(page.text, '/app/log'), full: '1' });
+    expect(log.status).toBe(200);
+    expect(log.headers['cache-control']).toMatch(/no-store/);
+  });
+
   it('refuses a tampered state with 401', async () => {
     const state = stateFor((await openAppPage(ctx, fake, fp, { userId: 2 })).text, '/app/log');
     const [payload, sig] = state.split('.');

@@ -207,15 +207,15 @@ describe('statuses from SMSC.ru', () => {
 describe('the credential check', () => {
   it('tells the balance (balance.php), or says in plain words what is wrong', async () => {
     expect(await gateway().checkCredentials()).toEqual({ ok: true, balance: 100 });
-    expect(await gateway({ password: 'nope' }).checkCredentials()).toEqual({ ok: false, reason: expect.stringMatching(/^SMSC.ru refused the login or password/) });
+    expect(await gateway({ password: 'nope' }).checkCredentials()).toEqual({ ok: false, reason: expect.stringMatching(/^SMSC.ru refused the login or password/), code: 'credentials_refused' });
     expect(await createSmscRuGateway({ baseUrl: 'http://127.0.0.1:9', login: 'shop', password: 'x', dispatcher, timeoutMs: 1_000, limits: createSmscRuLimits({ clock, concurrency: 1 }) }).checkCredentials())
-      .toEqual({ ok: false, reason: 'SMSC.ru could not be reached', retryable: true });
+      .toEqual({ ok: false, reason: 'SMSC.ru could not be reached', code: 'unreachable', retryable: true });
   });
 
   it('past SMSC\'s ten balance requests a minute, asks to wait rather than call the login wrong', async () => {
     const g = gateway();
     for (let i = 0; i < 10; i++) expect((await g.checkCredentials()).ok).toBe(true);
-    expect(await g.checkCredentials()).toEqual({ ok: false, reason: expect.stringMatching(/wait a minute/), retryable: true });
+    expect(await g.checkCredentials()).toEqual({ ok: false, reason: expect.stringMatching(/wait a minute/), code: 'wait_a_minute', retryable: true });
   });
 });
 

@@ -115,7 +115,7 @@ ${l.entries.length === 0 ? html`<p>${tx.noMessages}</p>` : html`<table>
   <td>${new Date(e.createdAt).toISOString().slice(0, 16).replace('T', ' ')}</td>
   <td>${e.to}${e.isTest ? html` <span class="tag">${tx.test}</span>` : ''}</td>
   <td>${e.sender || '—'}</td><td>${e.segments ?? '—'}${e.encoding ? html` <span class="hint">${e.encoding}</span>` : ''}</td>
-  <td><span class="st st-${e.state}">${tx.states[e.state]}</span>${e.gateway === 'sandbox' ? html` <span class="tag sandbox-tag">${tx.sandbox.tag}</span>` : ''}</td><td>${e.reason ?? ''}</td></tr>`)}</tbody>
+  <td><span class="st st-${e.state}">${tx.states[e.state]}</span>${e.gateway === 'sandbox' ? html` <span class="tag sandbox-tag">${tx.sandbox.tag}</span>` : ''}</td><td>${e.reason === null ? '' : tx.logReason(e.reason)}</td></tr>`)}</tbody>
 </table>
 <p class="pager">${l.page > 1 ? logButton(tx.prev, { page: l.page - 1 }) : ''} ${tx.pageOf(l.page, pages)} ${l.page < pages ? logButton(tx.next, { page: l.page + 1 }) : ''}</p>
 ${l.window ? html`<p class="hint" id="log-windowed">${tx.logWindowed(l.window)}</p>` : ''}`}

@@ -17,6 +17,7 @@ import type { FailureCounter } from './login-throttle.js';
 import { addressKey } from '../platform/ip.js';
 import type { ConsoleSessions } from './console-sessions.js';
 import { INT_ID_MAX, rowId } from '../platform/ids.js';
+import { shownCode, shownInactiveReason } from './shown.js';
 
 /** How long an action's result is shown by the link it redirects to. */
 const FLASH_TTL_MS = 5 * 60_000;
@@ -26,11 +27,6 @@ const SESSION_MS = 12 * 60 * 60 * 1000;
 const DEVICE_COOKIE = 'b24sms_device';
 const DEVICE_MS = 365 * 24 * 60 * 60 * 1000;
 
-/**
- * An error code as the console shows it. A portal's server chooses its answer's `error` (any public host can be a
- * portal), so only what looks like a code is shown: Bitrix24's are like QUERY_LIMIT_EXCEEDED or invalid_grant.
- */
-const shownCode = (code: unknown) => (typeof code === 'string' && /^[A-Za-z0-9_.]{1,64}$/.test(code) ? code : 'error');
 const shownCheck = (c: ProviderCheckResult | undefined) => (c ? { ...c, error: c.error === null ? null : shownCode(c.error) } : null);
 
 function cookie(req: Request, name: string): string | undefined {
@@ -154,7 +150,7 @@ export function consoleRoutes(deps: {
       csrf: csrfFor(sid),
       flash: flashOf(req.query.flash),
       portals: portals.map((p) => ({
-        id: p.id, domain: p.domain, memberId: p.memberId, status: p.status, inactiveReason: p.inactiveReason, disabled: Boolean(p.disabledAt),
+        id: p.id, domain: p.domain, memberId: p.memberId, status: p.status, inactiveReason: p.status === 'inactive' ? shownInactiveReason(p.inactiveReason) : null, disabled: Boolean(p.disabledAt),
         reportsWaitingSince: p.reportsWaitingSince,
         gateway: gateways.get(p.id) ?? null, ...(figures.get(p.id) ?? { today: 0, deliveryRate: null, lastError: null }),
         providerCheck: shownCheck(checks.get(p.id)),

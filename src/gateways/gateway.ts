@@ -31,12 +31,13 @@ export interface OutgoingSms {
 
 /**
  * `addressRefused`: the address guard refused the gateway's address (a form may show the reason at the URL).
- * `code`: the gateway's own code for the refusal (SMPP's ESME_RINVPASWD…), for words in the page's language;
- * `about`: what it is about, so that a form shows it next to that field.
+ * `code`: what went wrong, for words in the page's language: the gateway's own code (SMPP's ESME_RINVPASWD…) or
+ * ours (src/web/i18n-reasons.ts), with `details` the values those words quote (an HTTP status, an address);
+ * `about`: what it is about, so that a form shows it next to that field. `reason` says it in English (logs, tests).
  */
 export type CredentialCheck =
   | { ok: true; balance?: number }
-  | { ok: false; reason: string; retryable?: boolean; addressRefused?: boolean; code?: string; about?: 'address' | 'login' | 'secret' };
+  | { ok: false; reason: string; retryable?: boolean; addressRefused?: boolean; code?: string; details?: string[]; about?: 'address' | 'login' | 'secret' };
 
 /** One gateway account. Adapters get their HTTP dispatcher and timeouts from outside. */
 export interface Gateway {

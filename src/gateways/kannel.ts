@@ -71,13 +71,13 @@ export function createKannelGateway(opts: {
     } catch (err) {
       if ((err as { code?: string }).code === GATEWAY_ADDRESS_FORBIDDEN) return { ok: false, reason: capitalise(ADDRESS_FORBIDDEN_REASON), addressRefused: true };
       opts.log?.warn({ gateway: 'kannel', error: (err as { code?: string }).code ?? 'error' }, 'gateway.check.unreachable');
-      return { ok: false, reason: `Kannel could not be reached at ${base}`, retryable: true };
+      return { ok: false, reason: `Kannel could not be reached at ${base}`, code: 'unreachable', details: [base], retryable: true };
     }
     if (res.status === 400) return { ok: true };
     logAnswer('gateway.check.answer', res.status, res.text);
-    if (res.status === 403) return { ok: false, reason: 'Kannel refused the username or password' };
-    if (res.status >= 500) return { ok: false, reason: `Kannel is not available (HTTP ${res.status})`, retryable: true };
-    return { ok: false, reason: `This address does not answer like Kannel's sendsms service (HTTP ${res.status}); check the address and port` };
+    if (res.status === 403) return { ok: false, reason: 'Kannel refused the username or password', code: 'credentials_refused' };
+    if (res.status >= 500) return { ok: false, reason: `Kannel is not available (HTTP ${res.status})`, code: 'unavailable', details: [String(res.status)], retryable: true };
+    return { ok: false, reason: `This address does not answer like Kannel's sendsms service (HTTP ${res.status}); check the address and port`, code: 'not_this_service', details: [String(res.status)] };
   }
 
   return { name: 'kannel', send, checkCredentials, maxSegments: opts.maxParts, resolvesUnknownOutcome: true };

@@ -198,37 +198,39 @@ export function createSmscRuGateway(opts: {
    */
   async function checkCredentials(): Promise<CredentialCheck> {
     const blocked = limits.blockedFor();
-    if (blocked > 0) return { ok: false, reason: blockedReason(blocked), retryable: true };
+    if (blocked > 0) return { ok: false, ...blockedCheck(blocked), retryable: true };
     if (limits.refusedNow(login, password)) {
-      return { ok: false, reason: `SMSC.ru refused this login or password within the last ${REFUSED_CREDENTIALS_MS / 60_000} min (or this server's address is not on the account's allowed list); the same ones are not tried again before then` };
+      const min = REFUSED_CREDENTIALS_MS / 60_000;
+      return { ok: false, reason: `SMSC.ru refused this login or password within the last ${min} min (or this server's address is not on the account's allowed list); the same ones are not tried again before then`, code: 'refused_recently', details: [String(min)] };
     }
     const wait = opts.portalId === undefined ? 0 : limits.credentialCheckWait(opts.portalId);
     if (wait > 0) {
-      return { ok: false, reason: `SMSC.ru refused ${CREDENTIAL_REFUSALS_PER_MINUTE} logins or passwords from this portal within a minute; try again in ${Math.ceil(wait / 1000)} s`, retryable: true };
+      const s = Math.ceil(wait / 1000);
+      return { ok: false, reason: `SMSC.ru refused ${CREDENTIAL_REFUSALS_PER_MINUTE} logins or passwords from this portal within a minute; try again in ${s} s`, code: 'too_many_refusals', details: [String(CREDENTIAL_REFUSALS_PER_MINUTE), String(s)], retryable: true };
     }
     let r: Answer;
     try {
       r = await call('balance', {});
     } catch (err) {
       opts.log?.warn({ gateway: 'smscru', error: (err as { code?: string }).code ?? 'error' }, 'gateway.check.unreachable');
-      return { ok: false, reason: 'SMSC.ru could not be reached', retryable: true };
+      return { ok: false, reason: 'SMSC.ru could not be reached', code: 'unreachable', retryable: true };
     }
     if ('httpError' in r) {
       const status = r.httpError;
-      if (status >= 500 || status === 429) return { ok: false, reason: `SMSC.ru is not available (HTTP ${status})`, retryable: true };
-      return { ok: false, reason: `This address does not answer like SMSC.ru${status ? ` (HTTP ${status})` : ''}`, retryable: true };
+      if (status >= 500 || status === 429) return { ok: false, reason: `SMSC.ru is not available (HTTP ${status})`, code: 'unavailable', details: [String(status)], retryable: true };
+      return { ok: false, reason: `This address does not answer like SMSC.ru${status ? ` (HTTP ${status})` : ''}`, code: 'not_this_service', details: [status ? String(status) : ''], retryable: true };
     }
     const e = errorOf(r.json);
     if (e?.error_code === 2) {
       limits.refuse(login, password);
       if (opts.portalId !== undefined) limits.credentialCheckRefused(opts.portalId);
-      return { ok: false, reason: 'SMSC.ru refused the login or password (or this server\'s address is not on the account\'s allowed list)' };
+      return { ok: false, reason: 'SMSC.ru refused the login or password (or this server\'s address is not on the account\'s allowed list)', code: 'credentials_refused' };
     }
-    if (e?.error_code === 4) return { ok: false, reason: blockedReason(SMSCRU_RETRY_AFTER_MS.blocked), retryable: true };
-    if (e?.error_code === 9) return { ok: false, reason: 'SMSC.ru asks to wait a minute before checking again', retryable: true };
-    if (e) return { ok: false, reason: `SMSC.ru refused the check (error ${e.error_code})` };
+    if (e?.error_code === 4) return { ok: false, ...blockedCheck(SMSCRU_RETRY_AFTER_MS.blocked), retryable: true };
+    if (e?.error_code === 9) return { ok: false, reason: 'SMSC.ru asks to wait a minute before checking again', code: 'wait_a_minute', retryable: true };
+    if (e) return { ok: false, reason: `SMSC.ru refused the check (error ${e.error_code})`, code: 'refused_check', details: [String(e.error_code)] };
     const b = balanceAnswer.safeParse(r.json);
-    if (!b.success) return { ok: false, reason: 'This address does not answer like SMSC.ru', retryable: true };
+    if (!b.success) return { ok: false, reason: 'This address does not answer like SMSC.ru', code: 'not_this_service', details: [''], retryable: true };
     limits.accepted(login, password);
     return { ok: true, balance: b.data.balance };
   }
@@ -239,4 +241,7 @@ export function createSmscRuGateway(opts: {
 }
 
 const digits = (e164: string) => e164.replace(/\D/g, '');
-const blockedReason = (ms: number) => `SMSC.ru has blocked requests from this server for a while (too many bad requests); try again in ${Math.max(1, Math.ceil(ms / 60_000))} min`;
+const blockedCheck = (ms: number) => {
+  const min = Math.max(1, Math.ceil(ms / 60_000));
+  return { reason: `SMSC.ru has blocked requests from this server for a while (too many bad requests); try again in ${min} min`, code: 'blocked', details: [String(min)] };
+};

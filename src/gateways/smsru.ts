@@ -98,12 +98,17 @@ export function createSmsRuGateway(opts: { baseUrl: string; apiKey: string; disp
   async function checkCredentials(): Promise<CredentialCheck> {
     try {
       const r = await call('/my/balance', {});
-      if ('httpError' in r) return { ok: false, reason: `SMS.ru is not available (HTTP ${r.httpError})`, retryable: true };
-      if (r.data.status !== 'OK') return { ok: false, reason: `${plainText(r.data.status_text ?? '') || 'SMS.ru refused the key'} (${r.data.status_code})` };
+      if ('httpError' in r) return { ok: false, reason: `SMS.ru is not available (HTTP ${r.httpError})`, code: 'unavailable', details: [String(r.httpError)], retryable: true };
+      if (r.data.status !== 'OK') {
+        // SMS.ru's own words (Russian: "Неправильный api_id") are shown as they are; without them, ours.
+        const words = plainText(r.data.status_text ?? '');
+        if (words) return { ok: false, reason: `${words} (${r.data.status_code})` };
+        return { ok: false, reason: `SMS.ru refused the key (${r.data.status_code})`, code: 'key_refused', details: [String(r.data.status_code)] };
+      }
       return { ok: true, balance: r.data.balance };
     } catch (err) {
       opts.log?.warn({ gateway: 'smsru', error: (err as { code?: string }).code ?? 'error' }, 'gateway.check.unreachable');
-      return { ok: false, reason: 'SMS.ru could not be reached', retryable: true };
+      return { ok: false, reason: 'SMS.ru could not be reached', code: 'unreachable', retryable: true };
     }
   }
 

@@ -73,24 +73,25 @@ export function createLogRepo(db: Db) {
   }
 
   /**
-   * Every entry, newest first, a page at a time (keyset on created_at, id): each page is one short query, so a long
-   * export neither holds SQLite's single connection nor the whole log in memory while a slow client reads.
+   * Every entry of the range, newest first, a page at a time (keyset on created_at, id): each page is one short
+   * query, so a long export neither holds SQLite's single connection nor the whole log in memory while a slow client
+   * reads. No cap: the log's pages send users to the export for what they do not reach, so it must hold it all.
+   * `created_at <= cursor` comes first on its own: it lets each page start at the cursor in the (portal_id,
+   * created_at) index, where the OR alone made every page walk the index again from the newest row.
    */
-  async function* each(portalId: number, f: LogFilter, opts: { pageSize?: number; limit?: number } = {}): AsyncGenerator<LogEntry[]> {
+  async function* each(portalId: number, f: LogFilter, opts: { pageSize?: number } = {}): AsyncGenerator<LogEntry[]> {
     const pageSize = opts.pageSize ?? 500;
-    let left = opts.limit ?? 100_000;
     let after: LogEntry | undefined;
-    while (left > 0) {
+    for (;;) {
       const q = query(portalId, f)
         .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
-        .limit(Math.min(pageSize, left))
+        .limit(pageSize)
         .select(columns);
       const cursor = after;
-      if (cursor) q.andWhere((w) => w.where('created_at', '<', cursor.createdAt).orWhere((e) => e.where('created_at', cursor.createdAt).andWhere('id', '<', cursor.id)));
+      if (cursor) q.andWhere('created_at', '<=', cursor.createdAt).andWhere((w) => w.where('created_at', '<', cursor.createdAt).orWhere('id', '<', cursor.id));
       const rows = (await q).map(toEntry);
       if (!rows.length) return;
       yield rows;
-      left -= rows.length;
       after = rows[rows.length - 1];
       if (rows.length < pageSize) return;
     }

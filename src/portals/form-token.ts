@@ -35,8 +35,11 @@ interface Signed extends Holder {
 // Tokens travel in hidden fields and are bearer credentials: short-lived, renewed each time a page is rendered.
 const FORM_TOKEN_TTL_MS = 30 * 60_000;
 
-/** A refused token still names its portal when it is genuine (expired, or for another action). */
-export type Opened = { ok: true; holder: Holder } | { ok: false; reason: 'invalid' } | { ok: false; reason: 'expired' | 'not_admin' | 'wrong_purpose'; pid: number };
+/** A refused token still names its portal and its holder's language when it is genuine (expired, or for another action). */
+export type Opened =
+  | { ok: true; holder: Holder }
+  | { ok: false; reason: 'invalid' }
+  | { ok: false; reason: 'expired' | 'not_admin' | 'wrong_purpose'; pid: number; lang: Lang };
 
 /** Signed, expiring, purpose-bound tokens for the frame pages' hidden `state` fields (no cookies in third-party frames). */
 export function createFormTokens(crypto: Crypto, clock: Clock) {
@@ -52,10 +55,11 @@ export function createFormTokens(crypto: Crypto, clock: Clock) {
     const v = crypto.verify<Signed>(raw, clock());
     const s = v.ok ? v.value : crypto.readSigned<Signed>(raw);
     if (typeof s !== 'object' || s === null || !Number.isInteger(s.pid) || typeof s.mid !== 'string' || !(s.p in PURPOSES)) return { ok: false, reason: 'invalid' };
-    if (!v.ok) return { ok: false, reason: 'expired', pid: s.pid };
-    if (PURPOSES[p].admin && s.admin !== true) return { ok: false, reason: 'not_admin', pid: s.pid };
-    if (s.p !== p) return { ok: false, reason: 'wrong_purpose', pid: s.pid };
-    return { ok: true, holder: { pid: s.pid, mid: s.mid, uid: s.uid, admin: s.admin === true, lang: s.lang === 'ru' ? 'ru' : 'en' } };
+    const lang: Lang = s.lang === 'ru' ? 'ru' : 'en';
+    if (!v.ok) return { ok: false, reason: 'expired', pid: s.pid, lang };
+    if (PURPOSES[p].admin && s.admin !== true) return { ok: false, reason: 'not_admin', pid: s.pid, lang };
+    if (s.p !== p) return { ok: false, reason: 'wrong_purpose', pid: s.pid, lang };
+    return { ok: true, holder: { pid: s.pid, mid: s.mid, uid: s.uid, admin: s.admin === true, lang } };
   }
 
   return { mint, open };

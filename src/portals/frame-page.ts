@@ -49,10 +49,13 @@ export function sendAuthFailure(res: Response, lang: Lang, err: AppError) {
  * framed by that portal only. Tokens never travel in URLs (they are bearer credentials). Throws AppError: 401 for
  * a token that is not ours or has expired or whose portal is gone, 403 for a genuine token minted for another
  * purpose or for a non-administrator. A genuine token's error page can still be framed by its portal.
+ *
+ * The forms post to /app/… without Bitrix24's ?LANG, so the page's language is the one signed into the token (an
+ * expired one's too) and is kept for the error page of whatever the action refuses afterwards (sendErrorPage).
  */
 export async function openFormToken(deps: { formTokens: FormTokens; portals: PortalRepo }, req: Request, res: Response, purpose: Purpose): Promise<{ holder: Holder; portal: Portal }> {
-  const lang = pickLang(req.query.LANG);
   const opened = deps.formTokens.open((req.body as Record<string, unknown> | undefined)?.state, purpose);
+  const lang = pageLang(res, opened.ok ? opened.holder.lang : opened.reason === 'invalid' ? pickLang(req.query.LANG) : opened.lang);
   frameHeaders(res, undefined);
   if (!opened.ok) {
     const tx = t(lang);
@@ -64,14 +67,20 @@ export async function openFormToken(deps: { formTokens: FormTokens; portals: Por
   }
   const { holder } = opened;
   const portal = await deps.portals.findById(holder.pid);
-  if (!portal || portal.memberId !== holder.mid || portal.status === 'uninstalled') throw new AppError('unauthorized', 401, t(holder.lang).stateInvalid);
+  if (!portal || portal.memberId !== holder.mid || portal.status === 'uninstalled') throw new AppError('unauthorized', 401, t(lang).stateInvalid);
   frameHeaders(res, originOf(portal.restEndpoint));
   return { holder, portal };
 }
 
-/** An error a person may read (an exposed AppError) as a frame page, in the language Bitrix24 opened the app in. */
+/** The language of this answer's pages, once a form token named it. */
+function pageLang(res: Response, lang: Lang): Lang {
+  res.locals.lang = lang;
+  return lang;
+}
+
+/** An error a person may read (an exposed AppError) as a frame page, in the language the page was opened in. */
 export const sendErrorPage = (req: Request, res: Response, err: AppError) =>
-  sendPage(res, err.status, errorPage({ lang: pickLang(req.query.LANG), message: err.message }));
+  sendPage(res, err.status, errorPage({ lang: res.locals.lang === 'ru' || res.locals.lang === 'en' ? res.locals.lang : pickLang(req.query.LANG), message: err.message }));
 
 /** Errors of the frame pages' actions are pages or JSON, as the caller asked. */
 export const framePageErrors: ErrorRequestHandler = (err, req, res, next) => {

@@ -84,5 +84,9 @@ export function frameHeaders(res: Response, portalOrigin: string | undefined, sc
   );
 }
 
-/** HTML answer helper shared by the frame pages. */
-export const sendPage = (res: Response, status: number, body: { toString(): string }) => res.status(status).type('html').send(body.toString());
+/**
+ * HTML answer helper shared by the frame pages. Never stored by a browser or a proxy: the pages carry 30-minute
+ * bearer form tokens and, for administrators, full phone numbers.
+ */
+export const sendPage = (res: Response, status: number, body: { toString(): string }) =>
+  res.status(status).setHeader('Cache-Control', 'no-store').type('html').send(body.toString());

@@ -131,7 +131,13 @@ export function checkFailureField(gateway: string, check: Extract<CredentialChec
   return gateway === 'smsru' ? 'api_key' : 'kannel_password';
 }
 
-/** A failed credential check in the page's language where the gateway gave a code for it (SMPP), else its words. */
+/**
+ * A failed credential check in the page's language, by its code (SMPP: the centre's ESME_ code); a check without one
+ * (SMS.ru's own words for a refused key) is shown as the gateway said it.
+ */
 export function checkFailureText(lang: Lang, gateway: string, check: Extract<CredentialCheck, { ok: false }>): string {
-  return gateway === 'smpp' ? smppCheckText(lang, check) : check.reason;
+  if (gateway === 'smpp') return smppCheckText(lang, check);
+  if (check.addressRefused) return t(lang).form.privateAddress;
+  const words = check.code ? t(lang).gatewayCheck[gateway]?.[check.code] : undefined;
+  return words ? words(...(check.details ?? [])) : check.reason;
 }

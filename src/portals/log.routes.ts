@@ -43,11 +43,11 @@ export function logRoutes(deps: { settingsView: SettingsViewRenderer; logs: LogR
   });
 
   router.post('/app/messages/:id', formBody, async (req, res) => {
-    const { portal } = await openFormToken(deps, req, res, 'app.message');
+    const { holder, portal } = await openFormToken(deps, req, res, 'app.message');
     const id = rowId(req.params.id);
     const e = id === undefined ? undefined : await deps.logs.byId(portal.id, id);
     if (!e) throw new AppError('not_found', 404, 'no such message');
-    res.json({ id: e.id, state: e.state, reason: e.reason });
+    res.json({ id: e.id, state: e.state, reason: e.reason === null ? null : t(holder.lang).logReason(e.reason) });
   });
 
   router.use('/app', framePageErrors);

@@ -106,7 +106,7 @@ export function settingsRoutes(deps: {
     const text = String(req.body?.text ?? '').trim();
     const phone = normalizePhone(raw, portal.defaultCountry);
     const errors: Record<string, string> = {};
-    if (!phone.ok) errors.phone = phone.reason;
+    if (!phone.ok) errors.phone = phone.code === 'unreadable' ? t(holder.lang).phone.unreadable : t(holder.lang).phone.not_valid_for(phone.country);
     if (!text || text.length > 1000) errors.text = t(holder.lang).form.testText;
     if (Object.keys(errors).length) {
       if (json) return res.status(422).json({ error: 'invalid_request', message: Object.values(errors).join('; '), fields: errors });

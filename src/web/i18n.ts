@@ -4,6 +4,7 @@
  * pages' words live in i18n-pages.ts and are spread in here.
  */
 import { pagesEn, pagesRu } from './i18n-pages.js';
+import { reasonsEn, reasonsRu } from './i18n-reasons.js';
 
 export type Lang = 'ru' | 'en';
 
@@ -26,6 +27,7 @@ export function browserLang(acceptLanguage: unknown): Lang {
 
 const en = {
   ...pagesEn,
+  ...reasonsEn,
   appTitle: 'SMS gateway',
   reportsWaiting: 'Status reports are waiting: Bitrix24 refuses them to the user who installed the app (no longer an administrator). Open this page as a Bitrix24 administrator, and the waiting statuses will be sent.',
   reportsWaitingAdmin: 'Status reports were waiting for a Bitrix24 administrator. Thank you: they are being sent again now with your access.',
@@ -156,6 +158,7 @@ const en = {
 
 const ru: typeof en = {
   ...pagesRu,
+  ...reasonsRu,
   appTitle: 'SMS-шлюз',
   reportsWaiting: 'Статусы SMS ждут отправки: Битрикс24 не принимает их от пользователя, установившего приложение (он больше не администратор). Откройте эту страницу под администратором Битрикс24, и статусы будут отправлены.',
   reportsWaitingAdmin: 'Статусы SMS ждали администратора Битрикс24. Спасибо: теперь они отправляются снова с вашим доступом.',
