@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import type { FakePortal } from './fakes/bitrix24.js';
+import type { FakeBitrix24, FakePortal } from './fakes/bitrix24.js';
 import { startFakeSmscRu, type FakeSmscRu } from './fakes/smscru.js';
 import type { TestContext } from './helpers/app.js';
 import { installedPortal } from './helpers/installed-portal.js';
@@ -11,6 +11,7 @@ import { messageRow, postSms } from './helpers/sms.js';
  * the statuses job no longer asks its gateway about its messages with its credentials, and the messages still end
  * (STATUS_MAX_AGE, UNKNOWN_OUTCOME_WINDOW) as before.
  */
+let fake: FakeBitrix24;
 let fp: FakePortal;
 let ctx: TestContext;
 let close: () => Promise<void>;
@@ -19,19 +20,16 @@ const clock = () => now;
 const hours = (n: number) => (now += n * 3_600_000);
 afterEach(() => close());
 
+/** The administrator uninstalls the app in Bitrix24 (its tokens die there), and its ONAPPUNINSTALL arrives. */
 function uninstall() {
-  const body: Record<string, string> = {
-    event: 'ONAPPUNINSTALL', event_handler_id: '17', ts: String(Math.floor(now / 1000)), 'data[CLEAN]': '0',
-    'auth[domain]': fp.domain, 'auth[member_id]': fp.memberId, 'auth[application_token]': fp.applicationToken,
-  };
-  return request(ctx.app).post('/events').type('form').send(body);
+  return request(ctx.app).post('/events').type('form').send(fake.uninstallApp(fp, { clean: false }).body);
 }
 
 describe('the statuses job and an uninstalled portal', () => {
   it('an SMS.ru portal: its messages are no longer asked about, and still end undelivered "expired" after STATUS_MAX_AGE', async () => {
     now = Date.UTC(2026, 10, 22, 12);
     let smsru;
-    ({ fp, ctx, smsru, close } = await installedPortal({ clock }));
+    ({ fake, fp, ctx, smsru, close } = await installedPortal({ clock }));
     const id = await postSms(ctx, fp, { to: '+79995550001', text: 'before the uninstall' });
     await ctx.deps.worker.runOnce();
     expect((await messageRow(ctx, id)).state).toBe('sent');
@@ -48,7 +46,7 @@ describe('the statuses job and an uninstalled portal', () => {
   it('an inactive portal (its tokens refused) is still asked about its messages', async () => {
     now = Date.UTC(2026, 10, 22, 12);
     let smsru, portal;
-    ({ fp, ctx, smsru, portal, close } = await installedPortal({ clock }));
+    ({ fake, fp, ctx, smsru, portal, close } = await installedPortal({ clock }));
     const id = await postSms(ctx, fp, { to: '+79995550002', text: 'before the tokens went' });
     await ctx.deps.worker.runOnce();
     await ctx.deps.portals.markInactive(portal.id, 'invalid_grant: Invalid grant', now);
@@ -64,7 +62,7 @@ describe('the statuses job and an uninstalled portal', () => {
     it('a lost answer is no longer looked up, and still ends failed "outcome unknown" after UNKNOWN_OUTCOME_WINDOW', async () => {
       now = Date.UTC(2026, 10, 22, 12);
       smsc = await startFakeSmscRu({ clock, accounts: { shop: { password: 's3cret', balance: 500 } } });
-      ({ fp, ctx, close } = await installedPortal({
+      ({ fake, fp, ctx, close } = await installedPortal({
         clock, random: () => 0.5, install: { provider: 'smscru', smscru_login: 'shop', smscru_password: 's3cret', sender: 'MyShop' },
         env: { SMSCRU_API_URL: smsc.url, GATEWAY_TIMEOUT_MS: '1000' },
       }));
