@@ -6,6 +6,10 @@ import { startFakeKannel } from './fakes/kannel.js';
 import { startFakeSmscRu } from './fakes/smscru.js';
 import { postSms } from './helpers/sms.js';
 import { t as tr } from '../src/web/i18n.js';
+import { RECEIPT_STAT } from '../src/gateways/smpp/codes.js';
+import { SMSCRU_SEND_ERRORS, smscruStatus, SMSCRU_STATUS } from '../src/gateways/smscru.codes.js';
+import { kannelSendText } from '../src/gateways/kannel.codes.js';
+import { unknownOutcome } from '../src/gateways/gateway.js';
 
 // Bitrix24 opens the app with ?LANG=ru; the app's forms post to /app/… without it, so every answer to them must
 // take the language from somewhere else (the form token) to stay Russian.
@@ -93,6 +97,33 @@ describe("a Russian portal's pages", () => {
     expect(ru.logReason('gave up after 24 h of retries: Сервис временно недоступен')).toBe('отправка прекращена после 24 ч повторов: Сервис временно недоступен');
     expect(ru.logReason('Absent subscriber')).toBe('Absent subscriber');
     expect(tr('en').logReason('text too long: 12 parts, at most 10')).toBe('text too long: 12 parts, at most 10');
+  });
+
+  it('word every failure this service writes from its gateway code tables in Russian, whole (no English left but names)', () => {
+    const ru = tr('ru');
+    const failures = [
+      ...Object.values(RECEIPT_STAT).filter((s) => s.state === 'undelivered' || s.state === 'failed').map((s) => s.text),
+      ...Object.entries(SMSCRU_STATUS).filter(([, s]) => s.state === 'undelivered' || s.state === 'failed')
+        .flatMap(([code]) => [smscruStatus(Number(code))!.text, smscruStatus(Number(code), 1)!.text, smscruStatus(Number(code), 777)!.text]),
+      ...Object.values(SMSCRU_SEND_ERRORS).map((e) => e.text),
+      ...[400, 403, 404, 429, 500].map((status) => kannelSendText(status, '')), kannelSendText(403, 'Not routable. Do not try again.'),
+      ...[
+        'an internal error while sending', 'the gateway gave no result for it', 'SMS.ru answered HTTP 500; it may have taken the message',
+        'no answer through the proxy in front of SMSC.ru (HTTP 504)', 'no answer from the SMS centre within 15 s (part 2 of 3)',
+        'the connection to the SMS centre ended before it answered', 'unreadable SMS.ru reply (HTTP 200)',
+      ].map((why) => (unknownOutcome('X', why) as { text: string }).text),
+    ];
+    expect(failures.length).toBeGreaterThan(30);
+    for (const english of failures) {
+      const shown = ru.logReason(english);
+      // Left in Latin letters: only names (SMS.ru, SMSC.ru, Kannel, HTTP, sendsms, sms_id, SMS) and Kannel's quoted words.
+      const latinWords = shown.replace(/"[^"]*"/g, '').match(/[A-Za-z_]{3,}/g)?.filter((w) => !['SMS', 'SMSC', 'Kannel', 'HTTP', 'sendsms', 'sms_id'].includes(w)) ?? [];
+      expect({ english, latinWords }).toEqual({ english, latinWords: [] });
+    }
+    expect(ru.logReason('not delivered: the subscriber is offline')).toBe('не доставлено: абонент не в сети');
+    expect(ru.logReason('outcome unknown: the connection to the SMS centre ended before it answered (part 2 of 3)')).toBe('исход неизвестен: соединение с SMS-центром оборвалось до его ответа (часть 2 из 3)');
+    // A gateway's own words after our opening stay as the gateway wrote them.
+    expect(ru.logReason('not delivered: Absent subscriber')).toBe('not delivered: Absent subscriber');
   });
 });
 

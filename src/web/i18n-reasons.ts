@@ -86,13 +86,83 @@ const knownReasonsRu: Array<[RegExp, (m: RegExpExecArray) => string]> = [
   [/^outcome unknown: the worker stopped while the request was in flight$/, () => 'исход неизвестен: обработчик остановился, пока запрос был в пути'],
   [/^an internal error kept it from being sent$/, () => 'внутренняя ошибка помешала отправке'],
   [/^the worker stopped before sending$/, () => 'обработчик остановился до отправки'],
+  // What follows these openings is read again: our own words, or the gateway's kept as they are.
+  [/^outcome unknown: (.*)$/s, (m) => `исход неизвестен: ${reasonRu(m[1]!)}`],
+  [/^not sent: (.*)$/s, (m) => `не отправлено: ${m[1]}`], // the rest names a field of Bitrix24's call: kept
+  [/^(SMS\.ru|SMSC\.ru) answered HTTP (\d+); it may have taken the message$/, (m) => `${m[1]} ответил HTTP ${m[2]}; сообщение могло быть принято`],
+  [/^no answer through the proxy in front of (SMS\.ru|SMSC\.ru|Kannel) \(HTTP (\d+)\)$/, (m) => `нет ответа через прокси перед ${m[1]} (HTTP ${m[2]})`],
+  [/^unreadable SMS\.ru reply \(HTTP (\d+)\)$/, (m) => `нечитаемый ответ SMS.ru (HTTP ${m[1]})`],
+  [/^no answer from the SMS centre within ([\d.]+) s( \(part (\d+) of (\d+)\))?$/, (m) => `SMS-центр не ответил за ${m[1]} с${partRu(m)}`],
+  [/^the connection to the SMS centre ended before it answered( \(part (\d+) of (\d+)\))?$/, (m) => `соединение с SMS-центром оборвалось до его ответа${m[1] ? ` (часть ${m[2]} из ${m[3]})` : ''}`],
+  [/^Kannel is temporarily unavailable \(HTTP (\d+)\)$/, (m) => `Kannel временно недоступен (HTTP ${m[1]})`],
+  [/^unexpected answer from Kannel \(HTTP (\d+)\)$/, (m) => `неожиданный ответ Kannel (HTTP ${m[1]})`],
+  [/^SMSC\.ru error (\d+)$/, (m) => `ошибка SMSC.ru ${m[1]}`],
+  // An SMSC.ru status with its `err`: both halves are ours (smscru.codes.ts), or the err is shown by number.
+  [/^(.+?): (the subscriber does not exist|the subscriber is offline|virtual send \(SMSC\.ru test mode\)|no route|wrong number format|rejected by the spam filter|unregistered sender name|rejected by the operator|error \d+)$/, (m) => {
+    const head = phrasesRu[m[1]!];
+    return head ? `${head}: ${phrasesRu[m[2]!] ?? m[2]!.replace(/^error /, 'ошибка ')}` : `${m[1]}: ${m[2]}`;
+  }],
   // What follows "gave up after …:" is read again: our own words, or the gateway's kept as they are.
   [/^gave up after (\d+) attempts: (.*)$/s, (m) => `отправка прекращена после ${m[1]} попыток: ${reasonRu(m[2]!)}`],
   [/^gave up after (\d+) h: (.*)$/s, (m) => `отправка прекращена через ${m[1]} ч: ${reasonRu(m[2]!)}`],
   [/^gave up after (\d+) h of retries: (.*)$/s, (m) => `отправка прекращена после ${m[1]} ч повторов: ${reasonRu(m[2]!)}`],
 ];
 
+const partRu = (m: RegExpExecArray) => (m[2] ? ` (часть ${m[3]} из ${m[4]})` : '');
+
+/**
+ * Our fixed words for what a gateway said, from the code tables (src/gateways/*.codes.ts, smpp/codes.ts receipts,
+ * kannel.codes.ts) and the send worker: each stored as it is, or after "outcome unknown:" / "gave up after …:".
+ * SMPP command_status descriptions (ESME_R…) stay as the protocol names them; a gateway's own text stays as sent.
+ */
+const phrasesRu: Record<string, string> = {
+  // Send worker and adapters: why the outcome is unknown.
+  'an internal error while sending': 'внутренняя ошибка во время отправки',
+  'the gateway gave no result for it': 'шлюз не вернул по нему результата',
+  'SMS.ru returned no result for the number': 'SMS.ru не вернул результата по номеру',
+  'accepted without sms_id': 'принято без sms_id',
+  'unreadable SMSC.ru answer': 'нечитаемый ответ SMSC.ru',
+  // Delivery receipts (SMPP) and SMSC.ru statuses.
+  'not delivered: undeliverable': 'не доставлено: доставка невозможна',
+  'not delivered: expired at the SMS centre': 'не доставлено: истёк срок хранения в SMS-центре',
+  'not delivered: rejected': 'не доставлено: отклонено',
+  'not delivered: deleted at the SMS centre': 'не доставлено: удалено в SMS-центре',
+  'not delivered: lifetime expired': 'не доставлено: истёк срок жизни сообщения',
+  'not delivered': 'не доставлено',
+  'stopped at SMSC.ru': 'остановлено в SMSC.ru',
+  'wrong number': 'неверный номер',
+  forbidden: 'запрещено',
+  'not enough money on the SMSC.ru account': 'недостаточно средств на счёте SMSC.ru',
+  'number unavailable (no route)': 'номер недоступен (нет маршрута)',
+  'the subscriber does not exist': 'абонент не существует',
+  'the subscriber is offline': 'абонент не в сети',
+  'virtual send (SMSC.ru test mode)': 'виртуальная отправка (тестовый режим SMSC.ru)',
+  'no route': 'нет маршрута',
+  'wrong number format': 'неверный формат номера',
+  'rejected by the spam filter': 'отклонено спам-фильтром',
+  'unregistered sender name': 'незарегистрированное имя отправителя',
+  'rejected by the operator': 'отклонено оператором',
+  // SMSC.ru send errors.
+  'SMSC.ru refused the request as malformed (error 1)': 'SMSC.ru отклонил запрос как неверный (ошибка 1)',
+  "SMSC.ru: wrong login or password (or this server's address is not on the account's allowed list)": 'SMSC.ru: неверный логин или пароль (или адреса этого сервера нет в списке разрешённых для учётной записи)',
+  'SMSC.ru: not enough money on the account': 'SMSC.ru: недостаточно средств на счёте',
+  'SMSC.ru has blocked requests from this server for a while (too many bad requests)': 'SMSC.ru на время заблокировал запросы с этого сервера (слишком много ошибочных запросов)',
+  'SMSC.ru refused the date format (error 5)': 'SMSC.ru не принял формат даты (ошибка 5)',
+  'SMSC.ru: message forbidden (by its text or sender name)': 'SMSC.ru: сообщение запрещено (по тексту или имени отправителя)',
+  'SMSC.ru: wrong phone number format': 'SMSC.ru: неверный формат номера телефона',
+  'SMSC.ru: the message cannot be delivered to this number': 'SMSC.ru: сообщение не может быть доставлено на этот номер',
+  'SMSC.ru asks to slow down (the same send within a minute, or too many requests at once)': 'SMSC.ru просит отправлять реже (та же отправка в течение минуты или слишком много запросов сразу)',
+  // Kannel's answers.
+  'Kannel refused the message as invalid (HTTP 400)': 'Kannel отклонил сообщение как неверное (HTTP 400)',
+  'Kannel has no route for this number (HTTP 403, "not routable")': 'у Kannel нет маршрута для этого номера (HTTP 403, "not routable")',
+  'Kannel refused the username or password': 'Kannel не принял имя пользователя или пароль',
+  'no Kannel sendsms service at this address (HTTP 404)': 'по этому адресу нет сервиса sendsms Kannel (HTTP 404)',
+  'Kannel is overloaded (HTTP 429)': 'Kannel перегружен (HTTP 429)',
+};
+
 function reasonRu(stored: string): string {
+  const phrase = phrasesRu[stored];
+  if (phrase) return phrase;
   for (const [pattern, words] of knownReasonsRu) {
     const m = pattern.exec(stored);
     if (m) return words(m);
