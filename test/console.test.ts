@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { shownInactiveReason } from '../src/console/shown.js';
 import request from 'supertest';
 import type { FakeBitrix24, FakePortal } from './fakes/bitrix24.js';
 import { createTestContext, TEST_SECRET_KEY, type TestContext } from './helpers/app.js';
@@ -155,6 +156,10 @@ describe('operator console', () => {
     const { page } = await login();
     expect(page.text).not.toContain('evil.example');
     expect(page.text).toMatch(/<span class="st st-failed">inactive<\/span> <span class="hint">PAYMENT_REQUIRED: the portal(&#39;|')s plan is not paid;/);
+    // Where the operator's own settings are the cause, the console says to fix them first.
+    expect(shownInactiveReason('invalid_client: The client credentials are invalid')).toBe(
+      "invalid_client: the OAuth server refused the app's client id or secret: set B24_CLIENT_ID and B24_CLIENT_SECRET as the app's, restart, then an administrator opening the app revives it",
+    );
   });
 
   it('disables and enables a portal, registers its providers again, and retries its failed status reports', async () => {

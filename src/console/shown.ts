@@ -10,8 +10,8 @@ export const shownCode = (code: unknown) => (typeof code === 'string' && /^[A-Za
 // The terminal answers of src/bitrix/errors.ts (and NO_AUTH_FOUND after a refresh, PORTAL_DELETED given up), in our words.
 const INACTIVE_BECAUSE: Record<string, string> = {
   invalid_grant: 'the OAuth server refused the portal\'s refresh token',
-  invalid_client: 'the OAuth server refused the app\'s client id or secret (B24_CLIENT_ID, B24_CLIENT_SECRET)',
-  wrong_client: 'the OAuth server refused the app\'s client id or secret (B24_CLIENT_ID, B24_CLIENT_SECRET)',
+  invalid_client: 'the OAuth server refused the app\'s client id or secret: set B24_CLIENT_ID and B24_CLIENT_SECRET as the app\'s, restart, then',
+  wrong_client: 'the OAuth server refused the app\'s client id or secret: set B24_CLIENT_ID and B24_CLIENT_SECRET as the app\'s, restart, then',
   PAYMENT_REQUIRED: 'the portal\'s plan is not paid',
   APPLICATION_NOT_FOUND: 'the app is gone from the portal',
   PLAN_WITHOUT_REST: 'the portal\'s plan has no REST',
@@ -26,6 +26,7 @@ const INACTIVE_BECAUSE: Record<string, string> = {
 export function shownInactiveReason(stored: string | null): string {
   if (stored === null) return '';
   const code = shownCode(stored.split(': ')[0]);
-  const because = Object.hasOwn(INACTIVE_BECAUSE, code) ? INACTIVE_BECAUSE[code] : 'Bitrix24 refused the app\'s calls';
-  return `${code}: ${because}; an administrator opening the app revives it`;
+  const because = (Object.hasOwn(INACTIVE_BECAUSE, code) ? INACTIVE_BECAUSE[code] : undefined) ?? 'Bitrix24 refused the app\'s calls';
+  // The operator's own settings are the cause there: fixed first, or no administrator's visit helps.
+  return `${code}: ${because}${because.endsWith(', then') ? '' : ';'} an administrator opening the app revives it`;
 }
